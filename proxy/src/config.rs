@@ -1,0 +1,522 @@
+//! Configuration, loaded in two phases.
+//!
+//! [`RawConfig`] is what serde reads from the TOML file and `SEALGATE_*` environment variables; it
+//! is only validated. [`Config`] holds the built objects (socket addresses, parsed upstream URLs,
+//! the rustls server config). Every key is documented in `docs/configuration.md`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Uri;
+use http::uri::{Authority, Scheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of environment variables that override file keys (`SEALGATE_LISTEN`,
+/// `SEALGATE_STORAGE__PATH`: `__` separates nested keys).
+pub const ENV_PREFIX: &str = "SEALGATE";
+
+/// Default cap on a manifest body read into memory (4 MiB, as distribution).
+pub const DEFAULT_MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Highest value accepted for `limits.max_manifest_bytes`: manifests are held in memory.
+pub const MAX_MANIFEST_BYTES_CEILING: u64 = 64 * 1024 * 1024;
+
+/// The configuration as written: serde from the file and the environment, not yet validated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address sealgate serves on.
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+    /// The embedded store.
+    pub storage: RawStorage,
+    /// Registries behind sealgate; the first is used for requests without `?ns=`.
+    #[serde(default)]
+    pub upstream: Vec<RawUpstream>,
+    /// Size limits.
+    #[serde(default)]
+    pub limits: RawLimits,
+    /// Timeouts towards upstreams and for shutdown.
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    /// TLS serving; plain HTTP (HTTP/1.1 and h2c) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RawTls>,
+    /// Logging.
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    /// The sled directory, created if missing.
+    pub path: PathBuf,
+}
+
+/// One `[[upstream]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// Short name used in logs, errors and metrics.
+    pub name: String,
+    /// Base URL of the registry (`http://host:port` or `https://host`), without a path.
+    pub url: String,
+    /// `?ns=` values (mirror mode, containerd `hosts.toml`) routed to this upstream.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Largest manifest body accepted on push, in bytes.
+    #[serde(default = "defaults::max_manifest_bytes")]
+    pub max_manifest_bytes: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            max_manifest_bytes: DEFAULT_MAX_MANIFEST_BYTES,
+        }
+    }
+}
+
+/// `[timeouts]`, as humantime strings (`"5s"`, `"2m"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    /// Time to establish a TCP (and TLS) connection to an upstream.
+    #[serde(default = "defaults::connect", with = "humantime_serde")]
+    pub connect: Duration,
+    /// Time for an upstream to send response headers.
+    #[serde(default = "defaults::response", with = "humantime_serde")]
+    pub response: Duration,
+    /// Longest silence while a body streams, in either direction.
+    #[serde(default = "defaults::idle", with = "humantime_serde")]
+    pub idle: Duration,
+    /// How long shutdown waits for in-flight requests before closing them.
+    #[serde(default = "defaults::shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for RawTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: defaults::connect(),
+            response: defaults::response(),
+            idle: defaults::idle(),
+            shutdown_grace: defaults::shutdown_grace(),
+        }
+    }
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// `text` or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `sealgate=debug,hyper=warn`); `RUST_LOG` wins when set.
+    #[serde(default = "defaults::log_level")]
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::default(),
+            level: defaults::log_level(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+mod defaults {
+    use std::time::Duration;
+
+    pub(super) fn listen() -> String {
+        "127.0.0.1:5050".to_owned()
+    }
+    pub(super) fn max_manifest_bytes() -> u64 {
+        super::DEFAULT_MAX_MANIFEST_BYTES
+    }
+    pub(super) fn connect() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub(super) fn response() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub(super) fn idle() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub(super) fn shutdown_grace() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub(super) fn log_level() -> String {
+        "info".to_owned()
+    }
+}
+
+/// A configuration problem, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or parsed, or a value has the wrong type.
+    #[error("{0}")]
+    Load(#[from] config::ConfigError),
+    /// A key has a value of the right type that is not acceptable.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// Dotted path of the key (`upstream[0].url`).
+        key: String,
+        /// Why, and what would be accepted.
+        message: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.to_string(),
+    }
+}
+
+/// Where `SEALGATE_*` overrides come from. The process environment in production; a map in tests,
+/// so that no test mutates the environment of the process.
+#[derive(Debug, Clone, Default)]
+pub enum EnvSource {
+    /// Read the process environment.
+    #[default]
+    Process,
+    /// Use these variables instead.
+    Map(BTreeMap<String, String>),
+}
+
+impl RawConfig {
+    /// Reads `file` (TOML), then applies `SEALGATE_*` overrides from `env`.
+    pub fn load(file: &Path, env: &EnvSource) -> Result<Self, ConfigError> {
+        if !file.is_file() {
+            return Err(invalid(
+                "--config",
+                format_args!("{} is not a readable file", file.display()),
+            ));
+        }
+        let mut environment = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true);
+        if let EnvSource::Map(map) = env {
+            environment = environment.source(Some(map.clone().into_iter().collect()));
+        }
+        let loaded = config::Config::builder()
+            .add_source(config::File::from(file).format(config::FileFormat::Toml))
+            .add_source(environment)
+            .build()?;
+        Ok(loaded.try_deserialize()?)
+    }
+
+    /// The effective configuration as TOML, for `check-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// A validated upstream registry.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Its configured name.
+    pub name: String,
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// `host:port`.
+    pub authority: Authority,
+    /// `?ns=` values routed to it.
+    pub namespaces: Vec<String>,
+}
+
+/// Timeouts, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// See [`RawTimeouts::connect`].
+    pub connect: Duration,
+    /// See [`RawTimeouts::response`].
+    pub response: Duration,
+    /// See [`RawTimeouts::idle`].
+    pub idle: Duration,
+    /// See [`RawTimeouts::shutdown_grace`].
+    pub shutdown_grace: Duration,
+}
+
+/// The built configuration the server runs with.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// sled directory.
+    pub storage_path: PathBuf,
+    /// Upstreams in configuration order; the first is the default.
+    pub upstreams: Vec<UpstreamConfig>,
+    /// Manifest body cap in bytes.
+    pub max_manifest_bytes: usize,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// rustls server configuration when `[tls]` is set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Logging.
+    pub log: RawLog,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("storage_path", &self.storage_path)
+            .field("upstreams", &self.upstreams)
+            .field("max_manifest_bytes", &self.max_manifest_bytes)
+            .field("timeouts", &self.timeouts)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Config {
+    /// Loads and validates in one step.
+    pub fn load(file: &Path, env: &EnvSource) -> Result<Self, ConfigError> {
+        Self::build(&RawConfig::load(file, env)?)
+    }
+
+    /// Validates `raw` and builds the objects the server needs.
+    pub fn build(raw: &RawConfig) -> Result<Self, ConfigError> {
+        let listen = raw.listen.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "listen",
+                format_args!(
+                    "{:?} is not ip:port ({e}); e.g. \"127.0.0.1:5050\"",
+                    raw.listen
+                ),
+            )
+        })?;
+        if raw.storage.path.as_os_str().is_empty() {
+            return Err(invalid("storage.path", "must not be empty"));
+        }
+        let upstreams = build_upstreams(&raw.upstream)?;
+        let max = raw.limits.max_manifest_bytes;
+        if max == 0 || max > MAX_MANIFEST_BYTES_CEILING {
+            return Err(invalid(
+                "limits.max_manifest_bytes",
+                format_args!("{max} is out of range 1..={MAX_MANIFEST_BYTES_CEILING}"),
+            ));
+        }
+        let t = &raw.timeouts;
+        for (key, value) in [
+            ("timeouts.connect", t.connect),
+            ("timeouts.response", t.response),
+            ("timeouts.idle", t.idle),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "must be greater than zero"));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log.level) {
+            return Err(invalid(
+                "log.level",
+                format_args!("not a tracing filter: {e}"),
+            ));
+        }
+        let tls = raw.tls.as_ref().map(build_tls).transpose()?;
+        Ok(Self {
+            listen,
+            storage_path: raw.storage.path.clone(),
+            upstreams,
+            max_manifest_bytes: usize::try_from(max).unwrap_or(usize::MAX),
+            timeouts: Timeouts {
+                connect: t.connect,
+                response: t.response,
+                idle: t.idle,
+                shutdown_grace: t.shutdown_grace,
+            },
+            tls,
+            log: raw.log.clone(),
+        })
+    }
+}
+
+/// A `?ns=` value: a registry host, optionally with a port (`docker.io`, `registry.local:5000`).
+pub fn is_valid_namespace(ns: &str) -> bool {
+    !ns.is_empty()
+        && ns.len() <= 253
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+        && ns.parse::<Authority>().is_ok()
+}
+
+fn build_upstreams(raw: &[RawUpstream]) -> Result<Vec<UpstreamConfig>, ConfigError> {
+    if raw.is_empty() {
+        return Err(invalid(
+            "upstream",
+            "at least one [[upstream]] with name and url is required",
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut namespaces = HashSet::new();
+    let mut built = Vec::with_capacity(raw.len());
+    for (i, up) in raw.iter().enumerate() {
+        let key = |field: &str| format!("upstream[{i}].{field}");
+        let name_ok = !up.name.is_empty()
+            && up.name.len() <= 63
+            && up
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !name_ok {
+            return Err(invalid(
+                key("name"),
+                format_args!("{:?}: use 1-63 characters of [A-Za-z0-9._-]", up.name),
+            ));
+        }
+        if !names.insert(up.name.as_str()) {
+            return Err(invalid(
+                key("name"),
+                format_args!("{:?} is used twice", up.name),
+            ));
+        }
+        let uri = up.url.parse::<Uri>().map_err(|e| {
+            invalid(
+                key("url"),
+                format_args!(
+                    "{:?} is not a URL ({e}); e.g. \"http://127.0.0.1:5000\"",
+                    up.url
+                ),
+            )
+        })?;
+        let scheme = match uri.scheme() {
+            Some(s) if *s == Scheme::HTTP || *s == Scheme::HTTPS => s.clone(),
+            _ => {
+                return Err(invalid(
+                    key("url"),
+                    format_args!("{:?} must start with http:// or https://", up.url),
+                ));
+            }
+        };
+        let Some(authority) = uri.authority().cloned() else {
+            return Err(invalid(
+                key("url"),
+                format_args!("{:?} has no host", up.url),
+            ));
+        };
+        if authority.as_str().contains('@') {
+            return Err(invalid(
+                key("url"),
+                "credentials in the URL are not accepted; they would end up in logs",
+            ));
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(invalid(
+                key("url"),
+                format_args!(
+                    "{:?} must be a base URL without path or query (sealgate adds /v2/...)",
+                    up.url
+                ),
+            ));
+        }
+        for (j, ns) in up.namespaces.iter().enumerate() {
+            if !is_valid_namespace(ns) {
+                return Err(invalid(
+                    format!("upstream[{i}].namespaces[{j}]"),
+                    format_args!("{ns:?} is not a registry host such as \"docker.io\""),
+                ));
+            }
+            if !namespaces.insert(ns.as_str()) {
+                return Err(invalid(
+                    format!("upstream[{i}].namespaces[{j}]"),
+                    format_args!("{ns:?} is already routed to another upstream"),
+                ));
+            }
+        }
+        built.push(UpstreamConfig {
+            name: up.name.clone(),
+            scheme,
+            authority,
+            namespaces: up.namespaces.clone(),
+        });
+    }
+    Ok(built)
+}
+
+fn build_tls(raw: &RawTls) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
+    let certs = CertificateDer::pem_file_iter(&raw.cert)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            invalid(
+                "tls.cert",
+                format_args!(
+                    "cannot read PEM certificates from {}: {e}",
+                    raw.cert.display()
+                ),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(invalid(
+            "tls.cert",
+            format_args!("{} holds no CERTIFICATE block", raw.cert.display()),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&raw.key).map_err(|e| {
+        invalid(
+            "tls.key",
+            format_args!(
+                "cannot read a PEM private key from {}: {e}",
+                raw.key.display()
+            ),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid("tls", e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            invalid(
+                "tls.key",
+                format_args!("does not match tls.cert or is unusable: {e}"),
+            )
+        })?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(server))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+listen = "127.0.0.1:5050"
+[storage]
+path = "./data/sealgate"
+[[upstream]]
+name = "local"
+url = "http://127.0.0.1:5000"
+"#;
+
+fn write(body: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), body).unwrap();
+    file
+}
+
+fn env(pairs: &[(&str, &str)]) -> EnvSource {
+    EnvSource::Map(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
+}
+
+fn load(body: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let file = write(body);
+    Config::load(file.path(), &env(vars))
+}
+
+fn err(body: &str, vars: &[(&str, &str)]) -> String {
+    load(body, vars).unwrap_err().to_string()
+}
+
+#[test]
+fn the_minimal_config_loads_with_defaults() {
+    let cfg = load(MINIMAL, &[]).unwrap();
+    assert_eq!(cfg.listen, "127.0.0.1:5050".parse().unwrap());
+    assert_eq!(cfg.storage_path, PathBuf::from("./data/sealgate"));
+    assert_eq!(cfg.upstreams.len(), 1);
+    assert_eq!(cfg.upstreams[0].authority.as_str(), "127.0.0.1:5000");
+    assert_eq!(cfg.upstreams[0].scheme, Scheme::HTTP);
+    assert_eq!(cfg.max_manifest_bytes, 4 * 1024 * 1024);
+    assert_eq!(cfg.timeouts.connect, Duration::from_secs(5));
+    assert!(cfg.tls.is_none());
+    assert_eq!(cfg.log.level, "info");
+    assert_eq!(cfg.log.format, LogFormat::Text);
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let cfg = load(
+        MINIMAL,
+        &[
+            ("SEALGATE_LISTEN", "127.0.0.1:6000"),
+            ("SEALGATE_STORAGE__PATH", "/tmp/elsewhere"),
+            ("SEALGATE_LIMITS__MAX_MANIFEST_BYTES", "1024"),
+            ("SEALGATE_TIMEOUTS__CONNECT", "250ms"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(cfg.listen.port(), 6000);
+    assert_eq!(cfg.storage_path, PathBuf::from("/tmp/elsewhere"));
+    assert_eq!(cfg.max_manifest_bytes, 1024);
+    assert_eq!(cfg.timeouts.connect, Duration::from_millis(250));
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let e = err(&format!("lisen = \"x\"\n{MINIMAL}"), &[]);
+    assert!(e.contains("lisen"), "{e}");
+    let e = err(MINIMAL, &[("SEALGATE_STORAGE__PTH", "x")]);
+    assert!(e.contains("pth"), "{e}");
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "listen = \"127.0.0.1:5050\"",
+            "listen = \"nowhere\"",
+            "listen",
+        ),
+        (
+            "url = \"http://127.0.0.1:5000\"",
+            "url = \"ftp://127.0.0.1\"",
+            "upstream[0].url",
+        ),
+        (
+            "url = \"http://127.0.0.1:5000\"",
+            "url = \"http://127.0.0.1:5000/v2\"",
+            "upstream[0].url",
+        ),
+        (
+            "url = \"http://127.0.0.1:5000\"",
+            "url = \"http://user:pw@127.0.0.1:5000\"",
+            "upstream[0].url",
+        ),
+        ("name = \"local\"", "name = \"lo cal\"", "upstream[0].name"),
+    ];
+    for (from, to, key) in cases {
+        let e = err(&MINIMAL.replace(from, to), &[]);
+        assert!(e.starts_with(key), "{to}: {e}");
+    }
+    let e = err(MINIMAL, &[("SEALGATE_LIMITS__MAX_MANIFEST_BYTES", "0")]);
+    assert!(e.starts_with("limits.max_manifest_bytes"), "{e}");
+    let e = err(MINIMAL, &[("SEALGATE_LIMITS__MAX_MANIFEST_BYTES", "lots")]);
+    assert!(e.contains("max_manifest_bytes"), "{e}");
+    let e = err(MINIMAL, &[("SEALGATE_TIMEOUTS__IDLE", "soon")]);
+    assert!(e.contains("idle"), "{e}");
+    let e = err(MINIMAL, &[("SEALGATE_LOG__LEVEL", "sealgate=loud")]);
+    assert!(e.starts_with("log.level"), "{e}");
+}
+
+#[test]
+fn upstreams_are_required_and_unique() {
+    let no_upstream = "[storage]\npath = \"x\"\n";
+    assert!(err(no_upstream, &[]).starts_with("upstream:"));
+    let twice =
+        format!("{MINIMAL}[[upstream]]\nname = \"local\"\nurl = \"http://127.0.0.1:5001\"\n");
+    assert!(err(&twice, &[]).starts_with("upstream[1].name"));
+    let shared_ns = format!(
+        "{}[[upstream]]\nname = \"b\"\nurl = \"http://127.0.0.1:5001\"\nnamespaces = [\"docker.io\"]\n",
+        MINIMAL.replace(
+            "url = \"http://127.0.0.1:5000\"",
+            "url = \"http://127.0.0.1:5000\"\nnamespaces = [\"docker.io\"]"
+        )
+    );
+    assert!(err(&shared_ns, &[]).starts_with("upstream[1].namespaces[0]"));
+    let bad_ns = MINIMAL.replace(
+        "url = \"http://127.0.0.1:5000\"",
+        "url = \"http://127.0.0.1:5000\"\nnamespaces = [\"docker.io/x\"]",
+    );
+    assert!(err(&bad_ns, &[]).starts_with("upstream[0].namespaces[0]"));
+}
+
+#[test]
+fn tls_files_are_checked_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!(
+        "{MINIMAL}[tls]\ncert = \"{0}/nope.pem\"\nkey = \"{0}/nope.key\"\n",
+        dir.path().display()
+    );
+    assert!(err(&missing, &[]).starts_with("tls.cert"));
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not pem").unwrap();
+    let empty = format!(
+        "{MINIMAL}[tls]\ncert = \"{0}\"\nkey = \"{0}\"\n",
+        garbage.display()
+    );
+    assert!(err(&empty, &[]).starts_with("tls.cert"));
+}
+
+#[test]
+fn a_missing_file_is_reported() {
+    let e = Config::load(Path::new("/nonexistent/sealgate.toml"), &env(&[])).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/sealgate.toml"), "{e}");
+}
+
+#[test]
+fn the_effective_config_renders_as_toml_that_loads_again() {
+    let file = write(MINIMAL);
+    let raw = RawConfig::load(file.path(), &env(&[("SEALGATE_LISTEN", "127.0.0.1:7000")])).unwrap();
+    let rendered = raw.to_toml();
+    assert!(
+        rendered.contains("listen = \"127.0.0.1:7000\""),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("max_manifest_bytes = 4194304"),
+        "{rendered}"
+    );
+    let again = write(&rendered);
+    let cfg = Config::load(again.path(), &env(&[])).unwrap();
+    assert_eq!(cfg.listen.port(), 7000);
+}
+
+#[test]
+fn namespaces_look_like_registry_hosts() {
+    assert!(is_valid_namespace("docker.io"));
+    assert!(is_valid_namespace("registry.local:5000"));
+    for bad in ["", "docker.io/library", "a b", "x?y", "evil@host"] {
+        assert!(!is_valid_namespace(bad), "{bad:?}");
+    }
+}

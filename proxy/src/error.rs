@@ -1,0 +1,221 @@
+//! The proxy's error type and the only place that maps errors to OCI error responses.
+//!
+//! Conversions never log; [`ProxyError::into_response`] is the one boundary where an error
+//! becomes a response, and it logs once: client errors at `debug`, internal ones at `error`
+//! with their source chain. Internals never go into the body.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use sealgate_policies::oci::OciIdError;
+use serde::Serialize;
+
+use crate::body::{ProxyBody, full};
+use crate::routes::RouteError;
+
+/// Error codes of the OCI distribution spec, plus two that CNCF distribution also sends and
+/// clients understand (`TAG_INVALID`, `UNAVAILABLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum OciErrorCode {
+    /// code-1
+    BlobUnknown,
+    /// code-2
+    BlobUploadInvalid,
+    /// code-3
+    BlobUploadUnknown,
+    /// code-4
+    DigestInvalid,
+    /// code-5
+    ManifestBlobUnknown,
+    /// code-6
+    ManifestInvalid,
+    /// code-7
+    ManifestUnknown,
+    /// code-8
+    NameInvalid,
+    /// code-9
+    NameUnknown,
+    /// code-10
+    SizeInvalid,
+    /// code-11
+    Unauthorized,
+    /// code-12
+    Denied,
+    /// code-13
+    Unsupported,
+    /// code-14
+    #[serde(rename = "TOOMANYREQUESTS")]
+    TooManyRequests,
+    /// distribution's `TAG_INVALID`: a tag outside the grammar.
+    TagInvalid,
+    /// distribution's `UNAVAILABLE`: the upstream could not be reached or did not answer.
+    Unavailable,
+    /// No such endpoint. The spec has no code for it; distribution answers 404 `NOT_FOUND`
+    /// without a body, we keep the JSON shape so clients print the message.
+    NotFound,
+}
+
+/// Everything that can make a request fail in the proxy.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// The URL did not parse as an OCI route.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// The manifest body is larger than `limits.max_manifest_bytes`.
+    #[error("manifest body is larger than the limit of {limit} bytes (limits.max_manifest_bytes)")]
+    ManifestTooLarge {
+        /// The configured cap.
+        limit: usize,
+    },
+    /// The client's body could not be read (reset, idle timeout).
+    #[error("reading the request body failed: {0}")]
+    ClientBody(#[source] Box<dyn StdError + Send + Sync>),
+    /// `?ns=` names a registry no upstream is configured for.
+    #[error(
+        "namespace {ns:?} is not served here: no [[upstream]] lists it in `namespaces`; \
+         the request was not forwarded"
+    )]
+    UnknownNamespace {
+        /// The refused namespace.
+        ns: String,
+    },
+    /// The upstream could not be reached or broke the connection.
+    #[error("upstream {upstream} is unreachable")]
+    UpstreamUnreachable {
+        /// The upstream's name.
+        upstream: String,
+        /// The transport error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// The upstream did not send response headers within `timeouts.response`.
+    #[error("upstream {upstream} did not answer within {after:?} (timeouts.response)")]
+    UpstreamTimeout {
+        /// The upstream's name.
+        upstream: String,
+        /// The configured timeout.
+        after: std::time::Duration,
+    },
+    /// The request to the upstream could not be built (a bug, or a header hyper refuses).
+    #[error("cannot build the upstream request: {0}")]
+    UpstreamRequest(#[source] http::Error),
+}
+
+impl ProxyError {
+    /// The one mapping from errors to status and OCI code.
+    pub fn classify(&self) -> (StatusCode, OciErrorCode) {
+        match self {
+            Self::Route(e) => match e {
+                RouteError::Id(OciIdError::Name { .. }) => {
+                    (StatusCode::BAD_REQUEST, OciErrorCode::NameInvalid)
+                }
+                RouteError::Id(OciIdError::Tag { .. }) => {
+                    (StatusCode::BAD_REQUEST, OciErrorCode::TagInvalid)
+                }
+                RouteError::Id(OciIdError::Digest { .. }) => {
+                    (StatusCode::BAD_REQUEST, OciErrorCode::DigestInvalid)
+                }
+                RouteError::Id(_) => (StatusCode::BAD_REQUEST, OciErrorCode::Unsupported),
+                RouteError::UploadId { .. } => {
+                    (StatusCode::BAD_REQUEST, OciErrorCode::BlobUploadInvalid)
+                }
+                RouteError::Query { .. } => (StatusCode::BAD_REQUEST, OciErrorCode::Unsupported),
+                RouteError::NotFound => (StatusCode::NOT_FOUND, OciErrorCode::NotFound),
+                RouteError::MethodNotAllowed { .. } => {
+                    (StatusCode::METHOD_NOT_ALLOWED, OciErrorCode::Unsupported)
+                }
+            },
+            Self::ManifestTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, OciErrorCode::SizeInvalid)
+            }
+            Self::ClientBody(_) => (StatusCode::BAD_REQUEST, OciErrorCode::SizeInvalid),
+            Self::UnknownNamespace { .. } => (StatusCode::FORBIDDEN, OciErrorCode::Denied),
+            Self::UpstreamUnreachable { .. } => {
+                (StatusCode::BAD_GATEWAY, OciErrorCode::Unavailable)
+            }
+            Self::UpstreamTimeout { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, OciErrorCode::Unavailable)
+            }
+            Self::UpstreamRequest(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, OciErrorCode::Unsupported)
+            }
+        }
+    }
+
+    /// Turns the error into the OCI JSON response, logging it once.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let (status, code) = self.classify();
+        // 502/503 messages name the upstream and the timeout, which the operator needs; any
+        // other internal error keeps its details in the log only.
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "internal error; the request was not completed (see sealgate's log)".to_owned()
+        } else {
+            self.to_string()
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %ErrorChain(&self), %status, "request failed");
+        } else {
+            tracing::debug!(error = %self, %status, "request refused");
+        }
+        let mut response = error_response(status, code, &message);
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::BAD_GATEWAY {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+/// Builds an OCI error response: `{"errors":[{"code","message","detail"}]}`.
+pub fn error_response(
+    status: StatusCode,
+    code: OciErrorCode,
+    message: &str,
+) -> Response<ProxyBody> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        errors: [Entry<'a>; 1],
+    }
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        code: OciErrorCode,
+        message: &'a str,
+        detail: serde_json::Value,
+    }
+    let body = Body {
+        errors: [Entry {
+            code,
+            message,
+            detail: serde_json::Value::Null,
+        }],
+    };
+    let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"errors\":[]}".to_vec());
+    let mut response = Response::new(full(Bytes::from(json)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Displays an error with its whole source chain, for logs.
+struct ErrorChain<'a>(&'a dyn StdError);
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}

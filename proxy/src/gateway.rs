@@ -1,0 +1,151 @@
+//! Request dispatch: health endpoints, the OCI route parser, then the upstream.
+//!
+//! This is where the push and pull gates hook in. For now every valid OCI request is passed
+//! through: blob bodies stream, manifest bodies are read with a cap.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use sealgate_storage::Store;
+use serde_json::json;
+
+use crate::body::{ProxyBody, full, stream};
+use crate::config::Config;
+use crate::error::{OciErrorCode, ProxyError, error_response};
+use crate::routes::{OciRequest, OciRoute};
+use crate::upstream::{Forward, Upstreams};
+
+/// Everything a request handler needs, shared by all connections.
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Upstream registries and the pooled client.
+    pub upstreams: Upstreams,
+    /// The index.
+    pub store: Arc<dyn Store>,
+}
+
+/// Handles one request; every error becomes an OCI error response here.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<ProxyBody> {
+    match dispatch(&state, req).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(
+    state: &AppState,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    match req.uri().path() {
+        "/healthz" => return Ok(healthz(req.method())),
+        "/readyz" => return Ok(readyz(state, req.method()).await),
+        _ => {}
+    }
+    let oci = OciRequest::parse(req.method(), req.uri())?;
+    let upstream = state.upstreams.select(oci.ns.as_deref())?;
+    let (parts, body) = req.into_parts();
+    let idle = state.config.timeouts.idle;
+    let body = match &oci.route {
+        OciRoute::PutManifest { .. } => {
+            full(read_manifest(body, &parts.headers, state.config.max_manifest_bytes, idle).await?)
+        }
+        _ => stream(body, idle),
+    };
+    let forward = Forward {
+        method: parts.method,
+        path: parts.uri.path(),
+        query: oci.upstream_query.as_deref(),
+        headers: &parts.headers,
+        ns: oci.ns.as_deref(),
+    };
+    state.upstreams.forward(upstream, forward, body).await
+}
+
+/// Reads a manifest body into memory, refusing it before reading when `Content-Length` already
+/// says it is too large, and as soon as the cap is passed otherwise (chunked bodies).
+async fn read_manifest(
+    body: Incoming,
+    headers: &HeaderMap,
+    cap: usize,
+    idle: std::time::Duration,
+) -> Result<Bytes, ProxyError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > cap as u64) {
+        return Err(ProxyError::ManifestTooLarge { limit: cap });
+    }
+    let mut body = stream(body, idle);
+    let mut manifest = BytesMut::with_capacity(declared.map_or(0, |len| len as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(ProxyError::ClientBody)?;
+        if let Ok(data) = frame.into_data() {
+            if manifest.len() + data.len() > cap {
+                return Err(ProxyError::ManifestTooLarge { limit: cap });
+            }
+            manifest.extend_from_slice(&data);
+        }
+    }
+    Ok(manifest.freeze())
+}
+
+fn healthz(method: &Method) -> Response<ProxyBody> {
+    if *method != Method::GET && *method != Method::HEAD {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            OciErrorCode::Unsupported,
+            "use GET /healthz",
+        );
+    }
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+/// Ready when the store answers and every upstream answers `GET /v2/`.
+async fn readyz(state: &AppState, method: &Method) -> Response<ProxyBody> {
+    if *method != Method::GET && *method != Method::HEAD {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            OciErrorCode::Unsupported,
+            "use GET /readyz",
+        );
+    }
+    let store = match state.store.health() {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    let mut ready = store == "ok";
+    let checks = state
+        .upstreams
+        .all()
+        .iter()
+        .map(|u| async move { (u.config.name.clone(), state.upstreams.is_ready(u).await) });
+    let mut upstreams = serde_json::Map::new();
+    for (name, result) in futures_util::future::join_all(checks).await {
+        ready &= result.is_ok();
+        upstreams.insert(name, json!(result.err().unwrap_or_else(|| "ok".to_owned())));
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(
+        status,
+        &json!({"status": if ready { "ready" } else { "not ready" }, "store": store, "upstreams": upstreams}),
+    )
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
+    let mut response = Response::new(full(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}

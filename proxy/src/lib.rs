@@ -1,0 +1,55 @@
+//! sealgate: a registry-side reverse proxy that enforces signed pushes and pulls.
+//!
+//! This crate is the I/O shell: it listens, parses OCI requests, talks to upstream registries
+//! and the store, and turns every failure into an OCI error. Trust decisions belong to
+//! `sealgate-policies` (pure), the index and its key layout to `sealgate-storage`.
+//!
+//! # Layout
+//!
+//! - [`config`]: the TOML file plus `SEALGATE_*` overrides, validated into a [`config::Config`].
+//! - [`server`]: the listener, TLS, the tower stack, graceful shutdown.
+//! - [`gateway`]: per-request dispatch (health, route parsing, forwarding); the gates hook in here.
+//! - [`routes`]: the OCI URL grammar, validated before anything reaches an upstream.
+//! - [`upstream`]: the pooled client, namespace routing, header hygiene, `Location` rewriting.
+//! - [`body`]: streaming bodies with idle timeouts.
+//! - [`error`]: the error type and its single mapping to OCI error responses.
+
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod routes;
+pub mod server;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use sealgate_storage::{SledStore, StorageError};
+
+use crate::config::Config;
+use crate::gateway::AppState;
+use crate::upstream::Upstreams;
+
+/// Why sealgate could not start with a valid configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// The store could not be opened (locked by another process, newer schema, disk).
+    #[error(transparent)]
+    Store(#[from] StorageError),
+    /// The upstream client could not be built (system trust roots unreadable).
+    #[error("cannot build the upstream client: {0}")]
+    Upstream(#[source] std::io::Error),
+}
+
+/// Opens the store and builds the shared state the server runs with.
+pub fn open(config: Config) -> Result<Arc<AppState>, StartupError> {
+    let store = SledStore::open(&config.storage_path)?;
+    let upstreams =
+        Upstreams::new(&config.upstreams, config.timeouts).map_err(StartupError::Upstream)?;
+    Ok(Arc::new(AppState {
+        config: Arc::new(config),
+        upstreams,
+        store: Arc::new(store),
+    }))
+}

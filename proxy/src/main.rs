@@ -1,0 +1,125 @@
+//! The `sealgate` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sealgate::config::{Config, EnvSource, LogFormat, RawConfig};
+
+/// Exit status for a configuration that does not validate (EX_USAGE).
+const EXIT_BAD_CONFIG: u8 = 64;
+
+/// A registry-side reverse proxy that enforces signed pushes and pulls.
+///
+/// sealgate sits in front of an OCI registry. Configuration comes from a TOML file; any key can
+/// be overridden by an environment variable SEALGATE_<KEY>, with `__` between nested keys
+/// (SEALGATE_LISTEN, SEALGATE_STORAGE__PATH). See docs/configuration.md for every key.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy until SIGTERM or Ctrl-C, then drain in-flight requests.
+    Serve {
+        /// The configuration file (TOML).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Log line format; overrides `log.format`. RUST_LOG overrides `log.level`.
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
+    },
+    /// Validate the configuration and print the effective values (file + environment).
+    /// Exits 0 when valid, 64 with a message naming the bad key otherwise.
+    CheckConfig {
+        /// The configuration file (TOML).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::CheckConfig { config } => {
+            match RawConfig::load(&config, &EnvSource::Process).and_then(|raw| {
+                Config::build(&raw)?;
+                Ok(raw)
+            }) {
+                Ok(raw) => {
+                    print!("{}", raw.to_toml());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => bad_config(&config, &e),
+            }
+        }
+        Command::Serve { config, log_format } => {
+            let loaded = match Config::load(&config, &EnvSource::Process) {
+                Ok(c) => c,
+                Err(e) => return bad_config(&config, &e),
+            };
+            init_tracing(log_format.unwrap_or(loaded.log.format), &loaded.log.level);
+            match serve(loaded) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("sealgate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn bad_config(file: &std::path::Path, e: &sealgate::config::ConfigError) -> ExitCode {
+    eprintln!("sealgate: invalid configuration ({}): {e}", file.display());
+    ExitCode::from(EXIT_BAD_CONFIG)
+}
+
+fn init_tracing(format: LogFormat, level: &str) {
+    // An empty RUST_LOG counts as unset: it would otherwise silence everything below ERROR.
+    let directives = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| level.to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+#[tokio::main]
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let grace = config.timeouts.shutdown_grace;
+    let tls = config.tls.clone();
+    let state = sealgate::open(config).context("cannot start")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(
+        %listen,
+        tls = tls.is_some(),
+        upstreams = ?state.upstreams.all().iter().map(|u| &u.config.name).collect::<Vec<_>>(),
+        version = env!("CARGO_PKG_VERSION"),
+        "sealgate serving"
+    );
+    sealgate::server::serve(
+        listener,
+        state,
+        tls,
+        grace,
+        sealgate::server::shutdown_signal(),
+    )
+    .await;
+    Ok(())
+}

@@ -1,0 +1,349 @@
+//! The pooled client to the upstream registries, namespace routing, and header hygiene.
+//!
+//! Requests keep every end-to-end header (each `Accept` line, `Authorization`, `Range`, …) and
+//! lose the hop-by-hop ones. Responses come back streaming; `Location` is rewritten so that
+//! clients keep talking to sealgate.
+
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::body::{ProxyBody, stream};
+use crate::config::{Timeouts, UpstreamConfig};
+use crate::error::ProxyError;
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `Host`, which
+/// the client sets from the upstream URL, and the `X-Forwarded-*` family, which would make
+/// distribution build `Location` URLs for a host it cannot know.
+const NOT_FORWARDED: [&str; 12] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// How long `/readyz` waits for an upstream's `GET /v2/`.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One upstream registry.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Its configuration.
+    pub config: UpstreamConfig,
+}
+
+impl Upstream {
+    fn uri(&self, path_and_query: PathAndQuery) -> Result<Uri, http::Error> {
+        Uri::builder()
+            .scheme(self.config.scheme.clone())
+            .authority(self.config.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+    }
+}
+
+/// The upstreams and the one pooled client shared by all of them.
+#[derive(Clone)]
+pub struct Upstreams {
+    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    upstreams: Vec<Upstream>,
+    timeouts: Timeouts,
+}
+
+/// What [`Upstreams::forward`] needs to know about the incoming request.
+#[derive(Debug)]
+pub struct Forward<'a> {
+    /// Method to use upstream (the client's).
+    pub method: Method,
+    /// Path, already validated by the route parser.
+    pub path: &'a str,
+    /// Validated query for the upstream.
+    pub query: Option<&'a str>,
+    /// The client's headers; hop-by-hop ones are dropped here.
+    pub headers: &'a HeaderMap,
+    /// `?ns=` of the request, carried into rewritten `Location`s.
+    pub ns: Option<&'a str>,
+}
+
+impl Upstreams {
+    /// Builds the pooled client. No connection is made until the first request.
+    pub fn new(configs: &[UpstreamConfig], timeouts: Timeouts) -> Result<Self, std::io::Error> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeouts.connect));
+        http.set_nodelay(true);
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .build(https);
+        Ok(Self {
+            client,
+            upstreams: configs
+                .iter()
+                .map(|config| Upstream {
+                    config: config.clone(),
+                })
+                .collect(),
+            timeouts,
+        })
+    }
+
+    /// All upstreams, in configuration order.
+    pub fn all(&self) -> &[Upstream] {
+        &self.upstreams
+    }
+
+    /// The upstream for `?ns=`: the one whose `namespaces` lists it, or the first one when the
+    /// request has no `ns`. An unknown namespace is refused rather than sent anywhere.
+    pub fn select(&self, ns: Option<&str>) -> Result<&Upstream, ProxyError> {
+        match ns {
+            None => self
+                .upstreams
+                .first()
+                .ok_or_else(|| ProxyError::UnknownNamespace { ns: String::new() }),
+            Some(ns) => self
+                .upstreams
+                .iter()
+                .find(|u| u.config.namespaces.iter().any(|n| n == ns))
+                .ok_or_else(|| ProxyError::UnknownNamespace { ns: ns.to_owned() }),
+        }
+    }
+
+    /// Sends one request upstream and returns its response with a streaming body.
+    pub async fn forward(
+        &self,
+        upstream: &Upstream,
+        req: Forward<'_>,
+        body: ProxyBody,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let path_and_query = match req.query {
+            Some(q) => format!("{}?{q}", req.path),
+            None => req.path.to_owned(),
+        };
+        let path_and_query = PathAndQuery::try_from(path_and_query)
+            .map_err(|e| ProxyError::UpstreamRequest(e.into()))?;
+        let uri = upstream
+            .uri(path_and_query)
+            .map_err(ProxyError::UpstreamRequest)?;
+        let mut builder = Request::builder().method(req.method).uri(uri);
+        if let Some(headers) = builder.headers_mut() {
+            copy_end_to_end(req.headers, headers);
+        }
+        let request = builder.body(body).map_err(ProxyError::UpstreamRequest)?;
+
+        let name = &upstream.config.name;
+        let response = tokio::time::timeout(self.timeouts.response, self.client.request(request))
+            .await
+            .map_err(|_| ProxyError::UpstreamTimeout {
+                upstream: name.clone(),
+                after: self.timeouts.response,
+            })?
+            .map_err(|e| ProxyError::UpstreamUnreachable {
+                upstream: name.clone(),
+                source: Box::new(e),
+            })?;
+
+        let (mut parts, incoming) = response.into_parts();
+        let mut headers = HeaderMap::with_capacity(parts.headers.len());
+        copy_end_to_end(&parts.headers, &mut headers);
+        if let Some(location) = headers.get(header::LOCATION)
+            && let Some(rewritten) = rewrite_location(location, &upstream.config, req.ns)
+        {
+            headers.insert(header::LOCATION, rewritten);
+        }
+        parts.headers = headers;
+        Ok(Response::from_parts(
+            parts,
+            stream(incoming, self.timeouts.idle),
+        ))
+    }
+
+    /// Whether `upstream` answers `GET /v2/` (200, or 401 from a registry that wants auth).
+    pub async fn is_ready(&self, upstream: &Upstream) -> Result<(), String> {
+        let uri = upstream
+            .uri(PathAndQuery::from_static("/v2/"))
+            .map_err(|e| e.to_string())?;
+        let request = Request::get(uri)
+            .body(crate::body::empty())
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(READINESS_TIMEOUT, self.client.request(request)).await {
+            Err(_) => Err(format!("no answer within {READINESS_TIMEOUT:?}")),
+            Ok(Err(e)) => Err(format!("unreachable: {e}")),
+            Ok(Ok(r))
+                if r.status().is_success() || r.status() == http::StatusCode::UNAUTHORIZED =>
+            {
+                Ok(())
+            }
+            Ok(Ok(r)) => Err(format!("GET /v2/ answered {}", r.status())),
+        }
+    }
+}
+
+/// Copies every header except the hop-by-hop ones, keeping repeated headers (skopeo sends one
+/// `Accept` line per media type) as separate lines.
+fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
+    // `Connection: foo` makes `foo` hop-by-hop too.
+    let listed: Vec<HeaderName> = from
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for (name, value) in from {
+        if NOT_FORWARDED.contains(&name.as_str()) || listed.contains(name) {
+            continue;
+        }
+        to.append(name.clone(), value.clone());
+    }
+}
+
+/// Rewrites a `Location` that points at the upstream into a relative one, so the client's next
+/// request (an upload chunk, a redirect) comes back through sealgate. Locations on other hosts
+/// (a storage backend's signed URL) are left alone. The request's `ns` is kept so that the
+/// follow-up request reaches the same upstream.
+fn rewrite_location(
+    location: &HeaderValue,
+    upstream: &UpstreamConfig,
+    ns: Option<&str>,
+) -> Option<HeaderValue> {
+    let uri: Uri = location.to_str().ok()?.parse().ok()?;
+    let same_upstream = match (uri.scheme(), uri.authority()) {
+        (None, None) => true,
+        (Some(scheme), Some(authority)) => {
+            scheme == &upstream.scheme && same_authority(authority, &upstream.authority, scheme)
+        }
+        _ => false,
+    };
+    if !same_upstream {
+        return None;
+    }
+    let path = uri.path();
+    if !path.starts_with('/') {
+        return None;
+    }
+    let mut relative = path.to_owned();
+    let mut query = uri.query().map(str::to_owned);
+    if let Some(ns) = ns {
+        let mut q = form_urlencoded::Serializer::new(query.take().unwrap_or_default());
+        q.append_pair("ns", ns);
+        query = Some(q.finish());
+    }
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        relative.push('?');
+        relative.push_str(&q);
+    }
+    HeaderValue::from_str(&relative).ok()
+}
+
+/// `host` and `host:80` are the same authority for http (443 for https).
+fn same_authority(a: &Authority, b: &Authority, scheme: &Scheme) -> bool {
+    let default = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+    a.host().eq_ignore_ascii_case(b.host())
+        && a.port_u16().unwrap_or(default) == b.port_u16().unwrap_or(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream() -> UpstreamConfig {
+        UpstreamConfig {
+            name: "local".to_owned(),
+            scheme: Scheme::HTTP,
+            authority: Authority::from_static("127.0.0.1:5000"),
+            namespaces: vec![],
+        }
+    }
+
+    fn rewrite(location: &str, ns: Option<&str>) -> Option<String> {
+        rewrite_location(&HeaderValue::from_str(location).unwrap(), &upstream(), ns)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn locations_on_the_upstream_become_relative() {
+        assert_eq!(
+            rewrite(
+                "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=x%3D",
+                None
+            )
+            .as_deref(),
+            Some("/v2/a/blobs/uploads/u1?_state=x%3D")
+        );
+        assert_eq!(
+            rewrite("/v2/a/blobs/uploads/u1?_state=x", Some("docker.io")).as_deref(),
+            Some("/v2/a/blobs/uploads/u1?_state=x&ns=docker.io")
+        );
+        assert_eq!(
+            rewrite(
+                "http://127.0.0.1:5000/v2/a/blobs/sha256:ab",
+                Some("docker.io")
+            )
+            .as_deref(),
+            Some("/v2/a/blobs/sha256:ab?ns=docker.io")
+        );
+    }
+
+    #[test]
+    fn locations_elsewhere_are_left_alone() {
+        assert_eq!(rewrite("https://storage.example/blob?sig=1", None), None);
+        assert_eq!(rewrite("http://127.0.0.1:5001/v2/a", None), None);
+        assert_eq!(rewrite("https://127.0.0.1:5000/v2/a", None), None);
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped_and_repeated_ones_kept() {
+        let mut from = HeaderMap::new();
+        from.append(
+            header::ACCEPT,
+            HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"),
+        );
+        from.append(
+            header::ACCEPT,
+            HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
+        );
+        from.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        from.insert("x-secret", HeaderValue::from_static("1"));
+        from.insert(header::HOST, HeaderValue::from_static("sealgate:5050"));
+        from.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        from.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        from.insert(header::RANGE, HeaderValue::from_static("bytes=0-9"));
+        let mut to = HeaderMap::new();
+        copy_end_to_end(&from, &mut to);
+        assert_eq!(to.get_all(header::ACCEPT).iter().count(), 2);
+        assert!(to.get("x-secret").is_none());
+        assert!(to.get(header::HOST).is_none());
+        assert!(to.get(header::CONNECTION).is_none());
+        assert!(to.get(header::TRANSFER_ENCODING).is_none());
+        assert_eq!(to.get(header::AUTHORIZATION).unwrap(), "Bearer t");
+        assert_eq!(to.get(header::RANGE).unwrap(), "bytes=0-9");
+    }
+}
