@@ -124,6 +124,9 @@ impl FromStr for RepoName {
         if s.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(fail("repository names must be lower case"));
         }
+        if s.contains('%') {
+            return Err(fail("percent-encoded characters are not allowed (nothing is decoded)"));
+        }
         for component in s.as_bytes().split(|&b| b == b'/') {
             check_name_component(component).map_err(fail)?;
         }

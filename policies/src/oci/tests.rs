@@ -39,11 +39,13 @@ fn names_follow_the_spec_grammar() {
 }
 
 #[test]
-fn upper_case_names_get_a_specific_reason() {
+fn upper_case_and_encoded_names_get_a_specific_reason() {
     let err = "Foo".parse::<RepoName>().unwrap_err();
     assert!(err.to_string().contains("lower case"), "{err}");
     let err = "a/bA-c".parse::<RepoName>().unwrap_err();
     assert!(err.to_string().contains("lower case"), "{err}");
+    let err = "a/%2e%2e/b".parse::<RepoName>().unwrap_err();
+    assert!(err.to_string().contains("percent-encoded"), "{err}");
 }
 
 #[test]

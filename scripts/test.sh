@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests of every crate and the integration tests against a real
+# docker-registry, skopeo and containerd. Installs the Debian packages it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh test
+# The integration tests drive the real binary, so it must exist before they start.
+cargo build -p sealgate
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  echo "cargo-nextest not found (cargo install cargo-nextest); falling back to cargo test" >&2
+  cargo test --workspace --no-fail-fast "$@"
+fi
