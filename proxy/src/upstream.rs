@@ -87,8 +87,21 @@ impl Upstreams {
         http.set_connect_timeout(Some(timeouts.connect));
         http.set_nodelay(true);
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)?
+        // The system trust store is needed only for https upstreams; a container image without
+        // CA certificates can still front a plain-http registry.
+        let tls = hyper_rustls::HttpsConnectorBuilder::new();
+        let tls = if configs.iter().any(|c| c.scheme == Scheme::HTTPS) {
+            tls.with_provider_and_native_roots(provider)?
+        } else {
+            tls.with_tls_config(
+                rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(std::io::Error::other)?
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )
+        };
+        let https = tls
             .https_or_http()
             .enable_http1()
             .enable_http2()
