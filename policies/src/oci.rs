@@ -125,7 +125,9 @@ impl FromStr for RepoName {
             return Err(fail("repository names must be lower case"));
         }
         if s.contains('%') {
-            return Err(fail("percent-encoded characters are not allowed (nothing is decoded)"));
+            return Err(fail(
+                "percent-encoded characters are not allowed (nothing is decoded)",
+            ));
         }
         for component in s.as_bytes().split(|&b| b == b'/') {
             check_name_component(component).map_err(fail)?;

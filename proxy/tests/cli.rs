@@ -48,7 +48,10 @@ fn check_config_prints_the_effective_configuration() {
     assert!(stdout.contains("listen = \"127.0.0.1:5050\""), "{stdout}");
     assert!(stdout.contains("max_manifest_bytes = 4194304"), "{stdout}");
     assert!(stdout.contains("response = \"1m 30s\""), "{stdout}");
-    assert!(stdout.contains("url = \"http://127.0.0.1:5000\""), "{stdout}");
+    assert!(
+        stdout.contains("url = \"http://127.0.0.1:5000\""),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -62,7 +65,11 @@ fn check_config_exits_64_naming_the_bad_key() {
         ),
         (&format!("colour = \"red\"\n{MINIMAL}"), &[], "colour"),
         (MINIMAL, &[("SEALGATE_LISTEN", "localhost")], "listen"),
-        (MINIMAL, &[("SEALGATE_LIMITS__MAX_MANIFEST_BYTES", "-5")], "max_manifest_bytes"),
+        (
+            MINIMAL,
+            &[("SEALGATE_LIMITS__MAX_MANIFEST_BYTES", "-5")],
+            "max_manifest_bytes",
+        ),
         ("listen = [", &[], "sealgate.toml"),
     ];
     for (body, env, key) in cases {
@@ -71,7 +78,10 @@ fn check_config_exits_64_naming_the_bad_key() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(64), "{key}: {stderr}");
         assert!(stderr.contains(key), "expected {key:?} in: {stderr}");
-        assert!(out.stdout.is_empty(), "nothing printed on stdout for a bad config");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing printed on stdout for a bad config"
+        );
     }
 }
 
@@ -85,13 +95,20 @@ fn serve_refuses_a_bad_configuration_before_binding() {
     let file = config_file(dir.path(), &body);
     let out = sealgate(&["serve", "--config", &file], &[]);
     assert_eq!(out.status.code(), Some(64));
-    assert!(text(&out.stderr).contains("upstream[0].name"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("upstream[0].name"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!store.exists(), "no store was created");
 }
 
 #[test]
 fn a_missing_config_file_is_a_usage_error() {
-    let out = sealgate(&["check-config", "--config", "/nonexistent/sealgate.toml"], &[]);
+    let out = sealgate(
+        &["check-config", "--config", "/nonexistent/sealgate.toml"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(64));
     assert!(text(&out.stderr).contains("/nonexistent/sealgate.toml"));
 }
@@ -101,7 +118,15 @@ fn help_teaches_the_environment_overrides() {
     let out = sealgate(&["--help"], &[]);
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);
-    for needle in ["serve", "check-config", "SEALGATE_STORAGE__PATH", "docs/configuration.md"] {
-        assert!(help.contains(needle), "{needle:?} missing from --help:\n{help}");
+    for needle in [
+        "serve",
+        "check-config",
+        "SEALGATE_STORAGE__PATH",
+        "docs/configuration.md",
+    ] {
+        assert!(
+            help.contains(needle),
+            "{needle:?} missing from --help:\n{help}"
+        );
     }
 }

@@ -1,0 +1,115 @@
+//! Harness for sealgate's integration tests: real processes on loopback, real clients.
+//!
+//! The tests in `tests/it/` start Debian's `docker-registry` (CNCF distribution 2.8) as the
+//! upstream, the built `sealgate` binary in front of it, and drive both with real clients (skopeo,
+//! containerd's `ctr`, curl) or with the small HTTP helpers here. An in-process fake upstream exists
+//! only for the hostile-input and fault tests, where a real registry cannot misbehave on demand.
+//!
+//! The harness must not skip anything: a missing tool or binary is a test failure that says how to
+//! install it. Every process it starts is owned by a guard that kills and reaps it on drop, also
+//! when a test panics. Nothing listens beyond `127.0.0.1`, and nothing reaches the internet.
+//!
+//! # Layout
+//!
+//! - [`Registry`]: the real upstream, with `stop`/`restart` for fault tests.
+//! - [`Sealgate`] and [`SealgateBuilder`]: the binary under test, its config, its memory figures.
+//! - [`Containerd`]: a private containerd daemon used as a node pulling through a mirror.
+//! - [`RecordingUpstream`]: a fake upstream that records what reaches it, or stalls.
+//! - [`OciLayout`]: writes OCI image layouts (images and multi-arch indexes) for skopeo to read.
+//! - [`oci`]: distribution-API steps (push a blob or a tiny image, HEAD a manifest digest).
+//! - [`send`], [`send_streaming`], [`raw_request`]: HTTP helpers; [`GeneratedBody`] streams large
+//!   pseudo-random bodies without holding them in memory.
+//! - [`require_tool`], [`run_tool`], [`skopeo`]: external command-line tools.
+//! - [`self_signed_cert`]: a throwaway certificate for the TLS listener.
+
+mod child;
+mod client;
+mod containerd;
+mod layout;
+pub mod oci;
+mod recording;
+mod registry;
+mod sealgate;
+mod tls;
+mod tools;
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest as _, Sha256};
+
+pub use client::{
+    GeneratedBody, RawReply, Reply, STREAMING_HEADERS_TIMEOUT, TestBody, empty_body, raw_request,
+    read_body_hashed, send, send_streaming, try_send,
+};
+pub use containerd::Containerd;
+pub use layout::{ImageDescriptor, OciLayout, Platform, sample_layer, tar_layer};
+pub use recording::{RecordedRequest, RecordingUpstream, UpstreamBehaviour};
+pub use registry::Registry;
+pub use sealgate::{Sealgate, SealgateBuilder, sealgate_binary};
+pub use tls::{SelfSignedCert, self_signed_cert};
+pub use tools::{require_tool, run_tool, skopeo};
+
+/// Media type of an OCI image manifest.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of an OCI image index.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of a Docker schema 2 manifest.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Media type of a Docker manifest list.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// One `Accept` header line per manifest media type, the way skopeo and containerd send them.
+pub const MANIFEST_ACCEPT: [(&str, &str); 4] = [
+    ("accept", OCI_MANIFEST),
+    ("accept", OCI_INDEX),
+    ("accept", DOCKER_MANIFEST),
+    ("accept", DOCKER_MANIFEST_LIST),
+];
+
+/// A TCP port on `127.0.0.1` that was free a moment ago.
+///
+/// The port is released before it is returned, so another process could take it in between; the
+/// kernel hands out ephemeral ports in a rotating order, which makes that rare enough for tests.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    listener
+        .local_addr()
+        .expect("local_addr of a bound socket")
+        .port()
+}
+
+/// The OCI digest of `bytes`: `sha256:<lowercase hex>`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A string unique to this call, this process and this moment, mixed into generated content so
+/// that every test run pushes blobs the registry has never seen.
+pub fn unique_salt() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{nanos}-{n}", std::process::id())
+}
+
+/// The OCI error codes in a `{"errors":[{"code":…}]}` body, in order; empty when the body is not
+/// such a document.
+pub fn oci_error_codes(body: &[u8]) -> Vec<String> {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    doc.get("errors")
+        .and_then(serde_json::Value::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e.get("code").and_then(serde_json::Value::as_str))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,165 @@
+//! Small OCI distribution-API steps over the HTTP helpers, for tests that set up content without a
+//! registry client, or check what a registry (or sealgate) holds.
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+
+use crate::client::{GeneratedBody, send, send_streaming};
+use crate::{MANIFEST_ACCEPT, OCI_MANIFEST, sha256_digest};
+
+/// `HEAD <base>/v2/<name>/manifests/<reference>` with every manifest `Accept` line; returns the
+/// `Docker-Content-Digest`. Fails the test unless the answer is 200 with that header.
+pub async fn manifest_digest(base_url: &str, name: &str, reference: &str) -> String {
+    let url = format!("{base_url}/v2/{name}/manifests/{reference}");
+    let reply = send(Method::HEAD, &url, &MANIFEST_ACCEPT, Bytes::new()).await;
+    assert_eq!(reply.status, StatusCode::OK, "HEAD {url}: {reply:?}");
+    reply
+        .header("docker-content-digest")
+        .unwrap_or_else(|| panic!("HEAD {url} has no Docker-Content-Digest: {reply:?}"))
+        .to_owned()
+}
+
+/// `GET <base>/v2/<name>/manifests/<reference>` with every manifest `Accept` line; returns the raw
+/// bytes. Fails the test unless the answer is 200.
+pub async fn fetch_manifest(base_url: &str, name: &str, reference: &str) -> Bytes {
+    let url = format!("{base_url}/v2/{name}/manifests/{reference}");
+    let reply = send(Method::GET, &url, &MANIFEST_ACCEPT, Bytes::new()).await;
+    assert_eq!(reply.status, StatusCode::OK, "GET {url}: {}", reply.text());
+    reply.body
+}
+
+/// `GET <base>/v2/<name>/blobs/<digest>`; returns the bytes. Fails the test unless 200.
+pub async fn fetch_blob(base_url: &str, name: &str, digest: &str) -> Bytes {
+    let url = format!("{base_url}/v2/{name}/blobs/{digest}");
+    let reply = send(Method::GET, &url, &[], Bytes::new()).await;
+    assert_eq!(reply.status, StatusCode::OK, "GET {url}: {}", reply.text());
+    reply.body
+}
+
+/// Resolves a `Location` header against `base_url`: absolute URLs stay, `/v2/...` gets the base.
+pub fn resolve_location(base_url: &str, location: &str) -> String {
+    if location.starts_with('/') {
+        format!("{base_url}{location}")
+    } else {
+        location.to_owned()
+    }
+}
+
+/// Appends `key=value` to `url` with `?` or `&` as needed.
+pub fn with_query(url: &str, key: &str, value: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{key}={value}")
+}
+
+/// Uploads `bytes` as a blob of `name` in two steps (`POST uploads/`, then `PUT ?digest=` with
+/// the body), the way distribution 2.8 accepts a monolithic upload; returns the digest.
+pub async fn push_blob(base_url: &str, name: &str, bytes: &[u8]) -> String {
+    let digest = sha256_digest(bytes);
+    let start = format!("{base_url}/v2/{name}/blobs/uploads/");
+    let reply = send(Method::POST, &start, &[], Bytes::new()).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "POST {start}: {}",
+        reply.text()
+    );
+    let location = reply
+        .header("location")
+        .unwrap_or_else(|| panic!("POST {start} returned no Location: {reply:?}"));
+    let finish = with_query(&resolve_location(base_url, location), "digest", &digest);
+    let reply = send(
+        Method::PUT,
+        &finish,
+        &[("content-type", "application/octet-stream")],
+        Bytes::copy_from_slice(bytes),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::CREATED,
+        "PUT {finish}: {}",
+        reply.text()
+    );
+    digest
+}
+
+/// Pushes a minimal single-layer OCI image (config and layer blobs, then the manifest) to
+/// `<name>:<reference>`; returns the manifest digest.
+pub async fn push_tiny_image(base_url: &str, name: &str, reference: &str, salt: &str) -> String {
+    let layer = crate::tar_layer(&[("salt.txt", salt.as_bytes())]);
+    let layer_digest = push_blob(base_url, name, &layer).await;
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    }))
+    .expect("JSON serialises");
+    let config_digest = push_blob(base_url, name, &config).await;
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": layer_digest,
+            "size": layer.len(),
+        }],
+    }))
+    .expect("JSON serialises");
+    let url = format!("{base_url}/v2/{name}/manifests/{reference}");
+    let reply = send(
+        Method::PUT,
+        &url,
+        &[("content-type", OCI_MANIFEST)],
+        Bytes::from(manifest.clone()),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::CREATED,
+        "PUT {url}: {}",
+        reply.text()
+    );
+    sha256_digest(&manifest)
+}
+
+/// Uploads a generated body as a blob of `name` (`POST uploads/`, then a streaming
+/// `PUT ?digest=`), holding one chunk at a time; returns the digest. The digest has to be in the
+/// URL before the body goes out, so the generator runs once to compute it and once to upload.
+pub async fn push_generated_blob(base_url: &str, name: &str, body: GeneratedBody) -> String {
+    let digest = body.digest();
+    let length = body.length().to_string();
+    let start = format!("{base_url}/v2/{name}/blobs/uploads/");
+    let reply = send(Method::POST, &start, &[], Bytes::new()).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "POST {start}: {}",
+        reply.text()
+    );
+    let location = reply
+        .header("location")
+        .unwrap_or_else(|| panic!("POST {start} returned no Location: {reply:?}"));
+    let finish = with_query(&resolve_location(base_url, location), "digest", &digest);
+    let response = send_streaming(
+        Method::PUT,
+        &finish,
+        &[
+            ("content-type", "application/octet-stream"),
+            ("content-length", &length),
+        ],
+        body.boxed(),
+    )
+    .await;
+    let status = response.status();
+    let text = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_else(|e| format!("<body unreadable: {e}>"));
+    assert_eq!(status, StatusCode::CREATED, "PUT {finish}: {text}");
+    digest
+}

@@ -1,0 +1,376 @@
+//! The binary under test: `sealgate serve --config <file>`, configured per test.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use rustix::process::Signal;
+use tempfile::TempDir;
+
+use crate::child::ChildProcess;
+
+/// How long sealgate may take to answer `/healthz` after it was spawned.
+const HEALTHY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long drop waits after SIGTERM before SIGKILL.
+const DROP_GRACE: Duration = Duration::from_secs(3);
+
+/// Environment variable naming the binary to test, instead of `<target>/debug/sealgate`.
+const BIN_ENV: &str = "IT_SEALGATE_BIN";
+
+/// Environment variable that overrides `[log] level` for every sealgate a test starts
+/// (`IT_SEALGATE_LOG=debug`); deliberately not `SEALGATE_*`, which sealgate itself reads.
+const LOG_ENV: &str = "IT_SEALGATE_LOG";
+
+/// The sealgate binary: `$IT_SEALGATE_BIN`, else `<target dir>/debug/sealgate` where the target
+/// dir is `$CARGO_TARGET_DIR` (relative to the workspace) or `<workspace>/target`.
+///
+/// Panics with the build command when the file is missing: the tests never build it themselves.
+pub fn sealgate_binary() -> PathBuf {
+    let path = match std::env::var_os(BIN_ENV) {
+        Some(bin) => PathBuf::from(bin),
+        None => {
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("the crate lives inside the workspace");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| workspace.join("target"), |dir| workspace.join(dir));
+            target.join("debug").join("sealgate")
+        }
+    };
+    assert!(
+        path.is_file(),
+        "sealgate binary not found at {}; run `cargo build -p sealgate` first",
+        path.display()
+    );
+    path
+}
+
+/// One `[[upstream]]` entry.
+#[derive(Debug, Clone)]
+struct UpstreamEntry {
+    name: String,
+    url: String,
+    namespaces: Vec<String>,
+}
+
+/// Configures and starts a [`Sealgate`]. Unset keys are left out of the file, so sealgate's own
+/// defaults apply.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct SealgateBuilder {
+    upstreams: Vec<UpstreamEntry>,
+    tls: Option<(PathBuf, PathBuf)>,
+    max_manifest_bytes: Option<u64>,
+    connect_timeout: Option<Duration>,
+    response_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    shutdown_grace: Option<Duration>,
+    log_level: Option<String>,
+}
+
+impl SealgateBuilder {
+    /// Adds an `[[upstream]]`; the first one added receives requests without `?ns=`.
+    pub fn upstream(mut self, name: &str, url: &str, namespaces: &[&str]) -> Self {
+        self.upstreams.push(UpstreamEntry {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            namespaces: namespaces.iter().map(|&ns| ns.to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Serves HTTPS with this PEM certificate chain and key.
+    pub fn tls(mut self, cert: &Path, key: &Path) -> Self {
+        self.tls = Some((cert.to_owned(), key.to_owned()));
+        self
+    }
+
+    /// `limits.max_manifest_bytes`.
+    pub fn max_manifest_bytes(mut self, bytes: u64) -> Self {
+        self.max_manifest_bytes = Some(bytes);
+        self
+    }
+
+    /// `timeouts.connect`.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// `timeouts.response`: how long the upstream may take to send headers.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = Some(timeout);
+        self
+    }
+
+    /// `timeouts.idle`.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// `timeouts.shutdown_grace`.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = Some(grace);
+        self
+    }
+
+    /// `log.level` (a tracing filter); `$IT_SEALGATE_LOG` overrides it.
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = Some(level.to_owned());
+        self
+    }
+
+    fn render_config(&self, listen: SocketAddr, storage: &Path) -> String {
+        let mut toml = format!(
+            "listen = {}\n\n[storage]\npath = {}\n",
+            quote(&listen.to_string()),
+            quote(&storage.display().to_string())
+        );
+        if let Some(max) = self.max_manifest_bytes {
+            toml.push_str(&format!("\n[limits]\nmax_manifest_bytes = {max}\n"));
+        }
+        let timeouts = [
+            ("connect", self.connect_timeout),
+            ("response", self.response_timeout),
+            ("idle", self.idle_timeout),
+            ("shutdown_grace", self.shutdown_grace),
+        ];
+        if timeouts.iter().any(|(_, t)| t.is_some()) {
+            toml.push_str("\n[timeouts]\n");
+            for (key, timeout) in timeouts {
+                if let Some(t) = timeout {
+                    toml.push_str(&format!("{key} = \"{}ms\"\n", t.as_millis()));
+                }
+            }
+        }
+        let level = std::env::var(LOG_ENV)
+            .ok()
+            .or_else(|| self.log_level.clone())
+            .unwrap_or_else(|| "info".to_owned());
+        toml.push_str(&format!(
+            "\n[log]\nlevel = {}\nformat = \"text\"\n",
+            quote(&level)
+        ));
+        if let Some((cert, key)) = &self.tls {
+            toml.push_str(&format!(
+                "\n[tls]\ncert = {}\nkey = {}\n",
+                quote(&cert.display().to_string()),
+                quote(&key.display().to_string())
+            ));
+        }
+        for up in &self.upstreams {
+            let namespaces: Vec<String> = up.namespaces.iter().map(|ns| quote(ns)).collect();
+            toml.push_str(&format!(
+                "\n[[upstream]]\nname = {}\nurl = {}\nnamespaces = [{}]\n",
+                quote(&up.name),
+                quote(&up.url),
+                namespaces.join(", ")
+            ));
+        }
+        toml
+    }
+
+    /// Writes the config into a fresh temp dir, spawns sealgate and waits until `/healthz`
+    /// answers 200. Panics with sealgate's output if it exits or never becomes healthy.
+    pub async fn start(self) -> Sealgate {
+        assert!(
+            !self.upstreams.is_empty(),
+            "configure at least one upstream with SealgateBuilder::upstream"
+        );
+        let binary = sealgate_binary();
+        let dir = tempfile::Builder::new()
+            .prefix("it-sealgate-")
+            .tempdir()
+            .expect("create a temp dir for sealgate");
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, crate::free_port()));
+        let config = self.render_config(addr, &dir.path().join("store"));
+        let config_path = dir.path().join("sealgate.toml");
+        std::fs::write(&config_path, &config).expect("write sealgate config");
+
+        let mut command = Command::new(&binary);
+        command.arg("serve").arg("--config").arg(&config_path);
+        // sealgate refuses unknown SEALGATE_* keys and lets RUST_LOG override the configured
+        // level: neither may leak in from the developer's shell.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SEALGATE_") {
+                command.env_remove(&key);
+            }
+        }
+        command.env_remove("RUST_LOG");
+        let process = ChildProcess::spawn("sealgate", command, &dir.path().join("sealgate.log"));
+
+        let mut sealgate = Sealgate {
+            process,
+            addr,
+            tls_cert: self.tls.as_ref().map(|(cert, _)| cert.clone()),
+            config,
+            dir,
+        };
+        sealgate.wait_healthy().await;
+        sealgate
+    }
+}
+
+/// A TOML basic string. JSON string escapes are valid TOML basic-string escapes.
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
+}
+
+/// A running sealgate. Dropping it sends SIGTERM, then SIGKILL after a few seconds, and reaps it.
+#[derive(Debug)]
+pub struct Sealgate {
+    /// The process; declared first so it is stopped before `dir` (its store) is removed.
+    process: ChildProcess,
+    /// Where it listens.
+    addr: SocketAddr,
+    /// The certificate it serves when TLS is on; the readiness probe trusts exactly it.
+    tls_cert: Option<PathBuf>,
+    /// The config file's text, for failure messages.
+    config: String,
+    /// Config, store and log.
+    dir: TempDir,
+}
+
+impl Sealgate {
+    /// A builder with no upstream yet.
+    pub fn builder() -> SealgateBuilder {
+        SealgateBuilder::default()
+    }
+
+    async fn wait_healthy(&mut self) {
+        let url = format!("{}/healthz", self.base_url());
+        let deadline = Instant::now() + HEALTHY_TIMEOUT;
+        loop {
+            if let Some(status) = self.process.try_exit_status() {
+                panic!(
+                    "sealgate exited with {status} before becoming healthy\n--- config\n{}\n--- output\n{}",
+                    self.config,
+                    self.process.log()
+                );
+            }
+            if self.probe_healthz(&url).await {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sealgate did not answer GET {url} with 200 within {HEALTHY_TIMEOUT:?}\n--- config\n{}\n--- output\n{}",
+                self.config,
+                self.process.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn probe_healthz(&self, url: &str) -> bool {
+        match &self.tls_cert {
+            None => crate::try_send(Method::GET, url, &[], "")
+                .await
+                .is_ok_and(|reply| reply.status == StatusCode::OK),
+            // The helper client speaks plain HTTP only; curl checks the real certificate.
+            Some(cert) => tokio::process::Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "--max-time", "2", "--cacert"])
+                .arg(cert)
+                .arg(url)
+                .status()
+                .await
+                .is_ok_and(|s| s.success()),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>` (or `https://` with TLS).
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `127.0.0.1:<port>`, for `docker://` references.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// Current resident set size in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmRSS")
+    }
+
+    /// Peak resident set size in KiB since start (`VmHWM`, the high-water mark).
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmHWM")
+    }
+
+    fn proc_status_kib(&self, field: &str) -> u64 {
+        let path = format!("/proc/{}/status", self.pid());
+        let status =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {path}"))
+    }
+
+    /// Everything sealgate wrote to stdout and stderr so far; print it when a test fails.
+    pub fn stderr_log(&self) -> String {
+        self.process.log()
+    }
+
+    /// The config file sealgate was started with.
+    pub fn config_text(&self) -> &str {
+        &self.config
+    }
+
+    /// The directory holding config, store and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sends SIGTERM (graceful shutdown) without waiting.
+    pub fn terminate(&self) {
+        self.process.signal(Signal::TERM);
+    }
+
+    /// Waits (asynchronously) up to `timeout` for the process to exit; `None` if it still runs.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.process.try_exit_status() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.process.try_exit_status().is_none()
+    }
+}
+
+impl Drop for Sealgate {
+    fn drop(&mut self) {
+        if self.process.try_exit_status().is_none() {
+            self.process.terminate(DROP_GRACE);
+        }
+    }
+}

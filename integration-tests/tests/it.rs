@@ -1,0 +1,27 @@
+//! Integration tests: sealgate between real clients and a real registry. One test binary with one
+//! module per area (`tests/it/*.rs`), so build time does not grow with each file.
+//!
+//! Every test starts its own processes on free loopback ports, so tests run in parallel. They need
+//! the built binary (`cargo build -p sealgate`) and docker-registry, skopeo, containerd (with
+//! `ctr`) and curl on `PATH`; a missing one fails the test with its install command.
+
+#[path = "it/containerd.rs"]
+mod containerd;
+#[path = "it/faults.rs"]
+mod faults;
+#[path = "it/harness.rs"]
+mod harness;
+#[path = "it/hostile.rs"]
+mod hostile;
+#[path = "it/large_blob.rs"]
+mod large_blob;
+#[path = "it/routing.rs"]
+mod routing;
+#[path = "it/shutdown.rs"]
+mod shutdown;
+#[path = "it/skopeo.rs"]
+mod skopeo;
+#[path = "it/tls.rs"]
+mod tls;
+#[path = "it/uploads.rs"]
+mod uploads;
