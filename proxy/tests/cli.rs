@@ -12,7 +12,10 @@ name = "local"
 url = "http://127.0.0.1:5000"
 "#;
 
-fn sealgate(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// Environment variables for the child, as (name, value).
+type Env<'a> = &'a [(&'a str, &'a str)];
+
+fn sealgate(args: &[&str], env: Env) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealgate"));
     cmd.args(args);
     // The child gets only the overrides a test names, whatever the parent's environment holds.
@@ -27,8 +30,8 @@ fn sealgate(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn config_file(dir: &Path, body: &str) -> String {
     let path = dir.join("sealgate.toml");
-    std::fs::write(&path, body).unwrap();
-    path.to_str().unwrap().to_owned()
+    std::fs::write(&path, body).expect("write the config file");
+    path.to_str().expect("a UTF-8 temp path").to_owned()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -57,7 +60,8 @@ fn check_config_prints_the_effective_configuration() {
 #[test]
 fn check_config_exits_64_naming_the_bad_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    // (file body, environment overrides, the key the message must name)
+    let cases: &[(&str, Env, &str)] = &[
         (
             &MINIMAL.replace("http://127.0.0.1:5000", "ftp://127.0.0.1:5000"),
             &[],
