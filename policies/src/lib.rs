@@ -3,4 +3,6 @@
 //!
 //! For now it holds the validated OCI identifiers that both the proxy and the storage need.
 
+pub mod crypto;
 pub mod oci;
+pub mod time;
