@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::{OCI_INDEX, OCI_MANIFEST, sha256_digest};
+use crate::{OCI_INDEX, OCI_MANIFEST, sha256_digest, unique_salt};
 
 /// Media type of an uncompressed layer.
 const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -169,6 +169,17 @@ impl OciLayout {
             image.manifest_size,
         );
         image
+    }
+
+    /// Writes a linux/amd64 image of `layers` [`sample_layer`]s, salted with a fresh
+    /// [`unique_salt`] so no registry has seen them, and tags it `tag`.
+    pub fn add_sample_image(&mut self, tag: &str, layers: usize) -> ImageDescriptor {
+        let salt = unique_salt();
+        self.add_image(
+            tag,
+            (0..layers).map(|i| sample_layer(&salt, i)).collect(),
+            Platform::linux_amd64(),
+        )
     }
 
     /// Writes an image index over `images` (written before with [`OciLayout::image`]) and tags it

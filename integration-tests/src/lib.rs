@@ -12,14 +12,18 @@
 //! # Layout
 //!
 //! - [`Registry`]: the real upstream, with `stop`/`restart` for fault tests.
-//! - [`Sealgate`] and [`SealgateBuilder`]: the binary under test, its config, its memory figures.
+//! - [`Sealgate`] and [`SealgateBuilder`]: the binary under test, its config, its memory figures;
+//!   [`registry_behind_sealgate`] starts the usual pair.
 //! - [`Containerd`]: a private containerd daemon used as a node pulling through a mirror.
 //! - [`RecordingUpstream`]: a fake upstream that records what reaches it, or stalls.
 //! - [`OciLayout`]: writes OCI image layouts (images and multi-arch indexes) for skopeo to read.
-//! - [`oci`]: distribution-API steps (push a blob or a tiny image, HEAD a manifest digest).
+//! - [`oci`]: distribution-API steps (open an upload session, push a blob or a tiny image, HEAD a
+//!   manifest digest).
 //! - [`send`], [`send_streaming`], [`raw_request`]: HTTP helpers; [`GeneratedBody`] streams large
 //!   pseudo-random bodies without holding them in memory.
-//! - [`require_tool`], [`run_tool`], [`skopeo`]: external command-line tools.
+//! - [`require_tool`], [`run_tool`], [`skopeo`]: external command-line tools; [`skopeo_push`] and
+//!   [`push_sample_image`] copy images to a plain-HTTP registry or sealgate, [`skopeo_raw_digest`]
+//!   hashes the manifest skopeo reads back.
 //! - [`self_signed_cert`]: a throwaway certificate for the TLS listener.
 
 mod child;
@@ -47,9 +51,11 @@ pub use containerd::Containerd;
 pub use layout::{ImageDescriptor, OciLayout, Platform, sample_layer, tar_layer};
 pub use recording::{RecordedRequest, RecordingUpstream, UpstreamBehaviour};
 pub use registry::Registry;
-pub use sealgate::{Sealgate, SealgateBuilder, sealgate_binary};
+pub use sealgate::{Sealgate, SealgateBuilder, registry_behind_sealgate, sealgate_binary};
 pub use tls::{SelfSignedCert, self_signed_cert};
-pub use tools::{require_tool, run_tool, skopeo};
+pub use tools::{
+    push_sample_image, require_tool, run_tool, skopeo, skopeo_push, skopeo_raw_digest,
+};
 
 /// Media type of an OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

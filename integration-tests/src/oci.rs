@@ -51,22 +51,40 @@ pub fn with_query(url: &str, key: &str, value: &str) -> String {
     format!("{url}{separator}{key}={value}")
 }
 
+/// `<base>/v2/<name>/blobs/uploads/`, where a blob upload of `name` starts.
+pub fn uploads_url(base_url: &str, name: &str) -> String {
+    format!("{base_url}/v2/{name}/blobs/uploads/")
+}
+
+/// `POST <start_url>` (an [`uploads_url`], perhaps with a query) to open an upload session;
+/// returns the `Location` of the session as the server sent it, relative or absolute. Fails the
+/// test unless the answer is 202 with a `Location`.
+pub async fn open_upload(start_url: &str) -> String {
+    let reply = send(Method::POST, start_url, &[], Bytes::new()).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "POST {start_url}: {}",
+        reply.text()
+    );
+    reply
+        .header("location")
+        .unwrap_or_else(|| panic!("POST {start_url} returned no Location: {reply:?}"))
+        .to_owned()
+}
+
+/// Opens an upload session for a blob of `name` ([`open_upload`] on its [`uploads_url`]);
+/// returns the session's absolute URL, for the `PATCH`/`PUT` that follow.
+pub async fn start_upload(base_url: &str, name: &str) -> String {
+    let location = open_upload(&uploads_url(base_url, name)).await;
+    resolve_location(base_url, &location)
+}
+
 /// Uploads `bytes` as a blob of `name` in two steps (`POST uploads/`, then `PUT ?digest=` with
 /// the body), the way distribution 2.8 accepts a monolithic upload; returns the digest.
 pub async fn push_blob(base_url: &str, name: &str, bytes: &[u8]) -> String {
     let digest = sha256_digest(bytes);
-    let start = format!("{base_url}/v2/{name}/blobs/uploads/");
-    let reply = send(Method::POST, &start, &[], Bytes::new()).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::ACCEPTED,
-        "POST {start}: {}",
-        reply.text()
-    );
-    let location = reply
-        .header("location")
-        .unwrap_or_else(|| panic!("POST {start} returned no Location: {reply:?}"));
-    let finish = with_query(&resolve_location(base_url, location), "digest", &digest);
+    let finish = with_query(&start_upload(base_url, name).await, "digest", &digest);
     let reply = send(
         Method::PUT,
         &finish,
@@ -133,18 +151,7 @@ pub async fn push_tiny_image(base_url: &str, name: &str, reference: &str, salt: 
 pub async fn push_generated_blob(base_url: &str, name: &str, body: GeneratedBody) -> String {
     let digest = body.digest();
     let length = body.length().to_string();
-    let start = format!("{base_url}/v2/{name}/blobs/uploads/");
-    let reply = send(Method::POST, &start, &[], Bytes::new()).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::ACCEPTED,
-        "POST {start}: {}",
-        reply.text()
-    );
-    let location = reply
-        .header("location")
-        .unwrap_or_else(|| panic!("POST {start} returned no Location: {reply:?}"));
-    let finish = with_query(&resolve_location(base_url, location), "digest", &digest);
+    let finish = with_query(&start_upload(base_url, name).await, "digest", &digest);
     let response = send_streaming(
         Method::PUT,
         &finish,

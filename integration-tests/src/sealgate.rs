@@ -9,6 +9,7 @@ use http::{Method, StatusCode};
 use rustix::process::Signal;
 use tempfile::TempDir;
 
+use crate::Registry;
 use crate::child::ChildProcess;
 
 /// How long sealgate may take to answer `/healthz` after it was spawned.
@@ -46,6 +47,17 @@ pub fn sealgate_binary() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Starts a [`Registry`] and a [`Sealgate`] whose only upstream (`local`) is that registry,
+/// serving `namespaces` (`&[]` for none); the usual pair for tests that go through sealgate.
+pub async fn registry_behind_sealgate(namespaces: &[&str]) -> (Registry, Sealgate) {
+    let registry = Registry::start().await;
+    let sealgate = Sealgate::builder()
+        .upstream("local", &registry.url(), namespaces)
+        .start()
+        .await;
+    (registry, sealgate)
 }
 
 /// One `[[upstream]]` entry.

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
+use crate::{ImageDescriptor, OciLayout, sha256_digest};
+
 /// How long one tool invocation may take before the test fails.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -54,4 +56,31 @@ pub async fn run_tool(command: &mut Command) -> String {
 pub async fn skopeo(args: &[&str]) -> String {
     let skopeo = require_tool("skopeo", "apt-get install -y skopeo");
     run_tool(Command::new(skopeo).arg("--insecure-policy").args(args)).await
+}
+
+/// The digest of the manifest `skopeo inspect --raw <options> <reference>` prints, `options`
+/// being how to reach the registry (`--tls-verify=false` for plain HTTP, `--cert-dir <dir>`).
+pub async fn skopeo_raw_digest(options: &[&str], reference: &str) -> String {
+    let args: Vec<&str> = ["inspect", "--raw"]
+        .into_iter()
+        .chain(options.iter().copied())
+        .chain([reference])
+        .collect();
+    sha256_digest(skopeo(&args).await.as_bytes())
+}
+
+/// `skopeo copy <source> <destination> --dest-tls-verify=false`: copies an image to a
+/// plain-HTTP registry (or sealgate), `destination` being `docker://<host>/<name>:<tag>`.
+pub async fn skopeo_push(source: &str, destination: &str) -> String {
+    skopeo(&["copy", source, destination, "--dest-tls-verify=false"]).await
+}
+
+/// Writes a fresh image of `layers` sample layers ([`OciLayout::add_sample_image`]) into a
+/// temporary layout and pushes it with [`skopeo_push`] to `destination`; returns what was written.
+pub async fn push_sample_image(layers: usize, destination: &str) -> ImageDescriptor {
+    let work = tempfile::tempdir().expect("temp dir");
+    let mut layout = OciLayout::new(&work.path().join("layout"));
+    let image = layout.add_sample_image("v1", layers);
+    skopeo_push(&layout.reference("v1"), destination).await;
+    image
 }

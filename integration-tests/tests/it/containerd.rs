@@ -3,8 +3,7 @@
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use sealgate_integration_tests::{
-    Containerd, MANIFEST_ACCEPT, OciLayout, Platform, Registry, Sealgate, oci, sample_layer, send,
-    skopeo, unique_salt,
+    Containerd, MANIFEST_ACCEPT, oci, push_sample_image, registry_behind_sealgate, send,
 };
 
 /// containerd 1.6 resolves with `HEAD manifests/<tag>?ns=docker.io` and fails with "content size
@@ -13,29 +12,10 @@ use sealgate_integration_tests::{
 /// can succeed by falling back around sealgate.
 #[tokio::test(flavor = "multi_thread")]
 async fn containerd_pulls_and_unpacks_through_sealgate_as_a_mirror() {
-    let registry = Registry::start().await;
-    let sealgate = Sealgate::builder()
-        .upstream("local", &registry.url(), &["docker.io"])
-        .start()
-        .await;
+    let (registry, sealgate) = registry_behind_sealgate(&["docker.io"]).await;
     let containerd = Containerd::start().await;
 
-    let work = tempfile::tempdir().expect("temp dir");
-    let salt = unique_salt();
-    let mut source = OciLayout::new(&work.path().join("source"));
-    source.add_image(
-        "v1",
-        (0..3).map(|i| sample_layer(&salt, i)).collect(),
-        Platform::linux_amd64(),
-    );
-    let target = format!("docker://{}/demo/app:v1", sealgate.host());
-    skopeo(&[
-        "copy",
-        &source.reference("v1"),
-        &target,
-        "--dest-tls-verify=false",
-    ])
-    .await;
+    push_sample_image(3, &format!("docker://{}/demo/app:v1", sealgate.host())).await;
     let pushed = oci::manifest_digest(&registry.url(), "demo/app", "v1").await;
 
     // What containerd's resolver will ask first, checked here for a precise message: the HEAD

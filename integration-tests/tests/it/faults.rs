@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use sealgate_integration_tests::{
-    MANIFEST_ACCEPT, RecordingUpstream, Registry, Reply, Sealgate, UpstreamBehaviour, oci, send,
-    unique_salt,
+    MANIFEST_ACCEPT, RecordingUpstream, Reply, Sealgate, UpstreamBehaviour, oci,
+    registry_behind_sealgate, send, unique_salt,
 };
 
 /// How long a request may take to fail when the upstream is down: a refused connection is instant.
@@ -43,11 +43,7 @@ fn assert_unavailable(reply: &Reply, what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stopped_upstream_gives_unavailable_promptly_and_recovery_follows_restart() {
-    let mut registry = Registry::start().await;
-    let sealgate = Sealgate::builder()
-        .upstream("local", &registry.url(), &[])
-        .start()
-        .await;
+    let (mut registry, sealgate) = registry_behind_sealgate(&[]).await;
     let base = sealgate.base_url();
     let digest = oci::push_tiny_image(&base, "it/fault", "v1", &unique_salt()).await;
     let ready = readyz(&sealgate).await;

@@ -2,36 +2,18 @@
 //! or the harness is broken, not the proxy.
 
 use http::{Method, StatusCode};
-use sealgate_integration_tests::{
-    Containerd, OciLayout, Platform, Registry, oci, sample_layer, sha256_digest, skopeo,
-    unique_salt,
-};
+use sealgate_integration_tests::{Containerd, Registry, oci, push_sample_image, skopeo_raw_digest};
 
 /// skopeo reads the layouts `OciLayout` writes, and the registry serves the result; a stopped
 /// registry refuses connections and a restarted one still has the content.
 #[tokio::test(flavor = "multi_thread")]
 async fn registry_accepts_skopeo_copies_of_generated_layouts_and_survives_restart() {
     let mut registry = Registry::start().await;
-    let work = tempfile::tempdir().expect("temp dir");
-    let salt = unique_salt();
-    let mut layout = OciLayout::new(&work.path().join("layout"));
-    let image = layout.add_image(
-        "v1",
-        (0..3).map(|i| sample_layer(&salt, i)).collect(),
-        Platform::linux_amd64(),
-    );
     let target = format!("docker://{}/harness/image:v1", registry.host());
-    skopeo(&[
-        "copy",
-        &layout.reference("v1"),
-        &target,
-        "--dest-tls-verify=false",
-    ])
-    .await;
+    let image = push_sample_image(3, &target).await;
     let pushed = oci::manifest_digest(&registry.url(), "harness/image", "v1").await;
-    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &target]).await;
     assert_eq!(
-        sha256_digest(raw.as_bytes()),
+        skopeo_raw_digest(&["--tls-verify=false"], &target).await,
         pushed,
         "inspect --raw hashes to the HEAD digest"
     );
@@ -68,22 +50,7 @@ async fn registry_accepts_skopeo_copies_of_generated_layouts_and_survives_restar
 async fn containerd_pulls_directly_from_the_registry_via_hosts_toml() {
     let registry = Registry::start().await;
     let containerd = Containerd::start().await;
-    let work = tempfile::tempdir().expect("temp dir");
-    let salt = unique_salt();
-    let mut layout = OciLayout::new(&work.path().join("layout"));
-    layout.add_image(
-        "v1",
-        (0..2).map(|i| sample_layer(&salt, i)).collect(),
-        Platform::linux_amd64(),
-    );
-    let target = format!("docker://{}/demo/app:v1", registry.host());
-    skopeo(&[
-        "copy",
-        &layout.reference("v1"),
-        &target,
-        "--dest-tls-verify=false",
-    ])
-    .await;
+    push_sample_image(2, &format!("docker://{}/demo/app:v1", registry.host())).await;
     let pushed = oci::manifest_digest(&registry.url(), "demo/app", "v1").await;
     containerd.mirror("docker.io", &registry.url());
     containerd.pull("docker.io/demo/app:v1").await;

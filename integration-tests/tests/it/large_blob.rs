@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use sealgate_integration_tests::{
-    GeneratedBody, Registry, Sealgate, empty_body, oci, read_body_hashed, send, send_streaming,
+    GeneratedBody, empty_body, oci, read_body_hashed, registry_behind_sealgate, send,
+    send_streaming,
 };
 
 const BLOB_BYTES: u64 = 256 * 1024 * 1024;
@@ -16,11 +17,7 @@ const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(240);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn blob_of_256_mib_streams_both_ways_with_bounded_memory() {
-    let registry = Registry::start().await;
-    let sealgate = Sealgate::builder()
-        .upstream("local", &registry.url(), &[])
-        .start()
-        .await;
+    let (_registry, sealgate) = registry_behind_sealgate(&[]).await;
     let base = sealgate.base_url();
     let name = "it/large";
     // A seed from the clock: the registry must never have seen this content before.

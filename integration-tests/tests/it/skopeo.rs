@@ -2,48 +2,23 @@
 //! directly to the registry: a pass-through proxy must not change a single digest.
 
 use sealgate_integration_tests::{
-    OCI_INDEX, OciLayout, Platform, Registry, Sealgate, oci, sample_layer, sha256_digest, skopeo,
-    unique_salt,
+    OCI_INDEX, OciLayout, Platform, oci, registry_behind_sealgate, sample_layer, sha256_digest,
+    skopeo, skopeo_push, skopeo_raw_digest, unique_salt,
 };
 use serde_json::Value;
 
-async fn start_pair() -> (Registry, Sealgate) {
-    let registry = Registry::start().await;
-    let sealgate = Sealgate::builder()
-        .upstream("local", &registry.url(), &[])
-        .start()
-        .await;
-    (registry, sealgate)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn multi_layer_image_round_trips_through_sealgate_with_identical_digests() {
-    let (registry, sealgate) = start_pair().await;
+    let (registry, sealgate) = registry_behind_sealgate(&[]).await;
     let work = tempfile::tempdir().expect("temp dir");
-    let salt = unique_salt();
     let mut source = OciLayout::new(&work.path().join("source"));
-    source.add_image(
-        "v1",
-        (0..4).map(|i| sample_layer(&salt, i)).collect(),
-        Platform::linux_amd64(),
-    );
+    source.add_sample_image("v1", 4);
 
     let via_ref = format!("docker://{}/it/multi:v1", sealgate.host());
     let direct_ref = format!("docker://{}/it/multi-direct:v1", registry.host());
-    skopeo(&[
-        "copy",
-        &source.reference("v1"),
-        &via_ref,
-        "--dest-tls-verify=false",
-    ])
-    .await;
-    skopeo(&[
-        "copy",
-        &source.reference("v1"),
-        &direct_ref,
-        "--dest-tls-verify=false",
-    ])
-    .await;
+    for destination in [&via_ref, &direct_ref] {
+        skopeo_push(&source.reference("v1"), destination).await;
+    }
 
     // skopeo gzips the uncompressed layers on the way to a registry, so the pushed manifest is not
     // the layout's; it is deterministic, so both copies must agree byte for byte.
@@ -58,9 +33,8 @@ async fn multi_layer_image_round_trips_through_sealgate_with_identical_digests()
         via,
         "sealgate reports a digest other than what the registry stored"
     );
-    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &via_ref]).await;
     assert_eq!(
-        sha256_digest(raw.as_bytes()),
+        skopeo_raw_digest(&["--tls-verify=false"], &via_ref).await,
         via,
         "inspect --raw through sealgate"
     );
@@ -101,7 +75,7 @@ async fn multi_layer_image_round_trips_through_sealgate_with_identical_digests()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn multi_arch_index_copies_with_all_and_children_resolve_by_digest() {
-    let (registry, sealgate) = start_pair().await;
+    let (registry, sealgate) = registry_behind_sealgate(&[]).await;
     let work = tempfile::tempdir().expect("temp dir");
     let salt = unique_salt();
     let mut source = OciLayout::new(&work.path().join("source"));
@@ -123,22 +97,16 @@ async fn multi_arch_index_copies_with_all_and_children_resolve_by_digest() {
     let direct_ref = format!("docker://{}/it/index-direct:v1", registry.host());
     // --all: children by digest, then the index by tag.
     let reference = source.reference("multiarch");
-    skopeo(&[
-        "copy",
-        "--all",
-        &reference,
-        &via_ref,
-        "--dest-tls-verify=false",
-    ])
-    .await;
-    skopeo(&[
-        "copy",
-        "--all",
-        &reference,
-        &direct_ref,
-        "--dest-tls-verify=false",
-    ])
-    .await;
+    for destination in [&via_ref, &direct_ref] {
+        skopeo(&[
+            "copy",
+            "--all",
+            &reference,
+            destination,
+            "--dest-tls-verify=false",
+        ])
+        .await;
+    }
 
     let via = oci::manifest_digest(&sealgate.base_url(), "it/index", "v1").await;
     let direct = oci::manifest_digest(&registry.url(), "it/index-direct", "v1").await;
@@ -146,9 +114,8 @@ async fn multi_arch_index_copies_with_all_and_children_resolve_by_digest() {
         via, direct,
         "the index copied through sealgate differs from the direct copy"
     );
-    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &via_ref]).await;
     assert_eq!(
-        sha256_digest(raw.as_bytes()),
+        skopeo_raw_digest(&["--tls-verify=false"], &via_ref).await,
         via,
         "inspect --raw through sealgate"
     );

@@ -2,8 +2,8 @@
 //! h2c with prior knowledge on the plain listener.
 
 use sealgate_integration_tests::{
-    OciLayout, Platform, Registry, Sealgate, oci, require_tool, run_tool, sample_layer,
-    self_signed_cert, sha256_digest, skopeo, unique_salt,
+    OciLayout, Registry, Sealgate, oci, registry_behind_sealgate, require_tool, run_tool,
+    self_signed_cert, skopeo, skopeo_raw_digest,
 };
 use tokio::process::Command;
 
@@ -62,11 +62,7 @@ async fn https_listener_serves_the_registry_with_the_configured_certificate() {
     let cert_dir = client_certs.path().display().to_string();
     let work = tempfile::tempdir().expect("temp dir");
     let mut source = OciLayout::new(&work.path().join("source"));
-    source.add_image(
-        "v1",
-        vec![sample_layer(&unique_salt(), 0)],
-        Platform::linux_amd64(),
-    );
+    source.add_sample_image("v1", 1);
     let target = format!("docker://{}/it/tls:v1", sealgate.host());
     skopeo(&[
         "copy",
@@ -76,9 +72,8 @@ async fn https_listener_serves_the_registry_with_the_configured_certificate() {
         &target,
     ])
     .await;
-    let raw = skopeo(&["inspect", "--raw", "--cert-dir", &cert_dir, &target]).await;
     assert_eq!(
-        sha256_digest(raw.as_bytes()),
+        skopeo_raw_digest(&["--cert-dir", &cert_dir], &target).await,
         oci::manifest_digest(&registry.url(), "it/tls", "v1").await,
         "the manifest read over TLS is the one in the registry"
     );
@@ -86,11 +81,7 @@ async fn https_listener_serves_the_registry_with_the_configured_certificate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_listener_speaks_h2c_with_prior_knowledge() {
-    let registry = Registry::start().await;
-    let sealgate = Sealgate::builder()
-        .upstream("local", &registry.url(), &[])
-        .start()
-        .await;
+    let (_registry, sealgate) = registry_behind_sealgate(&[]).await;
     let url = format!("{}/v2/", sealgate.base_url());
     let (status, version) = curl_status_and_version(&["--http2-prior-knowledge", &url]).await;
     assert_eq!((status.as_str(), version.as_str()), ("200", "2"), "h2c");

@@ -5,17 +5,10 @@
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use sealgate_integration_tests::oci::{self, resolve_location, with_query};
-use sealgate_integration_tests::{Registry, Reply, Sealgate, send, sha256_digest, unique_salt};
+use sealgate_integration_tests::{
+    Reply, registry_behind_sealgate, send, sha256_digest, unique_salt,
+};
 use serde_json::Value;
-
-async fn start_pair() -> (Registry, Sealgate) {
-    let registry = Registry::start().await;
-    let sealgate = Sealgate::builder()
-        .upstream("local", &registry.url(), &[])
-        .start()
-        .await;
-    (registry, sealgate)
-}
 
 /// `len` bytes that differ on every run.
 fn unique_bytes(len: usize) -> Vec<u8> {
@@ -36,6 +29,11 @@ fn relative_location<'r>(reply: &'r Reply, name: &str) -> &'r str {
     let location = reply
         .header("location")
         .unwrap_or_else(|| panic!("no Location header: {reply:?}"));
+    assert_relative(location, name)
+}
+
+/// `location`, after failing the test unless it is a relative `/v2/<name>/...` path.
+fn assert_relative<'l>(location: &'l str, name: &str) -> &'l str {
     assert!(
         location.starts_with(&format!("/v2/{name}/")),
         "Location must be a relative path under /v2/{name}/, got {location:?}"
@@ -43,23 +41,60 @@ fn relative_location<'r>(reply: &'r Reply, name: &str) -> &'r str {
     location
 }
 
+/// `location`, after failing the test unless it still carries the namespace, `ns=docker.io`.
+fn assert_keeps_namespace(location: &str) -> &str {
+    assert!(
+        location.contains("ns=docker.io"),
+        "Location lost ns=: {location}"
+    );
+    location
+}
+
+/// `PATCH <url>` with `chunk` as bytes `content_range` of the upload; fails the test unless the
+/// answer is 202.
+async fn patch_chunk(url: &str, content_range: &str, chunk: Bytes) -> Reply {
+    let reply = send(
+        Method::PATCH,
+        url,
+        &[
+            ("content-type", "application/octet-stream"),
+            ("content-range", content_range),
+        ],
+        chunk,
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "PATCH {content_range}: {}",
+        reply.text()
+    );
+    reply
+}
+
+/// `GET <path>` through sealgate at `base` and straight from the registry at `registry_url`.
+async fn get_via_and_direct(base: &str, registry_url: &str, path: &str) -> (Reply, Reply) {
+    let via = send(Method::GET, &format!("{base}{path}"), &[], Bytes::new()).await;
+    let direct = send(
+        Method::GET,
+        &format!("{registry_url}{path}"),
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    (via, direct)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn chunked_upload_follows_relative_locations_and_lands_intact() {
-    let (registry, sealgate) = start_pair().await;
+    let (registry, sealgate) = registry_behind_sealgate(&[]).await;
     let base = sealgate.base_url();
     let name = "it/chunked";
     let blob = unique_bytes(300_007);
     let digest = sha256_digest(&blob);
 
-    let start = format!("{base}/v2/{name}/blobs/uploads/");
-    let reply = send(Method::POST, &start, &[], Bytes::new()).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::ACCEPTED,
-        "POST {start}: {}",
-        reply.text()
-    );
-    let mut location = relative_location(&reply, name).to_owned();
+    let mut location = oci::open_upload(&oci::uploads_url(&base, name)).await;
+    assert_relative(&location, name);
     assert!(
         !location.contains(&registry.host()),
         "Location leaks the upstream address: {location}"
@@ -70,22 +105,12 @@ async fn chunked_upload_follows_relative_locations_and_lands_intact() {
     for end in chunk_ends {
         let url = resolve_location(&base, &location);
         let content_range = format!("{offset}-{}", end - 1);
-        let reply = send(
-            Method::PATCH,
+        let reply = patch_chunk(
             &url,
-            &[
-                ("content-type", "application/octet-stream"),
-                ("content-range", &content_range),
-            ],
+            &content_range,
             Bytes::copy_from_slice(&blob[offset..end]),
         )
         .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::ACCEPTED,
-            "PATCH {content_range}: {}",
-            reply.text()
-        );
         // distribution 2.8 answers `Range: 0-<last>` (no `bytes=` unit).
         assert_eq!(
             reply.header("range"),
@@ -161,13 +186,13 @@ async fn chunked_upload_follows_relative_locations_and_lands_intact() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn monolithic_post_with_digest_completes_the_upload() {
-    let (registry, sealgate) = start_pair().await;
+    let (registry, sealgate) = registry_behind_sealgate(&[]).await;
     let base = sealgate.base_url();
     let name = "it/monolithic";
     let blob = unique_bytes(4_321);
     let digest = sha256_digest(&blob);
 
-    let url = format!("{base}/v2/{name}/blobs/uploads/?digest={digest}");
+    let url = with_query(&oci::uploads_url(&base, name), "digest", &digest);
     let reply = send(
         Method::POST,
         &url,
@@ -216,7 +241,7 @@ async fn monolithic_post_with_digest_completes_the_upload() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cross_repository_mount_puts_the_blob_in_the_target_repository() {
-    let (registry, sealgate) = start_pair().await;
+    let (registry, sealgate) = registry_behind_sealgate(&[]).await;
     let base = sealgate.base_url();
     let blob = unique_bytes(2_048);
     let digest = oci::push_blob(&base, "it/mount-source", &blob).await;
@@ -250,30 +275,13 @@ async fn cross_repository_mount_puts_the_blob_in_the_target_repository() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelled_upload_is_unknown_afterwards() {
-    let (_registry, sealgate) = start_pair().await;
+    let (_registry, sealgate) = registry_behind_sealgate(&[]).await;
     let base = sealgate.base_url();
     let name = "it/cancel";
-    let start = format!("{base}/v2/{name}/blobs/uploads/");
-    let reply = send(Method::POST, &start, &[], Bytes::new()).await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED, "POST: {}", reply.text());
-    let upload = resolve_location(&base, relative_location(&reply, name));
+    let location = oci::open_upload(&oci::uploads_url(&base, name)).await;
+    let upload = resolve_location(&base, assert_relative(&location, name));
 
-    let reply = send(
-        Method::PATCH,
-        &upload,
-        &[
-            ("content-type", "application/octet-stream"),
-            ("content-range", "0-9"),
-        ],
-        Bytes::from_static(b"0123456789"),
-    )
-    .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::ACCEPTED,
-        "PATCH: {}",
-        reply.text()
-    );
+    let reply = patch_chunk(&upload, "0-9", Bytes::from_static(b"0123456789")).await;
     let upload = resolve_location(&base, relative_location(&reply, name));
 
     let reply = send(Method::DELETE, &upload, &[], Bytes::new()).await;
@@ -300,7 +308,7 @@ async fn cancelled_upload_is_unknown_afterwards() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tag_list_and_catalog_match_the_registry() {
-    let (registry, sealgate) = start_pair().await;
+    let (registry, sealgate) = registry_behind_sealgate(&[]).await;
     let base = sealgate.base_url();
     let salt = unique_salt();
     let name = "it/tags";
@@ -333,14 +341,7 @@ async fn tag_list_and_catalog_match_the_registry() {
     // registry's own (distribution 2.8 ignores n/last on tag lists, so that is the full list).
     for query in ["n=2", "n=2&last=v1"] {
         let path = format!("/v2/{name}/tags/list?{query}");
-        let via = send(Method::GET, &format!("{base}{path}"), &[], Bytes::new()).await;
-        let direct = send(
-            Method::GET,
-            &format!("{}{path}", registry.url()),
-            &[],
-            Bytes::new(),
-        )
-        .await;
+        let (via, direct) = get_via_and_direct(&base, &registry.url(), &path).await;
         assert_eq!(via.status, direct.status, "{path}");
         assert_eq!(via.json(), direct.json(), "{path}");
     }
@@ -358,15 +359,7 @@ async fn tag_list_and_catalog_match_the_registry() {
         serde_json::json!(["it/other", "it/tags"])
     );
 
-    let path = "/v2/_catalog?n=1";
-    let via = send(Method::GET, &format!("{base}{path}"), &[], Bytes::new()).await;
-    let direct = send(
-        Method::GET,
-        &format!("{}{path}", registry.url()),
-        &[],
-        Bytes::new(),
-    )
-    .await;
+    let (via, direct) = get_via_and_direct(&base, &registry.url(), "/v2/_catalog?n=1").await;
     assert_eq!(via.status, StatusCode::OK);
     assert_eq!(via.json(), direct.json());
     assert_eq!(via.json()["repositories"], serde_json::json!(["it/other"]));
@@ -385,61 +378,34 @@ async fn tag_list_and_catalog_match_the_registry() {
 /// send the next PATCH/PUT to the default upstream instead.
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_locations_keep_the_namespace_parameter() {
-    let registry = Registry::start().await;
-    let sealgate = Sealgate::builder()
-        .upstream("local", &registry.url(), &["docker.io"])
-        .start()
-        .await;
+    let (registry, sealgate) = registry_behind_sealgate(&["docker.io"]).await;
     let base = sealgate.base_url();
     let name = "library/ns-upload";
     let blob = unique_bytes(1_000);
     let digest = sha256_digest(&blob);
 
-    let start = format!("{base}/v2/{name}/blobs/uploads/?ns=docker.io");
-    let reply = send(Method::POST, &start, &[], Bytes::new()).await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED, "POST: {}", reply.text());
-    let location = relative_location(&reply, name);
-    assert!(
-        location.contains("ns=docker.io"),
-        "Location lost ns=: {location}"
-    );
+    let start = with_query(&oci::uploads_url(&base, name), "ns", "docker.io");
+    let location = oci::open_upload(&start).await;
+    assert_keeps_namespace(assert_relative(&location, name));
 
-    let reply = send(
-        Method::PATCH,
-        &resolve_location(&base, location),
-        &[
-            ("content-type", "application/octet-stream"),
-            ("content-range", "0-999"),
-        ],
+    let reply = patch_chunk(
+        &resolve_location(&base, &location),
+        "0-999",
         Bytes::from(blob.clone()),
     )
     .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::ACCEPTED,
-        "PATCH: {}",
-        reply.text()
-    );
-    let location = relative_location(&reply, name);
-    assert!(
-        location.contains("ns=docker.io"),
-        "Location lost ns=: {location}"
-    );
+    let location = assert_keeps_namespace(relative_location(&reply, name));
 
     let finish = with_query(&resolve_location(&base, location), "digest", &digest);
     let reply = send(Method::PUT, &finish, &[], Bytes::new()).await;
     assert_eq!(reply.status, StatusCode::CREATED, "PUT: {}", reply.text());
-    let location = relative_location(&reply, name);
-    assert!(
-        location.contains("ns=docker.io"),
-        "Location lost ns=: {location}"
-    );
+    assert_keeps_namespace(relative_location(&reply, name));
     assert!(oci::fetch_blob(&registry.url(), name, &digest).await == blob);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deletes_by_digest_pass_through() {
-    let (registry, sealgate) = start_pair().await;
+    let (registry, sealgate) = registry_behind_sealgate(&[]).await;
     let base = sealgate.base_url();
     let name = "it/delete";
     let manifest_digest = oci::push_tiny_image(&base, name, "v1", &unique_salt()).await;
