@@ -1,8 +1,17 @@
 //! sealgate-policies: decides what sealgate trusts. It performs no I/O: no sockets, no disk, no
 //! clock reads (time is passed in). The proxy fetches bytes and hands them here.
 //!
-//! For now it holds the validated OCI identifiers that both the proxy and the storage need.
+//! # Layout
+//!
+//! - [`oci`]: validated OCI identifiers, shared with the proxy and the storage.
+//! - [`crypto`]: public keys and signature checks (ring).
+//! - [`x509`]: what is read out of certificates; [`pki`]: CA bundles, CRLs, chain checks (webpki).
+//! - [`glob`]: repository and identity patterns.
+//! - [`time`]: time as a value.
 
 pub mod crypto;
+pub mod glob;
 pub mod oci;
+pub mod pki;
 pub mod time;
+pub mod x509;

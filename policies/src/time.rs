@@ -12,7 +12,6 @@ impl UnixTime {
         self.0
     }
 
-    #[allow(dead_code)] // TODO(sealgate): used by the PKI chain checks that follow.
     pub(crate) fn to_webpki(self) -> rustls_pki_types::UnixTime {
         rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(self.0))
     }

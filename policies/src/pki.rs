@@ -1,0 +1,331 @@
+//! Enterprise PKI: CA bundles (roots plus optional intermediates), CRLs, and the chain check a
+//! signing certificate must pass: a path to a configured root, valid at the given time, the
+//! codeSigning EKU, and not revoked by any loaded CRL. Path building is webpki's.
+
+use der::{Decode, Encode};
+use rustls_pki_types::{CertificateDer, TrustAnchor};
+use webpki::{
+    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
+    RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
+};
+use x509_cert::crl::CertificateList;
+
+use crate::time::UnixTime;
+use crate::x509::{CODE_SIGNING_OID_BYTES, CertError, CertificateInfo};
+
+/// Trust material that cannot be loaded (reported by `check-config`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiError {
+    /// A certificate in the bundle does not parse.
+    #[error(transparent)]
+    Cert(#[from] CertError),
+    /// The bundle holds no root certificate.
+    #[error("no CERTIFICATE in the roots file")]
+    NoRoots,
+    /// A root or intermediate is not a CA (`basicConstraints cA=TRUE` missing).
+    #[error("{subject} is not a CA certificate (basicConstraints cA is not set)")]
+    NotCa {
+        /// Its subject.
+        subject: String,
+    },
+    /// A CA whose extended key usage excludes code signing cannot issue signing certificates.
+    #[error("{subject} restricts its extended key usage and does not allow codeSigning")]
+    NoCodeSigningUse {
+        /// Its subject.
+        subject: String,
+    },
+    /// A root cannot be used as a webpki trust anchor.
+    #[error("{subject} cannot be a trust anchor: {why}")]
+    Anchor {
+        /// Its subject.
+        subject: String,
+        /// webpki's reason.
+        why: String,
+    },
+    /// A CRL does not parse (PEM `X509 CRL` or DER).
+    #[error("malformed CRL: {0}")]
+    CrlMalformed(String),
+    /// A CRL's issuer is none of the bundle's certificates.
+    #[error("CRL issued by {issuer}, which is not a root or intermediate of this bundle")]
+    CrlForeign {
+        /// The CRL's issuer.
+        issuer: String,
+    },
+    /// A CRL's signature does not verify with its issuer's key.
+    #[error("CRL issued by {issuer} is not signed by that CA's key")]
+    CrlSignature {
+        /// The CRL's issuer.
+        issuer: String,
+    },
+}
+
+/// Why a signing certificate does not chain to a trusted root.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The certificate (or one above it) had expired at the time checked.
+    #[error("certificate expired: not after {not_after}, checked at {at}")]
+    Expired {
+        /// End of validity.
+        not_after: UnixTime,
+        /// The time checked.
+        at: UnixTime,
+    },
+    /// The certificate (or one above it) was not valid yet at the time checked.
+    #[error("certificate not valid yet: not before {not_before}, checked at {at}")]
+    NotYetValid {
+        /// Start of validity.
+        not_before: UnixTime,
+        /// The time checked.
+        at: UnixTime,
+    },
+    /// No path to a configured root.
+    #[error("certificate does not chain to a trusted root")]
+    UnknownIssuer,
+    /// A certificate on the path is listed in a CRL.
+    #[error("certificate is revoked by a CRL of its issuer")]
+    Revoked,
+    /// The leaf lacks the codeSigning extended key usage.
+    #[error("certificate lacks the codeSigning extended key usage")]
+    NoCodeSigningEku,
+    /// A signature on the path is wrong.
+    #[error("a certificate on the path has an invalid signature")]
+    BadSignature,
+    /// A CRL needed for the path is past its nextUpdate.
+    #[error("the CRL covering this certificate expired at {next_update}; load a fresh one")]
+    CrlExpired {
+        /// The CRL's nextUpdate.
+        next_update: UnixTime,
+    },
+    /// A CA certificate was presented as the signer.
+    #[error("a CA certificate cannot sign artifacts")]
+    CaAsLeaf,
+    /// Any other path-building failure, with webpki's words.
+    #[error("certificate path rejected: {0}")]
+    Other(String),
+}
+
+/// What a signing certificate must say about its extended key usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EkuPolicy {
+    /// The leaf must carry an EKU extension listing codeSigning (the default).
+    #[default]
+    Required,
+    /// A leaf without any EKU extension is accepted; one with EKU must list codeSigning. This is
+    /// what Go's x509 (and so cosign and containers/image) accepts; some enterprise CAs issue
+    /// signing certificates without EKU.
+    IfPresent,
+}
+
+/// A configured PKI root: its CA certificates and CRLs.
+#[derive(Debug, Clone)]
+pub struct CaBundle {
+    roots: Vec<CertificateInfo>,
+    intermediates: Vec<CertificateInfo>,
+    crls: Vec<OwnedCertRevocationList>,
+    eku: EkuPolicy,
+}
+
+impl CaBundle {
+    /// Builds a bundle from PEM roots and optional PEM intermediates, checking that each is a CA
+    /// whose EKU (if it has one) allows code signing.
+    pub fn from_pem(roots: &[u8], intermediates: Option<&[u8]>) -> Result<Self, PkiError> {
+        let roots = CertificateInfo::all_from_pem(roots)?;
+        if roots.is_empty() {
+            return Err(PkiError::NoRoots);
+        }
+        let intermediates = match intermediates {
+            Some(pem) => CertificateInfo::all_from_pem(pem)?,
+            None => Vec::new(),
+        };
+        for ca in roots.iter().chain(&intermediates) {
+            check_ca(ca)?;
+        }
+        let bundle = Self {
+            roots,
+            intermediates,
+            crls: Vec::new(),
+            eku: EkuPolicy::Required,
+        };
+        // Every root must be usable as an anchor, found now rather than at the first push.
+        bundle.anchors()?;
+        Ok(bundle)
+    }
+
+    /// Sets what the leaf's EKU must say.
+    pub fn with_eku_policy(mut self, eku: EkuPolicy) -> Self {
+        self.eku = eku;
+        self
+    }
+
+    /// Roots of the bundle.
+    pub fn roots(&self) -> &[CertificateInfo] {
+        &self.roots
+    }
+
+    /// Configured intermediates.
+    pub fn intermediates(&self) -> &[CertificateInfo] {
+        &self.intermediates
+    }
+
+    /// Adds a CRL (PEM `X509 CRL` or DER). It must be issued, and signed, by one of the
+    /// bundle's certificates.
+    pub fn add_crl(&mut self, bytes: &[u8]) -> Result<(), PkiError> {
+        let der = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            crate::crypto::pem_block(bytes, "X509 CRL").map_err(PkiError::CrlMalformed)?
+        } else {
+            bytes.to_vec()
+        };
+        let crl = CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&der)
+            .map_err(|e| PkiError::CrlMalformed(e.to_string()))?;
+        let issuer = crl.tbs_cert_list.issuer.to_string();
+        let tbs = crl
+            .tbs_cert_list
+            .to_der()
+            .map_err(|e| PkiError::CrlMalformed(e.to_string()))?;
+        let signature = crl
+            .signature
+            .as_bytes()
+            .ok_or_else(|| PkiError::CrlMalformed("signature has unused bits".to_owned()))?;
+        let mut candidates = self
+            .roots
+            .iter()
+            .chain(&self.intermediates)
+            .filter(|c| c.subject == issuer)
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(PkiError::CrlForeign { issuer });
+        }
+        if !candidates.any(|ca| ca.public_key.verify(&tbs, signature).is_ok()) {
+            return Err(PkiError::CrlSignature { issuer });
+        }
+        let owned = OwnedCertRevocationList::from_der(&der)
+            .map_err(|e| PkiError::CrlMalformed(format!("{e:?}")))?;
+        self.crls.push(owned);
+        Ok(())
+    }
+
+    fn anchors(&self) -> Result<Vec<TrustAnchor<'static>>, PkiError> {
+        self.roots
+            .iter()
+            .map(|root| {
+                let der = CertificateDer::from(root.der.as_slice());
+                webpki::anchor_from_trusted_cert(&der)
+                    .map(|a| a.to_owned())
+                    .map_err(|e| PkiError::Anchor {
+                        subject: root.subject.clone(),
+                        why: format!("{e:?}"),
+                    })
+            })
+            .collect()
+    }
+
+    /// Checks that `leaf` chains to a root at `at`, with codeSigning and no revocation.
+    /// `presented` are intermediates that came with the signature (cosign's chain annotation);
+    /// a presented root is ignored unless it is also configured.
+    pub fn verify(
+        &self,
+        leaf: &CertificateInfo,
+        presented: &[CertificateInfo],
+        at: UnixTime,
+    ) -> Result<(), ChainError> {
+        if leaf.is_ca {
+            return Err(ChainError::CaAsLeaf);
+        }
+        // webpki applies one EKU rule to every certificate on the path. The leaf's rule is
+        // checked here; CAs may omit EKU but must not exclude codeSigning.
+        let leaf_ok = match self.eku {
+            EkuPolicy::Required => leaf.code_signing,
+            EkuPolicy::IfPresent => leaf.code_signing || !leaf.has_eku,
+        };
+        if !leaf_ok {
+            return Err(ChainError::NoCodeSigningEku);
+        }
+        let anchors = self
+            .anchors()
+            .map_err(|e| ChainError::Other(e.to_string()))?;
+        let intermediates: Vec<CertificateDer<'_>> = self
+            .intermediates
+            .iter()
+            .chain(presented)
+            .map(|c| CertificateDer::from(c.der.as_slice()))
+            .collect();
+        let leaf_der = CertificateDer::from(leaf.der.as_slice());
+        let end_entity =
+            EndEntityCert::try_from(&leaf_der).map_err(|e| ChainError::Other(format!("{e:?}")))?;
+        let crls: Vec<CertRevocationList<'_>> = self
+            .crls
+            .iter()
+            .cloned()
+            .map(CertRevocationList::Owned)
+            .collect();
+        let crl_refs: Vec<&CertRevocationList<'_>> = crls.iter().collect();
+        // A certificate whose issuer published no CRL here is not refused for that; a CRL that
+        // is loaded must be current (failure closes the gate).
+        let revocation = RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
+            b.with_depth(RevocationCheckDepth::Chain)
+                .with_status_policy(UnknownStatusPolicy::Allow)
+                .with_expiration_policy(ExpirationPolicy::Enforce)
+                .build()
+        });
+        end_entity
+            .verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &anchors,
+                &intermediates,
+                at.to_webpki(),
+                KeyUsage::required_if_present(CODE_SIGNING_OID_BYTES),
+                revocation,
+                None,
+            )
+            .map(|_| ())
+            .map_err(|e| chain_error(e, at))
+    }
+}
+
+fn check_ca(ca: &CertificateInfo) -> Result<(), PkiError> {
+    if !ca.is_ca {
+        return Err(PkiError::NotCa {
+            subject: ca.subject.clone(),
+        });
+    }
+    if ca.has_eku && !ca.code_signing {
+        return Err(PkiError::NoCodeSigningUse {
+            subject: ca.subject.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn secs(t: rustls_pki_types::UnixTime) -> UnixTime {
+    UnixTime(t.as_secs())
+}
+
+fn chain_error(e: webpki::Error, at: UnixTime) -> ChainError {
+    use webpki::Error as E;
+    match e {
+        E::CertExpired { not_after, .. } => ChainError::Expired {
+            not_after: secs(not_after),
+            at,
+        },
+        E::CertNotValidYet { not_before, .. } => ChainError::NotYetValid {
+            not_before: secs(not_before),
+            at,
+        },
+        E::UnknownIssuer => ChainError::UnknownIssuer,
+        E::CertRevoked => ChainError::Revoked,
+        #[allow(deprecated)]
+        E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => ChainError::NoCodeSigningEku,
+        E::InvalidSignatureForPublicKey => ChainError::BadSignature,
+        E::CrlExpired { next_update, .. } => ChainError::CrlExpired {
+            next_update: secs(next_update),
+        },
+        E::CaUsedAsEndEntity => ChainError::CaAsLeaf,
+        other => ChainError::Other(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
