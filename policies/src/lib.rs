@@ -6,11 +6,15 @@
 //! - [`oci`]: validated OCI identifiers, shared with the proxy and the storage.
 //! - [`crypto`]: public keys and signature checks (ring).
 //! - [`x509`]: what is read out of certificates; [`pki`]: CA bundles, CRLs, chain checks (webpki).
+//! - [`cosign`]: cosign signature manifests and simple-signing payloads, verified with keys or PKI.
+//! - [`identity`]: certificate identity constraints.
 //! - [`glob`]: repository and identity patterns.
 //! - [`time`]: time as a value.
 
+pub mod cosign;
 pub mod crypto;
 pub mod glob;
+pub mod identity;
 pub mod oci;
 pub mod pki;
 pub mod time;
