@@ -8,14 +8,19 @@
 //! - [`x509`]: what is read out of certificates; [`pki`]: CA bundles, CRLs, chain checks (webpki).
 //! - [`cosign`]: cosign signature manifests and simple-signing payloads, verified with keys or PKI.
 //! - [`identity`]: certificate identity constraints.
+//! - [`config`]: the `[trust]` and `[policy]` tables as written; [`policy`]: compiled and validated.
+//! - [`verdict`]: `evaluate(policy, subject, evidence, now) -> Verdict`.
 //! - [`glob`]: repository and identity patterns.
 //! - [`time`]: time as a value.
 
+pub mod config;
 pub mod cosign;
 pub mod crypto;
 pub mod glob;
 pub mod identity;
 pub mod oci;
 pub mod pki;
+pub mod policy;
 pub mod time;
+pub mod verdict;
 pub mod x509;

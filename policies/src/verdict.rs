@@ -1,0 +1,378 @@
+//! Evaluation: evidence (signatures the proxy found) against a scope's signers, giving a
+//! [`Verdict`] that says who signed, what failed and why, and the decision.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::config::{Mode, SigningTime};
+use crate::cosign::{CosignSignature, SignatureFailure, Subject, verify_with_key, verify_with_pki};
+use crate::crypto::Fingerprint;
+use crate::policy::{Policy, Revocation, SignerKind};
+use crate::time::UnixTime;
+use crate::x509::CertificateInfo;
+
+/// One piece of evidence the proxy found for a subject.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Evidence {
+    /// A cosign simple-signing layer.
+    Cosign {
+        /// The decoded layer.
+        signature: CosignSignature,
+        /// When sealgate first saw it (from its index).
+        observed: UnixTime,
+        /// Where it came from, for messages (`sha256-….sig layer 1`).
+        source: String,
+    },
+}
+
+impl Evidence {
+    fn source(&self) -> &str {
+        match self {
+            Self::Cosign { source, .. } => source,
+        }
+    }
+}
+
+/// Proof that a subject was admitted. Only this crate can make one, so code that must only
+/// handle admitted content can ask for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted(());
+
+/// Who a satisfied signer turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignerIdentity {
+    /// A key, by fingerprint.
+    Key {
+        /// `sha256:` of the SPKI.
+        fingerprint: Fingerprint,
+    },
+    /// A certificate.
+    Certificate {
+        /// Subject DN.
+        subject: String,
+        /// Issuer DN.
+        issuer: String,
+        /// Serial (hex).
+        serial: String,
+        /// End of validity.
+        not_after: UnixTime,
+    },
+}
+
+impl fmt::Display for SignerIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Key { fingerprint } => write!(f, "key {fingerprint}"),
+            Self::Certificate {
+                subject, serial, ..
+            } => write!(f, "certificate {subject} (serial {serial})"),
+        }
+    }
+}
+
+/// A signer whose signature verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Satisfied {
+    /// The signer's configured name.
+    pub signer: String,
+    /// Its key or certificate.
+    pub identity: SignerIdentity,
+    /// Index of the evidence that satisfied it.
+    pub evidence: usize,
+}
+
+/// Why a piece of evidence did not satisfy a signer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// The signature itself failed (see the inner reason).
+    #[error(transparent)]
+    Signature(#[from] SignatureFailure),
+    /// It verified, but with a key that has been revoked.
+    #[error("signed by key {fingerprint}, revoked on {} ({})", revocation.at, revocation.reason)]
+    KeyRevoked {
+        /// The key.
+        fingerprint: Fingerprint,
+        /// Why and when.
+        revocation: Revocation,
+    },
+    /// It verified, but a certificate on its path has been revoked.
+    #[error("certificate {serial} of {issuer} revoked on {} ({})", revocation.at, revocation.reason)]
+    CertRevoked {
+        /// Issuer DN.
+        issuer: String,
+        /// Serial (hex).
+        serial: String,
+        /// Why and when.
+        revocation: Revocation,
+    },
+    /// The scope names a signer the policy does not define (a configuration race).
+    #[error("signer {0:?} is not defined")]
+    UnknownSigner(String),
+}
+
+/// A failed (evidence, signer) pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceFailure {
+    /// Index into the evidence given.
+    pub evidence: usize,
+    /// Where that evidence came from.
+    pub source: String,
+    /// The signer it was checked against.
+    pub signer: String,
+    /// Why it failed.
+    pub reason: FailureReason,
+}
+
+/// Why a subject was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// No signature at all was found.
+    Unsigned,
+    /// The scope lists no signers, so nothing can be admitted.
+    NoSigners,
+    /// Signatures exist, but not from enough of the scope's signers.
+    NotEnoughSigners {
+        /// How many distinct signers are required.
+        needed: usize,
+        /// The scope's signers that did not sign validly.
+        missing: Vec<String>,
+    },
+}
+
+/// Allowed or not, before the scope's mode is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Admitted.
+    Allow(Admitted),
+    /// Not admitted.
+    Deny(DenyReason),
+}
+
+/// The outcome of an evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The scope that governed it.
+    pub scope: String,
+    /// enforce / warn / audit.
+    pub mode: Mode,
+    /// Admitted or why not.
+    pub decision: Decision,
+    /// Signers satisfied (one entry per distinct signer).
+    pub satisfied: Vec<Satisfied>,
+    /// What failed, for evidence that satisfied nobody.
+    pub failures: Vec<EvidenceFailure>,
+    /// The trust generation it was computed under.
+    pub generation: u64,
+}
+
+impl Verdict {
+    /// Whether the subject was admitted.
+    pub fn admitted(&self) -> Option<&Admitted> {
+        match &self.decision {
+            Decision::Allow(a) => Some(a),
+            Decision::Deny(_) => None,
+        }
+    }
+
+    /// Whether the request goes ahead: admitted, or a warn/audit scope.
+    pub fn proceeds(&self) -> bool {
+        self.admitted().is_some() || self.mode != Mode::Enforce
+    }
+
+    /// One line a person can act on.
+    pub fn explain(&self) -> String {
+        match &self.decision {
+            Decision::Allow(_) => {
+                let who: Vec<String> = self
+                    .satisfied
+                    .iter()
+                    .map(|s| format!("{} ({})", s.signer, s.identity))
+                    .collect();
+                format!(
+                    "admitted by scope {:?}: signed by {}",
+                    self.scope,
+                    who.join(", ")
+                )
+            }
+            Decision::Deny(reason) => {
+                let head = match reason {
+                    DenyReason::Unsigned => "no signature found".to_owned(),
+                    DenyReason::NoSigners => format!("scope {:?} lists no signers", self.scope),
+                    DenyReason::NotEnoughSigners { needed, missing } => format!(
+                        "needs {needed} valid signer(s) of scope {:?}; missing {}",
+                        self.scope,
+                        missing.join(", ")
+                    ),
+                };
+                let details: Vec<String> = self
+                    .failures
+                    .iter()
+                    .map(|f| format!("{} vs {}: {}", f.source, f.signer, f.reason))
+                    .collect();
+                if details.is_empty() {
+                    head
+                } else {
+                    format!("{head}; {}", details.join("; "))
+                }
+            }
+        }
+    }
+}
+
+/// Evaluates `evidence` for `subject` under `policy` at `now`. Pure and deterministic.
+pub fn evaluate(
+    policy: &Policy,
+    subject: &Subject,
+    evidence: &[Evidence],
+    now: UnixTime,
+) -> Verdict {
+    let scope = policy.scope_for(&subject.repository);
+    let mut satisfied: Vec<Satisfied> = Vec::new();
+    let mut failures = Vec::new();
+    for (index, ev) in evidence.iter().enumerate() {
+        let mut this_failures = Vec::new();
+        let mut any = false;
+        for name in &scope.signers {
+            match check(policy, name, ev, subject, &scope.reference, now) {
+                Ok(identity) => {
+                    any = true;
+                    if !satisfied.iter().any(|s| &s.signer == name) {
+                        satisfied.push(Satisfied {
+                            signer: name.clone(),
+                            identity,
+                            evidence: index,
+                        });
+                    }
+                }
+                Err(reason) => this_failures.push(EvidenceFailure {
+                    evidence: index,
+                    source: ev.source().to_owned(),
+                    signer: name.clone(),
+                    reason,
+                }),
+            }
+        }
+        // Evidence that satisfied a signer explains itself; the others' failures are noise
+        // (a layer by alice does not verify with bob's key). Revocations are never noise.
+        if any {
+            failures.extend(this_failures.into_iter().filter(|f| {
+                matches!(
+                    f.reason,
+                    FailureReason::KeyRevoked { .. } | FailureReason::CertRevoked { .. }
+                )
+            }));
+        } else {
+            failures.extend(this_failures);
+        }
+    }
+    let needed = scope.require.needed(scope.signers.len());
+    let decision = if scope.signers.is_empty() {
+        Decision::Deny(DenyReason::NoSigners)
+    } else if satisfied.len() >= needed {
+        Decision::Allow(Admitted(()))
+    } else if evidence.is_empty() {
+        Decision::Deny(DenyReason::Unsigned)
+    } else {
+        let done: BTreeSet<&str> = satisfied.iter().map(|s| s.signer.as_str()).collect();
+        Decision::Deny(DenyReason::NotEnoughSigners {
+            needed,
+            missing: scope
+                .signers
+                .iter()
+                .filter(|s| !done.contains(s.as_str()))
+                .cloned()
+                .collect(),
+        })
+    };
+    Verdict {
+        scope: scope.label().to_owned(),
+        mode: scope.mode,
+        decision,
+        satisfied,
+        failures,
+        generation: policy.generation(),
+    }
+}
+
+/// Checks one piece of evidence against one signer, revocations included.
+fn check(
+    policy: &Policy,
+    name: &str,
+    evidence: &Evidence,
+    subject: &Subject,
+    rule: &crate::cosign::ReferenceRule,
+    now: UnixTime,
+) -> Result<SignerIdentity, FailureReason> {
+    let signer = policy
+        .signer(name)
+        .ok_or_else(|| FailureReason::UnknownSigner(name.to_owned()))?;
+    let revocations = policy.revocations();
+    let Evidence::Cosign {
+        signature,
+        observed,
+        ..
+    } = evidence;
+    match &signer.kind {
+        SignerKind::Key(key) => {
+            verify_with_key(signature, key, subject, rule)?;
+            if let Some(r) = revocations.key(key.fingerprint()) {
+                return Err(FailureReason::KeyRevoked {
+                    fingerprint: key.fingerprint().clone(),
+                    revocation: r.clone(),
+                });
+            }
+            Ok(SignerIdentity::Key {
+                fingerprint: key.fingerprint().clone(),
+            })
+        }
+        SignerKind::Pki {
+            bundle,
+            identity,
+            signing_time,
+        } => {
+            let at = match signing_time {
+                SigningTime::Observed => *observed,
+                SigningTime::Now => now,
+            };
+            let certified = verify_with_pki(signature, bundle, identity, at, subject, rule)?;
+            let leaf = &certified.certificate;
+            if let Some(r) = revocations.key(leaf.public_key.fingerprint()) {
+                return Err(FailureReason::KeyRevoked {
+                    fingerprint: leaf.public_key.fingerprint().clone(),
+                    revocation: r.clone(),
+                });
+            }
+            let chain = match &signature.chain_pem {
+                Some(pem) => {
+                    CertificateInfo::all_from_pem(pem.as_bytes()).map_err(SignatureFailure::from)?
+                }
+                None => Vec::new(),
+            };
+            for cert in std::iter::once(leaf)
+                .chain(&chain)
+                .chain(bundle.intermediates())
+            {
+                if let Some(r) = revocations.cert(&cert.issuer, &cert.serial) {
+                    return Err(FailureReason::CertRevoked {
+                        issuer: cert.issuer.clone(),
+                        serial: cert.serial.clone(),
+                        revocation: r.clone(),
+                    });
+                }
+            }
+            Ok(SignerIdentity::Certificate {
+                subject: leaf.subject.clone(),
+                issuer: leaf.issuer.clone(),
+                serial: leaf.serial.clone(),
+                not_after: leaf.not_after,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

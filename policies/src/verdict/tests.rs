@@ -1,0 +1,358 @@
+use std::collections::BTreeMap;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    date_time_ymd,
+};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+
+use super::*;
+use crate::config::{
+    RawKey, RawPki, RawPolicy, RawRequire, RawRevokedCert, RawRevokedKey, RawScope, RawTrust,
+    RequireWord,
+};
+use crate::cosign::{SIMPLE_SIGNING_MEDIA_TYPE, parse_signature_manifest};
+use crate::oci::Digest;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+const NOW: UnixTime = UnixTime(1_795_756_528);
+const CONNAISSEUR: &str = "cosign-legacy/connaisseur-testimage";
+const ABC_IMAGE: &str = "sha256:bfec161fecb0a887df7cb85e4da327c65986ccda7060cf3cd92171c6c90d7533";
+const ALICE_IMAGE: &str = "sha256:071bf7a986f1ca9cb2a1f0bc8392822a7777f90d58f2d2c6f271913e08de7c81";
+
+fn read(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path)
+        .or_else(|_| std::fs::read(format!("{FIXTURES}/{path}")))
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+fn key_trust(names: &[&str]) -> RawTrust {
+    RawTrust {
+        keys: names
+            .iter()
+            .map(|n| {
+                (
+                    (*n).to_owned(),
+                    RawKey {
+                        path: format!("{CONNAISSEUR}/keys/{n}.pub"),
+                        rsa_scheme: Default::default(),
+                    },
+                )
+            })
+            .collect(),
+        ..RawTrust::default()
+    }
+}
+
+fn policy(trust: &RawTrust, default: RawScope) -> Policy {
+    Policy::build(
+        trust,
+        &RawPolicy {
+            default,
+            scopes: vec![],
+        },
+        &mut read,
+        3,
+    )
+    .unwrap()
+}
+
+fn scope(signers: &[&str], require: Option<RawRequire>) -> RawScope {
+    RawScope {
+        signers: signers.iter().map(|s| (*s).to_owned()).collect(),
+        require,
+        ..RawScope::default()
+    }
+}
+
+fn subject(repository: &str, digest: &str) -> Subject {
+    Subject {
+        repository: repository.parse().unwrap(),
+        digest: digest.parse().unwrap(),
+        tag: None,
+    }
+}
+
+fn connaisseur_evidence(image: &str) -> Vec<Evidence> {
+    let hex = image.strip_prefix("sha256:").unwrap();
+    let manifest = read(&format!("{CONNAISSEUR}/manifests/sha256-{hex}.sig.json")).unwrap();
+    let blob = |d: &Digest| read(&format!("{CONNAISSEUR}/blobs/sha256/{}", d.hex())).ok();
+    parse_signature_manifest(&manifest, &blob)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| Evidence::Cosign {
+            signature: s.unwrap(),
+            observed: NOW,
+            source: format!("layer {i}"),
+        })
+        .collect()
+}
+
+const TESTIMAGE: &str = "securesystemsengineering/testimage";
+
+#[test]
+fn thresholds_count_distinct_trusted_signers() {
+    let evidence = connaisseur_evidence(ABC_IMAGE);
+    let subject = subject(TESTIMAGE, ABC_IMAGE);
+    // {alice, bob} with threshold 2: admitted.
+    let p = policy(
+        &key_trust(&["alice", "bob"]),
+        scope(&["alice", "bob"], Some(RawRequire::Threshold(2))),
+    );
+    let v = evaluate(&p, &subject, &evidence, NOW);
+    assert!(v.admitted().is_some(), "{}", v.explain());
+    assert_eq!(v.satisfied.len(), 2);
+    // charlie's layer satisfied no trusted signer; it is reported, and changes nothing.
+    assert_eq!(v.failures.len(), 2, "{:?}", v.failures);
+    assert!(v.failures.iter().all(|f| f.source == "layer 2"
+        && f.reason == FailureReason::Signature(SignatureFailure::SignatureMismatch)));
+    assert_eq!(v.generation, 3);
+    // Threshold 3 over {alice, bob, default}: default signed nothing.
+    let p = policy(
+        &key_trust(&["alice", "bob", "default"]),
+        scope(&["alice", "bob", "default"], Some(RawRequire::Threshold(3))),
+    );
+    let v = evaluate(&p, &subject, &evidence, NOW);
+    assert_eq!(
+        v.decision,
+        Decision::Deny(DenyReason::NotEnoughSigners {
+            needed: 3,
+            missing: vec!["default".to_owned()]
+        })
+    );
+    // all = every listed signer.
+    let p = policy(
+        &key_trust(&["alice", "bob", "charlie"]),
+        scope(
+            &["alice", "bob", "charlie"],
+            Some(RawRequire::Word(RequireWord::All)),
+        ),
+    );
+    assert!(evaluate(&p, &subject, &evidence, NOW).admitted().is_some());
+}
+
+#[test]
+fn a_single_signature_by_an_untrusted_key_explains_itself() {
+    let p = policy(&key_trust(&["bob"]), scope(&["bob"], None));
+    let v = evaluate(
+        &p,
+        &subject(TESTIMAGE, ALICE_IMAGE),
+        &connaisseur_evidence(ALICE_IMAGE),
+        NOW,
+    );
+    assert!(v.admitted().is_none());
+    assert_eq!(v.failures.len(), 1);
+    assert_eq!(
+        v.failures[0].reason,
+        FailureReason::Signature(SignatureFailure::SignatureMismatch)
+    );
+    assert!(
+        v.explain()
+            .contains("layer 0 vs bob: signature does not verify"),
+        "{}",
+        v.explain()
+    );
+    assert!(!v.proceeds());
+}
+
+#[test]
+fn no_evidence_is_unsigned_and_modes_decide_whether_it_proceeds() {
+    let subject = subject(TESTIMAGE, ALICE_IMAGE);
+    for (mode, proceeds) in [
+        (Mode::Enforce, false),
+        (Mode::Warn, true),
+        (Mode::Audit, true),
+    ] {
+        let p = policy(
+            &key_trust(&["alice"]),
+            RawScope {
+                mode,
+                ..scope(&["alice"], None)
+            },
+        );
+        let v = evaluate(&p, &subject, &[], NOW);
+        assert_eq!(v.decision, Decision::Deny(DenyReason::Unsigned));
+        assert_eq!(v.proceeds(), proceeds, "{mode:?}");
+    }
+    let p = policy(
+        &key_trust(&[]),
+        RawScope {
+            mode: Mode::Warn,
+            ..scope(&[], None)
+        },
+    );
+    assert_eq!(
+        evaluate(&p, &subject, &connaisseur_evidence(ALICE_IMAGE), NOW).decision,
+        Decision::Deny(DenyReason::NoSigners)
+    );
+}
+
+#[test]
+fn a_revoked_key_never_verifies() {
+    let mut trust = key_trust(&["alice"]);
+    let alice = crate::crypto::PublicKey::from_pem(
+        &read(&format!("{CONNAISSEUR}/keys/alice.pub")).unwrap(),
+        Default::default(),
+    )
+    .unwrap();
+    trust.revoked_keys.push(RawRevokedKey {
+        fingerprint: alice.fingerprint().to_string(),
+        reason: "ci-2024 key leaked".to_owned(),
+        at: "2026-05-01T00:00:00Z".to_owned(),
+    });
+    let p = policy(&trust, scope(&["alice"], None));
+    let v = evaluate(
+        &p,
+        &subject(TESTIMAGE, ALICE_IMAGE),
+        &connaisseur_evidence(ALICE_IMAGE),
+        NOW,
+    );
+    assert!(v.admitted().is_none());
+    assert!(
+        matches!(&v.failures[0].reason, FailureReason::KeyRevoked { revocation, .. } if revocation.reason == "ci-2024 key leaked")
+    );
+    assert!(
+        v.explain()
+            .contains("revoked on 2026-05-01T00:00:00Z (ci-2024 key leaked)"),
+        "{}",
+        v.explain()
+    );
+}
+
+/// A generated PKI: a root, a code-signing leaf valid in 2025 only, and a signature by the
+/// leaf over a simple-signing payload for `image`.
+struct GeneratedPki {
+    dir: tempfile::TempDir,
+    signature: crate::cosign::CosignSignature,
+    leaf_serial: String,
+    issuer: String,
+}
+
+fn generated_pki(image: &str, repository: &str) -> GeneratedPki {
+    let mut root_params = CertificateParams::new(vec![]).unwrap();
+    root_params
+        .distinguished_name
+        .push(DnType::CommonName, "Generated Root");
+    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let root_key = KeyPair::generate().unwrap();
+    let root = root_params.self_signed(&root_key).unwrap();
+    let issuer = Issuer::new(root_params, root_key);
+    let mut leaf_params = CertificateParams::new(vec![]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "release signer");
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    leaf_params.not_before = date_time_ymd(2025, 1, 1);
+    leaf_params.not_after = date_time_ymd(2026, 1, 1);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"registry.example/{repository}"}},"image":{{"docker-manifest-digest":"{image}"}},"type":"cosign container image signature"}},"optional":null}}"#
+    );
+    let signer = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_ASN1_SIGNING,
+        &leaf_key.serialize_der(),
+        &SystemRandom::new(),
+    )
+    .unwrap();
+    let sig = signer
+        .sign(&SystemRandom::new(), payload.as_bytes())
+        .unwrap();
+    let annotations = BTreeMap::from([
+        (
+            crate::cosign::ANNOTATION_SIGNATURE.to_owned(),
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sig.as_ref()),
+        ),
+        (crate::cosign::ANNOTATION_CERTIFICATE.to_owned(), leaf.pem()),
+    ]);
+    let signature = crate::cosign::CosignSignature::from_layer(
+        SIMPLE_SIGNING_MEDIA_TYPE,
+        payload.into_bytes(),
+        &annotations,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.pem"), root.pem()).unwrap();
+    let info = CertificateInfo::from_pem(leaf.pem().as_bytes()).unwrap();
+    GeneratedPki {
+        dir,
+        signature,
+        leaf_serial: info.serial,
+        issuer: info.issuer,
+    }
+}
+
+fn pki_trust(g: &GeneratedPki, signing_time: SigningTime) -> RawTrust {
+    let mut trust = RawTrust::default();
+    trust.pki.insert(
+        "release".to_owned(),
+        RawPki {
+            roots: g.dir.path().join("root.pem").to_str().unwrap().to_owned(),
+            intermediates: None,
+            crls: vec![],
+            eku: Default::default(),
+            signing_time,
+            identity: crate::config::RawIdentity {
+                subject: Some("CN=release signer".to_owned()),
+                ..Default::default()
+            },
+        },
+    );
+    trust
+}
+
+#[test]
+fn certificate_validity_is_checked_at_the_observed_time_or_now() {
+    let g = generated_pki(ALICE_IMAGE, "team/app");
+    let subject = subject("team/app", ALICE_IMAGE);
+    // Observed mid-2025, while the certificate was valid: still admitted after it expired.
+    let observed_2025 = UnixTime(1_750_000_000);
+    let evidence = [Evidence::Cosign {
+        signature: g.signature.clone(),
+        observed: observed_2025,
+        source: "sig".to_owned(),
+    }];
+    let p = policy(
+        &pki_trust(&g, SigningTime::Observed),
+        scope(&["release"], None),
+    );
+    let v = evaluate(&p, &subject, &evidence, NOW);
+    assert!(v.admitted().is_some(), "{}", v.explain());
+    assert!(
+        matches!(&v.satisfied[0].identity, SignerIdentity::Certificate { subject, .. } if subject == "CN=release signer")
+    );
+    // Checked at "now" (2026-11), the certificate has expired.
+    let p = policy(&pki_trust(&g, SigningTime::Now), scope(&["release"], None));
+    let v = evaluate(&p, &subject, &evidence, NOW);
+    assert!(matches!(
+        &v.failures[0].reason,
+        FailureReason::Signature(SignatureFailure::Chain(
+            crate::pki::ChainError::Expired { .. }
+        ))
+    ));
+}
+
+#[test]
+fn a_revoked_certificate_never_verifies() {
+    let g = generated_pki(ALICE_IMAGE, "team/app");
+    let mut trust = pki_trust(&g, SigningTime::Observed);
+    trust.revoked_certs.push(RawRevokedCert {
+        issuer: g.issuer.clone(),
+        serial: g.leaf_serial.to_uppercase(),
+        reason: "signer left".to_owned(),
+        at: "2025-09-01T00:00:00Z".to_owned(),
+    });
+    let p = policy(&trust, scope(&["release"], None));
+    let evidence = [Evidence::Cosign {
+        signature: g.signature.clone(),
+        observed: UnixTime(1_750_000_000),
+        source: "sig".to_owned(),
+    }];
+    let v = evaluate(&p, &subject("team/app", ALICE_IMAGE), &evidence, NOW);
+    assert!(v.admitted().is_none());
+    assert!(
+        matches!(&v.failures[0].reason, FailureReason::CertRevoked { serial, .. } if *serial == g.leaf_serial)
+    );
+}
