@@ -15,6 +15,8 @@ use http::Uri;
 use http::uri::{Authority, Scheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sealgate_policies::config::{RawPolicy, RawTrust};
+use sealgate_policies::policy::Policy;
 use serde::{Deserialize, Serialize};
 
 /// Prefix of environment variables that override file keys (`SEALGATE_LISTEN`,
@@ -51,6 +53,12 @@ pub struct RawConfig {
     /// Logging.
     #[serde(default)]
     pub log: RawLog,
+    /// Signers and revocations (`[trust.keys.*]`, `[trust.pki.*]`, `[[trust.revoked_*]]`).
+    #[serde(default)]
+    pub trust: RawTrust,
+    /// Scopes (`[policy.default]`, `[[policy.scope]]`).
+    #[serde(default)]
+    pub policy: RawPolicy,
 }
 
 /// `[storage]`
@@ -295,6 +303,8 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Logging.
     pub log: RawLog,
+    /// The compiled trust policy.
+    pub policy: Arc<Policy>,
 }
 
 impl fmt::Debug for Config {
@@ -311,13 +321,18 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// Loads and validates in one step.
+    /// Loads and validates in one step. Files named in `[trust]` are relative to the directory
+    /// of `file`.
     pub fn load(file: &Path, env: &EnvSource) -> Result<Self, ConfigError> {
-        Self::build(&RawConfig::load(file, env)?)
+        Self::build(
+            &RawConfig::load(file, env)?,
+            file.parent().unwrap_or(Path::new(".")),
+        )
     }
 
-    /// Validates `raw` and builds the objects the server needs.
-    pub fn build(raw: &RawConfig) -> Result<Self, ConfigError> {
+    /// Validates `raw` and builds the objects the server needs; relative trust paths are read
+    /// from `base`.
+    pub fn build(raw: &RawConfig, base: &Path) -> Result<Self, ConfigError> {
         let listen = raw.listen.parse::<SocketAddr>().map_err(|e| {
             invalid(
                 "listen",
@@ -355,6 +370,7 @@ impl Config {
             ));
         }
         let tls = raw.tls.as_ref().map(build_tls).transpose()?;
+        let policy = build_policy(raw, base, 1)?;
         Ok(Self {
             listen,
             storage_path: raw.storage.path.clone(),
@@ -368,8 +384,19 @@ impl Config {
             },
             tls,
             log: raw.log.clone(),
+            policy: Arc::new(policy),
         })
     }
+}
+
+/// Compiles `[trust]` and `[policy]`, reading the files they name (relative to `base`).
+pub fn build_policy(raw: &RawConfig, base: &Path, generation: u64) -> Result<Policy, ConfigError> {
+    let mut load = |path: &str| {
+        let full = base.join(path);
+        std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))
+    };
+    Policy::build(&raw.trust, &raw.policy, &mut load, generation)
+        .map_err(|e| invalid(e.key, e.message))
 }
 
 /// A `?ns=` value: a registry host, optionally with a port (`docker.io`, `registry.local:5000`).

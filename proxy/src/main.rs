@@ -45,8 +45,9 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::CheckConfig { config } => {
+            let base = config.parent().unwrap_or(std::path::Path::new("."));
             match RawConfig::load(&config, &EnvSource::Process).and_then(|raw| {
-                Config::build(&raw)?;
+                Config::build(&raw, base)?;
                 Ok(raw)
             }) {
                 Ok(raw) => {

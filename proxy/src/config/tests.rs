@@ -184,3 +184,47 @@ fn namespaces_look_like_registry_hosts() {
         assert!(!is_valid_namespace(bad), "{bad:?}");
     }
 }
+
+const ALICE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../policies/tests/fixtures/cosign-legacy/connaisseur-testimage/keys/alice.pub"
+);
+
+#[test]
+fn trust_and_policy_are_compiled_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(ALICE, dir.path().join("alice.pub")).unwrap();
+    let body = format!(
+        "{MINIMAL}[trust.keys.alice]\npath = \"alice.pub\"\n[policy.default]\nsigners = [\"alice\"]\n[[policy.scope]]\nrepositories = \"prod/**\"\nsigners = [\"alice\"]\nmode = \"warn\"\n"
+    );
+    let file = dir.path().join("sealgate.toml");
+    std::fs::write(&file, body).unwrap();
+    // The key path is relative to the configuration file, not to the working directory.
+    let cfg = Config::load(&file, &env(&[])).unwrap();
+    assert!(cfg.policy.signer("alice").is_some());
+    let prod = cfg.policy.scope_for(&"prod/api".parse().unwrap());
+    assert_eq!(prod.label(), "prod/**");
+}
+
+#[test]
+fn bad_trust_material_is_a_configuration_error_naming_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sealgate.toml");
+    std::fs::write(
+        &file,
+        format!("{MINIMAL}[trust.keys.alice]\npath = \"missing.pub\"\n"),
+    )
+    .unwrap();
+    let e = Config::load(&file, &env(&[])).unwrap_err().to_string();
+    assert!(e.starts_with("trust.keys.alice.path"), "{e}");
+    assert!(e.contains("missing.pub"), "{e}");
+
+    std::fs::write(
+        &file,
+        format!("{MINIMAL}[trust.keys.alice]\npath = \"{ALICE}\"\n[policy.default]\nsigners = [\"bob\"]\n"),
+    )
+    .unwrap();
+    let e = Config::load(&file, &env(&[])).unwrap_err().to_string();
+    assert!(e.starts_with("policy.default.signers[0]"), "{e}");
+    assert!(e.contains("unknown signer \"bob\""), "{e}");
+}
