@@ -13,6 +13,7 @@
 //! - [`upstream`]: the pooled client, namespace routing, header hygiene, `Location` rewriting.
 //! - [`body`]: streaming bodies with idle timeouts.
 //! - [`error`]: the error type and its single mapping to OCI error responses.
+//! - [`verify`]: `sealgate verify`, the trust engine on evidence files, offline.
 
 pub mod body;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod gateway;
 pub mod routes;
 pub mod server;
 pub mod upstream;
+pub mod verify;
 
 use std::sync::Arc;
 

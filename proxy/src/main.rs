@@ -33,6 +33,8 @@ enum Command {
         #[arg(long, value_enum)]
         log_format: Option<LogFormat>,
     },
+    /// Verify signatures offline, with no registry: prints the verdict and every reason.
+    Verify(Box<sealgate::verify::VerifyArgs>),
     /// Validate the configuration and print the effective values (file + environment).
     /// Exits 0 when valid, 64 with a message naming the bad key otherwise.
     CheckConfig {
@@ -44,6 +46,15 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Verify(args) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            ExitCode::from(sealgate::verify::run(
+                &args,
+                sealgate_policies::time::UnixTime(now),
+            ))
+        }
         Command::CheckConfig { config } => {
             let base = config.parent().unwrap_or(std::path::Path::new("."));
             match RawConfig::load(&config, &EnvSource::Process).and_then(|raw| {

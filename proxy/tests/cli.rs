@@ -134,3 +134,87 @@ fn help_teaches_the_environment_overrides() {
         );
     }
 }
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/tests/fixtures");
+const ALICE_IMAGE: &str = "sha256:071bf7a986f1ca9cb2a1f0bc8392822a7777f90d58f2d2c6f271913e08de7c81";
+
+fn connaisseur(path: &str) -> String {
+    format!("{FIXTURES}/cosign-legacy/connaisseur-testimage/{path}")
+}
+
+fn verify(extra: &[&str]) -> Output {
+    let sig = connaisseur(&format!("manifests/sha256-{}.sig.json", &ALICE_IMAGE[7..]));
+    let blob = connaisseur(
+        "blobs/sha256/d8ee807d96efe7441b132967ad94eaffbc0172a763e69f2cd8df8f583f0ba0d4",
+    );
+    let mut args = vec![
+        "verify",
+        "--repository",
+        "securesystemsengineering/testimage",
+    ];
+    args.extend_from_slice(extra);
+    args.push(&sig);
+    args.push(&blob);
+    sealgate(&args, &[])
+}
+
+#[test]
+fn verify_exits_0_when_admitted_and_1_when_refused_with_the_reason() {
+    let alice = connaisseur("keys/alice.pub");
+    let out = verify(&["--key", &alice, "--digest", ALICE_IMAGE]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("result    ADMITTED"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let bob = connaisseur("keys/bob.pub");
+    let out = verify(&["--key", &bob, "--digest", ALICE_IMAGE, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(json["admitted"], false);
+    assert_eq!(
+        json["failures"][0]["reason"],
+        "signature does not verify with the signer's key"
+    );
+
+    // Right key, another image: the signature cannot be replayed.
+    let other = format!("sha256:{}", "0".repeat(64));
+    let out = verify(&["--key", &alice, "--digest", &other]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("signature is for sha256:071bf7a9"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn verify_exits_2_on_usage_errors_and_unreadable_input() {
+    let alice = connaisseur("keys/alice.pub");
+    for (args, needle) in [
+        (
+            vec!["--key", alice.as_str(), "--digest", "sha256:nope"],
+            "--digest",
+        ),
+        (
+            vec!["--key", "/nonexistent.pub", "--digest", ALICE_IMAGE],
+            "nonexistent.pub",
+        ),
+        (vec!["--digest", ALICE_IMAGE], "no trust given"),
+    ] {
+        let out = verify(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(needle),
+            "{needle}: {}",
+            text(&out.stderr)
+        );
+    }
+}
