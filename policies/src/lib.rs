@@ -10,9 +10,12 @@
 //! - [`identity`]: certificate identity constraints.
 //! - [`config`]: the `[trust]` and `[policy]` tables as written; [`policy`]: compiled and validated.
 //! - [`verdict`]: `evaluate(policy, subject, evidence, now) -> Verdict`.
+//! - [`trusted_root`]: sigstore `trusted_root.json`; [`tlog`]: Rekor entries (SET, inclusion
+//!   proofs, checkpoints, bodies) verified offline; [`bundle`]: sigstore bundles parsed.
 //! - [`glob`]: repository and identity patterns.
 //! - [`time`]: time as a value.
 
+pub mod bundle;
 pub mod config;
 pub mod cosign;
 pub mod crypto;
@@ -22,5 +25,7 @@ pub mod oci;
 pub mod pki;
 pub mod policy;
 pub mod time;
+pub mod tlog;
+pub mod trusted_root;
 pub mod verdict;
 pub mod x509;
