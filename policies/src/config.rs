@@ -20,6 +20,9 @@ pub struct RawTrust {
     /// `[trust.pki.<name>]`: enterprise CA bundles.
     #[serde(default)]
     pub pki: BTreeMap<String, RawPki>,
+    /// `[trust.keyless.<name>]`: Fulcio + Rekor identities from a sigstore trusted root.
+    #[serde(default)]
+    pub keyless: BTreeMap<String, RawKeyless>,
     /// `[[trust.revoked_keys]]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked_keys: Vec<RawRevokedKey>,
@@ -37,6 +40,23 @@ pub struct RawKey {
     /// Padding of RSA signatures.
     #[serde(default)]
     pub rsa_scheme: RsaScheme,
+    /// A sigstore `trusted_root.json`: when set, every signature by this key must also be
+    /// recorded in one of its transparency logs (Rekor), verified offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<String>,
+}
+
+/// `[trust.keyless.<name>]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyless {
+    /// A sigstore `trusted_root.json` (Fulcio CAs, Rekor keys), as a file: never fetched.
+    pub trusted_root: String,
+    /// Glob the certificate's SAN (e-mail or URI) must match, e.g.
+    /// `https://github.com/org/repo/.github/workflows/release.yml@refs/tags/*`.
+    pub san: String,
+    /// Glob the OIDC issuer must match, e.g. `https://token.actions.githubusercontent.com`.
+    pub issuer: String,
 }
 
 /// When a certificate's validity is checked.

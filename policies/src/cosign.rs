@@ -112,6 +112,44 @@ pub enum SignatureFailure {
     /// The certificate's identity is not the one required.
     #[error(transparent)]
     Identity(#[from] IdentityMismatch),
+    /// The signer requires transparency-log evidence and there is none.
+    #[error("no transparency-log (Rekor) entry; this signer requires one")]
+    TlogMissing,
+    /// The transparency-log evidence does not verify.
+    #[error("transparency log: {0}")]
+    Tlog(#[from] crate::tlog::TlogError),
+    /// The log entry is genuine but records something else.
+    #[error("the log entry does not record this signature's {what}")]
+    TlogBodyMismatch {
+        /// Which binding failed: payload digest, signature, or signing key.
+        what: &'static str,
+    },
+    /// No Fulcio CA of the trusted root was valid when the certificate was used.
+    #[error("no trusted certificate authority was valid at {at}")]
+    CaNotValidAt {
+        /// The signing time.
+        at: UnixTime,
+    },
+    /// The signature covers an artifact whose bytes were not provided.
+    #[error("the bundle signs the artifact bytes; provide the artifact")]
+    ArtifactRequired,
+    /// The bundle's verification material does not suit the signer.
+    #[error("bundle carries {found}, but the signer needs {expected}")]
+    MaterialMismatch {
+        /// What the signer needs.
+        expected: &'static str,
+        /// What the bundle has.
+        found: &'static str,
+    },
+    /// A bundle presents a root certificate; roots come only from trust configuration.
+    #[error("the bundle includes a root certificate; roots must come from the trusted root")]
+    PresentedRoot,
+    /// The DSSE envelope is not a single-signature in-toto statement about the subject.
+    #[error("DSSE envelope: {0}")]
+    Statement(String),
+    /// The bundle itself is malformed.
+    #[error("bundle: {0}")]
+    Bundle(String),
 }
 
 /// One signature layer, decoded.

@@ -12,6 +12,7 @@
 //! - [`verdict`]: `evaluate(policy, subject, evidence, now) -> Verdict`.
 //! - [`trusted_root`]: sigstore `trusted_root.json`; [`tlog`]: Rekor entries (SET, inclusion
 //!   proofs, checkpoints, bodies) verified offline; [`bundle`]: sigstore bundles parsed.
+//! - [`sigstore`]: keyless (Fulcio + Rekor) and sigstore bundle verification.
 //! - [`glob`]: repository and identity patterns.
 //! - [`time`]: time as a value.
 
@@ -24,6 +25,7 @@ pub mod identity;
 pub mod oci;
 pub mod pki;
 pub mod policy;
+pub mod sigstore;
 pub mod time;
 pub mod tlog;
 pub mod trusted_root;

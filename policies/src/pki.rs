@@ -154,6 +154,27 @@ impl CaBundle {
         Ok(bundle)
     }
 
+    /// Builds a bundle from parsed certificates (a sigstore trusted root's Fulcio chains).
+    pub fn from_certificates(
+        roots: Vec<CertificateInfo>,
+        intermediates: Vec<CertificateInfo>,
+    ) -> Result<Self, PkiError> {
+        if roots.is_empty() {
+            return Err(PkiError::NoRoots);
+        }
+        for ca in roots.iter().chain(&intermediates) {
+            check_ca(ca)?;
+        }
+        let bundle = Self {
+            roots,
+            intermediates,
+            crls: Vec::new(),
+            eku: EkuPolicy::Required,
+        };
+        bundle.anchors()?;
+        Ok(bundle)
+    }
+
     /// Sets what the leaf's EKU must say.
     pub fn with_eku_policy(mut self, eku: EkuPolicy) -> Self {
         self.eku = eku;

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{
@@ -15,7 +16,9 @@ use crate::glob::Glob;
 use crate::identity::IdentityConstraints;
 use crate::oci::{RepoName, Tag};
 use crate::pki::CaBundle;
+use crate::sigstore::{KeylessIdentity, SigstoreTrust};
 use crate::time::UnixTime;
+use crate::trusted_root::TrustedRoot;
 
 /// Trust material or policy that cannot be used, naming the key (and file) at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,8 +45,20 @@ pub type Loader<'a> = dyn FnMut(&str) -> Result<Vec<u8>, String> + 'a;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SignerKind {
-    /// A public key.
-    Key(PublicKey),
+    /// A public key, and the trusted root whose logs must record its signatures, if required.
+    Key {
+        /// The key.
+        key: PublicKey,
+        /// Rekor evidence required against this root.
+        tlog: Option<Arc<SigstoreTrust>>,
+    },
+    /// Fulcio + Rekor: a certificate for an OIDC identity, logged in Rekor.
+    Keyless {
+        /// The trusted root.
+        trust: Arc<SigstoreTrust>,
+        /// Who must have signed.
+        identity: KeylessIdentity,
+    },
     /// An enterprise CA bundle with identity constraints.
     Pki {
         /// Roots, intermediates, CRLs.
@@ -199,17 +214,64 @@ impl Policy {
         generation: u64,
     ) -> Result<Self, PolicyError> {
         let mut signers = BTreeMap::new();
+        // One parsed trusted root per file, shared by the signers that name it.
+        let mut roots: BTreeMap<String, Arc<SigstoreTrust>> = BTreeMap::new();
+        let mut root = |key: &str,
+                        path: &str,
+                        load: &mut Loader<'_>|
+         -> Result<Arc<SigstoreTrust>, PolicyError> {
+            if let Some(r) = roots.get(path) {
+                return Ok(r.clone());
+            }
+            let json = load(path).map_err(|e| error(key, e))?;
+            let parsed = TrustedRoot::from_json(&json)
+                .map_err(|e| error(key, format_args!("{path}: {e}")))?;
+            let trust = Arc::new(
+                SigstoreTrust::new(parsed)
+                    .map_err(|e| error(key, format_args!("{path}: Fulcio CA: {e}")))?,
+            );
+            roots.insert(path.to_owned(), trust.clone());
+            Ok(trust)
+        };
         for (name, raw) in &trust.keys {
             check_signer_name(&format!("trust.keys.{name}"), name)?;
             let key_path = format!("trust.keys.{name}.path");
             let pem = load(&raw.path).map_err(|e| error(&key_path, e))?;
             let key = PublicKey::from_pem(&pem, raw.rsa_scheme)
                 .map_err(|e| error(&key_path, format_args!("{}: {e}", raw.path)))?;
+            let tlog = match &raw.trusted_root {
+                Some(path) => Some(root(
+                    &format!("trust.keys.{name}.trusted_root"),
+                    path,
+                    load,
+                )?),
+                None => None,
+            };
             signers.insert(
                 name.clone(),
                 Signer {
                     name: name.clone(),
-                    kind: SignerKind::Key(key),
+                    kind: SignerKind::Key { key, tlog },
+                },
+            );
+        }
+        for (name, raw) in &trust.keyless {
+            let prefix = format!("trust.keyless.{name}");
+            check_signer_name(&prefix, name)?;
+            let trust = root(&format!("{prefix}.trusted_root"), &raw.trusted_root, load)?;
+            let identity = KeylessIdentity {
+                san: Glob::text(&raw.san).map_err(|e| error(format!("{prefix}.san"), e))?,
+                issuer: Glob::text(&raw.issuer)
+                    .map_err(|e| error(format!("{prefix}.issuer"), e))?,
+            };
+            if signers.contains_key(name) {
+                return Err(error(&prefix, "a signer of this name is already defined"));
+            }
+            signers.insert(
+                name.clone(),
+                Signer {
+                    name: name.clone(),
+                    kind: SignerKind::Keyless { trust, identity },
                 },
             );
         }
@@ -217,10 +279,7 @@ impl Policy {
             let prefix = format!("trust.pki.{name}");
             check_signer_name(&prefix, name)?;
             if signers.contains_key(name) {
-                return Err(error(
-                    &prefix,
-                    "a signer of this name is already defined in trust.keys",
-                ));
+                return Err(error(&prefix, "a signer of this name is already defined"));
             }
             let roots = load(&raw.roots).map_err(|e| error(format!("{prefix}.roots"), e))?;
             let intermediates = match &raw.intermediates {

@@ -4,10 +4,14 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::bundle::SigstoreBundle;
 use crate::config::{Mode, SigningTime};
 use crate::cosign::{CosignSignature, SignatureFailure, Subject, verify_with_key, verify_with_pki};
 use crate::crypto::Fingerprint;
 use crate::policy::{Policy, Revocation, SignerKind};
+use crate::sigstore::{
+    BundleSigner, BundleVerified, verify_bundle, verify_cosign_key_tlog, verify_cosign_keyless,
+};
 use crate::time::UnixTime;
 use crate::x509::CertificateInfo;
 
@@ -24,12 +28,34 @@ pub enum Evidence {
         /// Where it came from, for messages (`sha256-….sig layer 1`).
         source: String,
     },
+    /// Something offered as a signature that could not even be read (a layer of the wrong
+    /// media type, a payload blob that does not match its digest). It satisfies nobody, and
+    /// the verdict says why.
+    Unusable {
+        /// What is wrong with it.
+        reason: SignatureFailure,
+        /// Where it came from.
+        source: String,
+    },
+    /// A sigstore bundle (cosign v3's format, stored as an OCI referrer).
+    Bundle {
+        /// The parsed bundle.
+        bundle: Box<SigstoreBundle>,
+        /// The image manifest bytes, for bundles that sign the artifact itself.
+        artifact: Option<Vec<u8>>,
+        /// When sealgate first saw it.
+        observed: UnixTime,
+        /// Where it came from.
+        source: String,
+    },
 }
 
 impl Evidence {
     fn source(&self) -> &str {
         match self {
-            Self::Cosign { source, .. } => source,
+            Self::Cosign { source, .. }
+            | Self::Bundle { source, .. }
+            | Self::Unusable { source, .. } => source,
         }
     }
 }
@@ -50,8 +76,10 @@ pub enum SignerIdentity {
     },
     /// A certificate.
     Certificate {
-        /// Subject DN.
+        /// Subject DN (empty for Fulcio certificates).
         subject: String,
+        /// The first SAN e-mail or URI (the identity of a Fulcio certificate).
+        san: Option<String>,
         /// Issuer DN.
         issuer: String,
         /// Serial (hex).
@@ -66,8 +94,18 @@ impl fmt::Display for SignerIdentity {
         match self {
             Self::Key { fingerprint } => write!(f, "key {fingerprint}"),
             Self::Certificate {
-                subject, serial, ..
-            } => write!(f, "certificate {subject} (serial {serial})"),
+                subject,
+                san,
+                serial,
+                ..
+            } => {
+                let name = if subject.is_empty() {
+                    san.as_deref().unwrap_or("(no subject)")
+                } else {
+                    subject
+                };
+                write!(f, "certificate {name} (serial {serial})")
+            }
         }
     }
 }
@@ -311,66 +349,132 @@ fn check(
         .signer(name)
         .ok_or_else(|| FailureReason::UnknownSigner(name.to_owned()))?;
     let revocations = policy.revocations();
-    let Evidence::Cosign {
-        signature,
-        observed,
-        ..
-    } = evidence;
-    match &signer.kind {
-        SignerKind::Key(key) => {
-            verify_with_key(signature, key, subject, rule)?;
-            if let Some(r) = revocations.key(key.fingerprint()) {
-                return Err(FailureReason::KeyRevoked {
-                    fingerprint: key.fingerprint().clone(),
+    let key_revoked = |key: &crate::crypto::PublicKey| match revocations.key(key.fingerprint()) {
+        Some(r) => Err(FailureReason::KeyRevoked {
+            fingerprint: key.fingerprint().clone(),
+            revocation: r.clone(),
+        }),
+        None => Ok(()),
+    };
+    // The leaf and every certificate presented or configured above it.
+    let cert_revoked = |certs: &mut dyn Iterator<Item = &CertificateInfo>| {
+        for cert in certs {
+            if let Some(r) = revocations.cert(&cert.issuer, &cert.serial) {
+                return Err(FailureReason::CertRevoked {
+                    issuer: cert.issuer.clone(),
+                    serial: cert.serial.clone(),
                     revocation: r.clone(),
                 });
             }
+        }
+        Ok(())
+    };
+    let certificate_identity = |leaf: &CertificateInfo| SignerIdentity::Certificate {
+        subject: leaf.subject.clone(),
+        san: leaf.san_emails.iter().chain(&leaf.san_uris).next().cloned(),
+        issuer: leaf.issuer.clone(),
+        serial: leaf.serial.clone(),
+        not_after: leaf.not_after,
+    };
+    match (&signer.kind, evidence) {
+        (_, Evidence::Unusable { reason, .. }) => Err(reason.clone().into()),
+        (SignerKind::Key { key, tlog }, Evidence::Cosign { signature, .. }) => {
+            verify_with_key(signature, key, subject, rule)?;
+            if let Some(trust) = tlog {
+                verify_cosign_key_tlog(signature, key, trust, now)?;
+            }
+            key_revoked(key)?;
             Ok(SignerIdentity::Key {
                 fingerprint: key.fingerprint().clone(),
             })
         }
-        SignerKind::Pki {
-            bundle,
-            identity,
-            signing_time,
-        } => {
+        (
+            SignerKind::Pki {
+                bundle,
+                identity,
+                signing_time,
+            },
+            Evidence::Cosign {
+                signature,
+                observed,
+                ..
+            },
+        ) => {
             let at = match signing_time {
                 SigningTime::Observed => *observed,
                 SigningTime::Now => now,
             };
             let certified = verify_with_pki(signature, bundle, identity, at, subject, rule)?;
             let leaf = &certified.certificate;
-            if let Some(r) = revocations.key(leaf.public_key.fingerprint()) {
-                return Err(FailureReason::KeyRevoked {
-                    fingerprint: leaf.public_key.fingerprint().clone(),
-                    revocation: r.clone(),
-                });
-            }
-            let chain = match &signature.chain_pem {
-                Some(pem) => {
-                    CertificateInfo::all_from_pem(pem.as_bytes()).map_err(SignatureFailure::from)?
-                }
-                None => Vec::new(),
+            key_revoked(&leaf.public_key)?;
+            let chain = chain_of(signature)?;
+            cert_revoked(
+                &mut std::iter::once(leaf)
+                    .chain(&chain)
+                    .chain(bundle.intermediates()),
+            )?;
+            Ok(certificate_identity(leaf))
+        }
+        (SignerKind::Keyless { trust, identity }, Evidence::Cosign { signature, .. }) => {
+            let (_, verified) =
+                verify_cosign_keyless(signature, trust, identity, now, subject, rule)?;
+            key_revoked(&verified.certificate.public_key)?;
+            let chain = chain_of(signature)?;
+            cert_revoked(&mut std::iter::once(&verified.certificate).chain(&chain))?;
+            Ok(certificate_identity(&verified.certificate))
+        }
+        (
+            SignerKind::Key { key, tlog },
+            Evidence::Bundle {
+                bundle, artifact, ..
+            },
+        ) => {
+            let signer = BundleSigner::Key {
+                key,
+                tlog: tlog.as_deref(),
             };
-            for cert in std::iter::once(leaf)
-                .chain(&chain)
-                .chain(bundle.intermediates())
-            {
-                if let Some(r) = revocations.cert(&cert.issuer, &cert.serial) {
-                    return Err(FailureReason::CertRevoked {
-                        issuer: cert.issuer.clone(),
-                        serial: cert.serial.clone(),
-                        revocation: r.clone(),
-                    });
-                }
-            }
-            Ok(SignerIdentity::Certificate {
-                subject: leaf.subject.clone(),
-                issuer: leaf.issuer.clone(),
-                serial: leaf.serial.clone(),
-                not_after: leaf.not_after,
+            verify_bundle(bundle, artifact.as_deref(), &subject.digest, signer, now)?;
+            key_revoked(key)?;
+            Ok(SignerIdentity::Key {
+                fingerprint: key.fingerprint().clone(),
             })
         }
+        (
+            SignerKind::Keyless { trust, identity },
+            Evidence::Bundle {
+                bundle, artifact, ..
+            },
+        ) => {
+            let signer = BundleSigner::Keyless { trust, identity };
+            match verify_bundle(bundle, artifact.as_deref(), &subject.digest, signer, now)? {
+                BundleVerified::Keyless(verified) => {
+                    key_revoked(&verified.certificate.public_key)?;
+                    cert_revoked(&mut std::iter::once(&verified.certificate))?;
+                    Ok(certificate_identity(&verified.certificate))
+                }
+                BundleVerified::Key { .. } => Err(SignatureFailure::MaterialMismatch {
+                    expected: "a Fulcio certificate",
+                    found: "a public key",
+                }
+                .into()),
+            }
+        }
+        (SignerKind::Pki { .. }, Evidence::Bundle { .. }) => {
+            Err(SignatureFailure::MaterialMismatch {
+                expected: "a cosign signature (PKI signers verify cosign certificate annotations)",
+                found: "a sigstore bundle",
+            }
+            .into())
+        }
+    }
+}
+
+/// The chain annotation of a cosign signature, parsed.
+fn chain_of(signature: &CosignSignature) -> Result<Vec<CertificateInfo>, FailureReason> {
+    match &signature.chain_pem {
+        Some(pem) => CertificateInfo::all_from_pem(pem.as_bytes())
+            .map_err(|e| SignatureFailure::from(e).into()),
+        None => Ok(Vec::new()),
     }
 }
 

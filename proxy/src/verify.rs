@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use sealgate_policies::bundle::SigstoreBundle;
 use sealgate_policies::config::{Mode, RawKey, RawPki, RawPolicy, RawScope, RawTrust};
 use sealgate_policies::cosign::{
     CosignSignature, SignatureFailure, Subject, parse_signature_manifest,
@@ -48,7 +49,7 @@ Examples:
   sealgate verify --ca roots.pem --certificate-identity 'ci@example.com' --repository app --artifact manifest.json sig.json")]
 pub struct VerifyArgs {
     /// Take signers, revocations and scopes from this configuration file.
-    #[arg(short, long, value_name = "FILE", conflicts_with_all = ["key", "ca"])]
+    #[arg(short, long, value_name = "FILE", conflicts_with_all = ["key", "ca", "trusted_root"])]
     config: Option<PathBuf>,
     /// Trust this public key (PEM). Repeatable.
     #[arg(long, value_name = "FILE")]
@@ -60,9 +61,17 @@ pub struct VerifyArgs {
     /// CRL (PEM or DER) for the --ca bundle. Repeatable.
     #[arg(long, value_name = "FILE", requires = "ca")]
     crl: Vec<PathBuf>,
-    /// Glob the certificate's SAN e-mail or URI must match (with --ca).
-    #[arg(long, value_name = "GLOB", requires = "ca")]
+    /// A sigstore trusted_root.json (Fulcio CAs, Rekor keys; read from the file, never fetched).
+    /// With --certificate-identity and --certificate-oidc-issuer: trust keyless signatures.
+    /// With --key: also require the key's signatures to be logged in Rekor.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// Glob the certificate's SAN e-mail or URI must match (with --ca or --trusted-root).
+    #[arg(long, value_name = "GLOB")]
     certificate_identity: Option<String>,
+    /// Glob the Fulcio OIDC issuer must match (keyless, with --trusted-root).
+    #[arg(long, value_name = "GLOB", requires = "trusted_root")]
+    certificate_oidc_issuer: Option<String>,
     /// Accept CA-issued signing certificates that have no EKU extension (Go's x509 rule).
     #[arg(long, requires = "ca")]
     allow_missing_eku: bool,
@@ -152,7 +161,8 @@ pub fn verdict(args: &VerifyArgs, now: UnixTime) -> Result<Verdict, UsageError> 
         digest,
         tag,
     };
-    let evidence = collect_evidence(&args.evidence, &subject.digest, at)?;
+    let artifact = args.artifact.as_deref().map(read).transpose()?;
+    let evidence = collect_evidence(&args.evidence, &subject.digest, artifact.as_deref(), at)?;
     Ok(evaluate(&policy, &subject, &evidence, at))
 }
 
@@ -181,9 +191,13 @@ fn policy(args: &VerifyArgs) -> Result<Policy, UsageError> {
         let base = file.parent().unwrap_or(Path::new("."));
         return build_policy(&raw, base, 0).map_err(|e| usage(format!("{}: {e}", file.display())));
     }
-    if args.key.is_empty() && args.ca.is_empty() {
-        return Err(usage("no trust given: use --config, or --key / --ca"));
+    let keyless = args.trusted_root.is_some() && args.key.is_empty();
+    if args.key.is_empty() && args.ca.is_empty() && !keyless {
+        return Err(usage(
+            "no trust given: use --config, or --key / --ca / --trusted-root",
+        ));
     }
+    let trusted_root = args.trusted_root.as_deref().map(path_str).transpose()?;
     let mut trust = RawTrust::default();
     let mut signers = Vec::new();
     for (i, key) in args.key.iter().enumerate() {
@@ -193,9 +207,27 @@ fn policy(args: &VerifyArgs) -> Result<Policy, UsageError> {
             RawKey {
                 path: path_str(key)?,
                 rsa_scheme: Default::default(),
+                trusted_root: trusted_root.clone(),
             },
         );
         signers.push(name);
+    }
+    if keyless {
+        let (Some(san), Some(issuer)) = (&args.certificate_identity, &args.certificate_oidc_issuer)
+        else {
+            return Err(usage(
+                "keyless verification (--trusted-root without --key) needs --certificate-identity and --certificate-oidc-issuer",
+            ));
+        };
+        trust.keyless.insert(
+            "keyless".to_owned(),
+            sealgate_policies::config::RawKeyless {
+                trusted_root: trusted_root.clone().unwrap_or_default(),
+                san: san.clone(),
+                issuer: issuer.clone(),
+            },
+        );
+        signers.push("keyless".to_owned());
     }
     let mut ca_files = Vec::new();
     for (i, ca) in args.ca.iter().enumerate() {
@@ -297,6 +329,7 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
 enum EvidenceFile {
     SignatureManifest(Vec<u8>),
     SigstoreJson(Vec<u8>),
+    Bundle(Vec<u8>),
     Blob(Vec<u8>),
 }
 
@@ -307,9 +340,17 @@ fn classify(bytes: Vec<u8>) -> EvidenceFile {
     #[derive(Deserialize)]
     struct Probe {
         layers: Option<serde_json::Value>,
+        #[serde(rename = "mediaType")]
+        media_type: Option<serde_json::Value>,
     }
     match serde_json::from_slice::<Probe>(&bytes) {
-        Ok(Probe { layers: Some(_) }) => EvidenceFile::SignatureManifest(bytes),
+        Ok(Probe {
+            layers: Some(_), ..
+        }) => EvidenceFile::SignatureManifest(bytes),
+        Ok(Probe {
+            media_type: Some(serde_json::Value::String(m)),
+            ..
+        }) if m.starts_with("application/vnd.dev.sigstore.bundle") => EvidenceFile::Bundle(bytes),
         _ => EvidenceFile::Blob(bytes),
     }
 }
@@ -317,6 +358,7 @@ fn classify(bytes: Vec<u8>) -> EvidenceFile {
 fn collect_evidence(
     paths: &[PathBuf],
     subject: &Digest,
+    artifact: Option<&[u8]>,
     observed: UnixTime,
 ) -> Result<Vec<Evidence>, UsageError> {
     let mut manifests: Vec<(String, Vec<u8>)> = Vec::new();
@@ -332,13 +374,30 @@ fn collect_evidence(
             EvidenceFile::Blob(b) => {
                 blobs.insert(sha256_digest(&b).to_string(), b);
             }
+            EvidenceFile::Bundle(bytes) => {
+                let source = path.display().to_string();
+                evidence.push(match SigstoreBundle::from_json(&bytes) {
+                    Ok(bundle) => Evidence::Bundle {
+                        bundle: Box::new(bundle),
+                        artifact: artifact.map(<[u8]>::to_vec),
+                        observed,
+                        source,
+                    },
+                    Err(e) => Evidence::Unusable {
+                        reason: SignatureFailure::Bundle(e.to_string()),
+                        source,
+                    },
+                });
+            }
             EvidenceFile::SigstoreJson(bytes) => {
-                let signature =
-                    sigstore_json(&bytes).map_err(|e| usage(format!("{}: {e}", path.display())))?;
-                evidence.push(Evidence::Cosign {
-                    signature,
-                    observed,
-                    source: path.display().to_string(),
+                let source = path.display().to_string();
+                evidence.push(match sigstore_json(&bytes) {
+                    Ok(signature) => Evidence::Cosign {
+                        signature,
+                        observed,
+                        source,
+                    },
+                    Err(reason) => Evidence::Unusable { reason, source },
                 });
             }
         }
@@ -348,30 +407,23 @@ fn collect_evidence(
         let layers = parse_signature_manifest(&manifest, &lookup)
             .map_err(|e| usage(format!("{source}: {e}")))?;
         for (i, layer) in layers.into_iter().enumerate() {
-            match layer {
-                Ok(signature) => evidence.push(Evidence::Cosign {
-                    signature,
-                    observed,
-                    source: format!("{source} layer {i}"),
-                }),
-                // An unreadable layer is evidence of nothing; say which and go on with the rest.
-                Err(
-                    e @ (SignatureFailure::PayloadMissing { .. }
-                    | SignatureFailure::PayloadTampered { .. }),
-                ) => {
-                    eprintln!(
-                        "sealgate verify: {source} layer {i}: {e}; pass the payload blob as an argument"
-                    );
+            let source = format!("{source} layer {i}");
+            evidence.push(match layer {
+                Ok(signature) => Evidence::Cosign { signature, observed, source },
+                Err(reason) => {
+                    if matches!(reason, SignatureFailure::PayloadMissing { .. }) {
+                        eprintln!("sealgate verify: {source}: {reason}; pass the payload blob as an argument");
+                    }
+                    Evidence::Unusable { reason, source }
                 }
-                Err(e) => eprintln!("sealgate verify: {source} layer {i}: {e}"),
-            }
+            });
         }
     }
     Ok(evidence)
 }
 
 /// containers/image's signature file: the magic, then `{"mimeType","payload","annotations"}`.
-fn sigstore_json(bytes: &[u8]) -> Result<CosignSignature, String> {
+fn sigstore_json(bytes: &[u8]) -> Result<CosignSignature, SignatureFailure> {
     #[derive(Deserialize)]
     struct Raw {
         #[serde(rename = "mimeType")]
@@ -382,12 +434,11 @@ fn sigstore_json(bytes: &[u8]) -> Result<CosignSignature, String> {
     }
     use base64::Engine as _;
     let raw: Raw = serde_json::from_slice(&bytes[SIGSTORE_JSON_MAGIC.len()..])
-        .map_err(|e| format!("not sigstore-json: {e}"))?;
+        .map_err(|e| SignatureFailure::PayloadMalformed(format!("not sigstore-json: {e}")))?;
     let payload = base64::engine::general_purpose::STANDARD
         .decode(raw.payload.as_bytes())
-        .map_err(|_| "payload is not base64".to_owned())?;
+        .map_err(|_| SignatureFailure::PayloadMalformed("payload is not base64".to_owned()))?;
     CosignSignature::from_layer(&raw.mime_type, payload, &raw.annotations)
-        .map_err(|e| e.to_string())
 }
 
 /// Adds the signature manifests of an OCI layout that concern `subject`, and all its blobs.

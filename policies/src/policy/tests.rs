@@ -20,6 +20,7 @@ fn keys(names: &[&str]) -> RawTrust {
                     RawKey {
                         path: format!("cosign-legacy/connaisseur-testimage/keys/{n}.pub"),
                         rsa_scheme: Default::default(),
+                        trusted_root: None,
                     },
                 )
             })
@@ -184,6 +185,7 @@ fn bad_trust_material_names_the_key_and_file() {
         RawKey {
             path: "cosign-pki/containers-image-pki/pki_root_crts.pem".to_owned(),
             rsa_scheme: Default::default(),
+            trusted_root: None,
         },
     );
     let e = build_err(&trust, &policy);

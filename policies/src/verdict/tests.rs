@@ -37,6 +37,7 @@ fn key_trust(names: &[&str]) -> RawTrust {
                     RawKey {
                         path: format!("{CONNAISSEUR}/keys/{n}.pub"),
                         rsa_scheme: Default::default(),
+                        trusted_root: None,
                     },
                 )
             })
