@@ -69,6 +69,9 @@ pub enum SigningTime {
     Observed,
     /// At verification time: a signature stops verifying when its certificate expires.
     Now,
+    /// At the time a transparency log (Rekor, from `trusted_root`) recorded the signature; a
+    /// signature without a verified log entry is refused.
+    Tlog,
 }
 
 /// `[trust.pki.<name>]`
@@ -89,6 +92,9 @@ pub struct RawPki {
     /// When certificate validity is checked.
     #[serde(default)]
     pub signing_time: SigningTime,
+    /// The sigstore `trusted_root.json` whose logs prove signing times (`signing_time = "tlog"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<String>,
     /// Identity constraints (globs).
     #[serde(default)]
     pub identity: RawIdentity,

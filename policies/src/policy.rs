@@ -67,6 +67,8 @@ pub enum SignerKind {
         identity: IdentityConstraints,
         /// When validity is checked.
         signing_time: SigningTime,
+        /// The logs that prove signing times, for [`SigningTime::Tlog`].
+        tlog: Option<Arc<SigstoreTrust>>,
     },
 }
 
@@ -304,6 +306,16 @@ impl Policy {
                     .map_err(|e| error(&key, format_args!("{path}: {e}")))?;
             }
             let identity = identity(&format!("{prefix}.identity"), &raw.identity)?;
+            let tlog = match (&raw.trusted_root, raw.signing_time) {
+                (Some(path), _) => Some(root(&format!("{prefix}.trusted_root"), path, load)?),
+                (None, SigningTime::Tlog) => {
+                    return Err(error(
+                        format!("{prefix}.trusted_root"),
+                        "signing_time = \"tlog\" needs the trusted_root.json whose logs prove signing times",
+                    ));
+                }
+                (None, _) => None,
+            };
             signers.insert(
                 name.clone(),
                 Signer {
@@ -312,6 +324,7 @@ impl Policy {
                         bundle,
                         identity,
                         signing_time: raw.signing_time,
+                        tlog,
                     },
                 },
             );

@@ -285,6 +285,30 @@ pub fn verify_cosign_key_tlog(
     Ok(signed_at)
 }
 
+/// Verifies the Rekor evidence of a certificate-signed cosign layer (enterprise PKI with
+/// `signing_time = "tlog"`), returning the integrated time: the time the certificate must have
+/// been valid at.
+pub fn verify_cosign_cert_tlog(
+    sig: &CosignSignature,
+    cert: &CertificateInfo,
+    trust: &SigstoreTrust,
+    now: UnixTime,
+) -> Result<UnixTime, SignatureFailure> {
+    let annotation = sig
+        .rekor_bundle
+        .as_deref()
+        .ok_or(SignatureFailure::TlogMissing)?;
+    let entry = TlogEntry::from_cosign_bundle_annotation(annotation)?;
+    let signed_at = trust.verified_time(&entry, now)?;
+    check_body(
+        &entry,
+        &Sha256::digest(&sig.payload),
+        &sig.signature,
+        &Signer::Certificate(cert),
+    )?;
+    Ok(signed_at)
+}
+
 /// How a bundle's signature is to be trusted.
 #[derive(Debug, Clone, Copy)]
 pub enum BundleSigner<'a> {

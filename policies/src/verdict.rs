@@ -10,7 +10,8 @@ use crate::cosign::{CosignSignature, SignatureFailure, Subject, verify_with_key,
 use crate::crypto::Fingerprint;
 use crate::policy::{Policy, Revocation, SignerKind};
 use crate::sigstore::{
-    BundleSigner, BundleVerified, verify_bundle, verify_cosign_key_tlog, verify_cosign_keyless,
+    BundleSigner, BundleVerified, verify_bundle, verify_cosign_cert_tlog, verify_cosign_key_tlog,
+    verify_cosign_keyless,
 };
 use crate::time::UnixTime;
 use crate::x509::CertificateInfo;
@@ -393,6 +394,7 @@ fn check(
                 bundle,
                 identity,
                 signing_time,
+                tlog,
             },
             Evidence::Cosign {
                 signature,
@@ -400,9 +402,20 @@ fn check(
                 ..
             },
         ) => {
-            let at = match signing_time {
-                SigningTime::Observed => *observed,
-                SigningTime::Now => now,
+            let at = match (signing_time, tlog) {
+                (SigningTime::Observed, _) => *observed,
+                (SigningTime::Now, _) => now,
+                (SigningTime::Tlog, Some(trust)) => {
+                    let pem = signature
+                        .certificate_pem
+                        .as_deref()
+                        .ok_or(SignatureFailure::NoCertificate)?;
+                    let leaf = CertificateInfo::from_pem(pem.as_bytes())
+                        .map_err(SignatureFailure::from)?;
+                    verify_cosign_cert_tlog(signature, &leaf, trust, now)?
+                }
+                // Policy::build refuses tlog timing without a trusted root; fail closed anyway.
+                (SigningTime::Tlog, None) => return Err(SignatureFailure::TlogMissing.into()),
             };
             let certified = verify_with_pki(signature, bundle, identity, at, subject, rule)?;
             let leaf = &certified.certificate;

@@ -257,6 +257,7 @@ fn policy(args: &VerifyArgs) -> Result<Policy, UsageError> {
                     sealgate_policies::pki::EkuPolicy::Required
                 },
                 signing_time: sealgate_policies::config::SigningTime::Now,
+                trusted_root: None,
                 identity,
             },
         );

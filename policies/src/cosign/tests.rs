@@ -417,3 +417,33 @@ fn byo_pki_signature_verifies_with_the_configured_root_and_identity() {
         Err(SignatureFailure::Chain(ChainError::NoCodeSigningEku))
     );
 }
+
+#[test]
+fn referrers_mode_manifests_carry_the_same_layers() {
+    // cosign's OCI 1.1 mode: the same simple-signing layers in a manifest with `subject` and
+    // an artifactType, found through the referrers API instead of the .sig tag.
+    let hex = ALICE_IMAGE.strip_prefix("sha256:").unwrap();
+    let legacy: serde_json::Value = serde_json::from_slice(&fixture(&format!(
+        "{CONNAISSEUR}/manifests/sha256-{hex}.sig.json"
+    )))
+    .unwrap();
+    let referrer = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2,
+                   "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},
+        "layers": legacy["layers"],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 100, "digest": ALICE_IMAGE},
+    });
+    let sigs =
+        parse_signature_manifest(referrer.to_string().as_bytes(), &connaisseur_blob).unwrap();
+    let sig = sigs.into_iter().next().unwrap().unwrap();
+    verify_with_key(
+        &sig,
+        &key(&format!("{CONNAISSEUR}/keys/alice.pub")),
+        &subject(TESTIMAGE, ALICE_IMAGE, None),
+        &ReferenceRule::default(),
+    )
+    .unwrap();
+}

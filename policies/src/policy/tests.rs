@@ -198,6 +198,7 @@ fn bad_trust_material_names_the_key_and_file() {
         crls: crls.iter().map(|s| (*s).to_owned()).collect(),
         eku: Default::default(),
         signing_time: Default::default(),
+        trusted_root: None,
         identity: Default::default(),
     };
     let mut trust = RawTrust::default();

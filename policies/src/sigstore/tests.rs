@@ -1,1 +1,457 @@
+use std::collections::BTreeMap;
 
+use super::*;
+use crate::cosign::SIMPLE_SIGNING_MEDIA_TYPE;
+use crate::crypto::RsaScheme;
+use crate::tlog::TlogError;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+const NOW: UnixTime = UnixTime(1_795_756_528);
+const FULCIO_REKOR: &str = "cosign-keyless/containers-image-fulcio-rekor";
+const CONFORMANCE_ID: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{path}")).unwrap()
+}
+
+fn trust(path: &str) -> SigstoreTrust {
+    SigstoreTrust::new(TrustedRoot::from_json(&fixture(path)).unwrap()).unwrap()
+}
+
+fn public_good() -> SigstoreTrust {
+    trust("bundle-v0.3/trusted_root.public-good.json")
+}
+
+fn identity(san: &str, issuer: &str) -> KeylessIdentity {
+    KeylessIdentity {
+        san: Glob::text(san).unwrap(),
+        issuer: Glob::text(issuer).unwrap(),
+    }
+}
+
+fn sha256(bytes: &[u8]) -> Digest {
+    Digest::from_hash(DigestAlgorithm::Sha256, &Sha256::digest(bytes)).unwrap()
+}
+
+/// The fulcio-rekor keyless signature, with annotations optionally changed.
+fn keyless_layer(edit: impl FnOnce(&mut BTreeMap<String, String>)) -> CosignSignature {
+    let payload = fixture(&format!("{FULCIO_REKOR}/signature-1.payload.json"));
+    let mut annotations: BTreeMap<String, String> = serde_json::from_slice(&fixture(&format!(
+        "{FULCIO_REKOR}/signature-1.annotations.json"
+    )))
+    .unwrap();
+    edit(&mut annotations);
+    CosignSignature::from_layer(SIMPLE_SIGNING_MEDIA_TYPE, payload, &annotations).unwrap()
+}
+
+fn keyless_subject() -> Subject {
+    Subject {
+        repository: "cosign-signed/fulcio-rekor-1".parse().unwrap(),
+        digest: sha256(&fixture(&format!("{FULCIO_REKOR}/manifest.json"))),
+        tag: None,
+    }
+}
+
+fn verify_keyless(
+    sig: &CosignSignature,
+    id: &KeylessIdentity,
+) -> Result<(SimpleSigning, KeylessVerified), SignatureFailure> {
+    verify_cosign_keyless(
+        sig,
+        &public_good(),
+        id,
+        NOW,
+        &keyless_subject(),
+        &ReferenceRule::default(),
+    )
+}
+
+const GITHUB_OAUTH: &str = "https://github.com/login/oauth";
+
+#[test]
+fn a_keyless_cosign_signature_verifies_at_its_integrated_time() {
+    let (payload, verified) = verify_keyless(
+        &keyless_layer(|_| {}),
+        &identity("mitr@redhat.com", GITHUB_OAUTH),
+    )
+    .unwrap();
+    assert_eq!(
+        payload.docker_reference,
+        "192.168.64.2:5000/cosign-signed/fulcio-rekor-1"
+    );
+    // The Fulcio certificate lived ten minutes in January 2023; the log time is inside it.
+    assert!(
+        verified.certificate.not_before <= verified.signed_at
+            && verified.signed_at <= verified.certificate.not_after
+    );
+    assert!(verified.certificate.not_after < NOW);
+}
+
+#[test]
+fn keyless_identity_and_issuer_are_both_required() {
+    let sig = keyless_layer(|_| {});
+    assert!(matches!(
+        verify_keyless(&sig, &identity("someone@example.com", GITHUB_OAUTH)),
+        Err(SignatureFailure::Identity(IdentityMismatch {
+            field: IdentityField::SanEmail,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        verify_keyless(
+            &sig,
+            &identity("mitr@redhat.com", "https://accounts.google.com")
+        ),
+        Err(SignatureFailure::Identity(IdentityMismatch {
+            field: IdentityField::OidcIssuer,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn keyless_without_log_evidence_has_no_trusted_time() {
+    let sig = keyless_layer(|a| {
+        a.remove(crate::cosign::ANNOTATION_BUNDLE);
+    });
+    assert_eq!(
+        verify_keyless(&sig, &identity("mitr@redhat.com", GITHUB_OAUTH)).unwrap_err(),
+        SignatureFailure::TlogMissing
+    );
+}
+
+#[test]
+fn keyless_evidence_tampering_is_caught_where_it_happens() {
+    let id = identity("mitr@redhat.com", GITHUB_OAUTH);
+    // A different valid signature annotation: the logged entry no longer records it.
+    let other_sig = keyless_layer(|a| {
+        let sig = a.get_mut(crate::cosign::ANNOTATION_SIGNATURE).unwrap();
+        let mut bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sig.as_bytes())
+                .unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        *sig = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    });
+    assert_eq!(
+        verify_keyless(&other_sig, &id).unwrap_err(),
+        SignatureFailure::TlogBodyMismatch { what: "signature" }
+    );
+    // A bundle annotation with a changed integrated time: the SET no longer verifies.
+    let moved = keyless_layer(|a| {
+        let bundle = a.get_mut(crate::cosign::ANNOTATION_BUNDLE).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(bundle).unwrap();
+        let t = json["Payload"]["integratedTime"].as_u64().unwrap();
+        json["Payload"]["integratedTime"] = serde_json::json!(t + 60);
+        *bundle = json.to_string();
+    });
+    assert!(
+        matches!(
+            verify_keyless(&moved, &id),
+            Err(SignatureFailure::Tlog(TlogError::SetInvalid))
+        ),
+        "{:?}",
+        verify_keyless(&moved, &id)
+    );
+    // Garbage in the certificate annotation.
+    let garbage = keyless_layer(|a| {
+        a.insert(
+            crate::cosign::ANNOTATION_CERTIFICATE.to_owned(),
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_owned(),
+        );
+    });
+    assert!(matches!(
+        verify_keyless(&garbage, &id),
+        Err(SignatureFailure::Certificate(_))
+    ));
+}
+
+#[test]
+fn a_log_of_another_instance_cannot_vouch() {
+    let staging = trust("bundle-v0.3/conformance/managed-key-and-trusted-root/trusted_root.json");
+    let err = verify_cosign_keyless(
+        &keyless_layer(|_| {}),
+        &staging,
+        &identity("mitr@redhat.com", GITHUB_OAUTH),
+        NOW,
+        &keyless_subject(),
+        &ReferenceRule::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SignatureFailure::Tlog(TlogError::UnknownLog { .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn key_signatures_can_be_required_in_rekor() {
+    let dir = "cosign-legacy/containers-image/key-rekor-valid";
+    let annotations: BTreeMap<String, String> =
+        serde_json::from_slice(&fixture(&format!("{dir}/signature-1.annotations.json"))).unwrap();
+    let sig = CosignSignature::from_layer(
+        SIMPLE_SIGNING_MEDIA_TYPE,
+        fixture(&format!("{dir}/signature-1.payload.json")),
+        &annotations,
+    )
+    .unwrap();
+    let cosign2 = PublicKey::from_pem(
+        &fixture("cosign-legacy/containers-image/keys/cosign2.pub"),
+        RsaScheme::Pkcs1,
+    )
+    .unwrap();
+    let cosign = PublicKey::from_pem(
+        &fixture("cosign-legacy/containers-image/keys/cosign.pub"),
+        RsaScheme::Pkcs1,
+    )
+    .unwrap();
+    let at = verify_cosign_key_tlog(&sig, &cosign2, &public_good(), NOW).unwrap();
+    assert!(at < NOW);
+    // The log entry records cosign2's key: another key's claim to it is refused.
+    assert_eq!(
+        verify_cosign_key_tlog(&sig, &cosign, &public_good(), NOW).unwrap_err(),
+        SignatureFailure::TlogBodyMismatch {
+            what: "signing key"
+        }
+    );
+}
+
+fn conformance(case: &str) -> SigstoreBundle {
+    SigstoreBundle::from_json(&fixture(&format!(
+        "bundle-v0.3/conformance/{case}/bundle.sigstore.json"
+    )))
+    .unwrap()
+}
+
+fn verify_conformance(case: &str, artifact: &[u8]) -> Result<BundleVerified, SignatureFailure> {
+    let trust = public_good();
+    let id = identity(
+        CONFORMANCE_ID,
+        "https://token.actions.githubusercontent.com",
+    );
+    verify_bundle(
+        &conformance(case),
+        Some(artifact),
+        &sha256(artifact),
+        BundleSigner::Keyless {
+            trust: &trust,
+            identity: &id,
+        },
+        NOW,
+    )
+}
+
+/// Recognises the failure a case must produce.
+type Expected = fn(&SignatureFailure) -> bool;
+
+#[test]
+fn conformance_bundles_give_typed_reasons() {
+    let a = fixture("bundle-v0.3/conformance/a.txt");
+    assert!(matches!(
+        verify_conformance("happy-path-v0.3", &a),
+        Ok(BundleVerified::Keyless(_))
+    ));
+    assert!(matches!(
+        verify_conformance("happy-path-intoto-in-dsse-v3", &a),
+        Ok(BundleVerified::Keyless(_))
+    ));
+    let cases: &[(&str, Expected)] = &[
+        ("signature-mismatch_fail", |e| {
+            *e == SignatureFailure::TlogBodyMismatch { what: "signature" }
+        }),
+        ("message-digest-mismatch_fail", |e| {
+            matches!(e, SignatureFailure::DigestMismatch { .. })
+        }),
+        ("set-invalid-signature_fail", |e| {
+            matches!(e, SignatureFailure::Tlog(TlogError::SetInvalid))
+        }),
+        ("inclusion-proof-corrupted-hash_fail", |e| {
+            matches!(
+                e,
+                SignatureFailure::Tlog(TlogError::InclusionProofMismatch { .. })
+            )
+        }),
+        ("checkpoint-bad-keyhint_fail", |e| {
+            matches!(
+                e,
+                SignatureFailure::Tlog(TlogError::CheckpointKeyHintUnknown { .. })
+            )
+        }),
+        ("checkpoint-wrong-roothash_fail", |e| {
+            matches!(
+                e,
+                SignatureFailure::Tlog(TlogError::CheckpointRootMismatch { .. })
+            )
+        }),
+        ("invalid-checkpoint-signature_fail", |e| {
+            matches!(
+                e,
+                SignatureFailure::Tlog(TlogError::CheckpointSignatureInvalid)
+            )
+        }),
+        ("incorrect-public-key_fail", |e| {
+            matches!(e, SignatureFailure::Tlog(TlogError::SetInvalid))
+        }),
+        ("bundle-from-wrong-instance_fail", |e| {
+            matches!(e, SignatureFailure::Tlog(TlogError::UnknownLog { .. }))
+        }),
+        ("dsse-invalid-sig_fail", |e| {
+            *e == SignatureFailure::TlogBodyMismatch { what: "signature" }
+        }),
+        ("dsse-mismatch-sig_fail", |e| {
+            *e == SignatureFailure::TlogBodyMismatch { what: "signature" }
+        }),
+        ("dsse-mismatch-envelope_fail", |e| {
+            *e == SignatureFailure::TlogBodyMismatch {
+                what: "payload digest",
+            }
+        }),
+        ("integrated-time-in-future_fail", |e| {
+            matches!(
+                e,
+                SignatureFailure::Chain(crate::pki::ChainError::Expired { .. })
+            )
+        }),
+        ("bundle-with-root-cert_fail", |e| {
+            *e == SignatureFailure::PresentedRoot
+        }),
+    ];
+    for (case, expected) in cases {
+        let artifact = std::fs::read(format!(
+            "{FIXTURES}/bundle-v0.3/conformance/{case}/artifact"
+        ))
+        .unwrap_or_else(|_| a.clone());
+        let err = verify_conformance(case, &artifact).unwrap_err();
+        assert!(expected(&err), "{case}: {err:?}");
+    }
+    // wrong-material: the artifact given is not the one signed.
+    let wrong = fixture("bundle-v0.3/conformance/wrong-material_fail/artifact");
+    let trust = public_good();
+    let id = identity(
+        CONFORMANCE_ID,
+        "https://token.actions.githubusercontent.com",
+    );
+    let err = verify_bundle(
+        &conformance("wrong-material_fail"),
+        Some(&wrong),
+        &sha256(&wrong),
+        BundleSigner::Keyless {
+            trust: &trust,
+            identity: &id,
+        },
+        NOW,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SignatureFailure::DigestMismatch { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn message_signatures_need_the_artifact_and_keys_need_key_material() {
+    let a = fixture("bundle-v0.3/conformance/a.txt");
+    let trust = public_good();
+    let id = identity(
+        CONFORMANCE_ID,
+        "https://token.actions.githubusercontent.com",
+    );
+    let bundle = conformance("happy-path-v0.3");
+    assert_eq!(
+        verify_bundle(
+            &bundle,
+            None,
+            &sha256(&a),
+            BundleSigner::Keyless {
+                trust: &trust,
+                identity: &id
+            },
+            NOW
+        )
+        .unwrap_err(),
+        SignatureFailure::ArtifactRequired
+    );
+    let key = PublicKey::from_pem(
+        &fixture("bundle-v0.3/conformance/managed-key-happy-path/key.pub"),
+        RsaScheme::Pkcs1,
+    )
+    .unwrap();
+    assert!(matches!(
+        verify_bundle(
+            &bundle,
+            Some(&a),
+            &sha256(&a),
+            BundleSigner::Key {
+                key: &key,
+                tlog: None
+            },
+            NOW
+        ),
+        Err(SignatureFailure::MaterialMismatch { .. })
+    ));
+    let managed = conformance("managed-key-happy-path");
+    assert!(matches!(
+        verify_bundle(
+            &managed,
+            Some(&a),
+            &sha256(&a),
+            BundleSigner::Key {
+                key: &key,
+                tlog: Some(&trust)
+            },
+            NOW
+        ),
+        Ok(BundleVerified::Key { signed_at: Some(_) })
+    ));
+    assert!(matches!(
+        verify_bundle(
+            &managed,
+            Some(&a),
+            &sha256(&a),
+            BundleSigner::Keyless {
+                trust: &trust,
+                identity: &id
+            },
+            NOW
+        ),
+        Err(SignatureFailure::MaterialMismatch { .. })
+    ));
+}
+
+#[test]
+fn oci_bundles_sign_the_image_digest_through_an_in_toto_statement() {
+    let bundle = SigstoreBundle::from_json(&fixture(
+        "bundle-v0.3/oci/kubewarden-controller-v1.34.0.sigstore.json",
+    ))
+    .unwrap();
+    let digest: Digest = "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172"
+        .parse()
+        .unwrap();
+    let trust = public_good();
+    let id = identity(
+        "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/*",
+        "https://token.actions.githubusercontent.com",
+    );
+    let signer = BundleSigner::Keyless {
+        trust: &trust,
+        identity: &id,
+    };
+    assert!(matches!(
+        verify_bundle(&bundle, None, &digest, signer, NOW),
+        Ok(BundleVerified::Keyless(_))
+    ));
+    let other: Digest = format!("sha256:{}", "2".repeat(64)).parse().unwrap();
+    assert!(matches!(
+        verify_bundle(&bundle, None, &other, signer, NOW),
+        Err(SignatureFailure::DigestMismatch { .. })
+    ));
+    let not_intoto = br#"{"_type":"something else","subject":[]}"#;
+    assert!(matches!(
+        check_statement(not_intoto, digest.hex()),
+        Err(SignatureFailure::Statement(_))
+    ));
+    assert!(matches!(
+        check_statement(b"[", digest.hex()),
+        Err(SignatureFailure::Statement(_))
+    ));
+}

@@ -295,6 +295,7 @@ fn pki_trust(g: &GeneratedPki, signing_time: SigningTime) -> RawTrust {
             crls: vec![],
             eku: Default::default(),
             signing_time,
+            trusted_root: None,
             identity: crate::config::RawIdentity {
                 subject: Some("CN=release signer".to_owned()),
                 ..Default::default()
@@ -355,5 +356,105 @@ fn a_revoked_certificate_never_verifies() {
     assert!(v.admitted().is_none());
     assert!(
         matches!(&v.failures[0].reason, FailureReason::CertRevoked { serial, .. } if *serial == g.leaf_serial)
+    );
+}
+
+/// The fulcio-rekor keyless signature seen through an enterprise-PKI signer whose root is the
+/// Fulcio root: the certificate expired in 2023, so only a log-proven signing time admits it.
+fn fulcio_as_pki(
+    signing_time: SigningTime,
+    trusted_root: Option<&str>,
+) -> Result<Policy, crate::policy::PolicyError> {
+    let mut trust = RawTrust::default();
+    trust.pki.insert(
+        "fulcio".to_owned(),
+        RawPki {
+            roots: "cosign-keyless/trust/fulcio_v1.crt.pem".to_owned(),
+            intermediates: None,
+            crls: vec![],
+            eku: Default::default(),
+            signing_time,
+            trusted_root: trusted_root.map(str::to_owned),
+            identity: crate::config::RawIdentity {
+                san_email: Some("mitr@redhat.com".to_owned()),
+                ..Default::default()
+            },
+        },
+    );
+    Policy::build(
+        &trust,
+        &RawPolicy {
+            default: scope(&["fulcio"], None),
+            scopes: vec![],
+        },
+        &mut read,
+        1,
+    )
+}
+
+fn fulcio_rekor_evidence(drop_bundle: bool) -> (Subject, Vec<Evidence>) {
+    let dir = "cosign-keyless/containers-image-fulcio-rekor";
+    let mut annotations: BTreeMap<String, String> =
+        serde_json::from_slice(&read(&format!("{dir}/signature-1.annotations.json")).unwrap())
+            .unwrap();
+    if drop_bundle {
+        annotations.remove(crate::cosign::ANNOTATION_BUNDLE);
+    }
+    let payload = read(&format!("{dir}/signature-1.payload.json")).unwrap();
+    let signature = crate::cosign::CosignSignature::from_layer(
+        SIMPLE_SIGNING_MEDIA_TYPE,
+        payload,
+        &annotations,
+    )
+    .unwrap();
+    let manifest = read(&format!("{dir}/manifest.json")).unwrap();
+    let digest = Digest::from_hash(
+        crate::oci::DigestAlgorithm::Sha256,
+        &<sha2::Sha256 as sha2::Digest>::digest(&manifest),
+    )
+    .unwrap();
+    let subject = Subject {
+        repository: "cosign-signed/fulcio-rekor-1".parse().unwrap(),
+        digest,
+        tag: None,
+    };
+    (
+        subject,
+        vec![Evidence::Cosign {
+            signature,
+            observed: NOW,
+            source: "signature-1".to_owned(),
+        }],
+    )
+}
+
+#[test]
+fn pki_signing_time_can_be_proven_by_the_transparency_log() {
+    const ROOT: &str = "bundle-v0.3/trusted_root.public-good.json";
+    let (subject, evidence) = fulcio_rekor_evidence(false);
+    let p = fulcio_as_pki(SigningTime::Tlog, Some(ROOT)).unwrap();
+    let v = evaluate(&p, &subject, &evidence, NOW);
+    assert!(v.admitted().is_some(), "{}", v.explain());
+    // Observed now (2026), the ten-minute certificate of 2023 has long expired.
+    let p = fulcio_as_pki(SigningTime::Observed, None).unwrap();
+    let v = evaluate(&p, &subject, &evidence, NOW);
+    assert!(matches!(
+        &v.failures[0].reason,
+        FailureReason::Signature(SignatureFailure::Chain(
+            crate::pki::ChainError::Expired { .. }
+        ))
+    ));
+    // No log entry, no proven time.
+    let (subject, no_bundle) = fulcio_rekor_evidence(true);
+    let p = fulcio_as_pki(SigningTime::Tlog, Some(ROOT)).unwrap();
+    let v = evaluate(&p, &subject, &no_bundle, NOW);
+    assert_eq!(
+        v.failures[0].reason,
+        FailureReason::Signature(SignatureFailure::TlogMissing)
+    );
+    // And the configuration must say which logs prove times.
+    assert_eq!(
+        fulcio_as_pki(SigningTime::Tlog, None).unwrap_err().key,
+        "trust.pki.fulcio.trusted_root"
     );
 }
