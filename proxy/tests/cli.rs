@@ -218,3 +218,46 @@ fn verify_exits_2_on_usage_errors_and_unreadable_input() {
         );
     }
 }
+
+#[test]
+fn check_config_reports_bad_trust_material_with_file_and_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let roots = format!("{FIXTURES}/notation/e2e/truststore/e2e.crt");
+    let crl = format!("{FIXTURES}/pki/notation-crl/leaf.crl");
+    let root = format!("{FIXTURES}/pki/notation-crl/root.crt");
+    let cases = [
+        (
+            "[trust.keys.ci]\npath = \"missing.pub\"\n".to_owned(),
+            "trust.keys.ci.path",
+            "missing.pub",
+        ),
+        (
+            format!("[trust.pki.corp]\nroots = \"{roots}\"\n"),
+            "trust.pki.corp.roots",
+            "is not a CA certificate",
+        ),
+        (
+            format!("[trust.pki.corp]\nroots = \"{root}\"\ncrls = [\"{crl}\"]\n"),
+            "trust.pki.corp.crls[0]",
+            "not a root or intermediate of this bundle",
+        ),
+        (
+            format!(
+                "[trust.keys.ci]\npath = \"{}\"\n[policy.default]\nsigners = [\"release\"]\n",
+                connaisseur("keys/alice.pub")
+            ),
+            "policy.default.signers[0]",
+            "unknown signer \"release\"",
+        ),
+    ];
+    for (trust, key, reason) in cases {
+        let file = config_file(dir.path(), &format!("{MINIMAL}{trust}"));
+        let out = sealgate(&["check-config", "--config", &file], &[]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{key}: {stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains(reason),
+            "expected {key} / {reason:?} in: {stderr}"
+        );
+    }
+}
