@@ -124,6 +124,8 @@ pub enum EkuPolicy {
 pub struct CaBundle {
     roots: Vec<CertificateInfo>,
     intermediates: Vec<CertificateInfo>,
+    /// The roots as webpki trust anchors.
+    anchors: Vec<TrustAnchor<'static>>,
     crls: Vec<OwnedCertRevocationList>,
     eku: EkuPolicy,
 }
@@ -133,25 +135,11 @@ impl CaBundle {
     /// whose EKU (if it has one) allows code signing.
     pub fn from_pem(roots: &[u8], intermediates: Option<&[u8]>) -> Result<Self, PkiError> {
         let roots = CertificateInfo::all_from_pem(roots)?;
-        if roots.is_empty() {
-            return Err(PkiError::NoRoots);
-        }
         let intermediates = match intermediates {
             Some(pem) => CertificateInfo::all_from_pem(pem)?,
             None => Vec::new(),
         };
-        for ca in roots.iter().chain(&intermediates) {
-            check_ca(ca)?;
-        }
-        let bundle = Self {
-            roots,
-            intermediates,
-            crls: Vec::new(),
-            eku: EkuPolicy::Required,
-        };
-        // Every root must be usable as an anchor, found now rather than at the first push.
-        bundle.anchors()?;
-        Ok(bundle)
+        Self::from_certificates(roots, intermediates)
     }
 
     /// Builds a bundle from parsed certificates (a sigstore trusted root's Fulcio chains).
@@ -165,14 +153,27 @@ impl CaBundle {
         for ca in roots.iter().chain(&intermediates) {
             check_ca(ca)?;
         }
-        let bundle = Self {
+        // Every root must be usable as an anchor: found now rather than at the first push, and
+        // parsed once rather than on every verification.
+        let anchors = roots
+            .iter()
+            .map(|root| {
+                let der = CertificateDer::from(root.der.as_slice());
+                webpki::anchor_from_trusted_cert(&der)
+                    .map(|a| a.to_owned())
+                    .map_err(|e| PkiError::Anchor {
+                        subject: root.subject.clone(),
+                        why: format!("{e:?}"),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
             roots,
             intermediates,
+            anchors,
             crls: Vec::new(),
             eku: EkuPolicy::Required,
-        };
-        bundle.anchors()?;
-        Ok(bundle)
+        })
     }
 
     /// Sets what the leaf's EKU must say.
@@ -228,21 +229,6 @@ impl CaBundle {
         Ok(())
     }
 
-    fn anchors(&self) -> Result<Vec<TrustAnchor<'static>>, PkiError> {
-        self.roots
-            .iter()
-            .map(|root| {
-                let der = CertificateDer::from(root.der.as_slice());
-                webpki::anchor_from_trusted_cert(&der)
-                    .map(|a| a.to_owned())
-                    .map_err(|e| PkiError::Anchor {
-                        subject: root.subject.clone(),
-                        why: format!("{e:?}"),
-                    })
-            })
-            .collect()
-    }
-
     /// Checks that `leaf` chains to a root at `at`, with codeSigning and no revocation.
     /// `presented` are intermediates that came with the signature (cosign's chain annotation);
     /// a presented root is ignored unless it is also configured.
@@ -264,9 +250,6 @@ impl CaBundle {
         if !leaf_ok {
             return Err(ChainError::NoCodeSigningEku);
         }
-        let anchors = self
-            .anchors()
-            .map_err(|e| ChainError::Other(e.to_string()))?;
         let intermediates: Vec<CertificateDer<'_>> = self
             .intermediates
             .iter()
@@ -294,7 +277,7 @@ impl CaBundle {
         end_entity
             .verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,
-                &anchors,
+                &self.anchors,
                 &intermediates,
                 at.to_webpki(),
                 KeyUsage::required_if_present(CODE_SIGNING_OID_BYTES),

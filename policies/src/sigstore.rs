@@ -19,7 +19,7 @@ use crate::oci::{Digest, DigestAlgorithm};
 use crate::pki::{CaBundle, PkiError};
 use crate::time::UnixTime;
 use crate::tlog::{HashAlgorithm, LoggedVerifier, TlogBody, TlogEntry, TlogPolicy, verify_entry};
-use crate::trusted_root::TrustedRoot;
+use crate::trusted_root::{TrustedRoot, Validity};
 use crate::x509::CertificateInfo;
 
 /// The DSSE payload type of in-toto statements.
@@ -30,6 +30,8 @@ pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub struct SigstoreTrust {
     root: TrustedRoot,
     fulcio: Option<CaBundle>,
+    /// Subject of each Fulcio CA's issuing certificate, with the CA's validity window.
+    issuers: Vec<(String, Validity)>,
 }
 
 impl SigstoreTrust {
@@ -38,7 +40,11 @@ impl SigstoreTrust {
     pub fn new(root: TrustedRoot) -> Result<Self, PkiError> {
         let mut roots = Vec::new();
         let mut intermediates = Vec::new();
+        let mut issuers = Vec::new();
         for ca in &root.certificate_authorities {
+            if let Some(first) = ca.chain.first() {
+                issuers.push((CertificateInfo::from_der(first)?.subject, ca.valid_for));
+            }
             for der in &ca.chain {
                 let cert = CertificateInfo::from_der(der)?;
                 let list = if cert.subject == cert.issuer {
@@ -56,7 +62,11 @@ impl SigstoreTrust {
         } else {
             Some(CaBundle::from_certificates(roots, intermediates)?)
         };
-        Ok(Self { root, fulcio })
+        Ok(Self {
+            root,
+            fulcio,
+            issuers,
+        })
     }
 
     /// The trusted root.
@@ -88,14 +98,10 @@ impl SigstoreTrust {
             .as_ref()
             .ok_or(SignatureFailure::CaNotValidAt { at })?;
         fulcio.verify(leaf, presented, at)?;
-        let issuer_ok = self.root.certificate_authorities.iter().any(|ca| {
-            ca.valid_for.contains(at)
-                && ca
-                    .chain
-                    .first()
-                    .and_then(|der| CertificateInfo::from_der(der).ok())
-                    .is_some_and(|c| c.subject == leaf.issuer)
-        });
+        let issuer_ok = self
+            .issuers
+            .iter()
+            .any(|(subject, window)| window.contains(at) && *subject == leaf.issuer);
         if issuer_ok {
             Ok(())
         } else {

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::bundle::SigstoreBundle;
-use crate::config::{Mode, SigningTime};
+use crate::config::{Mode, SigningTime, UnsignedPush};
 use crate::cosign::{CosignSignature, SignatureFailure, Subject, verify_with_key, verify_with_pki};
 use crate::crypto::Fingerprint;
-use crate::policy::{Policy, Revocation, SignerKind};
+use crate::policy::{Policy, Revocation, Scope, SignerKind};
 use crate::sigstore::{
     BundleSigner, BundleVerified, verify_bundle, verify_cosign_cert_tlog, verify_cosign_key_tlog,
     verify_cosign_keyless,
@@ -191,6 +191,25 @@ pub enum Decision {
     Deny(DenyReason),
 }
 
+/// What the gate does with a verdict, once the scope's mode and unsigned-push rule apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Admitted: serve or accept.
+    Admit,
+    /// Refuse (403 DENIED with the explanation).
+    Reject,
+    /// Keep the manifest by digest only; hold the tag until a signature arrives or `ttl` passes.
+    Quarantine {
+        /// How long the tag waits.
+        ttl: std::time::Duration,
+    },
+    /// Not admitted, let through with an OCI `Warning` header and an audit event (warn mode).
+    AllowWithWarning,
+    /// Not admitted, let through with an audit event only (audit mode).
+    AllowAudited,
+}
+
 /// The outcome of an evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
@@ -220,6 +239,32 @@ impl Verdict {
     /// Whether the request goes ahead: admitted, or a warn/audit scope.
     pub fn proceeds(&self) -> bool {
         self.admitted().is_some() || self.mode != Mode::Enforce
+    }
+
+    /// What a push of this subject by tag gets, under `scope`: admitted; refused or held in
+    /// quarantine (enforce); or let through unverified with a warning or an audit event.
+    pub fn push_outcome(&self, scope: &Scope) -> Outcome {
+        match (&self.decision, self.mode) {
+            (Decision::Allow(_), _) => Outcome::Admit,
+            (Decision::Deny(_), Mode::Warn) => Outcome::AllowWithWarning,
+            (Decision::Deny(_), Mode::Audit) => Outcome::AllowAudited,
+            (Decision::Deny(_), Mode::Enforce) => match scope.unsigned_push {
+                UnsignedPush::Reject => Outcome::Reject,
+                UnsignedPush::Quarantine => Outcome::Quarantine {
+                    ttl: scope.quarantine_ttl,
+                },
+            },
+        }
+    }
+
+    /// What a pull of this subject gets: never quarantine, since a pull cannot wait.
+    pub fn pull_outcome(&self) -> Outcome {
+        match (&self.decision, self.mode) {
+            (Decision::Allow(_), _) => Outcome::Admit,
+            (Decision::Deny(_), Mode::Warn) => Outcome::AllowWithWarning,
+            (Decision::Deny(_), Mode::Audit) => Outcome::AllowAudited,
+            (Decision::Deny(_), Mode::Enforce) => Outcome::Reject,
+        }
     }
 
     /// One line a person can act on.

@@ -458,3 +458,50 @@ fn pki_signing_time_can_be_proven_by_the_transparency_log() {
         "trust.pki.fulcio.trusted_root"
     );
 }
+
+#[test]
+fn outcomes_follow_mode_and_unsigned_push() {
+    use crate::config::UnsignedPush;
+    let subject = subject(TESTIMAGE, ALICE_IMAGE);
+    let outcome = |mode: Mode, unsigned_push: UnsignedPush, evidence: &[Evidence]| {
+        let p = policy(
+            &key_trust(&["alice"]),
+            RawScope {
+                mode,
+                unsigned_push,
+                ..scope(&["alice"], None)
+            },
+        );
+        let v = evaluate(&p, &subject, evidence, NOW);
+        (
+            v.push_outcome(p.scope_for(&subject.repository)),
+            v.pull_outcome(),
+        )
+    };
+    let signed = connaisseur_evidence(ALICE_IMAGE);
+    assert_eq!(
+        outcome(Mode::Enforce, UnsignedPush::Reject, &signed),
+        (Outcome::Admit, Outcome::Admit)
+    );
+    assert_eq!(
+        outcome(Mode::Enforce, UnsignedPush::Reject, &[]),
+        (Outcome::Reject, Outcome::Reject)
+    );
+    assert_eq!(
+        outcome(Mode::Enforce, UnsignedPush::Quarantine, &[]),
+        (
+            Outcome::Quarantine {
+                ttl: std::time::Duration::from_secs(86_400)
+            },
+            Outcome::Reject
+        )
+    );
+    assert_eq!(
+        outcome(Mode::Warn, UnsignedPush::Quarantine, &[]),
+        (Outcome::AllowWithWarning, Outcome::AllowWithWarning)
+    );
+    assert_eq!(
+        outcome(Mode::Audit, UnsignedPush::Reject, &[]),
+        (Outcome::AllowAudited, Outcome::AllowAudited)
+    );
+}
