@@ -203,6 +203,25 @@ impl CosignSignature {
     }
 }
 
+impl CosignSignature {
+    /// The signing certificate annotation, parsed.
+    pub fn certificate(&self) -> Result<CertificateInfo, SignatureFailure> {
+        let pem = self
+            .certificate_pem
+            .as_deref()
+            .ok_or(SignatureFailure::NoCertificate)?;
+        Ok(CertificateInfo::from_pem(pem.as_bytes())?)
+    }
+
+    /// The chain annotation, parsed (empty when absent).
+    pub fn chain(&self) -> Result<Vec<CertificateInfo>, SignatureFailure> {
+        match &self.chain_pem {
+            Some(pem) => Ok(CertificateInfo::all_from_pem(pem.as_bytes())?),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct RawManifest {
     #[serde(default)]
@@ -440,15 +459,8 @@ pub fn verify_with_pki(
     subject: &Subject,
     rule: &ReferenceRule,
 ) -> Result<CertifiedSignature, SignatureFailure> {
-    let pem = sig
-        .certificate_pem
-        .as_deref()
-        .ok_or(SignatureFailure::NoCertificate)?;
-    let leaf = CertificateInfo::from_pem(pem.as_bytes())?;
-    let chain = match &sig.chain_pem {
-        Some(pem) => CertificateInfo::all_from_pem(pem.as_bytes())?,
-        None => Vec::new(),
-    };
+    let leaf = sig.certificate()?;
+    let chain = sig.chain()?;
     bundle.verify(&leaf, &chain, at)?;
     identity.check(&leaf)?;
     leaf.public_key

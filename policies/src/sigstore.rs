@@ -216,9 +216,12 @@ fn check_body(
     }
 }
 
-/// What signed: a certificate (keyless, PKI) or a configured key.
-enum Signer<'a> {
+/// Who a log entry must name as the signer.
+#[derive(Debug, Clone, Copy)]
+pub enum Signer<'a> {
+    /// A certificate (keyless, PKI).
     Certificate(&'a CertificateInfo),
+    /// A configured key.
     Key(&'a PublicKey),
 }
 
@@ -232,27 +235,9 @@ pub fn verify_cosign_keyless(
     subject: &Subject,
     rule: &ReferenceRule,
 ) -> Result<(SimpleSigning, KeylessVerified), SignatureFailure> {
-    let pem = sig
-        .certificate_pem
-        .as_deref()
-        .ok_or(SignatureFailure::NoCertificate)?;
-    let leaf = CertificateInfo::from_pem(pem.as_bytes())?;
-    let chain = match &sig.chain_pem {
-        Some(pem) => CertificateInfo::all_from_pem(pem.as_bytes())?,
-        None => Vec::new(),
-    };
-    let annotation = sig
-        .rekor_bundle
-        .as_deref()
-        .ok_or(SignatureFailure::TlogMissing)?;
-    let entry = TlogEntry::from_cosign_bundle_annotation(annotation)?;
-    let signed_at = trust.verified_time(&entry, now)?;
-    check_body(
-        &entry,
-        &Sha256::digest(&sig.payload),
-        &sig.signature,
-        &Signer::Certificate(&leaf),
-    )?;
+    let leaf = sig.certificate()?;
+    let chain = sig.chain()?;
+    let signed_at = verify_cosign_tlog(sig, Signer::Certificate(&leaf), trust, now)?;
     trust.check_certificate(&leaf, &chain, signed_at)?;
     identity.check(&leaf)?;
     leaf.public_key
@@ -268,11 +253,12 @@ pub fn verify_cosign_keyless(
     ))
 }
 
-/// Verifies the Rekor evidence of a key-signed cosign layer (when the key's signer requires a
-/// transparency log), returning the integrated time.
-pub fn verify_cosign_key_tlog(
+/// Verifies the Rekor evidence of a cosign layer (the `dev.sigstore.cosign/bundle` annotation)
+/// and that the entry records this payload, signature and signer; returns the integrated time.
+/// Used for keys whose signatures must be logged, PKI signers timed by the log, and keyless.
+pub fn verify_cosign_tlog(
     sig: &CosignSignature,
-    key: &PublicKey,
+    signer: Signer<'_>,
     trust: &SigstoreTrust,
     now: UnixTime,
 ) -> Result<UnixTime, SignatureFailure> {
@@ -286,31 +272,7 @@ pub fn verify_cosign_key_tlog(
         &entry,
         &Sha256::digest(&sig.payload),
         &sig.signature,
-        &Signer::Key(key),
-    )?;
-    Ok(signed_at)
-}
-
-/// Verifies the Rekor evidence of a certificate-signed cosign layer (enterprise PKI with
-/// `signing_time = "tlog"`), returning the integrated time: the time the certificate must have
-/// been valid at.
-pub fn verify_cosign_cert_tlog(
-    sig: &CosignSignature,
-    cert: &CertificateInfo,
-    trust: &SigstoreTrust,
-    now: UnixTime,
-) -> Result<UnixTime, SignatureFailure> {
-    let annotation = sig
-        .rekor_bundle
-        .as_deref()
-        .ok_or(SignatureFailure::TlogMissing)?;
-    let entry = TlogEntry::from_cosign_bundle_annotation(annotation)?;
-    let signed_at = trust.verified_time(&entry, now)?;
-    check_body(
-        &entry,
-        &Sha256::digest(&sig.payload),
-        &sig.signature,
-        &Signer::Certificate(cert),
+        &signer,
     )?;
     Ok(signed_at)
 }

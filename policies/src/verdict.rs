@@ -10,8 +10,8 @@ use crate::cosign::{CosignSignature, SignatureFailure, Subject, verify_with_key,
 use crate::crypto::Fingerprint;
 use crate::policy::{Policy, Revocation, Scope, SignerKind};
 use crate::sigstore::{
-    BundleSigner, BundleVerified, verify_bundle, verify_cosign_cert_tlog, verify_cosign_key_tlog,
-    verify_cosign_keyless,
+    BundleSigner, BundleVerified, Signer as LoggedSigner, verify_bundle, verify_cosign_keyless,
+    verify_cosign_tlog,
 };
 use crate::time::UnixTime;
 use crate::x509::CertificateInfo;
@@ -427,7 +427,7 @@ fn check(
         (SignerKind::Key { key, tlog }, Evidence::Cosign { signature, .. }) => {
             verify_with_key(signature, key, subject, rule)?;
             if let Some(trust) = tlog {
-                verify_cosign_key_tlog(signature, key, trust, now)?;
+                verify_cosign_tlog(signature, LoggedSigner::Key(key), trust, now)?;
             }
             key_revoked(key)?;
             Ok(SignerIdentity::Key {
@@ -451,13 +451,8 @@ fn check(
                 (SigningTime::Observed, _) => *observed,
                 (SigningTime::Now, _) => now,
                 (SigningTime::Tlog, Some(trust)) => {
-                    let pem = signature
-                        .certificate_pem
-                        .as_deref()
-                        .ok_or(SignatureFailure::NoCertificate)?;
-                    let leaf = CertificateInfo::from_pem(pem.as_bytes())
-                        .map_err(SignatureFailure::from)?;
-                    verify_cosign_cert_tlog(signature, &leaf, trust, now)?
+                    let leaf = signature.certificate()?;
+                    verify_cosign_tlog(signature, LoggedSigner::Certificate(&leaf), trust, now)?
                 }
                 // Policy::build refuses tlog timing without a trusted root; fail closed anyway.
                 (SigningTime::Tlog, None) => return Err(SignatureFailure::TlogMissing.into()),
@@ -465,7 +460,7 @@ fn check(
             let certified = verify_with_pki(signature, bundle, identity, at, subject, rule)?;
             let leaf = &certified.certificate;
             key_revoked(&leaf.public_key)?;
-            let chain = chain_of(signature)?;
+            let chain = signature.chain()?;
             cert_revoked(
                 &mut std::iter::once(leaf)
                     .chain(&chain)
@@ -477,7 +472,7 @@ fn check(
             let (_, verified) =
                 verify_cosign_keyless(signature, trust, identity, now, subject, rule)?;
             key_revoked(&verified.certificate.public_key)?;
-            let chain = chain_of(signature)?;
+            let chain = signature.chain()?;
             cert_revoked(&mut std::iter::once(&verified.certificate).chain(&chain))?;
             Ok(certificate_identity(&verified.certificate))
         }
@@ -524,15 +519,6 @@ fn check(
             }
             .into())
         }
-    }
-}
-
-/// The chain annotation of a cosign signature, parsed.
-fn chain_of(signature: &CosignSignature) -> Result<Vec<CertificateInfo>, FailureReason> {
-    match &signature.chain_pem {
-        Some(pem) => CertificateInfo::all_from_pem(pem.as_bytes())
-            .map_err(|e| SignatureFailure::from(e).into()),
-        None => Ok(Vec::new()),
     }
 }
 

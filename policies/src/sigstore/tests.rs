@@ -205,11 +205,11 @@ fn key_signatures_can_be_required_in_rekor() {
         RsaScheme::Pkcs1,
     )
     .unwrap();
-    let at = verify_cosign_key_tlog(&sig, &cosign2, &public_good(), NOW).unwrap();
+    let at = verify_cosign_tlog(&sig, Signer::Key(&cosign2), &public_good(), NOW).unwrap();
     assert!(at < NOW);
     // The log entry records cosign2's key: another key's claim to it is refused.
     assert_eq!(
-        verify_cosign_key_tlog(&sig, &cosign, &public_good(), NOW).unwrap_err(),
+        verify_cosign_tlog(&sig, Signer::Key(&cosign), &public_good(), NOW).unwrap_err(),
         SignatureFailure::TlogBodyMismatch {
             what: "signing key"
         }
