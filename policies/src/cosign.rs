@@ -150,6 +150,9 @@ pub enum SignatureFailure {
     /// The bundle itself is malformed.
     #[error("bundle: {0}")]
     Bundle(String),
+    /// The Fulcio certificate's embedded SCTs do not verify against the trusted CT logs.
+    #[error("certificate transparency: {0}")]
+    Sct(#[from] crate::sct::SctError),
 }
 
 /// One signature layer, decoded.

@@ -13,6 +13,7 @@
 //! - [`trusted_root`]: sigstore `trusted_root.json`; [`tlog`]: Rekor entries (SET, inclusion
 //!   proofs, checkpoints, bodies) verified offline; [`bundle`]: sigstore bundles parsed.
 //! - [`sigstore`]: keyless (Fulcio + Rekor) and sigstore bundle verification.
+//! - [`sct`]: embedded CT SCTs of Fulcio certificates, verified against the trusted root's CT logs.
 //! - [`glob`]: repository and identity patterns.
 //! - [`time`]: time as a value.
 
@@ -25,6 +26,7 @@ pub mod identity;
 pub mod oci;
 pub mod pki;
 pub mod policy;
+pub mod sct;
 pub mod sigstore;
 pub mod time;
 pub mod tlog;

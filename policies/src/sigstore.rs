@@ -86,6 +86,41 @@ impl SigstoreTrust {
         ))
     }
 
+    /// Requires a verified SCT (RFC 6962) in a Fulcio certificate when the trusted root lists
+    /// CT logs: proof the certificate was publicly logged when issued. The issuer is whichever
+    /// certificate of that subject (presented or trusted) the SCT verifies with; the chain itself
+    /// is checked separately.
+    fn check_scts(
+        &self,
+        leaf: &CertificateInfo,
+        presented: &[CertificateInfo],
+    ) -> Result<(), SignatureFailure> {
+        if self.root.ctlogs.is_empty() {
+            return Ok(());
+        }
+        let trusted = self
+            .fulcio
+            .iter()
+            .flat_map(|f| f.intermediates().iter().chain(f.roots()));
+        let mut first_error = None;
+        for issuer in presented
+            .iter()
+            .chain(trusted)
+            .filter(|c| c.subject == leaf.issuer)
+        {
+            match crate::sct::require_scts(leaf, issuer, &self.root.ctlogs, 1) {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.map_or(
+            SignatureFailure::Chain(crate::pki::ChainError::UnknownIssuer),
+            SignatureFailure::Sct,
+        ))
+    }
+
     /// Chains `leaf` to a Fulcio CA at `at`, with that CA's validity window containing `at`.
     fn check_certificate(
         &self,
@@ -239,6 +274,7 @@ pub fn verify_cosign_keyless(
     let chain = sig.chain()?;
     let signed_at = verify_cosign_tlog(sig, Signer::Certificate(&leaf), trust, now)?;
     trust.check_certificate(&leaf, &chain, signed_at)?;
+    trust.check_scts(&leaf, &chain)?;
     identity.check(&leaf)?;
     leaf.public_key
         .verify(&sig.payload, &sig.signature)
@@ -388,6 +424,7 @@ pub fn verify_bundle(
                 &Signer::Certificate(&leaf),
             )?;
             trust.check_certificate(&leaf, &presented, signed_at)?;
+            trust.check_scts(&leaf, &presented)?;
             identity.check(&leaf)?;
             leaf.public_key
                 .verify(&message, &signature)

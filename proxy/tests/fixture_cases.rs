@@ -633,6 +633,7 @@ fn bundle_cases(cases: &[serde_json::Value], failures: &mut Vec<String>) -> BTre
         ("integrated-time-in-future_fail", "certificate expired"),
         ("bundle-with-root-cert_fail", "includes a root certificate"),
         ("rekor2-no-timestamp_fail", "transparency log"),
+        ("invalid-ct-key_fail", "certificate transparency"),
     ]);
     let mut ran = BTreeSet::new();
     for case in cases {

@@ -324,6 +324,31 @@ fn conformance_bundles_give_typed_reasons() {
         let err = verify_conformance(case, &artifact).unwrap_err();
         assert!(expected(&err), "{case}: {err:?}");
     }
+    // invalid-ct-key: its own trusted root holds another CT log key, so the embedded SCT
+    // cannot be verified.
+    let ct_trust = trust("bundle-v0.3/conformance/invalid-ct-key_fail/trusted_root.json");
+    let id = identity(
+        CONFORMANCE_ID,
+        "https://token.actions.githubusercontent.com",
+    );
+    let err = verify_bundle(
+        &conformance("invalid-ct-key_fail"),
+        Some(&a),
+        &sha256(&a),
+        BundleSigner::Keyless {
+            trust: &ct_trust,
+            identity: &id,
+        },
+        NOW,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SignatureFailure::Sct(crate::sct::SctError::UnknownLog { .. })
+        ),
+        "{err:?}"
+    );
     // wrong-material: the artifact given is not the one signed.
     let wrong = fixture("bundle-v0.3/conformance/wrong-material_fail/artifact");
     let trust = public_good();
