@@ -47,10 +47,6 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
         "bundle-v0.3/conformance/rekor2-timestamp-payload-mismatch_fail",
         "refused, but for lack of a trusted time rather than the timestamp mismatch the case is about",
     ),
-    (
-        "bundle-v0.3/conformance/invalid-ct-key_fail",
-        "embedded SCTs are not verified yet",
-    ),
 ];
 
 /// What `sealgate verify` must say.
