@@ -12,8 +12,7 @@
 //! - v0.2: every tlog entry carries an inclusion proof with a checkpoint.
 //! - v0.3: as v0.2, and a single `certificate` replaces `x509CertificateChain`.
 //!
-//! RFC 3161 timestamps are kept as DER (`rfc3161_timestamps`); parsing and verifying them is not
-//! done here yet.
+//! RFC 3161 timestamps are kept as DER (`rfc3161_timestamps`); [`crate::timestamp`] verifies them.
 
 use serde::Deserialize;
 

@@ -150,6 +150,9 @@ pub enum SignatureFailure {
     /// The bundle itself is malformed.
     #[error("bundle: {0}")]
     Bundle(String),
+    /// An RFC 3161 timestamp on the signature does not verify.
+    #[error("timestamp: {0}")]
+    Timestamp(#[from] crate::timestamp::TimestampError),
     /// The Fulcio certificate's embedded SCTs do not verify against the trusted CT logs.
     #[error("certificate transparency: {0}")]
     Sct(#[from] crate::sct::SctError),

@@ -14,6 +14,7 @@
 //!   proofs, checkpoints, bodies) verified offline; [`bundle`]: sigstore bundles parsed.
 //! - [`sigstore`]: keyless (Fulcio + Rekor) and sigstore bundle verification.
 //! - [`sct`]: embedded CT SCTs of Fulcio certificates, verified against the trusted root's CT logs.
+//! - [`timestamp`]: RFC 3161 timestamps verified against the trusted root's TSAs.
 //! - [`glob`]: repository and identity patterns.
 //! - [`time`]: time as a value.
 
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod sct;
 pub mod sigstore;
 pub mod time;
+pub mod timestamp;
 pub mod tlog;
 pub mod trusted_root;
 pub mod verdict;

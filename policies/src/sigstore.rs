@@ -86,6 +86,52 @@ impl SigstoreTrust {
         ))
     }
 
+    /// The signing times a bundle proves: each RFC 3161 timestamp over the signature, verified
+    /// against the trusted root's TSAs, and the log's integrated time when a SET vouches for it.
+    /// Rekor v2 entries carry no integrated time, so they need a timestamp, at whose time the
+    /// log's key must have been valid. Timestamps are ignored when the trusted root lists no TSA
+    /// but the log proves a time (as cosign does); a timestamp that fails is a failure. The
+    /// integrated time, when there is one, comes first.
+    fn bundle_times(
+        &self,
+        bundle: &SigstoreBundle,
+        entry: &TlogEntry,
+        signature: &[u8],
+        now: UnixTime,
+    ) -> Result<Vec<UnixTime>, SignatureFailure> {
+        let authorities = &self.root.timestamp_authorities;
+        let stamped = if authorities.is_empty() {
+            Vec::new()
+        } else {
+            bundle
+                .rfc3161_timestamps
+                .iter()
+                .map(|token| crate::timestamp::verify_timestamp(token, signature, authorities))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let policy = TlogPolicy {
+            require_integrated_time: stamped.is_empty(),
+            ..TlogPolicy::default()
+        };
+        let verified = verify_entry(entry, &self.root.tlogs, now, &policy)?;
+        let mut times = Vec::with_capacity(stamped.len() + 1);
+        match verified.integrated_time {
+            Some(t) => times.push(t),
+            None => {
+                for t in &stamped {
+                    verified.check_log_valid_at(*t)?;
+                }
+            }
+        }
+        times.extend(stamped);
+        if times.is_empty() {
+            return Err(SignatureFailure::Tlog(
+                crate::tlog::TlogError::NoSignedIntegratedTime,
+            ));
+        }
+        Ok(times)
+    }
+
     /// Requires a verified SCT (RFC 6962) in a Fulcio certificate when the trusted root lists
     /// CT logs: proof the certificate was publicly logged when issued. The issuer is whichever
     /// certificate of that subject (presented or trusted) the SCT verifies with; the chain itself
@@ -193,9 +239,13 @@ pub struct KeylessVerified {
 }
 
 /// The body of a log entry must record this digest, this signature and this signer.
+/// `signed_digest` is the digest of the bytes the signature covers (a hashedrekord records
+/// it: the payload, the artifact, or a DSSE envelope's PAE on Rekor v2); `payload_digest` is the
+/// digest of a DSSE payload (a dsse entry records that). For cosign layers both are the same.
 fn check_body(
     entry: &TlogEntry,
-    digest: &[u8],
+    signed_digest: &[u8],
+    payload_digest: &[u8],
     signature: &[u8],
     signer: &Signer<'_>,
 ) -> Result<(), SignatureFailure> {
@@ -215,7 +265,7 @@ fn check_body(
             signature: logged_sig,
             ..
         } => {
-            if logged.algorithm != HashAlgorithm::Sha256 || logged.value != digest {
+            if logged.algorithm != HashAlgorithm::Sha256 || logged.value != signed_digest {
                 return Err(SignatureFailure::TlogBodyMismatch {
                     what: "payload digest",
                 });
@@ -235,7 +285,9 @@ fn check_body(
             signatures,
             ..
         } => {
-            if payload_hash.algorithm != HashAlgorithm::Sha256 || payload_hash.value != digest {
+            if payload_hash.algorithm != HashAlgorithm::Sha256
+                || payload_hash.value != payload_digest
+            {
                 return Err(SignatureFailure::TlogBodyMismatch {
                     what: "payload digest",
                 });
@@ -304,12 +356,8 @@ pub fn verify_cosign_tlog(
         .ok_or(SignatureFailure::TlogMissing)?;
     let entry = TlogEntry::from_cosign_bundle_annotation(annotation)?;
     let signed_at = trust.verified_time(&entry, now)?;
-    check_body(
-        &entry,
-        &Sha256::digest(&sig.payload),
-        &sig.signature,
-        &signer,
-    )?;
+    let digest = Sha256::digest(&sig.payload);
+    check_body(&entry, &digest, &digest, &sig.signature, &signer)?;
     Ok(signed_at)
 }
 
@@ -378,9 +426,15 @@ pub fn verify_bundle(
                         .tlog_entries
                         .first()
                         .ok_or(SignatureFailure::TlogMissing)?;
-                    let at = trust.verified_time(entry, now)?;
-                    check_body(entry, &logged_digest, &signature, &Signer::Key(key))?;
-                    Some(at)
+                    let times = trust.bundle_times(bundle, entry, &signature, now)?;
+                    check_body(
+                        entry,
+                        &Sha256::digest(&message),
+                        &logged_digest,
+                        &signature,
+                        &Signer::Key(key),
+                    )?;
+                    times.first().copied()
                 }
                 None => None,
             };
@@ -416,14 +470,19 @@ pub fn verify_bundle(
                 .tlog_entries
                 .first()
                 .ok_or(SignatureFailure::TlogMissing)?;
-            let signed_at = trust.verified_time(entry, now)?;
+            let times = trust.bundle_times(bundle, entry, &signature, now)?;
             check_body(
                 entry,
+                &Sha256::digest(&message),
                 &logged_digest,
                 &signature,
                 &Signer::Certificate(&leaf),
             )?;
-            trust.check_certificate(&leaf, &presented, signed_at)?;
+            // The certificate must have been valid at every time the evidence proves.
+            for at in &times {
+                trust.check_certificate(&leaf, &presented, *at)?;
+            }
+            let signed_at = times[0];
             trust.check_scts(&leaf, &presented)?;
             identity.check(&leaf)?;
             leaf.public_key

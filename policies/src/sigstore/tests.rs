@@ -480,3 +480,44 @@ fn oci_bundles_sign_the_image_digest_through_an_in_toto_statement() {
         Err(SignatureFailure::Statement(_))
     ));
 }
+
+#[test]
+fn rekor_v2_entries_take_their_time_from_rfc3161_timestamps() {
+    let a = fixture("bundle-v0.3/conformance/a.txt");
+    let id = identity(
+        CONFORMANCE_ID,
+        "https://token.actions.githubusercontent.com",
+    );
+    let run = |case: &str| {
+        let trust = trust(&format!("bundle-v0.3/conformance/{case}/trusted_root.json"));
+        verify_bundle(
+            &conformance(case),
+            Some(&a),
+            &sha256(&a),
+            BundleSigner::Keyless {
+                trust: &trust,
+                identity: &id,
+            },
+            NOW,
+        )
+    };
+    for ok in [
+        "rekor2-happy-path",
+        "rekor2-dsse-happy-path",
+        "bundle-with-sct-with-extensions",
+    ] {
+        assert!(
+            matches!(run(ok), Ok(BundleVerified::Keyless(_))),
+            "{ok}: {:?}",
+            run(ok)
+        );
+    }
+    assert_eq!(
+        run("rekor2-no-timestamp_fail").unwrap_err(),
+        SignatureFailure::Tlog(TlogError::NoSignedIntegratedTime)
+    );
+    assert_eq!(
+        run("rekor2-timestamp-payload-mismatch_fail").unwrap_err(),
+        SignatureFailure::Timestamp(crate::timestamp::TimestampError::ImprintMismatch)
+    );
+}
