@@ -40,6 +40,7 @@ const MAX_EVIDENCE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Arguments of `sealgate verify`.
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("certificate_trust").args(["ca", "trusted_root"]).multiple(true))]
 #[command(after_help = "\
 Exit status: 0 admitted, 1 refused, 2 usage error or unreadable input.
 
@@ -67,7 +68,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
     /// Glob the certificate's SAN e-mail or URI must match (with --ca or --trusted-root).
-    #[arg(long, value_name = "GLOB")]
+    #[arg(long, value_name = "GLOB", requires = "certificate_trust")]
     certificate_identity: Option<String>,
     /// Glob the Fulcio OIDC issuer must match (keyless, with --trusted-root).
     #[arg(long, value_name = "GLOB", requires = "trusted_root")]
