@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The sealgate demo: a real registry (Debian's docker-registry) on loopback, sealgate in front of
-# it on an embedded sled store, and skopeo pushing and pulling an image through sealgate.
+# it on an embedded sled store, and skopeo pushing through it: an unsigned push refused, a signed
+# push accepted and pinned, a tag overwrite refused, the tag pulled at its pinned digest.
 # Everything lives in .demo/ and every process started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,10 +46,22 @@ pids+=($!)
 wait_http "http://127.0.0.1:$reg_port/v2/"
 
 sg_port=$(free_port)
+sg="127.0.0.1:$sg_port"
+
+step "a signing key for CI (cosign's format: an ECDSA P-256 key pair)"
+openssl ecparam -name prime256v1 -genkey -noout -out "$work/ci.key" 2>/dev/null
+openssl ec -in "$work/ci.key" -pubout -out "$work/ci.pub" 2>/dev/null
+cat "$work/ci.pub"
+
 cat >"$work/sealgate.toml" <<TOML
-listen = "127.0.0.1:$sg_port"
+listen = "$sg"
 [storage]
 path = "$work/sealgate-store"
+[trust.keys.ci]
+path = "ci.pub"
+[policy.default]
+mode = "enforce"
+signers = ["ci"]
 [[upstream]]
 name = "local"
 url = "http://127.0.0.1:$reg_port"
@@ -56,44 +69,80 @@ namespaces = ["docker.io"]
 TOML
 step "checking the configuration"
 show "$sealgate" check-config --config "$work/sealgate.toml"
-step "starting sealgate on 127.0.0.1:$sg_port (log: .demo/sealgate.log)"
+step "starting sealgate on $sg (log: .demo/sealgate.log)"
 "$sealgate" serve --config "$work/sealgate.toml" >"$work/sealgate.log" 2>&1 &
 pids+=($!)
-wait_http "http://127.0.0.1:$sg_port/healthz"
-show curl -sS "http://127.0.0.1:$sg_port/readyz"; echo
+wait_http "http://$sg/healthz"
+show curl -sS "http://$sg/readyz"; echo
 
-step "building a small OCI image with umoci"
-layout="$work/image"
-umoci init --layout "$layout" >/dev/null
-umoci new --image "$layout:v1" >/dev/null
-mkdir -p "$work/rootfs/etc"
-echo "hello from sealgate's demo, $(date -u +%FT%TZ)" >"$work/rootfs/etc/motd"
-umoci insert --image "$layout:v1" "$work/rootfs/etc/motd" /etc/motd >/dev/null
+build_image() { # layout-dir message
+  umoci init --layout "$1" >/dev/null
+  umoci new --image "$1:v1" >/dev/null
+  mkdir -p "$work/rootfs-$2/etc"
+  echo "$2, $(date -u +%FT%TZ)" >"$work/rootfs-$2/etc/motd"
+  umoci insert --image "$1:v1" "$work/rootfs-$2/etc/motd" /etc/motd >/dev/null
+  jq -r '.manifests[0].digest' "$1/index.json"
+}
+push_blob() { # repo file -> digest
+  local digest location
+  digest="sha256:$(sha256sum "$2" | cut -d' ' -f1)"
+  location=$(curl -fsS -X POST -D - -o /dev/null "http://$sg/v2/$1/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}')
+  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$2" "http://$sg${location}&digest=$digest" -o /dev/null
+  echo "$digest"
+}
+sign() { # repo digest: what `cosign sign --key ci.key` does, with openssl and curl
+  local repo=$1 digest=$2 payload="$work/payload.json" config="$work/sig-config.json" sig
+  printf '{"critical":{"identity":{"docker-reference":"%s/%s"},"image":{"docker-manifest-digest":"%s"},"type":"cosign container image signature"},"optional":null}' \
+    "$sg" "$repo" "$digest" >"$payload"
+  printf '{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}' >"$config"
+  sig=$(openssl dgst -sha256 -sign "$work/ci.key" "$payload" | base64 -w0)
+  local pd cd
+  pd=$(push_blob "$repo" "$payload"); cd=$(push_blob "$repo" "$config")
+  jq -n --arg pd "$pd" --arg cd "$cd" --arg sig "$sig" --argjson ps "$(stat -c%s "$payload")" --argjson cs "$(stat -c%s "$config")" '{
+    schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: {mediaType: "application/vnd.oci.image.config.v1+json", size: $cs, digest: $cd},
+    layers: [{mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", size: $ps, digest: $pd,
+              annotations: {"dev.cosignproject.cosign/signature": $sig}}]}' >"$work/sig-manifest.json"
+  curl -sS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @"$work/sig-manifest.json" \
+    -w 'HTTP %{http_code}\n' -o /dev/null "http://$sg/v2/$repo/manifests/sha256-${digest#sha256:}.sig"
+}
 
-step "pushing it through sealgate with skopeo"
-show skopeo --insecure-policy copy --quiet --dest-tls-verify=false \
-  "oci:$layout:v1" "docker://127.0.0.1:$sg_port/demo/app:v1"
+step "two small OCI images built with umoci"
+digest_a=$(build_image "$work/image-a" "hello from image A")
+digest_b=$(build_image "$work/image-b" "hello from image B")
+echo "image A: $digest_a"; echo "image B: $digest_b"
 
-step "the tag, read back through sealgate"
-show skopeo inspect --tls-verify=false --format '{{.Name}}@{{.Digest}} layers={{len .Layers}}' \
-  "docker://127.0.0.1:$sg_port/demo/app:v1"
+step "an unsigned push by tag is refused"
+if skopeo --insecure-policy copy --quiet --dest-tls-verify=false "oci:$work/image-a:v1" "docker://$sg/demo/app:v1" 2>"$work/err.txt"; then
+  echo "unexpected: the unsigned push was accepted" >&2; exit 1
+fi
+sed 's/^/  skopeo: /' "$work/err.txt"
+
+step "push image A by digest (content-addressed, creates no tag), sign it, then tag it"
+show skopeo --insecure-policy copy --quiet --dest-tls-verify=false "oci:$work/image-a:v1" "docker://$sg/demo/app@$digest_a"
+sign demo/app "$digest_a"
+show skopeo --insecure-policy copy --quiet --dest-tls-verify=false "oci:$work/image-a:v1" "docker://$sg/demo/app:v1"
+echo "accepted and pinned"
+
+step "a tag overwrite with image B (even signed) is refused"
+skopeo --insecure-policy copy --quiet --dest-tls-verify=false "oci:$work/image-b:v1" "docker://$sg/demo/app@$digest_b"
+sign demo/app "$digest_b"
+if skopeo --insecure-policy copy --quiet --dest-tls-verify=false "oci:$work/image-b:v1" "docker://$sg/demo/app:v1" 2>"$work/err.txt"; then
+  echo "unexpected: the overwrite was accepted" >&2; exit 1
+fi
+sed 's/^/  skopeo: /' "$work/err.txt"
+
+step "a pull of the tag is answered with the pinned digest"
 digest=$(curl -fsSI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-  "http://127.0.0.1:$sg_port/v2/demo/app/manifests/v1" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')
-direct=$(curl -fsSI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-  "http://127.0.0.1:$reg_port/v2/demo/app/manifests/v1" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')
-echo "through sealgate: $digest"
-echo "directly:         $direct"
-[[ "$digest" == "$direct" ]] || { echo "digests differ" >&2; exit 1; }
-
-step "pulling it back out through sealgate"
-show skopeo --insecure-policy copy --quiet --src-tls-verify=false \
-  "docker://127.0.0.1:$sg_port/demo/app:v1" "oci:$work/pulled:v1"
+  "http://$sg/v2/demo/app/manifests/v1" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')
+echo "demo/app:v1 -> $digest"
+[[ "$digest" == "$digest_a" ]] || { echo "expected $digest_a" >&2; exit 1; }
+show skopeo --insecure-policy copy --quiet --src-tls-verify=false "docker://$sg/demo/app:v1" "oci:$work/pulled:v1"
 show jq -r '.manifests[0].digest' "$work/pulled/index.json"
 
 step "input that never reaches the registry"
-show curl -sS "http://127.0.0.1:$sg_port/v2/demo/%2e%2e/secret/manifests/v1"; echo
-show curl -sS "http://127.0.0.1:$sg_port/v2/Demo/App/manifests/v1"; echo
-show curl -sS "http://127.0.0.1:$sg_port/v2/demo/app/blobs/sha256:abc"; echo
+show curl -sS "http://$sg/v2/demo/%2e%2e/secret/manifests/v1"; echo
+show curl -sS "http://$sg/v2/Demo/App/manifests/v1"; echo
 
-step "done; the last requests as sealgate logged them"
-tail -n 5 "$work/sealgate.log"
+step "done; sealgate's decisions, as logged"
+grep 'sealgate::decision' "$work/sealgate.log" | sed 's/^.*decision //' | cut -c1-220

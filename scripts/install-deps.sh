@@ -10,6 +10,7 @@ declare -A wanted=(
   [umoci]=umoci                       # builds the demo image
   [jq]=jq
   [curl]=curl
+  [openssl]=openssl                   # the demo signs like cosign does
 )
 if [[ "${1:-test}" == test ]]; then
   wanted[containerd]=containerd       # mirror-mode client (ctr comes with it)

@@ -29,6 +29,7 @@
 mod child;
 mod client;
 mod containerd;
+pub mod cosign;
 mod layout;
 pub mod oci;
 mod recording;

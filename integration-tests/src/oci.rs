@@ -101,9 +101,9 @@ pub async fn push_blob(base_url: &str, name: &str, bytes: &[u8]) -> String {
     digest
 }
 
-/// Pushes a minimal single-layer OCI image (config and layer blobs, then the manifest) to
-/// `<name>:<reference>`; returns the manifest digest.
-pub async fn push_tiny_image(base_url: &str, name: &str, reference: &str, salt: &str) -> String {
+/// Uploads the blobs of a one-layer image unique to `salt` and returns its manifest (not yet
+/// pushed) and the manifest's digest.
+pub async fn tiny_image(base_url: &str, name: &str, salt: &str) -> (String, Bytes) {
     let layer = crate::tar_layer(&[("salt.txt", salt.as_bytes())]);
     let layer_digest = push_blob(base_url, name, &layer).await;
     let config = serde_json::to_vec(&serde_json::json!({
@@ -128,21 +128,37 @@ pub async fn push_tiny_image(base_url: &str, name: &str, reference: &str, salt: 
         }],
     }))
     .expect("JSON serialises");
+    (sha256_digest(&manifest), Bytes::from(manifest))
+}
+
+/// `PUT /v2/<name>/manifests/<reference>` with an OCI manifest; the reply, whatever it is.
+pub async fn put_manifest(
+    base_url: &str,
+    name: &str,
+    reference: &str,
+    manifest: &Bytes,
+) -> crate::Reply {
     let url = format!("{base_url}/v2/{name}/manifests/{reference}");
-    let reply = send(
+    send(
         Method::PUT,
         &url,
         &[("content-type", OCI_MANIFEST)],
-        Bytes::from(manifest.clone()),
+        manifest.clone(),
     )
-    .await;
+    .await
+}
+
+/// Pushes a one-layer image unique to `salt` under `reference`; returns its manifest digest.
+pub async fn push_tiny_image(base_url: &str, name: &str, reference: &str, salt: &str) -> String {
+    let (digest, manifest) = tiny_image(base_url, name, salt).await;
+    let reply = put_manifest(base_url, name, reference, &manifest).await;
     assert_eq!(
         reply.status,
         StatusCode::CREATED,
-        "PUT {url}: {}",
+        "PUT {base_url}/v2/{name}/manifests/{reference}: {}",
         reply.text()
     );
-    sha256_digest(&manifest)
+    digest
 }
 
 /// Uploads a generated body as a blob of `name` (`POST uploads/`, then a streaming

@@ -81,9 +81,21 @@ pub struct SealgateBuilder {
     idle_timeout: Option<Duration>,
     shutdown_grace: Option<Duration>,
     log_level: Option<String>,
+    /// `[trust]` / `[policy]` tables, verbatim; `None` means the pass-through default below.
+    trust_policy: Option<String>,
 }
 
+/// The policy of tests that exercise the pass-through: nothing is signed, so the default scope
+/// audits instead of enforcing (tags stay immutable).
+const PASS_THROUGH_POLICY: &str = "\n[policy.default]\nmode = \"audit\"\n";
+
 impl SealgateBuilder {
+    /// Replaces the pass-through policy with these `[trust]` / `[policy]` tables (TOML).
+    pub fn trust_policy(mut self, toml: &str) -> Self {
+        self.trust_policy = Some(toml.to_owned());
+        self
+    }
+
     /// Adds an `[[upstream]]`; the first one added receives requests without `?ns=`.
     pub fn upstream(mut self, name: &str, url: &str, namespaces: &[&str]) -> Self {
         self.upstreams.push(UpstreamEntry {
@@ -174,6 +186,8 @@ impl SealgateBuilder {
                 quote(&key.display().to_string())
             ));
         }
+        toml.push_str(self.trust_policy.as_deref().unwrap_or(PASS_THROUGH_POLICY));
+        toml.push('\n');
         for up in &self.upstreams {
             let namespaces: Vec<String> = up.namespaces.iter().map(|ns| quote(ns)).collect();
             toml.push_str(&format!(

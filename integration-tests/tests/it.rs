@@ -15,6 +15,8 @@ mod harness;
 mod hostile;
 #[path = "it/large_blob.rs"]
 mod large_blob;
+#[path = "it/push_gate.rs"]
+mod push_gate;
 #[path = "it/routing.rs"]
 mod routing;
 #[path = "it/shutdown.rs"]

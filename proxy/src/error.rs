@@ -104,6 +104,37 @@ pub enum ProxyError {
     /// The request to the upstream could not be built (a bug, or a header hyper refuses).
     #[error("cannot build the upstream request: {0}")]
     UpstreamRequest(#[source] http::Error),
+    /// The upstream sent a body larger than sealgate reads into memory, or broke it off.
+    #[error("upstream {upstream} sent an unusable body: {why}")]
+    UpstreamBody {
+        /// The upstream's name.
+        upstream: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// The manifest is not JSON of a known shape.
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    /// The manifest's bytes do not hash to the digest in the URL.
+    #[error("manifest digest is {computed}, not {requested} as the URL says")]
+    DigestMismatch {
+        /// Digest of the bytes received.
+        computed: String,
+        /// Digest in the URL.
+        requested: String,
+    },
+    /// The tag exists only in quarantine.
+    #[error("{0}")]
+    Pending(String),
+    /// Refused by policy: the message says why and what to do.
+    #[error("{0}")]
+    Denied(String),
+    /// The index could not be read or written: fail closed.
+    #[error("the signature index failed: {0}")]
+    Store(#[from] sealgate_storage::StorageError),
+    /// A background task (storage on a blocking thread) did not finish.
+    #[error("internal task failed: {0}")]
+    Task(String),
 }
 
 impl ProxyError {
@@ -141,9 +172,14 @@ impl ProxyError {
             Self::UpstreamTimeout { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, OciErrorCode::Unavailable)
             }
-            Self::UpstreamRequest(_) => {
+            Self::UpstreamRequest(_) | Self::Store(_) | Self::Task(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, OciErrorCode::Unsupported)
             }
+            Self::UpstreamBody { .. } => (StatusCode::BAD_GATEWAY, OciErrorCode::Unavailable),
+            Self::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, OciErrorCode::ManifestInvalid),
+            Self::DigestMismatch { .. } => (StatusCode::BAD_REQUEST, OciErrorCode::DigestInvalid),
+            Self::Denied(_) => (StatusCode::FORBIDDEN, OciErrorCode::Denied),
+            Self::Pending(_) => (StatusCode::NOT_FOUND, OciErrorCode::ManifestUnknown),
         }
     }
 

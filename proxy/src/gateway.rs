@@ -1,7 +1,7 @@
 //! Request dispatch: health endpoints, the OCI route parser, then the upstream.
 //!
-//! This is where the push and pull gates hook in. For now every valid OCI request is passed
-//! through: blob bodies stream, manifest bodies are read with a cap.
+//! Manifest PUTs and DELETEs go through the push gate ([`crate::push`]); everything else is
+//! passed through: blob bodies stream, manifest bodies are read with a cap.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::body::{ProxyBody, full, stream};
 use crate::config::Config;
 use crate::error::{OciErrorCode, ProxyError, error_response};
+use crate::push::Push;
 use crate::routes::{OciRequest, OciRoute};
 use crate::upstream::{Forward, Upstreams};
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub upstreams: Upstreams,
     /// The index.
     pub store: Arc<dyn Store>,
+    /// Serialises pushes to the same tag (check, forward, pin).
+    pub tag_locks: crate::push::TagLocks,
 }
 
 /// Handles one request; every error becomes an OCI error response here.
@@ -49,12 +52,31 @@ async fn dispatch(
     let upstream = state.upstreams.select(oci.ns.as_deref())?;
     let (parts, body) = req.into_parts();
     let idle = state.config.timeouts.idle;
-    let body = match &oci.route {
-        OciRoute::PutManifest { .. } => {
-            full(read_manifest(body, &parts.headers, state.config.max_manifest_bytes, idle).await?)
+    match &oci.route {
+        OciRoute::PutManifest { name, reference } => {
+            let manifest =
+                read_manifest(body, &parts.headers, state.config.max_manifest_bytes, idle).await?;
+            let push = Push {
+                state,
+                upstream,
+                name,
+                headers: &parts.headers,
+                ns: oci.ns.as_deref(),
+            };
+            return crate::push::put_manifest(&push, reference, manifest).await;
         }
-        _ => stream(body, idle),
-    };
+        OciRoute::DeleteManifest { name, reference } => {
+            crate::push::check_delete(state, upstream, name, reference).await?;
+        }
+        OciRoute::GetManifest {
+            name,
+            reference: sealgate_policies::oci::Reference::Tag(tag),
+        } => {
+            crate::push::check_pending(state, upstream, name, tag).await?;
+        }
+        _ => {}
+    }
+    let body = stream(body, idle);
     let forward = Forward {
         method: parts.method,
         path: parts.uri.path(),

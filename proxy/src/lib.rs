@@ -9,6 +9,8 @@
 //! - [`config`]: the TOML file plus `SEALGATE_*` overrides, validated into a [`config::Config`].
 //! - [`server`]: the listener, TLS, the tower stack, graceful shutdown.
 //! - [`gateway`]: per-request dispatch (health, route parsing, forwarding); the gates hook in here.
+//! - [`push`]: the push gate: tag immutability, signature intake, quarantine.
+//! - [`evidence`]: signature material as the index stores it, and back.
 //! - [`routes`]: the OCI URL grammar, validated before anything reaches an upstream.
 //! - [`upstream`]: the pooled client, namespace routing, header hygiene, `Location` rewriting.
 //! - [`body`]: streaming bodies with idle timeouts.
@@ -18,7 +20,9 @@
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod evidence;
 pub mod gateway;
+pub mod push;
 pub mod routes;
 pub mod server;
 pub mod upstream;
@@ -53,5 +57,6 @@ pub fn open(config: Config) -> Result<Arc<AppState>, StartupError> {
         config: Arc::new(config),
         upstreams,
         store: Arc::new(store),
+        tag_locks: push::TagLocks::default(),
     }))
 }

@@ -115,6 +115,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let grace = config.timeouts.shutdown_grace;
     let tls = config.tls.clone();
     let state = sealgate::open(config).context("cannot start")?;
+    // Quarantined tags whose TTL passed are dropped (and audited) within a minute.
+    tokio::spawn(sealgate::push::expire_pending_loop(
+        state.clone(),
+        std::time::Duration::from_secs(30),
+    ));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -64,6 +64,17 @@ pub struct Upstreams {
     timeouts: Timeouts,
 }
 
+/// A response read whole.
+#[derive(Debug)]
+pub struct Buffered {
+    /// Its status.
+    pub status: http::StatusCode,
+    /// Its headers (hop-by-hop removed).
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: bytes::Bytes,
+}
+
 /// What [`Upstreams::forward`] needs to know about the incoming request.
 #[derive(Debug)]
 pub struct Forward<'a> {
@@ -190,6 +201,50 @@ impl Upstreams {
             parts,
             stream(incoming, self.timeouts.idle),
         ))
+    }
+
+    /// Sends a request and reads the whole response, refusing bodies over `cap` bytes: for
+    /// manifests and signature payloads, which the gates must inspect.
+    pub async fn request_buffered(
+        &self,
+        upstream: &Upstream,
+        method: Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: bytes::Bytes,
+        cap: usize,
+    ) -> Result<Buffered, ProxyError> {
+        use http_body_util::BodyExt as _;
+        let forward = Forward {
+            method,
+            path,
+            query: None,
+            headers,
+            ns: None,
+        };
+        let response = self
+            .forward(upstream, forward, crate::body::full(body))
+            .await?;
+        let (parts, mut body) = response.into_parts();
+        let unusable = |why: String| ProxyError::UpstreamBody {
+            upstream: upstream.config.name.clone(),
+            why,
+        };
+        let mut read = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| unusable(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                if read.len() + data.len() > cap {
+                    return Err(unusable(format!("body larger than {cap} bytes")));
+                }
+                read.extend_from_slice(&data);
+            }
+        }
+        Ok(Buffered {
+            status: parts.status,
+            headers: parts.headers,
+            body: read.freeze(),
+        })
     }
 
     /// Whether `upstream` answers `GET /v2/` (200, or 401 from a registry that wants auth).

@@ -1,65 +1,43 @@
 //! sealgate-storage: the index behind a trait, with sled as the embedded default.
 //!
-//! This crate owns the key layout ([`trees`], [`keys`]) and the invariants about it. The API is
-//! synchronous; the proxy decides where blocking work runs. It never decides trust: it stores
-//! facts that `sealgate-policies` evaluates.
+//! This crate owns the key layout ([`layout`]: [`trees`], [`keys`]) and the invariants about it.
+//! The API is synchronous; the proxy decides where blocking work runs. It never decides trust:
+//! it stores facts (pins, signatures seen, quarantine, the audit log) that `sealgate-policies`
+//! evaluates against the trust configuration in force.
+//!
+//! Guarantees every backend keeps:
+//! - A pin is create-if-absent (compare-and-swap); the pin and the audit event of the decision
+//!   are written in one transaction and are durable when [`Store::pin`] returns.
+//! - The audit log is append-only and hash-chained ([`layout`] gives the hash), so a deleted,
+//!   edited or moved record, or a rolled-back head, is found by [`Store::verify_audit`].
+//! - Every record carries its version; a newer binary reads an older store, and a record or
+//!   store from a newer binary is refused with a typed error rather than misread.
+//! - Stored bytes never cause a panic: anything undecodable is [`StorageError::Corrupt`].
 
-use std::path::{Path, PathBuf};
+mod codec;
+mod engine;
+mod error;
+pub mod layout;
+#[cfg(any(test, feature = "test-util"))]
+mod mem_store;
+mod records;
+mod sled_store;
 
-/// Names of the sled trees. Every tree the store uses is listed here and nowhere else.
-pub mod trees {
-    /// Store-wide metadata: the schema version.
-    pub const META: &str = "meta";
-}
+use sealgate_policies::oci::{Digest, RepoName};
 
-/// Key builders. Keys are never formatted inline elsewhere.
-pub mod keys {
-    /// Key of the schema version in [`super::trees::META`].
-    pub const SCHEMA_VERSION: &[u8] = b"schema_version";
-}
+pub use error::{AuditError, StorageError};
+pub use layout::{keys, trees};
+#[cfg(any(test, feature = "test-util"))]
+pub use mem_store::MemStore;
+pub use records::{
+    AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, PendingTag, Pin, PinKey,
+    PinMove, PinOutcome, SignatureFormat, SignatureRecord, UnixSecs,
+};
+pub use sled_store::SledStore;
 
 /// Version of the on-disk layout this binary writes. A store with a higher version was written
 /// by a newer sealgate and is refused; a lower one is migrated forward on open.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// Everything that can go wrong in the store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StorageError {
-    /// The directory could not be created or the database could not be opened.
-    #[error("cannot open the store at {path}: {source}")]
-    Open {
-        /// The store directory.
-        path: PathBuf,
-        /// What sled said.
-        #[source]
-        source: sled::Error,
-    },
-    /// The store was written by a newer sealgate with a layout this binary does not know.
-    #[error(
-        "the store at {path} has schema version {found}, newer than this binary's {supported}; \
-         run a sealgate at least as new as the one that wrote it"
-    )]
-    SchemaTooNew {
-        /// The store directory.
-        path: PathBuf,
-        /// Version found on disk.
-        found: u32,
-        /// Highest version this binary understands.
-        supported: u32,
-    },
-    /// A stored record could not be decoded.
-    #[error("corrupt record in tree {tree}: {what}")]
-    Corrupt {
-        /// The tree holding the record.
-        tree: &'static str,
-        /// What was wrong.
-        what: String,
-    },
-    /// A read or write failed.
-    #[error("store I/O failed: {0}")]
-    Io(#[from] sled::Error),
-}
 
 /// Health information about a store, cheap to compute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,123 +47,99 @@ pub struct StoreHealth {
 }
 
 /// The operations the proxy needs from any backend (sled now; etcd for several replicas later).
+///
+/// Methods that back an acknowledged response (every write) return only once their writes are
+/// durable.
 pub trait Store: Send + Sync + 'static {
     /// Proves the store answers reads; used by `/readyz`.
     fn health(&self) -> Result<StoreHealth, StorageError>;
-}
 
-/// The embedded sled store. One process per directory: sled takes a file lock.
-#[derive(Debug, Clone)]
-pub struct SledStore {
-    db: sled::Db,
-    meta: sled::Tree,
-}
+    /// Pins `key` to `pin.digest` unless it is pinned already, and appends `event` to the audit
+    /// log, in one transaction, durable on return. The event is written whatever the outcome,
+    /// so every decision is audited.
+    ///
+    /// - absent: [`PinOutcome::Created`], `pin` stored as given;
+    /// - pinned to the same digest: [`PinOutcome::Unchanged`], the stored pin is kept as is;
+    /// - pinned to another digest and `mutable` is false: [`PinOutcome::Conflict`] with the
+    ///   stored pin, which stays;
+    /// - pinned to another digest and `mutable`: [`PinOutcome::Moved`]; `pin` is stored with the
+    ///   old pin's history plus the old digest (replaced at `pin.pinned_at`), capped at
+    ///   [`MAX_PIN_HISTORY`].
+    fn pin(
+        &self,
+        key: &PinKey,
+        pin: Pin,
+        mutable: bool,
+        event: AuditEvent,
+    ) -> Result<(PinOutcome, AuditRecord), StorageError>;
 
-impl SledStore {
-    /// Opens (creating if missing) the store in `path` and checks its schema version.
-    pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let open_err = |source| StorageError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        let db = sled::Config::new().path(path).open().map_err(open_err)?;
-        let meta = db.open_tree(trees::META).map_err(open_err)?;
-        let store = Self { db, meta };
-        match store.read_schema_version()? {
-            Some(found) if found > SCHEMA_VERSION => {
-                return Err(StorageError::SchemaTooNew {
-                    path: path.to_owned(),
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            Some(found) if found == SCHEMA_VERSION => {}
-            // A new store, or an older layout: record the current version (there are no older
-            // layouts to migrate yet) and make it durable before anything else is written.
-            _ => {
-                store
-                    .meta
-                    .insert(keys::SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())?;
-                store.db.flush()?;
-            }
-        }
-        Ok(store)
-    }
+    /// The pin of `key`, if any.
+    fn get_pin(&self, key: &PinKey) -> Result<Option<Pin>, StorageError>;
 
-    fn read_schema_version(&self) -> Result<Option<u32>, StorageError> {
-        let Some(raw) = self.meta.get(keys::SCHEMA_VERSION)? else {
-            return Ok(None);
-        };
-        let bytes: [u8; 4] = raw.as_ref().try_into().map_err(|_| StorageError::Corrupt {
-            tree: trees::META,
-            what: format!("schema version is {} bytes, expected 4", raw.len()),
-        })?;
-        Ok(Some(u32::from_be_bytes(bytes)))
-    }
+    /// Pins of one upstream, or of one repository of it, sorted by repository and tag.
+    fn pins(
+        &self,
+        upstream: &str,
+        repository: Option<&RepoName>,
+    ) -> Result<Vec<(PinKey, Pin)>, StorageError>;
 
-    /// Bytes the database occupies on disk.
-    pub fn size_on_disk(&self) -> Result<u64, StorageError> {
-        Ok(self.db.size_on_disk()?)
-    }
-}
+    /// Records a verified signature, keyed by (subject, signature manifest, layer index).
+    /// Recording it again updates the other fields but keeps the first `observed_at`. Returns
+    /// whether it was new. Durable on return.
+    fn record_signature(&self, record: SignatureRecord) -> Result<bool, StorageError>;
 
-impl Store for SledStore {
-    fn health(&self) -> Result<StoreHealth, StorageError> {
-        let schema_version = self.read_schema_version()?.ok_or(StorageError::Corrupt {
-            tree: trees::META,
-            what: "schema version missing".to_owned(),
-        })?;
-        Ok(StoreHealth { schema_version })
-    }
-}
+    /// Signatures recorded for `subject`, by signature manifest and layer index.
+    fn signatures(&self, subject: &Digest) -> Result<Vec<SignatureRecord>, StorageError>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// The layer digests last accepted for a cosign `.sig` tag (empty if none). The append-only
+    /// check is the proxy's.
+    fn sig_tag_layers(&self, key: &PinKey) -> Result<Vec<Digest>, StorageError>;
 
-    #[test]
-    fn open_creates_the_directory_and_records_the_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/store");
-        let store = SledStore::open(&path).unwrap();
-        assert!(path.is_dir());
-        assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
-    }
+    /// Replaces the layer digests accepted for a `.sig` tag. Durable on return.
+    fn set_sig_tag_layers(&self, key: &PinKey, layers: &[Digest]) -> Result<(), StorageError>;
 
-    #[test]
-    fn reopening_keeps_the_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(SledStore::open(dir.path()).unwrap());
-        let store = SledStore::open(dir.path()).unwrap();
-        assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
-    }
+    /// Records that image index `index` lists `children`. Durable on return.
+    fn record_index(&self, index: &Digest, children: &[Digest]) -> Result<(), StorageError>;
 
-    #[test]
-    fn a_store_from_a_newer_binary_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = SledStore::open(dir.path()).unwrap();
-            store
-                .meta
-                .insert(keys::SCHEMA_VERSION, &(SCHEMA_VERSION + 1).to_be_bytes())
-                .unwrap();
-            store.db.flush().unwrap();
-        }
-        let err = SledStore::open(dir.path()).unwrap_err();
-        assert!(
-            matches!(err, StorageError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1),
-            "{err}"
-        );
-    }
+    /// The indexes recorded as listing `child`, in digest order.
+    fn indexes_containing(&self, child: &Digest) -> Result<Vec<Digest>, StorageError>;
 
-    #[test]
-    fn a_path_that_is_a_file_is_an_open_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("not-a-dir");
-        std::fs::write(&file, b"x").unwrap();
-        assert!(matches!(
-            SledStore::open(&file),
-            Err(StorageError::Open { .. })
-        ));
-    }
+    /// Quarantines a tag (replacing any pending entry for the same key) and appends `event`,
+    /// in one transaction, durable on return.
+    fn put_pending(
+        &self,
+        pending: PendingTag,
+        event: AuditEvent,
+    ) -> Result<AuditRecord, StorageError>;
+
+    /// The pending entry of `key`, if any.
+    fn pending(&self, key: &PinKey) -> Result<Option<PendingTag>, StorageError>;
+
+    /// Pending entries that would point at `digest`.
+    fn pending_for_digest(&self, digest: &Digest) -> Result<Vec<PendingTag>, StorageError>;
+
+    /// Removes the pending entry of `key` and appends `event`, in one transaction, durable on
+    /// return. `None` (and no audit record) if there was no entry.
+    fn remove_pending(
+        &self,
+        key: &PinKey,
+        event: AuditEvent,
+    ) -> Result<Option<(PendingTag, AuditRecord)>, StorageError>;
+
+    /// Pending entries whose quarantine has ended: `expires_at <= now`.
+    fn expired_pending(&self, now: UnixSecs) -> Result<Vec<PendingTag>, StorageError>;
+
+    /// Appends `event` to the audit log; durable on return.
+    fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StorageError>;
+
+    /// Up to `limit` audit records with `seq > after_seq`, in order.
+    fn audit(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StorageError>;
+
+    /// Walks the whole audit log: sequence numbers from 1 without gaps, each record at its own
+    /// place, each hash matching its content and predecessor, and the head naming the last
+    /// record. Records appended while it runs are left for the next check.
+    fn verify_audit(&self) -> Result<AuditReport, AuditError>;
+
+    /// Makes every write so far durable (the write methods already do).
+    fn flush(&self) -> Result<(), StorageError>;
 }

@@ -408,7 +408,11 @@ async fn deletes_by_digest_pass_through() {
     let (registry, sealgate) = registry_behind_sealgate(&[]).await;
     let base = sealgate.base_url();
     let name = "it/delete";
-    let manifest_digest = oci::push_tiny_image(&base, name, "v1", &unique_salt()).await;
+    // Pushed by digest: a digest no tag is pinned to may be deleted (a pinned one may not; see
+    // push_gate).
+    let (manifest_digest, manifest) = oci::tiny_image(&base, name, &unique_salt()).await;
+    let pushed = oci::put_manifest(&base, name, &manifest_digest, &manifest).await;
+    assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.text());
     let manifest: Value =
         serde_json::from_slice(&oci::fetch_manifest(&base, name, &manifest_digest).await)
             .expect("manifest is JSON");

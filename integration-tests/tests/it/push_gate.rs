@@ -1,0 +1,291 @@
+//! The push gate against the real registry: unsigned pushes refused or quarantined, signed ones
+//! pinned, tags immutable, `.sig` tags append-only, racing pushes serialised.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use sealgate_integration_tests::cosign::{CosignKey, push_signature};
+use sealgate_integration_tests::{OciLayout, Registry, Sealgate, oci, send, unique_salt};
+
+/// A registry with sealgate in front, trusting `ci` (and `release`) in an enforce scope for
+/// `prod/**` and a quarantine scope for `held/**`.
+async fn gated(dir: &Path, ci: &CosignKey, release: &CosignKey) -> (Registry, Sealgate) {
+    let registry = Registry::start().await;
+    let policy = format!(
+        r#"
+[trust.keys.ci]
+path = "{}"
+[trust.keys.release]
+path = "{}"
+[policy.default]
+mode = "audit"
+[[policy.scope]]
+repositories = "prod/**"
+signers = ["ci", "release"]
+[[policy.scope]]
+repositories = "held/**"
+signers = ["ci"]
+unsigned_push = "quarantine"
+quarantine_ttl = "1h"
+"#,
+        ci.write_public(dir, "ci").display(),
+        release.write_public(dir, "release").display()
+    );
+    let sealgate = Sealgate::builder()
+        .upstream("local", &registry.url(), &[])
+        .trust_policy(&policy)
+        .start()
+        .await;
+    (registry, sealgate)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_skopeo_push_is_refused_with_instructions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (registry, sealgate) =
+        gated(dir.path(), &CosignKey::generate(), &CosignKey::generate()).await;
+    let mut layout = OciLayout::new(&dir.path().join("layout"));
+    layout.add_sample_image("v1", 2);
+    let reference = layout.reference("v1");
+    let target = format!("docker://{}/prod/app:v1", sealgate.host());
+    let output = tokio::process::Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--dest-tls-verify=false",
+            &reference,
+            &target,
+        ])
+        .output()
+        .await
+        .expect("run skopeo");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "skopeo must fail: {stderr}");
+    assert!(
+        stderr.contains("not signed by the signers this repository requires"),
+        "skopeo shows our message: {stderr}"
+    );
+    // Nothing under the tag reached the registry.
+    let direct = send(
+        Method::GET,
+        &format!("{}/v2/prod/app/manifests/v1", registry.url()),
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(direct.status, StatusCode::NOT_FOUND, "{}", direct.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_push_is_pinned_and_tags_are_immutable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let (registry, sealgate) = gated(dir.path(), &ci, &CosignKey::generate()).await;
+    let base = sealgate.base_url();
+    let (digest, manifest) = oci::tiny_image(&base, "prod/api", &unique_salt()).await;
+    // By digest first: content-addressed, allowed unsigned.
+    let by_digest = oci::put_manifest(&base, "prod/api", &digest, &manifest).await;
+    assert_eq!(
+        by_digest.status,
+        StatusCode::CREATED,
+        "{}",
+        by_digest.text()
+    );
+    // The tag before the signature: refused.
+    let early = oci::put_manifest(&base, "prod/api", "v1", &manifest).await;
+    assert_eq!(early.status, StatusCode::FORBIDDEN, "{}", early.text());
+    // Sign, then tag.
+    let signed = push_signature(
+        &base,
+        "prod/api",
+        &digest,
+        &[ci.sign("registry.example/prod/api", &digest)],
+    )
+    .await;
+    assert_eq!(signed.status, StatusCode::CREATED, "{}", signed.text());
+    let tagged = oci::put_manifest(&base, "prod/api", "v1", &manifest).await;
+    assert_eq!(tagged.status, StatusCode::CREATED, "{}", tagged.text());
+    assert_eq!(
+        oci::manifest_digest(&registry.url(), "prod/api", "v1").await,
+        digest
+    );
+    // The same image again: fine. Another (signed) image under the same tag: refused, naming the pin.
+    let again = oci::put_manifest(&base, "prod/api", "v1", &manifest).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text());
+    let (other, other_manifest) = oci::tiny_image(&base, "prod/api", &unique_salt()).await;
+    oci::put_manifest(&base, "prod/api", &other, &other_manifest).await;
+    push_signature(
+        &base,
+        "prod/api",
+        &other,
+        &[ci.sign("registry.example/prod/api", &other)],
+    )
+    .await;
+    let overwrite = oci::put_manifest(&base, "prod/api", "v1", &other_manifest).await;
+    assert_eq!(
+        overwrite.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        overwrite.text()
+    );
+    assert!(
+        overwrite.text().contains(&format!("pinned to {digest}")),
+        "{}",
+        overwrite.text()
+    );
+    assert_eq!(
+        oci::manifest_digest(&registry.url(), "prod/api", "v1").await,
+        digest,
+        "the upstream tag did not move"
+    );
+    // A pinned tag is not deleted through sealgate.
+    let delete = send(
+        Method::DELETE,
+        &format!("{base}/v2/prod/api/manifests/v1"),
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(delete.status, StatusCode::FORBIDDEN, "{}", delete.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_by_untrusted_keys_are_refused_and_sig_tags_only_grow() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let release = CosignKey::generate();
+    let (_registry, sealgate) = gated(dir.path(), &ci, &release).await;
+    let base = sealgate.base_url();
+    let (digest, manifest) = oci::tiny_image(&base, "prod/lib", &unique_salt()).await;
+    oci::put_manifest(&base, "prod/lib", &digest, &manifest).await;
+    let stranger = CosignKey::generate();
+    let refused = push_signature(
+        &base,
+        "prod/lib",
+        &digest,
+        &[stranger.sign("registry.example/prod/lib", &digest)],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    assert!(
+        refused.text().contains("signature does not verify"),
+        "{}",
+        refused.text()
+    );
+    let first = ci.sign("registry.example/prod/lib", &digest);
+    let one = push_signature(&base, "prod/lib", &digest, std::slice::from_ref(&first)).await;
+    assert_eq!(one.status, StatusCode::CREATED, "{}", one.text());
+    // cosign appends: the earlier layer kept, a second signer's added.
+    let second = release.sign("registry.example/prod/lib", &digest);
+    let two = push_signature(&base, "prod/lib", &digest, &[first.clone(), second.clone()]).await;
+    assert_eq!(two.status, StatusCode::CREATED, "{}", two.text());
+    // Dropping the first layer is refused.
+    let dropped = push_signature(&base, "prod/lib", &digest, &[second]).await;
+    assert_eq!(dropped.status, StatusCode::FORBIDDEN, "{}", dropped.text());
+    assert!(dropped.text().contains("append-only"), "{}", dropped.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quarantined_tag_appears_when_the_signature_arrives() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let (registry, sealgate) = gated(dir.path(), &ci, &CosignKey::generate()).await;
+    let base = sealgate.base_url();
+    let (digest, manifest) = oci::tiny_image(&base, "held/app", &unique_salt()).await;
+    let held = oci::put_manifest(&base, "held/app", "v1", &manifest).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{}", held.text());
+    assert!(
+        held.header("warning")
+            .is_some_and(|w| w.contains("held until")),
+        "{held:?}"
+    );
+    let before = send(
+        Method::GET,
+        &format!("{}/v2/held/app/manifests/v1", registry.url()),
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(
+        before.status,
+        StatusCode::NOT_FOUND,
+        "the tag is held back: {}",
+        before.text()
+    );
+    let by_digest = send(
+        Method::HEAD,
+        &format!("{}/v2/held/app/manifests/{digest}", registry.url()),
+        &[("accept", sealgate_integration_tests::OCI_MANIFEST)],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(by_digest.status, StatusCode::OK, "stored by digest");
+    let pull = send(
+        Method::GET,
+        &format!("{base}/v2/held/app/manifests/v1"),
+        &[("accept", sealgate_integration_tests::OCI_MANIFEST)],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(pull.status, StatusCode::NOT_FOUND, "{}", pull.text());
+    assert!(
+        pull.text().contains("awaits a signature"),
+        "{}",
+        pull.text()
+    );
+    let signed = push_signature(
+        &base,
+        "held/app",
+        &digest,
+        &[ci.sign("registry.example/held/app", &digest)],
+    )
+    .await;
+    assert_eq!(signed.status, StatusCode::CREATED, "{}", signed.text());
+    assert_eq!(
+        oci::manifest_digest(&registry.url(), "held/app", "v1").await,
+        digest,
+        "the tag is released"
+    );
+    // And pinned: another image cannot take it.
+    let (_, other_manifest) = oci::tiny_image(&base, "held/app", &unique_salt()).await;
+    let overwrite = oci::put_manifest(&base, "held/app", "v1", &other_manifest).await;
+    assert_eq!(
+        overwrite.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        overwrite.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_pushes_to_one_tag_pin_exactly_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_registry, sealgate) =
+        gated(dir.path(), &CosignKey::generate(), &CosignKey::generate()).await;
+    let base = sealgate.base_url();
+    // The default scope audits: unsigned pushes pass, but the tag is still immutable.
+    let mut images = Vec::new();
+    for _ in 0..50 {
+        images.push(oci::tiny_image(&base, "race/app", &unique_salt()).await);
+    }
+    let pushes = images.iter().map(|(_, manifest)| {
+        let base = base.clone();
+        let manifest = manifest.clone();
+        tokio::spawn(async move {
+            oci::put_manifest(&base, "race/app", "latest-stable", &manifest)
+                .await
+                .status
+        })
+    });
+    let mut created = 0;
+    let mut refused = 0;
+    for push in pushes {
+        match push.await.expect("task") {
+            StatusCode::CREATED => created += 1,
+            StatusCode::FORBIDDEN => refused += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((created, refused), (1, 49));
+}

@@ -1,0 +1,1109 @@
+//! The push gate: manifest PUTs and DELETEs.
+//!
+//! - A tag points at one digest forever (unless the scope lists it as mutable): a push of
+//!   another digest is refused, the same digest again is fine.
+//! - A manifest pushed by tag must be signed by the scope's signers; otherwise it is refused or,
+//!   in a quarantine scope, stored by digest only while the tag waits for its signature.
+//! - Signatures (cosign `.sig` tags, OCI 1.1 referrers with cosign layers or sigstore bundles)
+//!   are verified before they are forwarded and recorded in the index; `.sig` tags only grow.
+//! - Pushes by digest are content-addressed and create no tag; indexes record their children.
+//!
+//! Per tag, check-forward-pin runs under a lock, so two racing pushes of different digests
+//! cannot both reach the upstream: one is pinned, the other refused.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use sealgate_policies::bundle::SigstoreBundle;
+use sealgate_policies::config::Mode;
+use sealgate_policies::cosign::{SIMPLE_SIGNING_MEDIA_TYPE, Subject, parse_signature_manifest};
+use sealgate_policies::oci::{Digest, DigestAlgorithm, Reference, RepoName, Tag};
+use sealgate_policies::policy::Scope;
+use sealgate_policies::time::UnixTime;
+use sealgate_policies::verdict::{Evidence, Outcome, SignerIdentity, Verdict, evaluate};
+use sealgate_storage::{
+    AuditEvent, CertFacts, PendingTag, Pin, PinKey, PinOutcome, SignatureFormat, SignatureRecord,
+    StorageError, Store,
+};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::Mutex;
+
+use crate::body::{ProxyBody, empty};
+use crate::error::ProxyError;
+use crate::evidence;
+use crate::gateway::AppState;
+use crate::upstream::{Forward, Upstream};
+
+/// Media types of a sigstore bundle layer (cosign v3 stores bundles as OCI referrers).
+const BUNDLE_MEDIA_TYPES: [&str; 2] = [
+    "application/vnd.dev.sigstore.bundle.v0.3+json",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+];
+
+/// Largest signature layer blob read from the upstream (payloads are ~300 bytes, bundles a few KiB).
+const MAX_SIGNATURE_BLOB: usize = 1024 * 1024;
+
+/// Striped locks serialising pushes to the same tag.
+pub struct TagLocks {
+    stripes: Vec<Mutex<()>>,
+}
+
+impl Default for TagLocks {
+    fn default() -> Self {
+        Self {
+            stripes: (0..256).map(|_| Mutex::new(())).collect(),
+        }
+    }
+}
+
+impl TagLocks {
+    async fn lock(&self, key: &PinKey) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        let stripe = (h.finish() as usize) % self.stripes.len();
+        self.stripes[stripe].lock().await
+    }
+}
+
+/// Seconds since the epoch, from the system clock (the proxy is the I/O shell).
+pub fn now() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+/// Runs a store operation on the blocking pool: sled flushes to disk.
+async fn blocking<T, F>(store: &Arc<dyn Store>, f: F) -> Result<T, ProxyError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, StorageError> + Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| ProxyError::Task(e.to_string()))?
+        .map_err(ProxyError::Store)
+}
+
+fn sha256_digest(bytes: &[u8]) -> Digest {
+    Digest::from_hash(DigestAlgorithm::Sha256, &Sha256::digest(bytes))
+        .unwrap_or_else(|_| unreachable!("32 bytes"))
+}
+
+/// The parts of a manifest the gate reads.
+#[derive(Debug, Deserialize)]
+struct ManifestShape {
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+    #[serde(default)]
+    manifests: Option<Vec<Descriptor>>,
+    subject: Option<Descriptor>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Descriptor {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    /// What makes a signature layer itself: several signers sign the same payload (same blob
+    /// digest), so a cosign layer is its blob plus its signature and certificate annotations.
+    fn layer_identity(&self) -> Option<Digest> {
+        let digest: Digest = self.digest.parse().ok()?;
+        let mut material = digest.to_string();
+        for key in [
+            sealgate_policies::cosign::ANNOTATION_SIGNATURE,
+            sealgate_policies::cosign::ANNOTATION_CERTIFICATE,
+        ] {
+            material.push('\n');
+            material.push_str(self.annotations.get(key).map_or("", String::as_str));
+        }
+        Some(sha256_digest(material.as_bytes()))
+    }
+}
+
+impl ManifestShape {
+    fn parse(body: &[u8]) -> Result<Self, ProxyError> {
+        serde_json::from_slice(body)
+            .map_err(|e| ProxyError::ManifestInvalid(format!("not a manifest or index: {e}")))
+    }
+
+    fn is_signature(&self) -> bool {
+        !self.layers.is_empty()
+            && self.layers.iter().all(|l| {
+                l.media_type == SIMPLE_SIGNING_MEDIA_TYPE
+                    || BUNDLE_MEDIA_TYPES.contains(&l.media_type.as_str())
+            })
+    }
+}
+
+/// Everything one manifest push needs.
+pub struct Push<'a> {
+    /// Shared state.
+    pub state: &'a AppState,
+    /// The upstream the request goes to.
+    pub upstream: &'a Upstream,
+    /// Repository.
+    pub name: &'a RepoName,
+    /// The client's headers (Authorization, Content-Type, request id).
+    pub headers: &'a HeaderMap,
+    /// `?ns=` of the request.
+    pub ns: Option<&'a str>,
+}
+
+impl Push<'_> {
+    fn request_id(&self) -> Option<String> {
+        self.headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    fn content_type(&self) -> String {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+            .to_owned()
+    }
+
+    fn event(
+        &self,
+        action: &str,
+        outcome: &str,
+        reference: &str,
+        digest: &Digest,
+        reason: String,
+        signers: Vec<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: now().as_secs(),
+            action: action.to_owned(),
+            outcome: outcome.to_owned(),
+            upstream: self.upstream.config.name.clone(),
+            repository: self.name.to_string(),
+            reference: reference.to_owned(),
+            digest: Some(digest.to_string()),
+            reason,
+            identity: None,
+            signers,
+            request_id: self.request_id(),
+        }
+    }
+
+    async fn audit(&self, event: AuditEvent) -> Result<(), ProxyError> {
+        log_decision(&event);
+        blocking(&self.state.store, move |s| {
+            s.append_audit(event).map(|_| ())
+        })
+        .await
+    }
+
+    /// Sends a manifest upstream under `reference`.
+    async fn forward_manifest(
+        &self,
+        reference: &str,
+        body: Bytes,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let path = format!("/v2/{}/manifests/{reference}", self.name);
+        let forward = Forward {
+            method: Method::PUT,
+            path: &path,
+            query: None,
+            headers: self.headers,
+            ns: self.ns,
+        };
+        self.state
+            .upstreams
+            .forward(self.upstream, forward, crate::body::full(body))
+            .await
+    }
+
+    /// The verdict on `digest` against current trust: its own signatures, or (for a child of a
+    /// signed index) the index's.
+    async fn verdict(
+        &self,
+        digest: &Digest,
+        tag: Option<&Tag>,
+        manifest: Option<&Bytes>,
+    ) -> Result<Verdict, ProxyError> {
+        let policy = self.state.config.policy.clone();
+        let subject = Subject {
+            repository: self.name.clone(),
+            digest: digest.clone(),
+            tag: tag.cloned(),
+        };
+        let d = digest.clone();
+        let (records, parents) = blocking(&self.state.store, move |s| {
+            Ok((s.signatures(&d)?, s.indexes_containing(&d)?))
+        })
+        .await?;
+        let artifact = manifest.map(|b| b.to_vec());
+        let evidence: Vec<Evidence> = records
+            .iter()
+            .map(|r| evidence::decode(r, artifact.as_deref()))
+            .collect();
+        let own = evaluate(&policy, &subject, &evidence, now());
+        if own.admitted().is_some() {
+            return Ok(own);
+        }
+        for parent in parents {
+            let p = parent.clone();
+            let records = blocking(&self.state.store, move |s| s.signatures(&p)).await?;
+            let evidence: Vec<Evidence> =
+                records.iter().map(|r| evidence::decode(r, None)).collect();
+            let parent_subject = Subject {
+                digest: parent,
+                ..subject.clone()
+            };
+            let verdict = evaluate(&policy, &parent_subject, &evidence, now());
+            if verdict.admitted().is_some() {
+                return Ok(verdict);
+            }
+        }
+        Ok(own)
+    }
+}
+
+fn log_decision(event: &AuditEvent) {
+    tracing::info!(
+        target: "sealgate::decision",
+        action = %event.action,
+        outcome = %event.outcome,
+        upstream = %event.upstream,
+        repository = %event.repository,
+        reference = %event.reference,
+        digest = event.digest.as_deref().unwrap_or("-"),
+        signers = ?event.signers,
+        request_id = event.request_id.as_deref().unwrap_or("-"),
+        reason = %event.reason,
+        "decision"
+    );
+}
+
+fn signer_names(verdict: &Verdict) -> Vec<String> {
+    verdict.satisfied.iter().map(|s| s.signer.clone()).collect()
+}
+
+/// `sha256-<hex>.sig`: cosign's signature tag for the image `sha256:<hex>`.
+fn cosign_signature_subject(tag: &Tag) -> Option<Digest> {
+    let hex = tag.as_str().strip_prefix("sha256-")?.strip_suffix(".sig")?;
+    format!("sha256:{hex}").parse().ok()
+}
+
+/// `sha256-<hex>` (the referrers fallback index) and cosign's other attachments
+/// (`.att`, `.sbom`): they describe an image, they are not images, and are not pinned.
+fn is_attachment_tag(tag: &Tag) -> bool {
+    let Some(rest) = tag.as_str().strip_prefix("sha256-") else {
+        return false;
+    };
+    let hex = rest.split('.').next().unwrap_or("");
+    hex.len() == 64 && matches!(&rest[64..], "" | ".att" | ".sbom")
+}
+
+fn warning(mut response: Response<ProxyBody>, message: &str) -> Response<ProxyBody> {
+    let text = format!(
+        "299 - \"{}\"",
+        message
+            .replace(['"', '\\'], "'")
+            .chars()
+            .take(1000)
+            .collect::<String>()
+    );
+    if let Ok(v) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(header::WARNING, v);
+    }
+    response
+}
+
+/// `PUT /v2/<name>/manifests/<reference>` (end-7), with `body` already read under the cap.
+pub async fn put_manifest(
+    push: &Push<'_>,
+    reference: &Reference,
+    body: Bytes,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let digest = sha256_digest(&body);
+    if let Reference::Digest(requested) = reference
+        && *requested != digest
+    {
+        return Err(ProxyError::DigestMismatch {
+            computed: digest.to_string(),
+            requested: requested.to_string(),
+        });
+    }
+    let manifest = ManifestShape::parse(&body)?;
+    // OCI 1.1 referrers carrying signatures are verified and recorded, whatever the reference.
+    if let Some(subject) = &manifest.subject
+        && manifest.is_signature()
+    {
+        let subject: Digest = subject
+            .digest
+            .parse()
+            .map_err(|e| ProxyError::ManifestInvalid(format!("subject digest: {e}")))?;
+        return intake_signatures(push, &subject, reference, &manifest, body, &digest, None).await;
+    }
+    match reference {
+        Reference::Tag(tag) => {
+            if let Some(subject) = cosign_signature_subject(tag) {
+                let key = PinKey {
+                    upstream: push.upstream.config.name.clone(),
+                    repository: push.name.clone(),
+                    tag: tag.clone(),
+                };
+                return intake_signatures(
+                    push,
+                    &subject,
+                    reference,
+                    &manifest,
+                    body,
+                    &digest,
+                    Some(key),
+                )
+                .await;
+            }
+            if is_attachment_tag(tag) {
+                return push.forward_manifest(tag.as_str(), body).await;
+            }
+            push_tag(push, tag, &manifest, body, &digest).await
+        }
+        Reference::Digest(_) => {
+            let response = push.forward_manifest(digest.as_str(), body).await?;
+            if response.status().is_success()
+                && let Some(children) = &manifest.manifests
+            {
+                record_index(push, &digest, children).await?;
+            }
+            Ok(response)
+        }
+    }
+}
+
+async fn record_index(
+    push: &Push<'_>,
+    index: &Digest,
+    children: &[Descriptor],
+) -> Result<(), ProxyError> {
+    let children: Vec<Digest> = children
+        .iter()
+        .filter_map(|c| c.digest.parse().ok())
+        .collect();
+    let index = index.clone();
+    blocking(&push.state.store, move |s| {
+        s.record_index(&index, &children)
+    })
+    .await
+}
+
+/// A manifest pushed by tag: immutability, then signatures.
+async fn push_tag(
+    push: &Push<'_>,
+    tag: &Tag,
+    manifest: &ManifestShape,
+    body: Bytes,
+    digest: &Digest,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let policy = push.state.config.policy.clone();
+    let scope = policy.scope_for(push.name);
+    let key = PinKey {
+        upstream: push.upstream.config.name.clone(),
+        repository: push.name.clone(),
+        tag: tag.clone(),
+    };
+    let mutable = scope.tag_is_mutable(tag);
+    let _guard = push.state.tag_locks.lock(&key).await;
+    let k = key.clone();
+    let existing = blocking(&push.state.store, move |s| s.get_pin(&k)).await?;
+    if let Some(pin) = &existing {
+        if pin.digest == *digest {
+            // Idempotent re-push: the upstream gets it again (harmless), nothing changes here.
+            let response = push.forward_manifest(tag.as_str(), body).await?;
+            push.audit(push.event(
+                "push",
+                "allow",
+                tag.as_str(),
+                digest,
+                "same digest as the pin".to_owned(),
+                pin.signers.clone(),
+            ))
+            .await?;
+            return Ok(response);
+        }
+        if !mutable {
+            let message = format!(
+                "tag {}:{tag} is pinned to {} and tags are immutable here; push this image under a new tag \
+                 (or ask an administrator to retire the pin)",
+                push.name, pin.digest
+            );
+            push.audit(push.event(
+                "push",
+                "deny",
+                tag.as_str(),
+                digest,
+                message.clone(),
+                vec![],
+            ))
+            .await?;
+            return Err(ProxyError::Denied(message));
+        }
+    }
+    if let Some(children) = &manifest.manifests {
+        record_index(push, digest, children).await?;
+    }
+    let verdict = push.verdict(digest, Some(tag), Some(&body)).await?;
+    match verdict.push_outcome(scope) {
+        outcome @ (Outcome::Admit | Outcome::AllowWithWarning | Outcome::AllowAudited) => {
+            let response = push.forward_manifest(tag.as_str(), body).await?;
+            if !response.status().is_success() {
+                return Ok(response);
+            }
+            let (label, reason) = match outcome {
+                Outcome::Admit => ("allow", verdict.explain()),
+                Outcome::AllowWithWarning => ("warn", verdict.explain()),
+                _ => ("audit", verdict.explain()),
+            };
+            let pin = Pin {
+                digest: digest.clone(),
+                pinned_at: now().as_secs(),
+                pushed_by: None,
+                signers: signer_names(&verdict),
+                history: Vec::new(),
+            };
+            let event = push.event(
+                "push",
+                label,
+                tag.as_str(),
+                digest,
+                reason,
+                signer_names(&verdict),
+            );
+            log_decision(&event);
+            let k = key.clone();
+            let (outcome_pin, _) =
+                blocking(&push.state.store, move |s| s.pin(&k, pin, mutable, event)).await?;
+            if let PinOutcome::Conflict { existing } = outcome_pin {
+                // Cannot happen under the tag lock; fail closed if it does.
+                return Err(ProxyError::Denied(format!(
+                    "tag {}:{tag} was pinned to {} meanwhile",
+                    push.name, existing.digest
+                )));
+            }
+            Ok(match outcome {
+                Outcome::AllowWithWarning => warning(
+                    response,
+                    &format!("not admitted, allowed by warn mode: {}", verdict.explain()),
+                ),
+                _ => response,
+            })
+        }
+        Outcome::Reject => {
+            let message = format!(
+                "{}:{tag} ({digest}) is not signed by the signers this repository requires ({}). Push the image by \
+                 digest, sign that digest (e.g. cosign sign {}@{digest}), then push the tag again. Details: {}",
+                push.name,
+                scope.signers.join(", "),
+                push.name,
+                verdict.explain()
+            );
+            push.audit(push.event(
+                "push",
+                "deny",
+                tag.as_str(),
+                digest,
+                message.clone(),
+                vec![],
+            ))
+            .await?;
+            Err(ProxyError::Denied(message))
+        }
+        Outcome::Quarantine { ttl } => {
+            quarantine(push, &key, tag, body, digest, ttl, &verdict).await
+        }
+        _ => Err(ProxyError::Denied(verdict.explain())),
+    }
+}
+
+/// Stores the manifest upstream by digest only; the tag waits for a signature.
+async fn quarantine(
+    push: &Push<'_>,
+    key: &PinKey,
+    tag: &Tag,
+    body: Bytes,
+    digest: &Digest,
+    ttl: Duration,
+    verdict: &Verdict,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let response = push.forward_manifest(digest.as_str(), body).await?;
+    if !response.status().is_success() {
+        return Ok(response);
+    }
+    let expires_at = now().as_secs().saturating_add(ttl.as_secs());
+    let pending = PendingTag {
+        key: key.clone(),
+        digest: digest.clone(),
+        media_type: push.content_type(),
+        expires_at,
+        pushed_by: None,
+    };
+    let message = format!(
+        "{}:{tag} is held until {digest} is signed (until {}); sign it and the tag appears. {}",
+        push.name,
+        UnixTime(expires_at),
+        verdict.explain()
+    );
+    let event = push.event(
+        "quarantine",
+        "quarantine",
+        tag.as_str(),
+        digest,
+        message.clone(),
+        vec![],
+    );
+    log_decision(&event);
+    blocking(&push.state.store, move |s| {
+        s.put_pending(pending, event).map(|_| ())
+    })
+    .await?;
+    let mut held = Response::new(empty());
+    *held.status_mut() = StatusCode::CREATED;
+    if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
+        held.headers_mut().insert("docker-content-digest", v);
+    }
+    Ok(warning(held, &message))
+}
+
+/// Reads the signature layers of a signature manifest from the upstream (the client uploaded
+/// them before the manifest).
+async fn signature_blobs(
+    push: &Push<'_>,
+    manifest: &ManifestShape,
+) -> Result<Vec<(String, Digest, Bytes)>, ProxyError> {
+    let mut blobs = Vec::with_capacity(manifest.layers.len());
+    for layer in &manifest.layers {
+        let digest: Digest = layer
+            .digest
+            .parse()
+            .map_err(|e| ProxyError::ManifestInvalid(format!("layer digest: {e}")))?;
+        let path = format!("/v2/{}/blobs/{digest}", push.name);
+        let mut headers = HeaderMap::new();
+        if let Some(auth) = push.headers.get(header::AUTHORIZATION) {
+            headers.insert(header::AUTHORIZATION, auth.clone());
+        }
+        let fetched = push
+            .state
+            .upstreams
+            .request_buffered(
+                push.upstream,
+                Method::GET,
+                &path,
+                &headers,
+                Bytes::new(),
+                MAX_SIGNATURE_BLOB,
+            )
+            .await?;
+        if !fetched.status.is_success() {
+            return Err(ProxyError::ManifestInvalid(format!(
+                "signature layer {digest} is not in the registry ({}); upload the blob before the manifest",
+                fetched.status
+            )));
+        }
+        if sha256_digest(&fetched.body) != digest {
+            return Err(ProxyError::UpstreamBody {
+                upstream: push.upstream.config.name.clone(),
+                why: format!("blob {digest} does not hash to its digest"),
+            });
+        }
+        blobs.push((layer.media_type.clone(), digest, fetched.body));
+    }
+    Ok(blobs)
+}
+
+/// A verified signature layer and the facts recorded about it.
+struct Accepted {
+    record: SignatureRecord,
+    signer: String,
+}
+
+/// Verifies the signatures of a `.sig` tag or a referrer manifest, records the valid ones and
+/// forwards the manifest; then promotes tags waiting for this signature.
+async fn intake_signatures(
+    push: &Push<'_>,
+    subject: &Digest,
+    reference: &Reference,
+    manifest: &ManifestShape,
+    body: Bytes,
+    manifest_digest: &Digest,
+    sig_tag: Option<PinKey>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let policy = push.state.config.policy.clone();
+    let scope = policy.scope_for(push.name);
+    let reference_text = reference.to_string();
+    let layer_ids: Vec<Digest> = manifest
+        .layers
+        .iter()
+        .filter_map(Descriptor::layer_identity)
+        .collect();
+    // `.sig` tags only grow: cosign appends a signature by re-pushing the tag with one more layer.
+    let previous = match &sig_tag {
+        Some(key) => {
+            let k = key.clone();
+            blocking(&push.state.store, move |s| s.sig_tag_layers(&k)).await?
+        }
+        None => Vec::new(),
+    };
+    if previous.iter().any(|d| !layer_ids.contains(d)) {
+        let message = format!(
+            "{}:{reference_text} is append-only: the new manifest drops an earlier signature layer; keep every \
+             earlier layer and add yours",
+            push.name
+        );
+        push.audit(push.event(
+            "signature",
+            "deny",
+            &reference_text,
+            subject,
+            message.clone(),
+            vec![],
+        ))
+        .await?;
+        return Err(ProxyError::Denied(message));
+    }
+    let blobs = signature_blobs(push, manifest).await?;
+    let observed = now();
+    let subject_of = Subject {
+        repository: push.name.clone(),
+        digest: subject.clone(),
+        tag: None,
+    };
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    let lookup = |d: &Digest| {
+        blobs
+            .iter()
+            .find(|(_, bd, _)| bd == d)
+            .map(|(_, _, b)| b.to_vec())
+    };
+    let cosign_layers = if manifest
+        .layers
+        .iter()
+        .any(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
+    {
+        parse_signature_manifest(&body, &lookup)
+            .map_err(|e| ProxyError::ManifestInvalid(e.to_string()))?
+    } else {
+        Vec::new()
+    };
+    // One result per manifest layer, in order (other media types come back as errors).
+    let mut cosign_layers: Vec<Option<_>> = cosign_layers.into_iter().map(Some).collect();
+    for (index, (media_type, _, blob)) in blobs.iter().enumerate() {
+        if layer_ids.get(index).is_some_and(|id| previous.contains(id)) {
+            continue; // accepted before
+        }
+        let (evidence, format, stored) = if media_type == SIMPLE_SIGNING_MEDIA_TYPE {
+            match cosign_layers.get_mut(index).and_then(Option::take) {
+                Some(Ok(sig)) => {
+                    let stored = evidence::encode_cosign(&sig);
+                    (
+                        Evidence::Cosign {
+                            signature: sig,
+                            observed,
+                            source: format!("layer {index}"),
+                        },
+                        SignatureFormat::CosignLayer,
+                        stored,
+                    )
+                }
+                Some(Err(reason)) => (
+                    Evidence::Unusable {
+                        reason,
+                        source: format!("layer {index}"),
+                    },
+                    SignatureFormat::CosignLayer,
+                    Vec::new(),
+                ),
+                None => continue,
+            }
+        } else {
+            match SigstoreBundle::from_json(blob) {
+                Ok(bundle) => (
+                    Evidence::Bundle {
+                        bundle: Box::new(bundle),
+                        artifact: None,
+                        observed,
+                        source: format!("layer {index}"),
+                    },
+                    SignatureFormat::SigstoreBundle,
+                    blob.to_vec(),
+                ),
+                Err(e) => (
+                    Evidence::Unusable {
+                        reason: sealgate_policies::cosign::SignatureFailure::Bundle(e.to_string()),
+                        source: format!("layer {index}"),
+                    },
+                    SignatureFormat::SigstoreBundle,
+                    Vec::new(),
+                ),
+            }
+        };
+        let verdict = evaluate(
+            &policy,
+            &subject_of,
+            std::slice::from_ref(&evidence),
+            observed,
+        );
+        match verdict.satisfied.first() {
+            Some(satisfied) => {
+                let (key_fingerprint, certificate) = match &satisfied.identity {
+                    SignerIdentity::Key { fingerprint } => (Some(fingerprint.to_string()), None),
+                    SignerIdentity::Certificate {
+                        subject,
+                        issuer,
+                        serial,
+                        not_after,
+                        ..
+                    } => (
+                        None,
+                        Some(CertFacts {
+                            subject: subject.clone(),
+                            issuer: issuer.clone(),
+                            serial: serial.clone(),
+                            not_after: not_after.as_secs(),
+                        }),
+                    ),
+                    _ => (None, None),
+                };
+                accepted.push(Accepted {
+                    signer: satisfied.signer.clone(),
+                    record: SignatureRecord {
+                        subject: subject.clone(),
+                        format,
+                        signature_manifest: manifest_digest.clone(),
+                        layer_index: u32::try_from(index).unwrap_or(u32::MAX),
+                        signer: satisfied.signer.clone(),
+                        key_fingerprint,
+                        certificate,
+                        observed_at: observed.as_secs(),
+                        evidence: stored,
+                    },
+                });
+            }
+            None => refused.push(verdict.explain()),
+        }
+    }
+    let signers: Vec<String> = accepted.iter().map(|a| a.signer.clone()).collect();
+    if !refused.is_empty() && scope.mode == Mode::Enforce {
+        let message = format!(
+            "signature for {}@{subject} refused: {}",
+            push.name,
+            refused.join("; ")
+        );
+        push.audit(push.event(
+            "signature",
+            "deny",
+            &reference_text,
+            subject,
+            message.clone(),
+            signers,
+        ))
+        .await?;
+        return Err(ProxyError::Denied(message));
+    }
+    let upstream_reference = match reference {
+        Reference::Tag(t) => t.to_string(),
+        Reference::Digest(_) => manifest_digest.to_string(),
+    };
+    let response = push.forward_manifest(&upstream_reference, body).await?;
+    if !response.status().is_success() {
+        return Ok(response);
+    }
+    let records: Vec<SignatureRecord> = accepted.into_iter().map(|a| a.record).collect();
+    let layers = layer_ids.clone();
+    let tag_key = sig_tag.clone();
+    blocking(&push.state.store, move |s| {
+        for record in records {
+            s.record_signature(record)?;
+        }
+        if let Some(key) = tag_key {
+            s.set_sig_tag_layers(&key, &layers)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let outcome = if refused.is_empty() { "allow" } else { "warn" };
+    let reason = if refused.is_empty() {
+        format!("signature layers verified for {subject}")
+    } else {
+        format!(
+            "accepted by {:?} mode despite: {}",
+            scope.mode,
+            refused.join("; ")
+        )
+    };
+    push.audit(push.event(
+        "signature",
+        outcome,
+        &reference_text,
+        subject,
+        reason.clone(),
+        signers,
+    ))
+    .await?;
+    promote(push, subject).await?;
+    Ok(if refused.is_empty() || scope.mode == Mode::Audit {
+        response
+    } else {
+        warning(response, &reason)
+    })
+}
+
+/// Tags waiting for `subject` in this repository become real once it is admitted: the manifest
+/// is pushed under the tag and pinned.
+async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
+    let d = subject.clone();
+    let waiting = blocking(&push.state.store, move |s| s.pending_for_digest(&d)).await?;
+    for pending in waiting {
+        if pending.key.repository != *push.name || pending.key.upstream != push.upstream.config.name
+        {
+            continue;
+        }
+        let policy = push.state.config.policy.clone();
+        let scope: &Scope = policy.scope_for(push.name);
+        let mut headers = HeaderMap::new();
+        if let Some(auth) = push.headers.get(header::AUTHORIZATION) {
+            headers.insert(header::AUTHORIZATION, auth.clone());
+        }
+        if let Ok(v) = HeaderValue::from_str(&pending.media_type) {
+            headers.insert(header::ACCEPT, v);
+        }
+        let path = format!("/v2/{}/manifests/{subject}", push.name);
+        let fetched = push
+            .state
+            .upstreams
+            .request_buffered(
+                push.upstream,
+                Method::GET,
+                &path,
+                &headers,
+                Bytes::new(),
+                push.state.config.max_manifest_bytes,
+            )
+            .await?;
+        if !fetched.status.is_success() || sha256_digest(&fetched.body) != *subject {
+            tracing::warn!(%subject, status = %fetched.status, "cannot promote: the held manifest is not in the upstream");
+            continue;
+        }
+        let tag = pending.key.tag.clone();
+        let verdict = push
+            .verdict(subject, Some(&tag), Some(&fetched.body))
+            .await?;
+        if verdict.push_outcome(scope) != Outcome::Admit {
+            continue;
+        }
+        let _guard = push.state.tag_locks.lock(&pending.key).await;
+        let mut put_headers = HeaderMap::new();
+        if let Some(auth) = push.headers.get(header::AUTHORIZATION) {
+            put_headers.insert(header::AUTHORIZATION, auth.clone());
+        }
+        if let Ok(v) = HeaderValue::from_str(&pending.media_type) {
+            put_headers.insert(header::CONTENT_TYPE, v);
+        }
+        let put_path = format!("/v2/{}/manifests/{tag}", push.name);
+        let put = push
+            .state
+            .upstreams
+            .request_buffered(
+                push.upstream,
+                Method::PUT,
+                &put_path,
+                &put_headers,
+                fetched.body.clone(),
+                64 * 1024,
+            )
+            .await?;
+        if !put.status.is_success() {
+            tracing::warn!(%subject, %tag, status = %put.status, "cannot promote: the upstream refused the tag");
+            continue;
+        }
+        let pin = Pin {
+            digest: subject.clone(),
+            pinned_at: now().as_secs(),
+            pushed_by: pending.pushed_by.clone(),
+            signers: signer_names(&verdict),
+            history: Vec::new(),
+        };
+        let mutable = scope.tag_is_mutable(&tag);
+        let pin_event = push.event(
+            "promote",
+            "allow",
+            tag.as_str(),
+            subject,
+            format!("signed; tag released: {}", verdict.explain()),
+            signer_names(&verdict),
+        );
+        let done_event = push.event(
+            "promote",
+            "allow",
+            tag.as_str(),
+            subject,
+            "no longer pending".to_owned(),
+            signer_names(&verdict),
+        );
+        log_decision(&pin_event);
+        let key = pending.key.clone();
+        blocking(&push.state.store, move |s| {
+            s.pin(&key, pin, mutable, pin_event)?;
+            s.remove_pending(&key, done_event)?;
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// `DELETE /v2/<name>/manifests/<reference>` (end-9): a pinned tag, or a digest a tag is pinned
+/// to, is not deleted through the proxy.
+pub async fn check_delete(
+    state: &AppState,
+    upstream: &Upstream,
+    name: &RepoName,
+    reference: &Reference,
+) -> Result<(), ProxyError> {
+    let upstream_name = upstream.config.name.clone();
+    let repo = name.clone();
+    let pins = blocking(&state.store, move |s| s.pins(&upstream_name, Some(&repo))).await?;
+    let pinned = pins.iter().find(|(key, pin)| match reference {
+        Reference::Tag(tag) => key.tag == *tag,
+        Reference::Digest(digest) => pin.digest == *digest,
+    });
+    match pinned {
+        Some((key, pin)) => Err(ProxyError::Denied(format!(
+            "{}:{} is pinned to {}; pins are retired only through the admin API",
+            name, key.tag, pin.digest
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A pull of a tag that is held in quarantine gets 404 saying why, not the upstream's bare 404.
+pub async fn check_pending(
+    state: &AppState,
+    upstream: &Upstream,
+    name: &RepoName,
+    tag: &Tag,
+) -> Result<(), ProxyError> {
+    let key = PinKey {
+        upstream: upstream.config.name.clone(),
+        repository: name.clone(),
+        tag: tag.clone(),
+    };
+    match blocking(&state.store, move |s| s.pending(&key)).await? {
+        Some(pending) => Err(ProxyError::Pending(format!(
+            "{name}:{tag} awaits a signature: {} was pushed but is not signed yet (held until {})",
+            pending.digest,
+            UnixTime(pending.expires_at)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Drops quarantined tags whose TTL passed, with an audit event each; runs until the process ends.
+pub async fn expire_pending_loop(state: Arc<AppState>, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        let at = now();
+        let result = blocking(&state.store, move |s| {
+            let mut expired = Vec::new();
+            for pending in s.expired_pending(at.as_secs())? {
+                let event = AuditEvent {
+                    at: at.as_secs(),
+                    action: "expire".to_owned(),
+                    outcome: "deny".to_owned(),
+                    upstream: pending.key.upstream.clone(),
+                    repository: pending.key.repository.to_string(),
+                    reference: pending.key.tag.to_string(),
+                    digest: Some(pending.digest.to_string()),
+                    reason: format!(
+                        "no valid signature arrived before {}",
+                        UnixTime(pending.expires_at)
+                    ),
+                    identity: pending.pushed_by.clone(),
+                    signers: vec![],
+                    request_id: None,
+                };
+                if let Some((_, record)) = s.remove_pending(&pending.key, event)? {
+                    expired.push(record.event);
+                }
+            }
+            Ok(expired)
+        })
+        .await;
+        match result {
+            Ok(events) => events.iter().for_each(log_decision),
+            Err(e) => tracing::error!(error = %e, "expiring quarantined tags failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosign_tags_are_recognised() {
+        let hex = "a".repeat(64);
+        let sig: Tag = format!("sha256-{hex}.sig").parse().unwrap();
+        assert_eq!(cosign_signature_subject(&sig).unwrap().hex(), hex);
+        for attachment in [
+            format!("sha256-{hex}"),
+            format!("sha256-{hex}.att"),
+            format!("sha256-{hex}.sbom"),
+        ] {
+            assert!(
+                is_attachment_tag(&attachment.parse().unwrap()),
+                "{attachment}"
+            );
+        }
+        for other in [
+            "v1",
+            "sha256-abc.sig",
+            "sha256-abc",
+            &format!("sha256-{hex}.exe"),
+        ] {
+            let tag: Tag = other.parse().unwrap();
+            assert!(!is_attachment_tag(&tag), "{other}");
+            if other != format!("sha256-{hex}.sig") {
+                assert!(cosign_signature_subject(&tag).is_none() || other.ends_with(".sig"));
+            }
+        }
+        assert!(cosign_signature_subject(&"sha256-abc.sig".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn signature_manifests_are_recognised_by_their_layers() {
+        let sig = ManifestShape::parse(
+            br#"{"schemaVersion":2,"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:00"}]}"#,
+        )
+        .unwrap();
+        assert!(sig.is_signature());
+        let image = ManifestShape::parse(
+            br#"{"schemaVersion":2,"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:00"}]}"#,
+        )
+        .unwrap();
+        assert!(!image.is_signature());
+        assert!(matches!(
+            ManifestShape::parse(b"nope"),
+            Err(ProxyError::ManifestInvalid(_))
+        ));
+    }
+}

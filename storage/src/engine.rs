@@ -1,0 +1,821 @@
+//! The store's operations, written once over a small key-value interface ([`Backend`]) that sled
+//! and the in-memory test store both provide. Sharing the logic is what makes `MemStore` behave
+//! like `SledStore`, hash chain included.
+//!
+//! Every write is one transaction over all trees, so a record and its indexes, or a pin and its
+//! audit event and the audit head, land together or not at all; the backend flushes to disk
+//! before a write method returns.
+
+use std::collections::BTreeSet;
+
+use sealgate_policies::oci::{Digest, RepoName};
+
+use crate::codec::{self, AuditHead, IndexChildren, SigTagLayers};
+use crate::layout::keys;
+use crate::layout::trees::Tree;
+use crate::{
+    AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, PendingTag, Pin, PinKey,
+    PinMove, PinOutcome, SCHEMA_VERSION, SignatureRecord, StorageError, StoreHealth, UnixSecs,
+};
+
+/// Records read per page when walking a whole tree.
+const PAGE: usize = 512;
+
+/// Why a transaction body stopped.
+#[derive(Debug)]
+pub(crate) enum TxError {
+    /// The operation failed (a corrupt record, say): abort the transaction with this error.
+    Store(StorageError),
+    /// The backend failed or asks for a retry (sled's conflict).
+    Backend(sled::transaction::UnabortableTransactionError),
+}
+
+impl From<StorageError> for TxError {
+    fn from(e: StorageError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<sled::transaction::UnabortableTransactionError> for TxError {
+    fn from(e: sled::transaction::UnabortableTransactionError) -> Self {
+        Self::Backend(e)
+    }
+}
+
+/// Reads and writes inside one transaction. Reads see the transaction's own writes.
+pub(crate) trait Tx {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxError>;
+    fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), TxError>;
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxError>;
+}
+
+/// Key-value pairs read by a scan, in key order.
+pub(crate) type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A key-value store of named trees with serializable multi-tree transactions.
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// One value, outside any transaction.
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Up to `limit` entries whose key starts with `prefix` and is at least `from`, in key order.
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Entries, StorageError>;
+
+    /// Runs `body` as one serializable transaction over every tree, retrying it on conflict.
+    /// Its writes are applied only if it returns `Ok`.
+    fn transaction<R>(
+        &self,
+        body: impl Fn(&dyn Tx) -> Result<R, TxError>,
+    ) -> Result<R, StorageError>;
+
+    /// Makes every committed write durable.
+    fn flush(&self) -> Result<(), StorageError>;
+}
+
+/// The smallest key greater than `key`: where the next page starts.
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(0);
+    next
+}
+
+fn corrupt(tree: Tree, what: impl Into<String>) -> StorageError {
+    StorageError::Corrupt {
+        tree: tree.name(),
+        what: what.into(),
+    }
+}
+
+/// The store's operations over a backend.
+#[derive(Debug, Clone)]
+pub(crate) struct Engine<B> {
+    pub(crate) backend: B,
+}
+
+impl<B: Backend> Engine<B> {
+    pub(crate) fn new(backend: B) -> Self {
+        Self { backend }
+    }
+
+    /// Calls `visit` on every entry under `prefix`, a page at a time.
+    fn for_each(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut from = prefix.to_vec();
+        loop {
+            let page = self.backend.scan(tree, prefix, &from, PAGE)?;
+            for (key, value) in &page {
+                visit(key, value)?;
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == PAGE => from = successor(last),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    pub(crate) fn read_schema_version(&self) -> Result<Option<u32>, StorageError> {
+        let Some(raw) = self.backend.get(Tree::Meta, keys::SCHEMA_VERSION)? else {
+            return Ok(None);
+        };
+        decode_schema_version(&raw).map(Some)
+    }
+
+    pub(crate) fn write_schema_version(&self) -> Result<(), StorageError> {
+        self.backend.transaction(|tx| {
+            tx.insert(
+                Tree::Meta,
+                keys::SCHEMA_VERSION,
+                SCHEMA_VERSION.to_be_bytes().to_vec(),
+            )
+        })?;
+        self.backend.flush()
+    }
+
+    pub(crate) fn health(&self) -> Result<StoreHealth, StorageError> {
+        let schema_version = self
+            .read_schema_version()?
+            .ok_or_else(|| corrupt(Tree::Meta, "schema version missing"))?;
+        Ok(StoreHealth { schema_version })
+    }
+
+    // ---- pins ----------------------------------------------------------------------------
+
+    pub(crate) fn pin(
+        &self,
+        key: &PinKey,
+        pin: Pin,
+        mutable: bool,
+        event: AuditEvent,
+    ) -> Result<(PinOutcome, AuditRecord), StorageError> {
+        let pin_key = keys::pin(key);
+        let result = self.backend.transaction(|tx| {
+            let existing = match tx.get(Tree::Pins, &pin_key)? {
+                Some(raw) => Some(codec::decode::<Pin>(Tree::Pins, &raw)?),
+                None => None,
+            };
+            let outcome = match existing {
+                None => {
+                    tx.insert(Tree::Pins, &pin_key, codec::encode(Tree::Pins, &pin)?)?;
+                    PinOutcome::Created
+                }
+                Some(existing) if existing.digest == pin.digest => PinOutcome::Unchanged,
+                Some(existing) if !mutable => PinOutcome::Conflict { existing },
+                Some(existing) => {
+                    let mut moved = pin.clone();
+                    moved.history = existing.history;
+                    moved.history.push(PinMove {
+                        digest: existing.digest.clone(),
+                        replaced_at: pin.pinned_at,
+                    });
+                    let excess = moved.history.len().saturating_sub(MAX_PIN_HISTORY);
+                    moved.history.drain(..excess);
+                    tx.insert(Tree::Pins, &pin_key, codec::encode(Tree::Pins, &moved)?)?;
+                    PinOutcome::Moved {
+                        previous: existing.digest,
+                    }
+                }
+            };
+            // Every decision is audited, including the ones that change nothing.
+            let record = append_audit_in(tx, &event)?;
+            Ok((outcome, record))
+        })?;
+        self.backend.flush()?;
+        Ok(result)
+    }
+
+    pub(crate) fn get_pin(&self, key: &PinKey) -> Result<Option<Pin>, StorageError> {
+        self.backend
+            .get(Tree::Pins, &keys::pin(key))?
+            .map(|raw| codec::decode(Tree::Pins, &raw))
+            .transpose()
+    }
+
+    pub(crate) fn pins(
+        &self,
+        upstream: &str,
+        repository: Option<&RepoName>,
+    ) -> Result<Vec<(PinKey, Pin)>, StorageError> {
+        let prefix = match repository {
+            Some(repository) => keys::repository_prefix(upstream, repository),
+            None => keys::upstream_prefix(upstream),
+        };
+        let mut out = Vec::new();
+        self.for_each(Tree::Pins, &prefix, |key, value| {
+            out.push((
+                keys::parse_pin(Tree::Pins.name(), key)?,
+                codec::decode(Tree::Pins, value)?,
+            ));
+            Ok(())
+        })?;
+        out.sort_by(|(a, _), (b, _)| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+        Ok(out)
+    }
+
+    // ---- signatures ----------------------------------------------------------------------
+
+    pub(crate) fn record_signature(&self, record: SignatureRecord) -> Result<bool, StorageError> {
+        let key = keys::signature(
+            &record.subject,
+            &record.signature_manifest,
+            record.layer_index,
+        );
+        let (new, written) = self.backend.transaction(|tx| {
+            let mut stored = record.clone();
+            let existing = match tx.get(Tree::Signatures, &key)? {
+                Some(raw) => Some(codec::decode_signature(&raw)?),
+                None => None,
+            };
+            if let Some(existing) = &existing {
+                // First sight is a fact about the past; a re-record cannot move it.
+                stored.observed_at = existing.observed_at;
+                if *existing == stored {
+                    return Ok((false, false));
+                }
+            }
+            tx.insert(Tree::Signatures, &key, codec::encode_signature(&stored)?)?;
+            Ok((existing.is_none(), true))
+        })?;
+        if written {
+            self.backend.flush()?;
+        }
+        Ok(new)
+    }
+
+    pub(crate) fn signatures(
+        &self,
+        subject: &Digest,
+    ) -> Result<Vec<SignatureRecord>, StorageError> {
+        let mut out = Vec::new();
+        self.for_each(
+            Tree::Signatures,
+            &keys::signatures_of(subject),
+            |_, value| {
+                out.push(codec::decode_signature(value)?);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    pub(crate) fn sig_tag_layers(&self, key: &PinKey) -> Result<Vec<Digest>, StorageError> {
+        Ok(match self.backend.get(Tree::SigTags, &keys::pin(key))? {
+            Some(raw) => codec::decode::<SigTagLayers>(Tree::SigTags, &raw)?.layers,
+            None => Vec::new(),
+        })
+    }
+
+    pub(crate) fn set_sig_tag_layers(
+        &self,
+        key: &PinKey,
+        layers: &[Digest],
+    ) -> Result<(), StorageError> {
+        let value = codec::encode(
+            Tree::SigTags,
+            &SigTagLayers {
+                layers: layers.to_vec(),
+            },
+        )?;
+        let key = keys::pin(key);
+        self.backend
+            .transaction(|tx| tx.insert(Tree::SigTags, &key, value.clone()))?;
+        self.backend.flush()
+    }
+
+    // ---- indexes -------------------------------------------------------------------------
+
+    pub(crate) fn record_index(
+        &self,
+        index: &Digest,
+        children: &[Digest],
+    ) -> Result<(), StorageError> {
+        let children: Vec<Digest> = {
+            // One entry per child, in a stable order.
+            let unique: BTreeSet<&Digest> = children.iter().collect();
+            unique.into_iter().cloned().collect()
+        };
+        let forward_key = keys::index_children(index);
+        let value = codec::encode(
+            Tree::IndexChildren,
+            &IndexChildren {
+                children: children.clone(),
+            },
+        )?;
+        self.backend.transaction(|tx| {
+            // An index is content-addressed, so its children never change; should a caller
+            // record different ones anyway, the reverse entries follow the latest record.
+            if let Some(raw) = tx.get(Tree::IndexChildren, &forward_key)? {
+                let old = codec::decode::<IndexChildren>(Tree::IndexChildren, &raw)?;
+                for child in old.children.iter().filter(|c| !children.contains(c)) {
+                    tx.remove(Tree::IndexParents, &keys::index_parent(child, index))?;
+                }
+            }
+            tx.insert(Tree::IndexChildren, &forward_key, value.clone())?;
+            for child in &children {
+                tx.insert(
+                    Tree::IndexParents,
+                    &keys::index_parent(child, index),
+                    Vec::new(),
+                )?;
+            }
+            Ok(())
+        })?;
+        self.backend.flush()
+    }
+
+    pub(crate) fn indexes_containing(&self, child: &Digest) -> Result<Vec<Digest>, StorageError> {
+        let mut out = Vec::new();
+        self.for_each(
+            Tree::IndexParents,
+            &keys::index_parents_of(child),
+            |key, _| {
+                out.push(keys::parse_index_parent(Tree::IndexParents.name(), key)?.1);
+                Ok(())
+            },
+        )?;
+        // Keys sort by length first (sha256 before sha512); answer in digest order.
+        out.sort();
+        Ok(out)
+    }
+
+    // ---- quarantine ----------------------------------------------------------------------
+
+    pub(crate) fn put_pending(
+        &self,
+        pending: PendingTag,
+        event: AuditEvent,
+    ) -> Result<AuditRecord, StorageError> {
+        let key = keys::pin(&pending.key);
+        let value = codec::encode(Tree::Pending, &pending)?;
+        let record = self.backend.transaction(|tx| {
+            if let Some(raw) = tx.get(Tree::Pending, &key)? {
+                let old = codec::decode::<PendingTag>(Tree::Pending, &raw)?;
+                tx.remove(
+                    Tree::PendingByDigest,
+                    &keys::pending_by_digest(&old.digest, &old.key),
+                )?;
+            }
+            tx.insert(Tree::Pending, &key, value.clone())?;
+            tx.insert(
+                Tree::PendingByDigest,
+                &keys::pending_by_digest(&pending.digest, &pending.key),
+                Vec::new(),
+            )?;
+            append_audit_in(tx, &event)
+        })?;
+        self.backend.flush()?;
+        Ok(record)
+    }
+
+    pub(crate) fn pending(&self, key: &PinKey) -> Result<Option<PendingTag>, StorageError> {
+        self.backend
+            .get(Tree::Pending, &keys::pin(key))?
+            .map(|raw| codec::decode(Tree::Pending, &raw))
+            .transpose()
+    }
+
+    pub(crate) fn pending_for_digest(
+        &self,
+        digest: &Digest,
+    ) -> Result<Vec<PendingTag>, StorageError> {
+        let mut keys_found = Vec::new();
+        self.for_each(
+            Tree::PendingByDigest,
+            &keys::pending_by_digest_prefix(digest),
+            |key, _| {
+                keys_found
+                    .push(keys::parse_pending_by_digest(Tree::PendingByDigest.name(), key)?.1);
+                Ok(())
+            },
+        )?;
+        let mut out = Vec::new();
+        for key in keys_found {
+            // Read outside a transaction: the tag may have been removed or re-pointed since the
+            // index was read. Only what is pending for this digest now is returned.
+            if let Some(pending) = self.pending(&key)?
+                && pending.digest == *digest
+            {
+                out.push(pending);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn remove_pending(
+        &self,
+        key: &PinKey,
+        event: AuditEvent,
+    ) -> Result<Option<(PendingTag, AuditRecord)>, StorageError> {
+        let pin_key = keys::pin(key);
+        let removed = self.backend.transaction(|tx| {
+            let Some(raw) = tx.get(Tree::Pending, &pin_key)? else {
+                // Nothing to remove: nothing is decided, so nothing is audited.
+                return Ok(None);
+            };
+            let pending = codec::decode::<PendingTag>(Tree::Pending, &raw)?;
+            tx.remove(Tree::Pending, &pin_key)?;
+            tx.remove(
+                Tree::PendingByDigest,
+                &keys::pending_by_digest(&pending.digest, &pending.key),
+            )?;
+            let record = append_audit_in(tx, &event)?;
+            Ok(Some((pending, record)))
+        })?;
+        if removed.is_some() {
+            self.backend.flush()?;
+        }
+        Ok(removed)
+    }
+
+    /// Pending tags whose quarantine has ended (`expires_at <= now`). Scans every pending tag:
+    /// quarantine is short-lived, so the set stays small.
+    pub(crate) fn expired_pending(&self, now: UnixSecs) -> Result<Vec<PendingTag>, StorageError> {
+        let mut out = Vec::new();
+        self.for_each(Tree::Pending, &[], |_, value| {
+            let pending: PendingTag = codec::decode(Tree::Pending, value)?;
+            if pending.expires_at <= now {
+                out.push(pending);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    // ---- audit ---------------------------------------------------------------------------
+
+    pub(crate) fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StorageError> {
+        let record = self.backend.transaction(|tx| append_audit_in(tx, &event))?;
+        self.backend.flush()?;
+        Ok(record)
+    }
+
+    pub(crate) fn audit(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        let Some(first) = after_seq.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let page = self
+            .backend
+            .scan(Tree::Audit, &[], &keys::audit(first), limit)?;
+        page.into_iter()
+            .map(|(key, value)| {
+                let seq = keys::parse_audit(&key)
+                    .ok_or_else(|| corrupt(Tree::Audit, "a key is not a sequence number"))?;
+                let stored = codec::decode_audit(&value)?;
+                if stored.seq != seq {
+                    return Err(corrupt(
+                        Tree::Audit,
+                        format!("record at {seq} says it is {}", stored.seq),
+                    ));
+                }
+                stored.into_record()
+            })
+            .collect()
+    }
+
+    fn read_head(&self) -> Result<AuditHead, StorageError> {
+        match self.backend.get(Tree::Meta, keys::AUDIT_HEAD)? {
+            Some(raw) => codec::decode_head(&raw),
+            None => Ok(AuditHead::GENESIS),
+        }
+    }
+
+    /// Verifies the chain up to the head read at the start, so that appends running at the same
+    /// time neither fail the check nor get half-checked.
+    pub(crate) fn verify_audit(&self) -> Result<AuditReport, AuditError> {
+        let head = self.read_head()?;
+        let mut expected = 1u64;
+        let mut prev = codec::GENESIS;
+        // From the very first key, so that stray keys before record 1 are seen too.
+        let mut from = Vec::new();
+        'pages: while expected <= head.seq {
+            let page = self.backend.scan(Tree::Audit, &[], &from, PAGE)?;
+            for (key, value) in &page {
+                let Some(seq) = keys::parse_audit(key) else {
+                    return Err(AuditError::Corrupt {
+                        seq: expected,
+                        what: format!("a key of {} bytes is not a sequence number", key.len()),
+                    });
+                };
+                if seq > head.seq {
+                    break 'pages;
+                }
+                if seq < expected {
+                    return Err(AuditError::Corrupt {
+                        seq,
+                        what: "a record before the first sequence number".to_owned(),
+                    });
+                }
+                if seq != expected {
+                    return Err(AuditError::Gap {
+                        expected,
+                        found: seq,
+                    });
+                }
+                let stored = codec::decode_audit(value).map_err(|e| audit_decode_error(seq, e))?;
+                if stored.seq != seq {
+                    return Err(AuditError::Reordered {
+                        seq,
+                        found: stored.seq,
+                    });
+                }
+                // The hash over the stored bytes first: an edited byte is an edit even when
+                // it also breaks the event's decoding.
+                if !stored.hash_matches(&prev, seq) {
+                    return Err(AuditError::Edited { seq });
+                }
+                stored.event().map_err(|e| audit_decode_error(seq, e))?;
+                prev = stored.hash;
+                expected += 1;
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == PAGE => from = successor(last),
+                _ => break,
+            }
+        }
+        if expected <= head.seq || prev != head.hash {
+            // Records the head accounts for are missing at the end, or the last one is not
+            // the one the head names.
+            return Err(AuditError::HeadMismatch);
+        }
+        // A record past the head is legitimate only if it was appended while this ran, in which
+        // case the head has moved on (record and head are written in one transaction).
+        let beyond = self
+            .backend
+            .scan(Tree::Audit, &[], &successor(&keys::audit(head.seq)), 1)?;
+        if !beyond.is_empty() && self.read_head()? == head {
+            return Err(AuditError::HeadMismatch);
+        }
+        Ok(AuditReport {
+            events: head.seq,
+            head: hex::encode(head.hash),
+        })
+    }
+
+    /// Decodes every record and key of every tree; returns how many entries there are.
+    pub(crate) fn verify_records(&self) -> Result<u64, StorageError> {
+        let mut count = 0u64;
+        for tree in Tree::ALL {
+            let name = tree.name();
+            self.for_each(tree, &[], |key, value| {
+                count += 1;
+                check_entry(tree, name, key, value)
+            })?;
+        }
+        Ok(count)
+    }
+}
+
+fn decode_schema_version(raw: &[u8]) -> Result<u32, StorageError> {
+    let bytes: [u8; 4] = raw.try_into().map_err(|_| {
+        corrupt(
+            Tree::Meta,
+            format!("schema version is {} bytes, expected 4", raw.len()),
+        )
+    })?;
+    Ok(u32::from_be_bytes(bytes))
+}
+
+/// One entry of `tree`, decoded and cross-checked against its key.
+fn check_entry(
+    tree: Tree,
+    name: &'static str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<(), StorageError> {
+    let expect_empty = |what: &str| {
+        if value.is_empty() {
+            Ok(())
+        } else {
+            Err(corrupt(tree, format!("{what} entry has a value")))
+        }
+    };
+    match tree {
+        Tree::Meta if key == keys::SCHEMA_VERSION => decode_schema_version(value).map(drop),
+        Tree::Meta if key == keys::AUDIT_HEAD => codec::decode_head(value).map(drop),
+        Tree::Meta => Err(corrupt(
+            tree,
+            format!("unknown key {:?}", String::from_utf8_lossy(key)),
+        )),
+        Tree::Pins => {
+            keys::parse_pin(name, key)?;
+            codec::decode::<Pin>(tree, value).map(drop)
+        }
+        Tree::Signatures => {
+            let (subject, manifest, index) = keys::parse_signature(name, key)?;
+            let record = codec::decode_signature(value)?;
+            if (
+                record.subject,
+                record.signature_manifest,
+                record.layer_index,
+            ) != (subject, manifest, index)
+            {
+                return Err(corrupt(tree, "record does not match its key"));
+            }
+            Ok(())
+        }
+        Tree::SigTags => {
+            keys::parse_pin(name, key)?;
+            codec::decode::<SigTagLayers>(tree, value).map(drop)
+        }
+        Tree::IndexChildren => {
+            keys::parse_digest(name, key)?;
+            codec::decode::<IndexChildren>(tree, value).map(drop)
+        }
+        Tree::IndexParents => {
+            keys::parse_index_parent(name, key)?;
+            expect_empty("an index relation")
+        }
+        Tree::Pending => {
+            let pin_key = keys::parse_pin(name, key)?;
+            let pending = codec::decode::<PendingTag>(tree, value)?;
+            if pending.key != pin_key {
+                return Err(corrupt(tree, "record does not match its key"));
+            }
+            Ok(())
+        }
+        Tree::PendingByDigest => {
+            keys::parse_pending_by_digest(name, key)?;
+            expect_empty("a pending index")
+        }
+        Tree::Audit => {
+            let seq = keys::parse_audit(key)
+                .ok_or_else(|| corrupt(tree, "a key is not a sequence number"))?;
+            let stored = codec::decode_audit(value)?;
+            if stored.seq != seq {
+                return Err(corrupt(
+                    tree,
+                    format!("record at {seq} says it is {}", stored.seq),
+                ));
+            }
+            stored.event().map(drop)
+        }
+    }
+}
+
+fn audit_decode_error(seq: u64, e: StorageError) -> AuditError {
+    match e {
+        StorageError::Corrupt { what, .. } => AuditError::Corrupt { seq, what },
+        other => AuditError::Storage(other),
+    }
+}
+
+/// Appends `event` to the audit log inside `tx`, moving the head in the same transaction.
+fn append_audit_in(tx: &dyn Tx, event: &AuditEvent) -> Result<AuditRecord, TxError> {
+    let head = match tx.get(Tree::Meta, keys::AUDIT_HEAD)? {
+        Some(raw) => codec::decode_head(&raw)?,
+        None => AuditHead::GENESIS,
+    };
+    let (bytes, next, record) = codec::encode_audit(&head, event)?;
+    let key = keys::audit(next.seq);
+    if tx.get(Tree::Audit, &key)?.is_some() {
+        // The head lags the log: never overwrite history. verify_audit reports this store.
+        return Err(corrupt(
+            Tree::Audit,
+            format!("record {} exists beyond the audit head", next.seq),
+        )
+        .into());
+    }
+    tx.insert(Tree::Audit, &key, bytes)?;
+    tx.insert(Tree::Meta, keys::AUDIT_HEAD, codec::encode_head(&next)?)?;
+    Ok(record)
+}
+
+/// Implements [`crate::Store`] for a type with an `engine: Engine<_>` field.
+macro_rules! store_via_engine {
+    ($ty:ty) => {
+        impl $crate::Store for $ty {
+            fn health(&self) -> Result<$crate::StoreHealth, $crate::StorageError> {
+                self.engine.health()
+            }
+            fn pin(
+                &self,
+                key: &$crate::PinKey,
+                pin: $crate::Pin,
+                mutable: bool,
+                event: $crate::AuditEvent,
+            ) -> Result<($crate::PinOutcome, $crate::AuditRecord), $crate::StorageError> {
+                self.engine.pin(key, pin, mutable, event)
+            }
+            fn get_pin(
+                &self,
+                key: &$crate::PinKey,
+            ) -> Result<Option<$crate::Pin>, $crate::StorageError> {
+                self.engine.get_pin(key)
+            }
+            fn pins(
+                &self,
+                upstream: &str,
+                repository: Option<&::sealgate_policies::oci::RepoName>,
+            ) -> Result<Vec<($crate::PinKey, $crate::Pin)>, $crate::StorageError> {
+                self.engine.pins(upstream, repository)
+            }
+            fn record_signature(
+                &self,
+                record: $crate::SignatureRecord,
+            ) -> Result<bool, $crate::StorageError> {
+                self.engine.record_signature(record)
+            }
+            fn signatures(
+                &self,
+                subject: &::sealgate_policies::oci::Digest,
+            ) -> Result<Vec<$crate::SignatureRecord>, $crate::StorageError> {
+                self.engine.signatures(subject)
+            }
+            fn sig_tag_layers(
+                &self,
+                key: &$crate::PinKey,
+            ) -> Result<Vec<::sealgate_policies::oci::Digest>, $crate::StorageError> {
+                self.engine.sig_tag_layers(key)
+            }
+            fn set_sig_tag_layers(
+                &self,
+                key: &$crate::PinKey,
+                layers: &[::sealgate_policies::oci::Digest],
+            ) -> Result<(), $crate::StorageError> {
+                self.engine.set_sig_tag_layers(key, layers)
+            }
+            fn record_index(
+                &self,
+                index: &::sealgate_policies::oci::Digest,
+                children: &[::sealgate_policies::oci::Digest],
+            ) -> Result<(), $crate::StorageError> {
+                self.engine.record_index(index, children)
+            }
+            fn indexes_containing(
+                &self,
+                child: &::sealgate_policies::oci::Digest,
+            ) -> Result<Vec<::sealgate_policies::oci::Digest>, $crate::StorageError> {
+                self.engine.indexes_containing(child)
+            }
+            fn put_pending(
+                &self,
+                pending: $crate::PendingTag,
+                event: $crate::AuditEvent,
+            ) -> Result<$crate::AuditRecord, $crate::StorageError> {
+                self.engine.put_pending(pending, event)
+            }
+            fn pending(
+                &self,
+                key: &$crate::PinKey,
+            ) -> Result<Option<$crate::PendingTag>, $crate::StorageError> {
+                self.engine.pending(key)
+            }
+            fn pending_for_digest(
+                &self,
+                digest: &::sealgate_policies::oci::Digest,
+            ) -> Result<Vec<$crate::PendingTag>, $crate::StorageError> {
+                self.engine.pending_for_digest(digest)
+            }
+            fn remove_pending(
+                &self,
+                key: &$crate::PinKey,
+                event: $crate::AuditEvent,
+            ) -> Result<Option<($crate::PendingTag, $crate::AuditRecord)>, $crate::StorageError>
+            {
+                self.engine.remove_pending(key, event)
+            }
+            fn expired_pending(
+                &self,
+                now: $crate::UnixSecs,
+            ) -> Result<Vec<$crate::PendingTag>, $crate::StorageError> {
+                self.engine.expired_pending(now)
+            }
+            fn append_audit(
+                &self,
+                event: $crate::AuditEvent,
+            ) -> Result<$crate::AuditRecord, $crate::StorageError> {
+                self.engine.append_audit(event)
+            }
+            fn audit(
+                &self,
+                after_seq: u64,
+                limit: usize,
+            ) -> Result<Vec<$crate::AuditRecord>, $crate::StorageError> {
+                self.engine.audit(after_seq, limit)
+            }
+            fn verify_audit(&self) -> Result<$crate::AuditReport, $crate::AuditError> {
+                self.engine.verify_audit()
+            }
+            fn flush(&self) -> Result<(), $crate::StorageError> {
+                self.engine.backend.flush()
+            }
+        }
+    };
+}
+pub(crate) use store_via_engine;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1027 @@
+//! Behaviour of every operation, run against both backends (`sled_backend::*`, `mem_backend::*`).
+
+use std::collections::HashMap;
+use std::sync::Barrier;
+
+use sealgate_policies::oci::{Digest, RepoName};
+
+use super::*;
+use crate::{
+    CertFacts, MemStore, SignatureFormat, SignatureRecord, SledStore, StorageError, Store,
+};
+
+// ---- fixtures ------------------------------------------------------------------------------
+
+/// Raw access to a store's trees, for tampering.
+trait Harness: Store {
+    fn poke(&self, tree: Tree, key: &[u8], value: Option<Vec<u8>>);
+    fn peek(&self, tree: Tree, key: &[u8]) -> Option<Vec<u8>>;
+    fn check_records(&self) -> Result<u64, StorageError>;
+}
+
+fn poke<B: Backend>(engine: &Engine<B>, tree: Tree, key: &[u8], value: Option<Vec<u8>>) {
+    engine
+        .backend
+        .transaction(|tx| match &value {
+            Some(v) => tx.insert(tree, key, v.clone()),
+            None => tx.remove(tree, key),
+        })
+        .unwrap();
+}
+
+impl Harness for SledStore {
+    fn poke(&self, tree: Tree, key: &[u8], value: Option<Vec<u8>>) {
+        poke(self.engine(), tree, key, value);
+    }
+    fn peek(&self, tree: Tree, key: &[u8]) -> Option<Vec<u8>> {
+        self.engine().backend.get(tree, key).unwrap()
+    }
+    fn check_records(&self) -> Result<u64, StorageError> {
+        self.verify_records()
+    }
+}
+
+impl Harness for MemStore {
+    fn poke(&self, tree: Tree, key: &[u8], value: Option<Vec<u8>>) {
+        poke(self.engine(), tree, key, value);
+    }
+    fn peek(&self, tree: Tree, key: &[u8]) -> Option<Vec<u8>> {
+        self.engine().backend.get(tree, key).unwrap()
+    }
+    fn check_records(&self) -> Result<u64, StorageError> {
+        self.verify_records()
+    }
+}
+
+/// Runs each listed test function on a fresh sled store and on a fresh in-memory store.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sled_backend {
+            $(
+                #[test]
+                fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = crate::SledStore::open(dir.path()).unwrap();
+                    super::$name(&store);
+                }
+            )*
+        }
+        mod mem_backend {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&crate::MemStore::new());
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    immutable_pin_outcomes_and_their_audit_events,
+    mutable_pin_moves_keep_history_oldest_first,
+    pin_history_is_capped,
+    pins_list_by_upstream_and_repository_without_prefix_confusion,
+    fifty_racing_pushes_to_one_immutable_tag_have_one_winner,
+    pin_model_check_against_random_operations,
+    signatures_dedupe_and_keep_first_observed_at,
+    sig_tag_layers_are_replaced_whole,
+    index_relations_follow_the_latest_record,
+    pending_lifecycle_and_digest_index,
+    pending_expiry_boundary,
+    audit_appends_chain_and_page,
+    verify_on_an_empty_log,
+    verify_finds_a_gap,
+    verify_finds_an_edited_byte,
+    verify_finds_a_reordering,
+    verify_finds_a_truncated_log_and_a_rolled_back_head,
+    verify_finds_a_corrupt_head_and_corrupt_records,
+    append_never_overwrites_a_record_past_the_head,
+    corrupt_records_are_errors_not_panics,
+    random_bytes_in_every_tree_never_panic,
+    a_record_from_a_newer_binary_is_a_version_error,
+    verify_records_decodes_a_healthy_store,
+    verify_tolerates_appends_running_at_the_same_time,
+);
+
+fn digest(n: u64) -> Digest {
+    format!("sha256:{n:064x}").parse().unwrap()
+}
+
+fn repo(name: &str) -> RepoName {
+    name.parse().unwrap()
+}
+
+fn key(upstream: &str, repository: &str, tag: &str) -> PinKey {
+    PinKey {
+        upstream: upstream.to_owned(),
+        repository: repo(repository),
+        tag: tag.parse().unwrap(),
+    }
+}
+
+fn pin_of(d: u64, at: UnixSecs) -> Pin {
+    Pin {
+        digest: digest(d),
+        pinned_at: at,
+        pushed_by: Some("ci@example.com".to_owned()),
+        signers: vec!["release".to_owned()],
+        history: Vec::new(),
+    }
+}
+
+fn event(action: &str, reason: &str) -> AuditEvent {
+    AuditEvent {
+        at: 1_700_000_000,
+        action: action.to_owned(),
+        outcome: "allow".to_owned(),
+        upstream: "hub".to_owned(),
+        repository: "team/app".to_owned(),
+        reference: "v1".to_owned(),
+        digest: None,
+        reason: reason.to_owned(),
+        identity: Some("ci@example.com".to_owned()),
+        signers: vec!["release".to_owned()],
+        request_id: Some("req-1".to_owned()),
+    }
+}
+
+fn signature(subject: u64, manifest: u64, layer: u32, observed_at: UnixSecs) -> SignatureRecord {
+    SignatureRecord {
+        subject: digest(subject),
+        format: SignatureFormat::CosignLayer,
+        signature_manifest: digest(manifest),
+        layer_index: layer,
+        signer: "release".to_owned(),
+        key_fingerprint: Some("SHA256:abc".to_owned()),
+        certificate: Some(CertFacts {
+            subject: "https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1"
+                .to_owned(),
+            issuer: "https://token.actions.githubusercontent.com".to_owned(),
+            serial: "0a1b".to_owned(),
+            not_after: 1_700_000_600,
+        }),
+        observed_at,
+        evidence: (0..=255).collect(),
+    }
+}
+
+fn pending_tag(k: &PinKey, d: u64, expires_at: UnixSecs) -> PendingTag {
+    PendingTag {
+        key: k.clone(),
+        digest: digest(d),
+        media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+        expires_at,
+        pushed_by: None,
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so "random" tests reproduce exactly.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn append_n(store: &impl Store, n: u64) -> Vec<AuditRecord> {
+    (1..=n)
+        .map(|i| {
+            store
+                .append_audit(event("pull", &format!("event {i}")))
+                .unwrap()
+        })
+        .collect()
+}
+
+// ---- pins ----------------------------------------------------------------------------------
+
+fn immutable_pin_outcomes_and_their_audit_events(store: &impl Harness) {
+    let k = key("hub", "team/app", "v1");
+    assert_eq!(store.get_pin(&k).unwrap(), None);
+
+    let (outcome, first) = store
+        .pin(&k, pin_of(1, 100), false, event("push", "created"))
+        .unwrap();
+    assert_eq!(outcome, PinOutcome::Created);
+    assert_eq!(first.seq, 1);
+    assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(1, 100)));
+
+    let (outcome, second) = store
+        .pin(&k, pin_of(1, 200), false, event("push", "same digest"))
+        .unwrap();
+    assert_eq!(outcome, PinOutcome::Unchanged);
+    assert_eq!(second.seq, 2);
+    // Unchanged keeps the stored pin, including when it was first pinned.
+    assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(1, 100)));
+
+    let (outcome, third) = store
+        .pin(&k, pin_of(2, 300), false, event("push", "conflict"))
+        .unwrap();
+    assert_eq!(
+        outcome,
+        PinOutcome::Conflict {
+            existing: pin_of(1, 100)
+        }
+    );
+    assert_eq!(third.seq, 3);
+    assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(1, 100)));
+
+    // Every outcome was audited, in order, with the caller's event.
+    let reasons: Vec<String> = store
+        .audit(0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event.reason)
+        .collect();
+    assert_eq!(reasons, ["created", "same digest", "conflict"]);
+    assert_eq!(store.verify_audit().unwrap().events, 3);
+}
+
+fn mutable_pin_moves_keep_history_oldest_first(store: &impl Harness) {
+    let k = key("hub", "team/app", "latest");
+    let (o, _) = store
+        .pin(&k, pin_of(1, 100), true, event("push", "a"))
+        .unwrap();
+    assert_eq!(o, PinOutcome::Created);
+    let (o, _) = store
+        .pin(&k, pin_of(1, 150), true, event("push", "a again"))
+        .unwrap();
+    assert_eq!(o, PinOutcome::Unchanged);
+    let (o, _) = store
+        .pin(&k, pin_of(2, 200), true, event("push", "b"))
+        .unwrap();
+    assert_eq!(
+        o,
+        PinOutcome::Moved {
+            previous: digest(1)
+        }
+    );
+    // The caller's history is ignored on a move: the store's is authoritative.
+    let mut third = pin_of(3, 300);
+    third.history = vec![PinMove {
+        digest: digest(99),
+        replaced_at: 1,
+    }];
+    let (o, _) = store.pin(&k, third, true, event("push", "c")).unwrap();
+    assert_eq!(
+        o,
+        PinOutcome::Moved {
+            previous: digest(2)
+        }
+    );
+    let stored = store.get_pin(&k).unwrap().unwrap();
+    assert_eq!(stored.digest, digest(3));
+    assert_eq!(stored.pinned_at, 300);
+    assert_eq!(
+        stored.history,
+        [
+            PinMove {
+                digest: digest(1),
+                replaced_at: 200
+            },
+            PinMove {
+                digest: digest(2),
+                replaced_at: 300
+            },
+        ]
+    );
+    assert_eq!(store.verify_audit().unwrap().events, 4);
+}
+
+fn pin_history_is_capped(store: &impl Harness) {
+    let k = key("hub", "team/app", "latest");
+    let moves = MAX_PIN_HISTORY as u64 + 5;
+    for i in 0..=moves {
+        store
+            .pin(&k, pin_of(i, i), true, event("push", "move"))
+            .unwrap();
+    }
+    let stored = store.get_pin(&k).unwrap().unwrap();
+    assert_eq!(stored.digest, digest(moves));
+    assert_eq!(stored.history.len(), MAX_PIN_HISTORY);
+    // The oldest were dropped; the newest move is last.
+    assert_eq!(
+        stored.history[0].digest,
+        digest(moves - MAX_PIN_HISTORY as u64)
+    );
+    assert_eq!(
+        stored.history[MAX_PIN_HISTORY - 1].digest,
+        digest(moves - 1)
+    );
+}
+
+fn pins_list_by_upstream_and_repository_without_prefix_confusion(store: &impl Harness) {
+    let keys = [
+        key("hub", "a", "v1"),
+        key("hub", "a", "v2"),
+        key("hub", "a/b", "v1"),
+        key("hub", "ab", "v1"),
+        key("hub2", "a", "v1"),
+        key("hu", "a", "v1"),
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        store
+            .pin(k, pin_of(i as u64, 1), false, event("push", "p"))
+            .unwrap();
+    }
+    let listed = |upstream: &str, repository: Option<&str>| -> Vec<PinKey> {
+        let repository = repository.map(repo);
+        store
+            .pins(upstream, repository.as_ref())
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    };
+    assert_eq!(listed("hub", Some("a")), [keys[0].clone(), keys[1].clone()]);
+    assert_eq!(listed("hub", Some("a/b")), [keys[2].clone()]);
+    assert_eq!(
+        listed("hub", None),
+        [
+            keys[0].clone(),
+            keys[1].clone(),
+            keys[2].clone(),
+            keys[3].clone()
+        ]
+    );
+    assert_eq!(listed("hub2", None), [keys[4].clone()]);
+    assert_eq!(listed("hu", None), [keys[5].clone()]);
+    assert!(listed("h", None).is_empty());
+    let (_, pin) = &store.pins("hub", Some(&repo("ab"))).unwrap()[0];
+    assert_eq!(pin.digest, digest(3));
+}
+
+fn fifty_racing_pushes_to_one_immutable_tag_have_one_winner(store: &impl Harness) {
+    const RACERS: u64 = 50;
+    let k = key("hub", "team/app", "v1");
+    let barrier = Barrier::new(RACERS as usize);
+    let outcomes: Vec<(u64, PinOutcome)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let (k, barrier) = (&k, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let (outcome, _) = store
+                        .pin(k, pin_of(i, i), false, event("push", &format!("racer {i}")))
+                        .unwrap();
+                    (i, outcome)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<u64> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == PinOutcome::Created)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    let winner = winners[0];
+    let stored = store.get_pin(&k).unwrap().unwrap();
+    assert_eq!(stored.digest, digest(winner));
+    for (i, outcome) in &outcomes {
+        if *i != winner {
+            assert_eq!(
+                *outcome,
+                PinOutcome::Conflict {
+                    existing: stored.clone()
+                }
+            );
+        }
+    }
+    // Fifty decisions, fifty audit records, one chain.
+    let report = store.verify_audit().unwrap();
+    assert_eq!(report.events, RACERS);
+    let records = store.audit(0, 100).unwrap();
+    assert_eq!(records.len(), RACERS as usize);
+    assert_eq!(records[0].event.reason, format!("racer {winner}"));
+}
+
+fn pin_model_check_against_random_operations(store: &impl Harness) {
+    let mut rng = Rng(0x5ea1_6a7e);
+    let keys = [
+        key("hub", "a", "v1"),
+        key("hub", "a", "latest"),
+        key("hub", "b/c", "v1"),
+        key("other", "a", "v1"),
+    ];
+    let mut model: HashMap<usize, Pin> = HashMap::new();
+    for step in 0..300u64 {
+        let which = rng.below(keys.len() as u64) as usize;
+        let mutable = rng.below(2) == 0;
+        let new = pin_of(rng.below(4), step);
+        let (outcome, record) = store
+            .pin(&keys[which], new.clone(), mutable, event("push", "model"))
+            .unwrap();
+        assert_eq!(record.seq, step + 1);
+        let expected = match model.get(&which).cloned() {
+            None => {
+                model.insert(which, new);
+                PinOutcome::Created
+            }
+            Some(old) if old.digest == new.digest => PinOutcome::Unchanged,
+            Some(old) if !mutable => PinOutcome::Conflict { existing: old },
+            Some(old) => {
+                let mut moved = new.clone();
+                moved.history = old.history.clone();
+                moved.history.push(PinMove {
+                    digest: old.digest.clone(),
+                    replaced_at: new.pinned_at,
+                });
+                model.insert(which, moved);
+                PinOutcome::Moved {
+                    previous: old.digest,
+                }
+            }
+        };
+        assert_eq!(outcome, expected, "step {step}");
+    }
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(store.get_pin(k).unwrap(), model.get(&i).cloned());
+    }
+    assert_eq!(store.verify_audit().unwrap().events, 300);
+    store.check_records().unwrap();
+}
+
+// ---- signatures, .sig tags, indexes --------------------------------------------------------
+
+fn signatures_dedupe_and_keep_first_observed_at(store: &impl Harness) {
+    assert!(store.record_signature(signature(1, 10, 0, 100)).unwrap());
+    // The same signature seen again later, verified by another signer name.
+    let mut again = signature(1, 10, 0, 500);
+    again.signer = "renamed".to_owned();
+    assert!(!store.record_signature(again).unwrap());
+    // Identical re-record: not new, nothing to write.
+    assert!(!store.record_signature(signature(1, 10, 0, 900)).unwrap());
+    assert!(store.record_signature(signature(1, 10, 256, 600)).unwrap());
+    assert!(store.record_signature(signature(1, 10, 2, 700)).unwrap());
+    assert!(store.record_signature(signature(1, 9, 0, 800)).unwrap());
+    assert!(store.record_signature(signature(2, 10, 0, 800)).unwrap());
+
+    let found = store.signatures(&digest(1)).unwrap();
+    let ids: Vec<(Digest, u32, UnixSecs)> = found
+        .iter()
+        .map(|r| (r.signature_manifest.clone(), r.layer_index, r.observed_at))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (digest(9), 0, 800),
+            (digest(10), 0, 100),
+            (digest(10), 2, 700),
+            (digest(10), 256, 600),
+        ]
+    );
+    assert_eq!(
+        found[1].signer, "release",
+        "the last re-record wins for other fields"
+    );
+    assert_eq!(found[1].evidence, (0..=255).collect::<Vec<u8>>());
+    assert_eq!(store.signatures(&digest(2)).unwrap().len(), 1);
+    assert!(store.signatures(&digest(3)).unwrap().is_empty());
+    // Signatures are facts, not decisions: no audit records.
+    assert_eq!(store.verify_audit().unwrap().events, 0);
+}
+
+fn sig_tag_layers_are_replaced_whole(store: &impl Harness) {
+    let k = key("hub", "team/app", "sha256-abc.sig");
+    let other = key("hub", "team/app2", "sha256-abc.sig");
+    assert!(store.sig_tag_layers(&k).unwrap().is_empty());
+    store.set_sig_tag_layers(&k, &[digest(1)]).unwrap();
+    store
+        .set_sig_tag_layers(&k, &[digest(1), digest(2)])
+        .unwrap();
+    store.set_sig_tag_layers(&other, &[digest(7)]).unwrap();
+    assert_eq!(store.sig_tag_layers(&k).unwrap(), [digest(1), digest(2)]);
+    assert_eq!(store.sig_tag_layers(&other).unwrap(), [digest(7)]);
+    store.set_sig_tag_layers(&k, &[]).unwrap();
+    assert!(store.sig_tag_layers(&k).unwrap().is_empty());
+}
+
+fn index_relations_follow_the_latest_record(store: &impl Harness) {
+    store
+        .record_index(&digest(100), &[digest(1), digest(2), digest(2)])
+        .unwrap();
+    store.record_index(&digest(200), &[digest(2)]).unwrap();
+    assert_eq!(store.indexes_containing(&digest(1)).unwrap(), [digest(100)]);
+    assert_eq!(
+        store.indexes_containing(&digest(2)).unwrap(),
+        [digest(100), digest(200)]
+    );
+    assert!(store.indexes_containing(&digest(3)).unwrap().is_empty());
+    // Idempotent.
+    store.record_index(&digest(200), &[digest(2)]).unwrap();
+    assert_eq!(store.indexes_containing(&digest(2)).unwrap().len(), 2);
+    // Re-recorded with other children: the relations follow.
+    store.record_index(&digest(100), &[digest(1)]).unwrap();
+    assert_eq!(store.indexes_containing(&digest(2)).unwrap(), [digest(200)]);
+    assert_eq!(store.indexes_containing(&digest(1)).unwrap(), [digest(100)]);
+    store.check_records().unwrap();
+}
+
+// ---- quarantine ----------------------------------------------------------------------------
+
+fn pending_lifecycle_and_digest_index(store: &impl Harness) {
+    let k = key("hub", "team/app", "v1");
+    let k2 = key("hub", "team/other", "v1");
+    assert_eq!(store.pending(&k).unwrap(), None);
+    assert_eq!(
+        store
+            .remove_pending(&k, event("promote", "nothing"))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.verify_audit().unwrap().events,
+        0,
+        "no entry, no audit"
+    );
+
+    let rec = store
+        .put_pending(pending_tag(&k, 1, 1000), event("quarantine", "q1"))
+        .unwrap();
+    assert_eq!(rec.seq, 1);
+    store
+        .put_pending(pending_tag(&k2, 1, 1000), event("quarantine", "q2"))
+        .unwrap();
+    assert_eq!(store.pending(&k).unwrap(), Some(pending_tag(&k, 1, 1000)));
+    assert_eq!(store.pending_for_digest(&digest(1)).unwrap().len(), 2);
+
+    // Re-pointing a pending tag moves it in the digest index.
+    store
+        .put_pending(pending_tag(&k, 2, 2000), event("quarantine", "q3"))
+        .unwrap();
+    assert_eq!(
+        store.pending_for_digest(&digest(1)).unwrap(),
+        [pending_tag(&k2, 1, 1000)]
+    );
+    assert_eq!(
+        store.pending_for_digest(&digest(2)).unwrap(),
+        [pending_tag(&k, 2, 2000)]
+    );
+
+    let (removed, rec) = store
+        .remove_pending(&k, event("promote", "signed"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(removed, pending_tag(&k, 2, 2000));
+    assert_eq!(rec.seq, 4);
+    assert_eq!(rec.event.reason, "signed");
+    assert_eq!(store.pending(&k).unwrap(), None);
+    assert!(store.pending_for_digest(&digest(2)).unwrap().is_empty());
+    assert_eq!(
+        store.remove_pending(&k, event("promote", "again")).unwrap(),
+        None
+    );
+    assert_eq!(store.verify_audit().unwrap().events, 4);
+    store.check_records().unwrap();
+}
+
+fn pending_expiry_boundary(store: &impl Harness) {
+    for (i, expires_at) in [(1u64, 100u64), (2, 200), (3, 300)] {
+        let k = key("hub", "team/app", &format!("v{i}"));
+        store
+            .put_pending(pending_tag(&k, i, expires_at), event("quarantine", "q"))
+            .unwrap();
+    }
+    let expired = |now| -> Vec<UnixSecs> {
+        let mut at: Vec<_> = store
+            .expired_pending(now)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.expires_at)
+            .collect();
+        at.sort_unstable();
+        at
+    };
+    assert!(expired(99).is_empty());
+    assert_eq!(expired(100), [100], "expired from the second it expires");
+    assert_eq!(expired(250), [100, 200]);
+    assert_eq!(expired(u64::MAX), [100, 200, 300]);
+}
+
+// ---- audit ---------------------------------------------------------------------------------
+
+fn audit_appends_chain_and_page(store: &impl Harness) {
+    let records = append_n(store, 5);
+    assert_eq!(records[0].prev_hash, "0".repeat(64));
+    for pair in records.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1);
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    assert_eq!(store.audit(0, 2).unwrap(), records[..2]);
+    assert_eq!(store.audit(2, 10).unwrap(), records[2..]);
+    assert!(store.audit(5, 10).unwrap().is_empty());
+    assert!(store.audit(u64::MAX, 10).unwrap().is_empty());
+    assert!(store.audit(0, 0).unwrap().is_empty());
+    let report = store.verify_audit().unwrap();
+    assert_eq!(report.events, 5);
+    assert_eq!(report.head, records[4].hash);
+}
+
+fn verify_on_an_empty_log(store: &impl Harness) {
+    let report = store.verify_audit().unwrap();
+    assert_eq!(report.events, 0);
+    assert_eq!(report.head, "0".repeat(64));
+}
+
+fn verify_finds_a_gap(store: &impl Harness) {
+    append_n(store, 5);
+    store.poke(Tree::Audit, &keys::audit(3), None);
+    assert!(
+        matches!(
+            store.verify_audit(),
+            Err(AuditError::Gap {
+                expected: 3,
+                found: 4
+            })
+        ),
+        "{:?}",
+        store.verify_audit()
+    );
+    store.poke(Tree::Audit, &keys::audit(1), None);
+    assert!(matches!(
+        store.verify_audit(),
+        Err(AuditError::Gap {
+            expected: 1,
+            found: 2
+        })
+    ));
+}
+
+fn verify_finds_an_edited_byte(store: &impl Harness) {
+    append_n(store, 5);
+    let mut raw = store.peek(Tree::Audit, &keys::audit(2)).unwrap();
+    let at = raw
+        .windows(7)
+        .position(|w| w == b"event 2")
+        .expect("the reason is stored");
+    raw[at] = b'E';
+    store.poke(Tree::Audit, &keys::audit(2), Some(raw));
+    assert!(
+        matches!(store.verify_audit(), Err(AuditError::Edited { seq: 2 })),
+        "{:?}",
+        store.verify_audit()
+    );
+    // The edited record still decodes: only the chain tells.
+    assert_eq!(store.audit(1, 1).unwrap()[0].event.reason, "Event 2");
+}
+
+fn verify_finds_a_reordering(store: &impl Harness) {
+    append_n(store, 5);
+    let two = store.peek(Tree::Audit, &keys::audit(2)).unwrap();
+    let three = store.peek(Tree::Audit, &keys::audit(3)).unwrap();
+    store.poke(Tree::Audit, &keys::audit(2), Some(three));
+    store.poke(Tree::Audit, &keys::audit(3), Some(two));
+    assert!(
+        matches!(
+            store.verify_audit(),
+            Err(AuditError::Reordered { seq: 2, found: 3 })
+        ),
+        "{:?}",
+        store.verify_audit()
+    );
+}
+
+fn verify_finds_a_truncated_log_and_a_rolled_back_head(store: &impl Harness) {
+    append_n(store, 5);
+    // What the head was after record 3.
+    let three = store.audit(2, 1).unwrap().remove(0);
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(&three.hash, &mut hash).unwrap();
+    let head_after_3 = codec::encode_head(&AuditHead { seq: 3, hash }).unwrap();
+    let head_now = store.peek(Tree::Meta, keys::AUDIT_HEAD).unwrap();
+
+    // The head rolled back while the records stay: records past the head.
+    store.poke(Tree::Meta, keys::AUDIT_HEAD, Some(head_after_3));
+    assert!(matches!(
+        store.verify_audit(),
+        Err(AuditError::HeadMismatch)
+    ));
+
+    // The log's tail cut off while the head stays.
+    store.poke(Tree::Meta, keys::AUDIT_HEAD, Some(head_now));
+    store.verify_audit().unwrap();
+    store.poke(Tree::Audit, &keys::audit(5), None);
+    store.poke(Tree::Audit, &keys::audit(4), None);
+    assert!(matches!(
+        store.verify_audit(),
+        Err(AuditError::HeadMismatch)
+    ));
+
+    // The head gone altogether while records exist.
+    store.poke(Tree::Meta, keys::AUDIT_HEAD, None);
+    assert!(matches!(
+        store.verify_audit(),
+        Err(AuditError::HeadMismatch)
+    ));
+}
+
+fn verify_finds_a_corrupt_head_and_corrupt_records(store: &impl Harness) {
+    append_n(store, 3);
+    let head = store.peek(Tree::Meta, keys::AUDIT_HEAD).unwrap();
+    // A head cut short on disk.
+    store.poke(
+        Tree::Meta,
+        keys::AUDIT_HEAD,
+        Some(head[..head.len() / 2].to_vec()),
+    );
+    assert!(matches!(
+        store.verify_audit(),
+        Err(AuditError::Storage(StorageError::Corrupt {
+            tree: "meta",
+            ..
+        }))
+    ));
+    store.poke(Tree::Meta, keys::AUDIT_HEAD, Some(head));
+
+    // A record cut short.
+    let two = store.peek(Tree::Audit, &keys::audit(2)).unwrap();
+    store.poke(Tree::Audit, &keys::audit(2), Some(two[..10].to_vec()));
+    assert!(matches!(
+        store.verify_audit(),
+        Err(AuditError::Corrupt { seq: 2, .. })
+    ));
+    assert!(matches!(
+        store.audit(0, 10),
+        Err(StorageError::Corrupt { tree: "audit", .. })
+    ));
+    store.poke(Tree::Audit, &keys::audit(2), Some(two));
+
+    // A key that is not a sequence number.
+    store.poke(Tree::Audit, b"junk", Some(b"{}".to_vec()));
+    assert!(matches!(
+        store.verify_audit(),
+        Err(AuditError::Corrupt { .. })
+    ));
+}
+
+fn append_never_overwrites_a_record_past_the_head(store: &impl Harness) {
+    append_n(store, 2);
+    let record_2 = store.peek(Tree::Audit, &keys::audit(2)).unwrap();
+    store.poke(Tree::Meta, keys::AUDIT_HEAD, None);
+    store
+        .append_audit(event("pull", "restarts the chain at 1?"))
+        .unwrap_err();
+    let k = key("hub", "team/app", "v1");
+    assert!(matches!(
+        store.pin(&k, pin_of(1, 1), false, event("push", "x")),
+        Err(StorageError::Corrupt { tree: "audit", .. })
+    ));
+    // Nothing was written: not the pin, not the record.
+    assert_eq!(store.get_pin(&k).unwrap(), None);
+    assert_eq!(store.peek(Tree::Audit, &keys::audit(2)), Some(record_2));
+}
+
+// ---- corruption and versions ---------------------------------------------------------------
+
+fn corrupt_records_are_errors_not_panics(store: &impl Harness) {
+    let k = key("hub", "team/app", "v1");
+    let garbage = Some(b"\xff\x00not json".to_vec());
+    store.poke(Tree::Pins, &keys::pin(&k), garbage.clone());
+    store.poke(
+        Tree::Signatures,
+        &keys::signature(&digest(1), &digest(2), 0),
+        garbage.clone(),
+    );
+    store.poke(Tree::SigTags, &keys::pin(&k), garbage.clone());
+    store.poke(Tree::Pending, &keys::pin(&k), garbage.clone());
+    store.poke(
+        Tree::IndexParents,
+        &keys::index_parents_of(&digest(1)),
+        Some(Vec::new()),
+    );
+
+    let is_corrupt = |r: Result<(), StorageError>, tree: &str| match r {
+        Err(StorageError::Corrupt { tree: t, .. }) if t == tree => {}
+        other => panic!("expected corruption in {tree}, got {other:?}"),
+    };
+    is_corrupt(store.get_pin(&k).map(drop), "pins");
+    is_corrupt(store.pins("hub", None).map(drop), "pins");
+    is_corrupt(
+        store
+            .pin(&k, pin_of(1, 1), false, event("push", "x"))
+            .map(drop),
+        "pins",
+    );
+    is_corrupt(store.signatures(&digest(1)).map(drop), "signatures");
+    is_corrupt(
+        store.record_signature(signature(1, 2, 0, 1)).map(drop),
+        "signatures",
+    );
+    is_corrupt(store.sig_tag_layers(&k).map(drop), "sig_tags");
+    is_corrupt(store.pending(&k).map(drop), "pending");
+    is_corrupt(store.expired_pending(0).map(drop), "pending");
+    is_corrupt(
+        store
+            .put_pending(pending_tag(&k, 1, 1), event("quarantine", "x"))
+            .map(drop),
+        "pending",
+    );
+    is_corrupt(
+        store.remove_pending(&k, event("promote", "x")).map(drop),
+        "pending",
+    );
+    is_corrupt(
+        store.indexes_containing(&digest(1)).map(drop),
+        "index_parents",
+    );
+    assert!(matches!(
+        store.check_records(),
+        Err(StorageError::Corrupt { .. })
+    ));
+    // The failed writes wrote nothing, not even their audit events.
+    assert_eq!(store.verify_audit().unwrap().events, 0);
+
+    // A key that is not well-formed in a listed tree.
+    store.poke(Tree::Pins, &keys::pin(&k), None);
+    let mut bad_key = keys::upstream_prefix("hub");
+    bad_key.extend_from_slice(&[0, 0, 0, 9, b'x']);
+    store.poke(
+        Tree::Pins,
+        &bad_key,
+        Some(codec::encode(Tree::Pins, &pin_of(1, 1)).unwrap()),
+    );
+    is_corrupt(store.pins("hub", None).map(drop), "pins");
+}
+
+fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
+    let mut rng = Rng(0xbad_5eed);
+    let k = key("hub", "team/app", "v1");
+    for round in 0..200 {
+        let len = rng.below(64) as usize;
+        let mut value: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        // Sometimes start like a real record, so decoding gets further.
+        if round % 3 == 0 {
+            value.splice(0..0, *b"{\"v\":1,");
+        }
+        let tree = Tree::ALL[rng.below(Tree::ALL.len() as u64) as usize];
+        let key = match tree {
+            Tree::Meta => keys::AUDIT_HEAD.to_vec(),
+            Tree::Audit => keys::audit(1 + rng.below(3)).to_vec(),
+            Tree::Signatures => keys::signature(&digest(1), &digest(2), 0),
+            Tree::IndexChildren => keys::index_children(&digest(1)),
+            Tree::IndexParents => keys::index_parent(&digest(1), &digest(2)),
+            Tree::PendingByDigest => keys::pending_by_digest(&digest(1), &k),
+            Tree::Pins | Tree::SigTags | Tree::Pending => keys::pin(&k),
+        };
+        store.poke(tree, &key, Some(value));
+        // Whatever each returns, none panics.
+        let _ = store.get_pin(&k);
+        let _ = store.pins("hub", None);
+        let _ = store.signatures(&digest(1));
+        let _ = store.sig_tag_layers(&k);
+        let _ = store.indexes_containing(&digest(1));
+        let _ = store.pending(&k);
+        let _ = store.pending_for_digest(&digest(1));
+        let _ = store.expired_pending(u64::MAX);
+        let _ = store.audit(0, 10);
+        let _ = store.verify_audit();
+        let _ = store.check_records();
+        let _ = store.append_audit(event("pull", "x"));
+        let _ = store.pin(&k, pin_of(1, 1), true, event("push", "x"));
+        let _ = store.record_signature(signature(1, 2, 0, 1));
+        let _ = store.put_pending(pending_tag(&k, 1, 1), event("quarantine", "x"));
+        let _ = store.remove_pending(&k, event("promote", "x"));
+        let _ = store.record_index(&digest(1), &[digest(2)]);
+    }
+}
+
+fn a_record_from_a_newer_binary_is_a_version_error(store: &impl Harness) {
+    let k = key("hub", "team/app", "v1");
+    store
+        .pin(&k, pin_of(1, 1), false, event("push", "x"))
+        .unwrap();
+    let raw = store.peek(Tree::Pins, &keys::pin(&k)).unwrap();
+    let newer = String::from_utf8(raw)
+        .unwrap()
+        .replacen("\"v\":1", "\"v\":2", 1);
+    store.poke(Tree::Pins, &keys::pin(&k), Some(newer.into_bytes()));
+    assert!(matches!(
+        store.get_pin(&k),
+        Err(StorageError::RecordVersion {
+            tree: "pins",
+            found: 2,
+            supported: 1
+        })
+    ));
+}
+
+fn verify_records_decodes_a_healthy_store(store: &impl Harness) {
+    let k = key("hub", "team/app", "v1");
+    store
+        .pin(&k, pin_of(1, 1), false, event("push", "x"))
+        .unwrap();
+    store.record_signature(signature(1, 2, 0, 1)).unwrap();
+    store.set_sig_tag_layers(&k, &[digest(3)]).unwrap();
+    store.record_index(&digest(4), &[digest(1)]).unwrap();
+    store
+        .put_pending(
+            pending_tag(&key("hub", "team/app", "v2"), 5, 9),
+            event("quarantine", "q"),
+        )
+        .unwrap();
+    // meta: schema + head; pins 1; signatures 1; sig_tags 1; index 1 + 1; pending 1 + 1; audit 2.
+    assert_eq!(store.check_records().unwrap(), 2 + 1 + 1 + 1 + 2 + 2 + 2);
+}
+
+fn verify_tolerates_appends_running_at_the_same_time(store: &impl Harness) {
+    append_n(store, 600);
+    std::thread::scope(|s| {
+        s.spawn(|| append_n(store, 200));
+        for _ in 0..20 {
+            let report = store.verify_audit().unwrap();
+            assert!(report.events >= 600);
+        }
+    });
+    assert_eq!(store.verify_audit().unwrap().events, 800);
+}
+
+// ---- backend-specific ----------------------------------------------------------------------
+
+#[test]
+fn both_backends_build_the_same_hash_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = SledStore::open(dir.path()).unwrap();
+    let mem = MemStore::new();
+    let k = key("hub", "team/app", "v1");
+    for store in [&sled as &dyn Store, &mem] {
+        store
+            .pin(&k, pin_of(1, 1), false, event("push", "a"))
+            .unwrap();
+        store.append_audit(event("pull", "b")).unwrap();
+        store
+            .put_pending(pending_tag(&k, 2, 3), event("quarantine", "c"))
+            .unwrap();
+    }
+    assert_eq!(sled.audit(0, 10).unwrap(), mem.audit(0, 10).unwrap());
+    assert_eq!(
+        sled.verify_audit().unwrap().head,
+        mem.verify_audit().unwrap().head
+    );
+}
+
+#[test]
+fn sled_writes_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key("hub", "team/app", "v1");
+    let head = {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .pin(&k, pin_of(1, 1), false, event("push", "a"))
+            .unwrap();
+        store.record_signature(signature(1, 2, 0, 1)).unwrap();
+        store.verify_audit().unwrap().head
+    };
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(1, 1)));
+    assert_eq!(store.signatures(&digest(1)).unwrap().len(), 1);
+    assert_eq!(store.verify_audit().unwrap().head, head);
+    // The chain continues where it stopped.
+    assert_eq!(store.append_audit(event("pull", "b")).unwrap().seq, 2);
+}
+
+#[test]
+fn mem_store_clones_share_data() {
+    let a = MemStore::new();
+    let b = a.clone();
+    a.append_audit(event("pull", "x")).unwrap();
+    assert_eq!(b.verify_audit().unwrap().events, 1);
+    assert_eq!(b.health().unwrap().schema_version, crate::SCHEMA_VERSION);
+}
+
+#[test]
+fn stores_are_usable_as_shared_trait_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: [std::sync::Arc<dyn Store>; 2] = [
+        std::sync::Arc::new(SledStore::open(dir.path()).unwrap()),
+        std::sync::Arc::new(MemStore::new()),
+    ];
+    for store in stores {
+        assert_eq!(
+            store.health().unwrap().schema_version,
+            crate::SCHEMA_VERSION
+        );
+        store.flush().unwrap();
+    }
+}
+
+#[test]
+fn indexes_are_listed_in_digest_order_across_algorithms() {
+    let store = MemStore::new();
+    let sha512: Digest = format!("sha512:{}", "0".repeat(128)).parse().unwrap();
+    let sha256_high: Digest = format!("sha256:{}", "f".repeat(64)).parse().unwrap();
+    store.record_index(&sha512, &[digest(1)]).unwrap();
+    store.record_index(&sha256_high, &[digest(1)]).unwrap();
+    store.record_index(&digest(9), &[digest(1)]).unwrap();
+    let found = store.indexes_containing(&digest(1)).unwrap();
+    assert_eq!(found, [digest(9), sha256_high, sha512]);
+}

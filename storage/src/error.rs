@@ -1,0 +1,110 @@
+//! The store's errors.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The directory could not be created or the database could not be opened.
+    #[error("cannot open the store at {path}: {source}")]
+    Open {
+        /// The store directory.
+        path: PathBuf,
+        /// What sled said.
+        #[source]
+        source: sled::Error,
+    },
+    /// The store was written by a newer sealgate with a layout this binary does not know.
+    #[error(
+        "the store at {path} has schema version {found}, newer than this binary's {supported}; \
+         run a sealgate at least as new as the one that wrote it"
+    )]
+    SchemaTooNew {
+        /// The store directory.
+        path: PathBuf,
+        /// Version found on disk.
+        found: u32,
+        /// Highest version this binary understands.
+        supported: u32,
+    },
+    /// A stored record or key could not be decoded.
+    #[error("corrupt record in tree {tree}: {what}")]
+    Corrupt {
+        /// The tree holding the record.
+        tree: &'static str,
+        /// What was wrong.
+        what: String,
+    },
+    /// A record carries a version this binary cannot read: a newer sealgate wrote it.
+    #[error(
+        "a record in tree {tree} has version {found}; this binary reads versions up to \
+         {supported}: run a sealgate at least as new as the one that wrote it"
+    )]
+    RecordVersion {
+        /// The tree holding the record.
+        tree: &'static str,
+        /// The version found.
+        found: u64,
+        /// The newest version this binary reads.
+        supported: u32,
+    },
+    /// A record could not be serialised (a bug: every record type serialises).
+    #[error("cannot encode a record for tree {tree}: {source}")]
+    Encode {
+        /// The tree the record was meant for.
+        tree: &'static str,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A read or write failed.
+    #[error("store I/O failed: {0}")]
+    Io(#[from] sled::Error),
+}
+
+/// Why [`crate::Store::verify_audit`] rejected the audit log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// A sequence number is missing: a record was deleted.
+    #[error("audit log gap: expected record {expected}, found {found}")]
+    Gap {
+        /// The sequence number that should come next.
+        expected: u64,
+        /// The sequence number found instead.
+        found: u64,
+    },
+    /// A record's hash does not match its content or its predecessor: it was edited (or a
+    /// record before it was replaced).
+    #[error("audit record {seq} was edited: its hash does not match its content and chain")]
+    Edited {
+        /// The first record that fails the check.
+        seq: u64,
+    },
+    /// A record sits at another record's place: records were moved or swapped.
+    #[error("audit record at position {seq} is record {found}: the log was reordered")]
+    Reordered {
+        /// The position (key) checked.
+        seq: u64,
+        /// The sequence number the record there carries.
+        found: u64,
+    },
+    /// The recorded head (last sequence number and hash) does not match the last record: the
+    /// log was truncated, extended outside the store, or the head was rolled back.
+    #[error(
+        "audit head does not match the last record: the log was truncated or its head rewritten"
+    )]
+    HeadMismatch,
+    /// A record cannot be decoded.
+    #[error("audit record {seq} is corrupt: {what}")]
+    Corrupt {
+        /// The record's sequence number (its position).
+        seq: u64,
+        /// What was wrong.
+        what: String,
+    },
+    /// The store failed while reading the log.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

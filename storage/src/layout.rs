@@ -1,0 +1,332 @@
+//! The on-disk layout: every tree, every key and every value format. This is the one place that
+//! says it; [`trees`] and [`keys`] are the only code that names trees or builds keys.
+//!
+//! # Keys
+//!
+//! A key is a sequence of *components*, each written as its length (`u32`, big-endian) followed
+//! by its bytes. Length prefixes make every key unambiguous whatever the bytes are (an upstream
+//! name is a free-form string), and a prefix built from whole components only matches keys whose
+//! leading components are exactly those: the prefix for repository `a` never matches `a/b`.
+//! Sequence numbers and layer indexes are components of fixed width, big-endian, so keys sort
+//! numerically.
+//!
+//! `pinkey` below is the three components `upstream`, `repository`, `tag`.
+//!
+//! | tree                | key                                      | value                                  |
+//! |---------------------|------------------------------------------|----------------------------------------|
+//! | `meta`              | `schema_version` (raw bytes)             | `u32` big-endian ([`crate::SCHEMA_VERSION`]) |
+//! | `meta`              | `audit_head` (raw bytes)                 | `{"v":1,"seq":N,"hash":"<hex>"}`       |
+//! | `pins`              | `pinkey`                                 | [`crate::Pin`], versioned JSON         |
+//! | `signatures`        | `subject`, `signature_manifest`, `layer_index` (`u32` BE) | [`crate::SignatureRecord`], versioned JSON (evidence base64) |
+//! | `sig_tags`          | `pinkey` (of the `.sig` tag)             | `{"v":1,"layers":[digest…]}`           |
+//! | `index_children`    | `index`                                  | `{"v":1,"children":[digest…]}`         |
+//! | `index_parents`     | `child`, `index`                         | empty: the key is the fact             |
+//! | `pending`           | `pinkey`                                 | [`crate::PendingTag`], versioned JSON  |
+//! | `pending_by_digest` | `digest`, `pinkey`                       | empty: the key is the fact             |
+//! | `audit`             | `seq` (`u64` BE, from 1)                 | `{"v":1,"seq":N,"prev_hash":"<hex>","hash":"<hex>","event":{"v":1,…}}` |
+//!
+//! `index_parents` and `pending_by_digest` are reverse indexes of `index_children` and `pending`;
+//! they are written in the same transaction as the record they index and carry no value of
+//! their own. Their layout (being only keys) is covered by [`crate::SCHEMA_VERSION`].
+//!
+//! # Values
+//!
+//! Every record is a JSON object whose `"v"` field is the version of that record type (all are 1
+//! today). A reader checks `"v"` first: a version it does not know is
+//! [`crate::StorageError::RecordVersion`] (a newer sealgate wrote it), never a guess. Adding a
+//! version means keeping a decoder for every older one, so that a newer binary reads an older
+//! store; the golden-bytes tests in `codec` fail if a v1 record stops decoding.
+//! [`crate::SCHEMA_VERSION`] changes only when the layout of existing data changes (a key shape,
+//! a tree's meaning).
+//!
+//! # Audit chain
+//!
+//! `hash(seq) = sha256(hash(seq - 1) ‖ seq as u64 big-endian ‖ event bytes)`, where `hash(0)` is
+//! 32 zero bytes and *event bytes* are the exact bytes of the `"event"` object as stored (the
+//! event's versioned JSON, written once at append time and never re-serialised, so a later
+//! change to the event type cannot change the hash of an old record). `meta/audit_head` holds
+//! the last `seq` and `hash`; it is written in the same transaction as the record it points at.
+
+/// Names of the sled trees. Every tree the store uses is listed here and nowhere else.
+pub mod trees {
+    /// Store-wide metadata: the schema version and the audit head.
+    pub const META: &str = "meta";
+    /// Tag pins, by upstream, repository and tag.
+    pub const PINS: &str = "pins";
+    /// Signature facts, by subject digest, signature manifest and layer index.
+    pub const SIGNATURES: &str = "signatures";
+    /// Layer digests last accepted for a cosign `.sig` tag.
+    pub const SIG_TAGS: &str = "sig_tags";
+    /// An image index's children.
+    pub const INDEX_CHILDREN: &str = "index_children";
+    /// Reverse of [`INDEX_CHILDREN`]: which indexes contain a child.
+    pub const INDEX_PARENTS: &str = "index_parents";
+    /// Quarantined (pending) tags, by upstream, repository and tag.
+    pub const PENDING: &str = "pending";
+    /// Reverse of [`PENDING`]: pending tags by the digest they would point at.
+    pub const PENDING_BY_DIGEST: &str = "pending_by_digest";
+    /// The hash-chained audit log, by sequence number.
+    pub const AUDIT: &str = "audit";
+
+    /// A tree, as the backends address it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Tree {
+        Meta,
+        Pins,
+        Signatures,
+        SigTags,
+        IndexChildren,
+        IndexParents,
+        Pending,
+        PendingByDigest,
+        Audit,
+    }
+
+    impl Tree {
+        /// Every tree, in the order the backends open them ([`Tree::index`]).
+        pub(crate) const ALL: [Tree; 9] = [
+            Tree::Meta,
+            Tree::Pins,
+            Tree::Signatures,
+            Tree::SigTags,
+            Tree::IndexChildren,
+            Tree::IndexParents,
+            Tree::Pending,
+            Tree::PendingByDigest,
+            Tree::Audit,
+        ];
+
+        /// The tree's name on disk.
+        pub(crate) const fn name(self) -> &'static str {
+            match self {
+                Tree::Meta => META,
+                Tree::Pins => PINS,
+                Tree::Signatures => SIGNATURES,
+                Tree::SigTags => SIG_TAGS,
+                Tree::IndexChildren => INDEX_CHILDREN,
+                Tree::IndexParents => INDEX_PARENTS,
+                Tree::Pending => PENDING,
+                Tree::PendingByDigest => PENDING_BY_DIGEST,
+                Tree::Audit => AUDIT,
+            }
+        }
+
+        /// Position in [`Tree::ALL`].
+        pub(crate) const fn index(self) -> usize {
+            self as usize
+        }
+    }
+}
+
+/// Key builders (and the few parsers that read keys back). Keys are never formatted inline
+/// elsewhere.
+pub mod keys {
+    use sealgate_policies::oci::{Digest, RepoName, Tag};
+
+    use crate::{PinKey, StorageError};
+
+    /// Key of the schema version in [`super::trees::META`].
+    pub const SCHEMA_VERSION: &[u8] = b"schema_version";
+
+    /// Key of the audit head (last sequence number and hash) in [`super::trees::META`].
+    pub const AUDIT_HEAD: &[u8] = b"audit_head";
+
+    fn push(key: &mut Vec<u8>, component: &[u8]) {
+        // A component longer than 4 GiB cannot reach the store: names and tags are bounded by
+        // the OCI grammar and an upstream name comes from the configuration. Saturating keeps
+        // this infallible; such a key would still be distinct from any other.
+        let len = u32::try_from(component.len()).unwrap_or(u32::MAX);
+        key.extend_from_slice(&len.to_be_bytes());
+        key.extend_from_slice(component);
+    }
+
+    fn build(components: &[&[u8]]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(components.iter().map(|c| 4 + c.len()).sum());
+        for component in components {
+            push(&mut key, component);
+        }
+        key
+    }
+
+    /// All pins, pending tags and `.sig` tags of one upstream (a prefix of [`pin`]).
+    pub fn upstream_prefix(upstream: &str) -> Vec<u8> {
+        build(&[upstream.as_bytes()])
+    }
+
+    /// All pins, pending tags and `.sig` tags of one repository (a prefix of [`pin`]).
+    pub fn repository_prefix(upstream: &str, repository: &RepoName) -> Vec<u8> {
+        build(&[upstream.as_bytes(), repository.as_str().as_bytes()])
+    }
+
+    /// A tag: the key in [`super::trees::PINS`], [`super::trees::PENDING`] and
+    /// [`super::trees::SIG_TAGS`].
+    pub fn pin(key: &PinKey) -> Vec<u8> {
+        build(&[
+            key.upstream.as_bytes(),
+            key.repository.as_str().as_bytes(),
+            key.tag.as_str().as_bytes(),
+        ])
+    }
+
+    /// A signature fact in [`super::trees::SIGNATURES`].
+    pub fn signature(subject: &Digest, signature_manifest: &Digest, layer_index: u32) -> Vec<u8> {
+        build(&[
+            subject.as_str().as_bytes(),
+            signature_manifest.as_str().as_bytes(),
+            &layer_index.to_be_bytes(),
+        ])
+    }
+
+    /// All signature facts about one subject (a prefix of [`signature`]).
+    pub fn signatures_of(subject: &Digest) -> Vec<u8> {
+        build(&[subject.as_str().as_bytes()])
+    }
+
+    /// An index's children in [`super::trees::INDEX_CHILDREN`].
+    pub fn index_children(index: &Digest) -> Vec<u8> {
+        build(&[index.as_str().as_bytes()])
+    }
+
+    /// "`index` contains `child`" in [`super::trees::INDEX_PARENTS`].
+    pub fn index_parent(child: &Digest, index: &Digest) -> Vec<u8> {
+        build(&[child.as_str().as_bytes(), index.as_str().as_bytes()])
+    }
+
+    /// All indexes containing `child` (a prefix of [`index_parent`]).
+    pub fn index_parents_of(child: &Digest) -> Vec<u8> {
+        build(&[child.as_str().as_bytes()])
+    }
+
+    /// "the pending tag `key` points at `digest`" in [`super::trees::PENDING_BY_DIGEST`].
+    pub fn pending_by_digest(digest: &Digest, key: &PinKey) -> Vec<u8> {
+        let mut out = build(&[digest.as_str().as_bytes()]);
+        out.extend_from_slice(&pin(key));
+        out
+    }
+
+    /// All pending tags pointing at `digest` (a prefix of [`pending_by_digest`]).
+    pub fn pending_by_digest_prefix(digest: &Digest) -> Vec<u8> {
+        build(&[digest.as_str().as_bytes()])
+    }
+
+    /// An audit record in [`super::trees::AUDIT`]: the sequence number, big-endian.
+    pub fn audit(seq: u64) -> [u8; 8] {
+        seq.to_be_bytes()
+    }
+
+    /// Splits a key into its components; `None` if the bytes are not a well-formed key.
+    pub(crate) fn split(mut key: &[u8]) -> Option<Vec<&[u8]>> {
+        let mut components = Vec::new();
+        while !key.is_empty() {
+            let (len, rest) = key.split_first_chunk::<4>()?;
+            let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+            if rest.len() < len {
+                return None;
+            }
+            let (component, rest) = rest.split_at(len);
+            components.push(component);
+            key = rest;
+        }
+        Some(components)
+    }
+
+    fn corrupt(tree: &'static str, what: impl Into<String>) -> StorageError {
+        StorageError::Corrupt {
+            tree,
+            what: what.into(),
+        }
+    }
+
+    fn text<'a>(tree: &'static str, component: &'a [u8]) -> Result<&'a str, StorageError> {
+        std::str::from_utf8(component).map_err(|_| corrupt(tree, "a key component is not UTF-8"))
+    }
+
+    fn parse<T: std::str::FromStr>(tree: &'static str, component: &[u8]) -> Result<T, StorageError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        text(tree, component)?
+            .parse()
+            .map_err(|e: T::Err| corrupt(tree, format!("key component: {e}")))
+    }
+
+    fn pin_key_from(tree: &'static str, parts: &[&[u8]]) -> Result<PinKey, StorageError> {
+        let [upstream, repository, tag] = parts else {
+            return Err(corrupt(
+                tree,
+                format!("a tag key has {} components, expected 3", parts.len()),
+            ));
+        };
+        Ok(PinKey {
+            upstream: text(tree, upstream)?.to_owned(),
+            repository: parse::<RepoName>(tree, repository)?,
+            tag: parse::<Tag>(tree, tag)?,
+        })
+    }
+
+    /// Reads back a key built by [`pin`].
+    pub(crate) fn parse_pin(tree: &'static str, key: &[u8]) -> Result<PinKey, StorageError> {
+        let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
+        pin_key_from(tree, &parts)
+    }
+
+    /// Reads back a key built by [`signature`].
+    pub(crate) fn parse_signature(
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<(Digest, Digest, u32), StorageError> {
+        let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
+        let [subject, manifest, index] = parts.as_slice() else {
+            return Err(corrupt(tree, "a signature key needs 3 components"));
+        };
+        let index: [u8; 4] = (*index)
+            .try_into()
+            .map_err(|_| corrupt(tree, "layer index is not 4 bytes"))?;
+        Ok((
+            parse(tree, subject)?,
+            parse(tree, manifest)?,
+            u32::from_be_bytes(index),
+        ))
+    }
+
+    /// Reads back a key of one digest ([`index_children`]).
+    pub(crate) fn parse_digest(tree: &'static str, key: &[u8]) -> Result<Digest, StorageError> {
+        let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
+        let [digest] = parts.as_slice() else {
+            return Err(corrupt(tree, "expected one digest component"));
+        };
+        parse(tree, digest)
+    }
+
+    /// Reads back a key built by [`index_parent`]: `(child, index)`.
+    pub(crate) fn parse_index_parent(
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<(Digest, Digest), StorageError> {
+        let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
+        let [child, index] = parts.as_slice() else {
+            return Err(corrupt(tree, "an index relation key needs 2 components"));
+        };
+        Ok((parse(tree, child)?, parse(tree, index)?))
+    }
+
+    /// Reads back a key built by [`pending_by_digest`].
+    pub(crate) fn parse_pending_by_digest(
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<(Digest, PinKey), StorageError> {
+        let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
+        let Some((digest, rest)) = parts.split_first() else {
+            return Err(corrupt(tree, "empty key"));
+        };
+        Ok((parse(tree, digest)?, pin_key_from(tree, rest)?))
+    }
+
+    /// Reads back a key built by [`audit`].
+    pub(crate) fn parse_audit(key: &[u8]) -> Option<u64> {
+        Some(u64::from_be_bytes(key.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests;

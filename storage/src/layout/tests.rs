@@ -1,0 +1,115 @@
+use std::collections::HashSet;
+
+use sealgate_policies::oci::Digest;
+
+use super::keys;
+use super::trees::{self, Tree};
+use crate::PinKey;
+
+fn key(upstream: &str, repository: &str, tag: &str) -> PinKey {
+    PinKey {
+        upstream: upstream.to_owned(),
+        repository: repository.parse().unwrap(),
+        tag: tag.parse().unwrap(),
+    }
+}
+
+fn digest(n: u64) -> Digest {
+    format!("sha256:{n:064x}").parse().unwrap()
+}
+
+#[test]
+fn every_tree_is_listed_once_in_order() {
+    let names: HashSet<&str> = Tree::ALL.iter().map(|t| t.name()).collect();
+    assert_eq!(names.len(), Tree::ALL.len());
+    for (i, tree) in Tree::ALL.iter().enumerate() {
+        assert_eq!(tree.index(), i);
+    }
+    assert_eq!(Tree::Meta.name(), trees::META);
+}
+
+#[test]
+fn pin_keys_are_unambiguous_whatever_the_upstream_holds() {
+    // Shifting a component boundary changes the key.
+    let a = keys::pin(&key("a/b", "c", "d"));
+    let b = keys::pin(&key("a", "b/c", "d"));
+    assert_ne!(a, b);
+    // Separator-looking bytes in the free-form upstream name are just bytes.
+    let odd = key("up\0\0\0\u{3}stream", "team/app", "v1");
+    assert_eq!(keys::parse_pin("pins", &keys::pin(&odd)).unwrap(), odd);
+    let distinct: HashSet<Vec<u8>> = [
+        key("", "a", "b"),
+        key("a", "a", "b"),
+        key("a", "a/a", "b"),
+        key("a", "aa", "b"),
+        key("a\0", "a", "b"),
+    ]
+    .iter()
+    .map(keys::pin)
+    .collect();
+    assert_eq!(distinct.len(), 5);
+}
+
+#[test]
+fn prefixes_match_whole_components_only() {
+    let a = "a".parse().unwrap();
+    let prefix = keys::repository_prefix("hub", &a);
+    assert!(keys::pin(&key("hub", "a", "v1")).starts_with(&prefix));
+    assert!(!keys::pin(&key("hub", "a/b", "v1")).starts_with(&prefix));
+    assert!(!keys::pin(&key("hub", "ab", "v1")).starts_with(&prefix));
+    let upstream = keys::upstream_prefix("hub");
+    assert!(!keys::pin(&key("hub2", "a", "v1")).starts_with(&upstream));
+    assert!(!keys::pin(&key("hu", "ba", "v1")).starts_with(&upstream));
+    let sigs = keys::signatures_of(&digest(1));
+    assert!(keys::signature(&digest(1), &digest(2), 0).starts_with(&sigs));
+    assert!(!keys::signature(&digest(2), &digest(1), 0).starts_with(&sigs));
+}
+
+#[test]
+fn numbers_in_keys_sort_numerically() {
+    let s = |i| keys::signature(&digest(1), &digest(2), i);
+    assert!(s(1) < s(2) && s(2) < s(256) && s(256) < s(u32::MAX));
+    assert!(keys::audit(9) < keys::audit(10));
+    assert!(keys::audit(255) < keys::audit(256));
+}
+
+#[test]
+fn keys_read_back() {
+    let k = key("hub", "team/app", "v1");
+    assert_eq!(
+        keys::parse_signature("signatures", &keys::signature(&digest(1), &digest(2), 7)).unwrap(),
+        (digest(1), digest(2), 7)
+    );
+    assert_eq!(
+        keys::parse_pending_by_digest("p", &keys::pending_by_digest(&digest(3), &k)).unwrap(),
+        (digest(3), k)
+    );
+    assert_eq!(
+        keys::parse_index_parent("i", &keys::index_parent(&digest(4), &digest(5))).unwrap(),
+        (digest(4), digest(5))
+    );
+    assert_eq!(
+        keys::parse_digest("i", &keys::index_children(&digest(6))).unwrap(),
+        digest(6)
+    );
+    assert_eq!(keys::parse_audit(&keys::audit(42)), Some(42));
+    assert_eq!(keys::parse_audit(b"short"), None);
+}
+
+#[test]
+fn malformed_keys_are_rejected_not_misread() {
+    let good = keys::pin(&key("hub", "team/app", "v1"));
+    assert!(keys::split(&good[..good.len() - 1]).is_none(), "truncated");
+    assert!(keys::split(&[0, 0, 0]).is_none(), "partial length");
+    assert!(
+        keys::split(&[0xff, 0xff, 0xff, 0xff, 1]).is_none(),
+        "length past the end"
+    );
+    assert!(keys::parse_pin("pins", &good[..good.len() - 1]).is_err());
+    // Well-formed components that fail the OCI grammar.
+    let mut bad = keys::upstream_prefix("hub");
+    bad.extend_from_slice(&keys::upstream_prefix("Team/App"));
+    bad.extend_from_slice(&keys::upstream_prefix("v1"));
+    assert!(keys::parse_pin("pins", &bad).is_err());
+    assert!(keys::parse_signature("s", &keys::pin(&key("hub", "a", "b"))).is_err());
+}

@@ -1,0 +1,159 @@
+//! An in-memory [`crate::Store`] for unit tests (feature `test-util`). It runs the same
+//! operations as [`crate::SledStore`] over sorted maps, with transactions serialised by one
+//! mutex, so pins, quarantine and the audit hash chain behave the same. Nothing is durable.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use sled::transaction::UnabortableTransactionError;
+
+use crate::StorageError;
+use crate::engine::{Backend, Engine, Entries, Tx, TxError, store_via_engine};
+use crate::layout::trees::Tree;
+
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// An in-memory store with [`crate::SledStore`]'s semantics. Clones share the same data.
+#[derive(Debug, Clone)]
+pub struct MemStore {
+    engine: Engine<MemBackend>,
+}
+
+impl MemStore {
+    /// An empty store at the current schema version.
+    pub fn new() -> Self {
+        let store = Self {
+            engine: Engine::new(MemBackend::default()),
+        };
+        // Writing to memory cannot fail; should it ever, `health` reports the missing version.
+        let _ = store.engine.write_schema_version();
+        store
+    }
+
+    /// Decodes every key and record of every tree; see [`crate::SledStore::verify_records`].
+    pub fn verify_records(&self) -> Result<u64, StorageError> {
+        self.engine.verify_records()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn engine(&self) -> &Engine<MemBackend> {
+        &self.engine
+    }
+}
+
+impl Default for MemStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+store_via_engine!(MemStore);
+
+/// One sorted map per [`Tree`], in [`Tree::ALL`] order, behind one lock.
+#[derive(Debug, Clone)]
+pub(crate) struct MemBackend {
+    trees: Arc<Mutex<Vec<Map>>>,
+}
+
+impl Default for MemBackend {
+    fn default() -> Self {
+        Self {
+            trees: Arc::new(Mutex::new(vec![Map::new(); Tree::ALL.len()])),
+        }
+    }
+}
+
+impl MemBackend {
+    fn lock(&self) -> MutexGuard<'_, Vec<Map>> {
+        // A panic while holding the lock cannot leave half a transaction behind: writes are
+        // staged and applied after the body returns, so the maps are always consistent.
+        self.trees.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Writes staged by a transaction: `None` removes.
+type Staged = Vec<BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
+
+struct MemTx<'a> {
+    base: &'a [Map],
+    staged: RefCell<Staged>,
+}
+
+impl Tx for MemTx<'_> {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
+        if let Some(staged) = self.staged.borrow()[tree.index()].get(key) {
+            return Ok(staged.clone());
+        }
+        Ok(self.base[tree.index()].get(key).cloned())
+    }
+
+    fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), TxError> {
+        self.staged.borrow_mut()[tree.index()].insert(key.to_vec(), Some(value));
+        Ok(())
+    }
+
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxError> {
+        self.staged.borrow_mut()[tree.index()].insert(key.to_vec(), None);
+        Ok(())
+    }
+}
+
+impl Backend for MemBackend {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock()[tree.index()].get(key).cloned())
+    }
+
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Entries, StorageError> {
+        let start = from.max(prefix).to_vec();
+        Ok(self.lock()[tree.index()]
+            .range(start..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .take(limit)
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect())
+    }
+
+    fn transaction<R>(
+        &self,
+        body: impl Fn(&dyn Tx) -> Result<R, TxError>,
+    ) -> Result<R, StorageError> {
+        let mut trees = self.lock();
+        loop {
+            let tx = MemTx {
+                base: &trees,
+                staged: RefCell::new(vec![BTreeMap::new(); Tree::ALL.len()]),
+            };
+            match body(&tx) {
+                Ok(result) => {
+                    let staged = tx.staged.into_inner();
+                    for (map, writes) in trees.iter_mut().zip(staged) {
+                        for (key, value) in writes {
+                            match value {
+                                Some(value) => map.insert(key, value),
+                                None => map.remove(&key),
+                            };
+                        }
+                    }
+                    return Ok(result);
+                }
+                Err(TxError::Store(e)) => return Err(e),
+                Err(TxError::Backend(UnabortableTransactionError::Storage(e))) => {
+                    return Err(StorageError::Io(e));
+                }
+                // Not produced by this backend (the lock excludes conflicts); retry as sled does.
+                Err(TxError::Backend(UnabortableTransactionError::Conflict)) => continue,
+            }
+        }
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! The records the store keeps and the answers it gives. Their on-disk encoding is in `codec`.
+
+use serde::{Deserialize, Serialize};
+
+use sealgate_policies::oci::{Digest, RepoName, Tag};
+
+/// Seconds since the Unix epoch. The store never reads a clock: callers pass time in.
+pub type UnixSecs = u64;
+
+/// A tag of a repository behind one upstream: what a pin, a pending tag or a `.sig` tag is
+/// about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PinKey {
+    /// The upstream's name in the configuration.
+    pub upstream: String,
+    /// The repository.
+    pub repository: RepoName,
+    /// The tag.
+    pub tag: Tag,
+}
+
+/// An earlier digest of a mutable tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinMove {
+    /// The digest the tag pointed at.
+    pub digest: Digest,
+    /// When the tag moved away from it.
+    pub replaced_at: UnixSecs,
+}
+
+/// What a tag is pinned to, and why it was admitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    /// The manifest digest the tag points at.
+    pub digest: Digest,
+    /// When the tag was pinned to this digest.
+    pub pinned_at: UnixSecs,
+    /// The identity that pushed (`None` in passthrough auth).
+    pub pushed_by: Option<String>,
+    /// The signer names that admitted it.
+    pub signers: Vec<String>,
+    /// Earlier digests of a mutable tag, oldest first; at most [`MAX_PIN_HISTORY`] are kept
+    /// (the audit log has every move).
+    pub history: Vec<PinMove>,
+}
+
+/// Longest [`Pin::history`] kept: a tag such as `latest` moves on every build, and a pin is
+/// rewritten whole on each move. The oldest entries are dropped first.
+pub const MAX_PIN_HISTORY: usize = 100;
+
+/// What [`crate::Store::pin`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinOutcome {
+    /// The tag was not pinned; it is now.
+    Created,
+    /// The tag was already pinned to this digest; nothing changed.
+    Unchanged,
+    /// A mutable tag moved from `previous`; the move is in the pin's history.
+    Moved {
+        /// The digest the tag pointed at before.
+        previous: Digest,
+    },
+    /// An immutable tag is pinned to another digest; nothing changed.
+    Conflict {
+        /// The pin that stays.
+        existing: Pin,
+    },
+}
+
+/// How a signature reached sealgate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignatureFormat {
+    /// A layer of a cosign `.sig` manifest (simple signing payload plus annotations).
+    CosignLayer,
+    /// A Sigstore bundle attached as a referrer.
+    SigstoreBundle,
+}
+
+/// Facts about the certificate a signature was made with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertFacts {
+    /// The identity (SAN) the certificate was issued to.
+    pub subject: String,
+    /// The OIDC issuer (Fulcio extension) or the certificate issuer.
+    pub issuer: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// End of validity.
+    pub not_after: UnixSecs,
+}
+
+/// A signature sealgate saw and verified at intake. It is a fact, not a verdict: the evidence is
+/// kept so the signature can be re-verified against the trust configuration in force later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureRecord {
+    /// The image manifest digest it signs.
+    pub subject: Digest,
+    /// The format it came in.
+    pub format: SignatureFormat,
+    /// Digest of the `.sig` or referrer manifest it came in.
+    pub signature_manifest: Digest,
+    /// Position of the layer in that manifest.
+    pub layer_index: u32,
+    /// The signer name that verified it at intake.
+    pub signer: String,
+    /// Fingerprint of the key, for key-based signers.
+    pub key_fingerprint: Option<String>,
+    /// The certificate, for keyless or PKI signers.
+    pub certificate: Option<CertFacts>,
+    /// When sealgate first saw it; recording the same signature again keeps the first value.
+    pub observed_at: UnixSecs,
+    /// The raw material, to re-verify against current trust.
+    pub evidence: Vec<u8>,
+}
+
+/// A tag held in quarantine until its signature arrives (or it expires).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTag {
+    /// The tag.
+    pub key: PinKey,
+    /// The manifest digest it would point at.
+    pub digest: Digest,
+    /// The manifest's media type.
+    pub media_type: String,
+    /// When the quarantine ends; the tag is expired from this second on.
+    pub expires_at: UnixSecs,
+    /// The identity that pushed (`None` in passthrough auth).
+    pub pushed_by: Option<String>,
+}
+
+/// One decision, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When it was decided.
+    pub at: UnixSecs,
+    /// `"push"`, `"pull"`, `"signature"`, `"quarantine"`, `"promote"`, `"expire"`, `"delete"`, …
+    pub action: String,
+    /// `"allow"`, `"deny"`, `"warn"`, `"audit"`, …
+    pub outcome: String,
+    /// The upstream's name.
+    pub upstream: String,
+    /// The repository as requested.
+    pub repository: String,
+    /// The tag or digest as requested.
+    pub reference: String,
+    /// The manifest digest, when known.
+    pub digest: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Who asked, when known.
+    pub identity: Option<String>,
+    /// The signers that admitted it.
+    pub signers: Vec<String>,
+    /// The request id, to join with the access log.
+    pub request_id: Option<String>,
+}
+
+/// An event in the audit log, with its place in the hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Sequence number, from 1, without gaps.
+    pub seq: u64,
+    /// Hash of the previous record (32 zero bytes before the first), hex.
+    pub prev_hash: String,
+    /// `sha256(prev_hash ‖ seq as u64 big-endian ‖ event bytes)`, hex; see [`crate::layout`].
+    pub hash: String,
+    /// The event.
+    pub event: AuditEvent,
+}
+
+/// The result of [`crate::Store::verify_audit`] on an intact log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Number of records verified (the last sequence number).
+    pub events: u64,
+    /// Hash of the last record, or of the genesis (64 zeros) when the log is empty, hex.
+    /// Writing it down elsewhere lets a later check prove the log was not rewritten whole.
+    pub head: String,
+}
