@@ -35,6 +35,13 @@ enum Command {
     },
     /// Verify signatures offline, with no registry: prints the verdict and every reason.
     Verify(Box<sealgate::verify::VerifyArgs>),
+    /// Check the store of a stopped sealgate: every record decodes and the audit log's hash chain
+    /// is intact. Exits 0 when it is, 1 (naming the first broken record) otherwise.
+    VerifyStore {
+        /// The configuration file (TOML) whose `storage.path` to check.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Validate the configuration and print the effective values (file + environment).
     /// Exits 0 when valid, 64 with a message naming the bad key otherwise.
     CheckConfig {
@@ -54,6 +61,23 @@ fn main() -> ExitCode {
                 &args,
                 sealgate_policies::time::UnixTime(now),
             ))
+        }
+        Command::VerifyStore { config } => {
+            let raw = match RawConfig::load(&config, &EnvSource::Process) {
+                Ok(raw) => raw,
+                Err(e) => return bad_config(&config, &e),
+            };
+            let base = config.parent().unwrap_or(std::path::Path::new("."));
+            match sealgate::verify_store(&base.join(&raw.storage.path)) {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sealgate verify-store: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::CheckConfig { config } => {
             let base = config.parent().unwrap_or(std::path::Path::new("."));

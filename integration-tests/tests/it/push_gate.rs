@@ -289,3 +289,101 @@ async fn racing_pushes_to_one_tag_pin_exactly_one() {
     }
     assert_eq!((created, refused), (1, 49));
 }
+
+/// Runs `sealgate verify-store` on a stopped sealgate's configuration.
+fn verify_store(sealgate: &Sealgate) -> std::process::Output {
+    std::process::Command::new(sealgate_integration_tests::sealgate_binary())
+        .args(["verify-store", "--config"])
+        .arg(sealgate.dir().join("sealgate.toml"))
+        .output()
+        .expect("run sealgate verify-store")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_chain_verifies_and_an_edited_event_is_found() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let (_registry, mut sealgate) = gated(dir.path(), &ci, &CosignKey::generate()).await;
+    let base = sealgate.base_url();
+    let (digest, manifest) = oci::tiny_image(&base, "prod/audited", &unique_salt()).await;
+    oci::put_manifest(&base, "prod/audited", &digest, &manifest).await;
+    assert_eq!(
+        oci::put_manifest(&base, "prod/audited", "v1", &manifest)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    push_signature(
+        &base,
+        "prod/audited",
+        &digest,
+        &[ci.sign("registry.example/prod/audited", &digest)],
+    )
+    .await;
+    assert_eq!(
+        oci::put_manifest(&base, "prod/audited", "v1", &manifest)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+
+    sealgate.terminate();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sealgate.is_running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sealgate did not stop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let ok = verify_store(&sealgate);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains("audit log of 3 events verifies"),
+        "{stdout}"
+    );
+
+    // Change one byte of a stored audit event (its reason text) in sled's files. sled's own
+    // checksums catch a raw edit on disk before the hash chain is even read; an edit through
+    // the store API is caught by the chain (storage's unit tests). Either way it must not verify.
+    let needle = b"prod/audited:v1 (sha256";
+    let mut edited = false;
+    for entry in walk(&sealgate.dir().join("store")) {
+        let mut bytes = std::fs::read(&entry).expect("read store file");
+        if let Some(at) = bytes.windows(needle.len()).position(|w| w == needle) {
+            bytes[at] = b'q';
+            std::fs::write(&entry, bytes).expect("write store file");
+            edited = true;
+            break;
+        }
+    }
+    assert!(edited, "the audit event was found on disk");
+    let broken = verify_store(&sealgate);
+    assert!(
+        !broken.status.success(),
+        "an edited event must not verify: {}",
+        String::from_utf8_lossy(&broken.stdout)
+    );
+    eprintln!(
+        "after the edit: {}",
+        String::from_utf8_lossy(&broken.stderr).trim()
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
