@@ -82,17 +82,27 @@ pub fn decode(record: &SignatureRecord, artifact: Option<&[u8]>) -> Evidence {
                 Err(reason) => Evidence::Unusable { reason, source },
             }
         }
-        SignatureFormat::SigstoreBundle => match SigstoreBundle::from_json(&record.evidence) {
-            Ok(bundle) => Evidence::Bundle {
-                bundle: Box::new(bundle),
-                artifact: artifact.map(<[u8]>::to_vec),
-                observed,
-                source,
-            },
-            Err(e) => Evidence::Unusable {
-                reason: SignatureFailure::Bundle(e.to_string()),
-                source,
-            },
+        SignatureFormat::SigstoreBundle => bundle(&record.evidence, artifact, observed, source),
+    }
+}
+
+/// A sigstore bundle (JSON) as evidence; a bundle that does not parse is evidence of nothing.
+pub fn bundle(
+    json: &[u8],
+    artifact: Option<&[u8]>,
+    observed: UnixTime,
+    source: String,
+) -> Evidence {
+    match SigstoreBundle::from_json(json) {
+        Ok(bundle) => Evidence::Bundle {
+            bundle: Box::new(bundle),
+            artifact: artifact.map(<[u8]>::to_vec),
+            observed,
+            source,
+        },
+        Err(e) => Evidence::Unusable {
+            reason: SignatureFailure::Bundle(e.to_string()),
+            source,
         },
     }
 }

@@ -170,6 +170,19 @@ impl Push<'_> {
             .map(str::to_owned)
     }
 
+    /// Headers for a request sealgate makes upstream on the client's behalf: the client's
+    /// credentials, and one header of the request's own.
+    fn upstream_headers(&self, name: header::HeaderName, value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(auth) = self.headers.get(header::AUTHORIZATION) {
+            headers.insert(header::AUTHORIZATION, auth.clone());
+        }
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+        headers
+    }
+
     fn content_type(&self) -> String {
         self.headers
             .get(header::CONTENT_TYPE)
@@ -595,10 +608,7 @@ async fn signature_blobs(
             .parse()
             .map_err(|e| ProxyError::ManifestInvalid(format!("layer digest: {e}")))?;
         let path = format!("/v2/{}/blobs/{digest}", push.name);
-        let mut headers = HeaderMap::new();
-        if let Some(auth) = push.headers.get(header::AUTHORIZATION) {
-            headers.insert(header::AUTHORIZATION, auth.clone());
-        }
+        let headers = push.upstream_headers(header::ACCEPT, "*/*");
         let fetched = push
             .state
             .upstreams
@@ -878,13 +888,7 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
         }
         let policy = push.state.config.policy.clone();
         let scope: &Scope = policy.scope_for(push.name);
-        let mut headers = HeaderMap::new();
-        if let Some(auth) = push.headers.get(header::AUTHORIZATION) {
-            headers.insert(header::AUTHORIZATION, auth.clone());
-        }
-        if let Ok(v) = HeaderValue::from_str(&pending.media_type) {
-            headers.insert(header::ACCEPT, v);
-        }
+        let headers = push.upstream_headers(header::ACCEPT, &pending.media_type);
         let path = format!("/v2/{}/manifests/{subject}", push.name);
         let fetched = push
             .state
@@ -910,13 +914,7 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
             continue;
         }
         let _guard = push.state.tag_locks.lock(&pending.key).await;
-        let mut put_headers = HeaderMap::new();
-        if let Some(auth) = push.headers.get(header::AUTHORIZATION) {
-            put_headers.insert(header::AUTHORIZATION, auth.clone());
-        }
-        if let Ok(v) = HeaderValue::from_str(&pending.media_type) {
-            put_headers.insert(header::CONTENT_TYPE, v);
-        }
+        let put_headers = push.upstream_headers(header::CONTENT_TYPE, &pending.media_type);
         let put_path = format!("/v2/{}/manifests/{tag}", push.name);
         let put = push
             .state

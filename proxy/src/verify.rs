@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use sealgate_policies::bundle::SigstoreBundle;
 use sealgate_policies::config::{Mode, RawKey, RawPki, RawPolicy, RawScope, RawTrust};
 use sealgate_policies::cosign::{
     CosignSignature, SignatureFailure, Subject, parse_signature_manifest,
@@ -378,18 +377,7 @@ fn collect_evidence(
             }
             EvidenceFile::Bundle(bytes) => {
                 let source = path.display().to_string();
-                evidence.push(match SigstoreBundle::from_json(&bytes) {
-                    Ok(bundle) => Evidence::Bundle {
-                        bundle: Box::new(bundle),
-                        artifact: artifact.map(<[u8]>::to_vec),
-                        observed,
-                        source,
-                    },
-                    Err(e) => Evidence::Unusable {
-                        reason: SignatureFailure::Bundle(e.to_string()),
-                        source,
-                    },
-                });
+                evidence.push(crate::evidence::bundle(&bytes, artifact, observed, source));
             }
             EvidenceFile::SigstoreJson(bytes) => {
                 let source = path.display().to_string();
