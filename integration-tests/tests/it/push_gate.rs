@@ -387,3 +387,135 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warn_mode_allows_with_a_warning_and_mutable_tags_move() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let registry = Registry::start().await;
+    let policy = format!(
+        "[trust.keys.ci]\npath = \"{}\"\n[policy.default]\nsigners = [\"ci\"]\n[[policy.scope]]\nrepositories = \"dev/**\"\nmode = \"warn\"\nsigners = [\"ci\"]\nmutable_tags = [\"latest\"]\n",
+        ci.write_public(dir.path(), "ci").display()
+    );
+    let sealgate = Sealgate::builder()
+        .upstream("local", &registry.url(), &[])
+        .trust_policy(&policy)
+        .start()
+        .await;
+    let base = sealgate.base_url();
+    let (first, first_manifest) = oci::tiny_image(&base, "dev/tool", &unique_salt()).await;
+    let warned = oci::put_manifest(&base, "dev/tool", "latest", &first_manifest).await;
+    assert_eq!(warned.status, StatusCode::CREATED, "{}", warned.text());
+    assert!(
+        warned
+            .header("warning")
+            .is_some_and(|w| w.starts_with("299 - ") && w.contains("warn mode")),
+        "{warned:?}"
+    );
+    // `latest` is mutable here: it moves; `v1` is not.
+    let (second, second_manifest) = oci::tiny_image(&base, "dev/tool", &unique_salt()).await;
+    assert_eq!(
+        oci::put_manifest(&base, "dev/tool", "latest", &second_manifest)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        oci::manifest_digest(&registry.url(), "dev/tool", "latest").await,
+        second
+    );
+    assert_eq!(
+        oci::put_manifest(&base, "dev/tool", "v1", &first_manifest)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let moved = oci::put_manifest(&base, "dev/tool", "v1", &second_manifest).await;
+    assert_eq!(moved.status, StatusCode::FORBIDDEN, "{}", moved.text());
+    assert!(
+        moved.text().contains(&format!("pinned to {first}")),
+        "{}",
+        moved.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_index_admits_its_children() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let (registry, sealgate) = gated(dir.path(), &ci, &CosignKey::generate()).await;
+    let base = sealgate.base_url();
+    let name = "prod/multi";
+    let mut children = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let (digest, manifest) = oci::tiny_image(&base, name, &unique_salt()).await;
+        // Children by digest, before the index: content-addressed, fine unsigned.
+        assert_eq!(
+            oci::put_manifest(&base, name, &digest, &manifest)
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+        children.push(serde_json::json!({
+            "mediaType": sealgate_integration_tests::OCI_MANIFEST,
+            "digest": digest,
+            "size": manifest.len(),
+            "platform": {"os": "linux", "architecture": arch},
+        }));
+    }
+    let index = Bytes::from(
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": sealgate_integration_tests::OCI_INDEX,
+            "manifests": children,
+        }))
+        .expect("JSON"),
+    );
+    let index_digest = sealgate_integration_tests::sha256_digest(&index);
+    let put_index = |reference: String| {
+        let url = format!("{base}/v2/{name}/manifests/{reference}");
+        let index = index.clone();
+        async move {
+            send(
+                Method::PUT,
+                &url,
+                &[("content-type", sealgate_integration_tests::OCI_INDEX)],
+                index,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        put_index(index_digest.clone()).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        put_index("v1".to_owned()).await.status,
+        StatusCode::FORBIDDEN,
+        "unsigned index refused"
+    );
+    let signed = push_signature(
+        &base,
+        name,
+        &index_digest,
+        &[ci.sign("registry.example/prod/multi", &index_digest)],
+    )
+    .await;
+    assert_eq!(signed.status, StatusCode::CREATED, "{}", signed.text());
+    let tagged = put_index("v1".to_owned()).await;
+    assert_eq!(tagged.status, StatusCode::CREATED, "{}", tagged.text());
+    assert_eq!(
+        oci::manifest_digest(&registry.url(), name, "v1").await,
+        index_digest
+    );
+    // A child tagged on its own is admitted by the index's signature.
+    let child_digest = children[0]["digest"].as_str().expect("digest").to_owned();
+    let child = oci::fetch_manifest(&registry.url(), name, &child_digest).await;
+    let child_tag = oci::put_manifest(&base, name, "v1-amd64", &child).await;
+    assert_eq!(
+        child_tag.status,
+        StatusCode::CREATED,
+        "{}",
+        child_tag.text()
+    );
+}
