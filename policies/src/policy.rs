@@ -395,6 +395,11 @@ impl Policy {
             .unwrap_or(&self.default)
     }
 
+    /// Every scope, the default last.
+    pub fn scopes(&self) -> impl Iterator<Item = &Scope> {
+        self.scopes.iter().chain(std::iter::once(&self.default))
+    }
+
     /// A signer by name.
     pub fn signer(&self, name: &str) -> Option<&Signer> {
         self.signers.get(name)

@@ -139,11 +139,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let grace = config.timeouts.shutdown_grace;
     let tls = config.tls.clone();
     let state = sealgate::open(config).context("cannot start")?;
-    // Quarantined tags whose TTL passed are dropped (and audited) within a minute.
-    tokio::spawn(sealgate::push::expire_pending_loop(
-        state.clone(),
+    // Quarantined tags are dropped (and audited) soon after their TTL: the sweep runs every
+    // half of the shortest TTL, between once a second and twice a minute.
+    let shortest_ttl = state
+        .config
+        .policy
+        .scopes()
+        .map(|s| s.quarantine_ttl)
+        .min()
+        .unwrap_or(std::time::Duration::from_secs(60));
+    let sweep = (shortest_ttl / 2).clamp(
+        std::time::Duration::from_secs(1),
         std::time::Duration::from_secs(30),
-    ));
+    );
+    tokio::spawn(sealgate::push::expire_pending_loop(state.clone(), sweep));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

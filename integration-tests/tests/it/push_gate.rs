@@ -519,3 +519,75 @@ async fn a_signed_index_admits_its_children() {
         child_tag.text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quarantined_tag_expires_and_a_late_signature_does_not_release_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let registry = Registry::start().await;
+    let policy = format!(
+        "[trust.keys.ci]\npath = \"{}\"\n[policy.default]\nsigners = [\"ci\"]\nunsigned_push = \"quarantine\"\nquarantine_ttl = \"2s\"\n",
+        ci.write_public(dir.path(), "ci").display()
+    );
+    let sealgate = Sealgate::builder()
+        .upstream("local", &registry.url(), &[])
+        .trust_policy(&policy)
+        .start()
+        .await;
+    let base = sealgate.base_url();
+    let (digest, manifest) = oci::tiny_image(&base, "brief/app", &unique_salt()).await;
+    assert_eq!(
+        oci::put_manifest(&base, "brief/app", "v1", &manifest)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let url = format!("{base}/v2/brief/app/manifests/v1");
+    let pull = || {
+        send(
+            Method::GET,
+            &url,
+            &[("accept", sealgate_integration_tests::OCI_MANIFEST)],
+            Bytes::new(),
+        )
+    };
+    assert!(pull().await.text().contains("awaits a signature"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let reply = pull().await;
+        if !reply.text().contains("awaits a signature") {
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the quarantine never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        sealgate.stderr_log().contains("action=expire"),
+        "the expiry is logged as a decision"
+    );
+    let signed = push_signature(
+        &base,
+        "brief/app",
+        &digest,
+        &[ci.sign("registry.example/brief/app", &digest)],
+    )
+    .await;
+    assert_eq!(signed.status, StatusCode::CREATED, "{}", signed.text());
+    let direct = send(
+        Method::GET,
+        &format!("{}/v2/brief/app/manifests/v1", registry.url()),
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(
+        direct.status,
+        StatusCode::NOT_FOUND,
+        "an expired hold is not released: {}",
+        direct.text()
+    );
+}
