@@ -591,3 +591,55 @@ async fn a_quarantined_tag_expires_and_a_late_signature_does_not_release_it() {
         direct.text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_stored_as_oci_referrers_are_verified_and_admit_the_image() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let (_registry, sealgate) = gated(dir.path(), &ci, &CosignKey::generate()).await;
+    let base = sealgate.base_url();
+    let name = "prod/referred";
+    let (digest, manifest) = oci::tiny_image(&base, name, &unique_salt()).await;
+    oci::put_manifest(&base, name, &digest, &manifest).await;
+    // cosign's OCI 1.1 mode: the signature layer in a manifest whose subject is the image.
+    let referrer = |layer: sealgate_integration_tests::cosign::SignatureLayer| {
+        let base = base.clone();
+        let digest = digest.clone();
+        let manifest_len = manifest.len();
+        async move {
+            let config = b"{}";
+            let config_digest = oci::push_blob(&base, name, config).await;
+            let payload_digest = oci::push_blob(&base, name, &layer.payload).await;
+            let body = Bytes::from(
+                serde_json::to_vec(&serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": sealgate_integration_tests::OCI_MANIFEST,
+                    "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2, "digest": config_digest},
+                    "layers": [{"mediaType": sealgate_integration_tests::cosign::SIMPLE_SIGNING, "size": layer.payload.len(),
+                                "digest": payload_digest, "annotations": {"dev.cosignproject.cosign/signature": layer.signature}}],
+                    "subject": {"mediaType": sealgate_integration_tests::OCI_MANIFEST, "size": manifest_len, "digest": digest},
+                }))
+                .expect("JSON"),
+            );
+            let reference = sealgate_integration_tests::sha256_digest(&body);
+            oci::put_manifest(&base, name, &reference, &body).await
+        }
+    };
+    let stranger =
+        referrer(CosignKey::generate().sign("registry.example/prod/referred", &digest)).await;
+    assert_eq!(
+        stranger.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        stranger.text()
+    );
+    assert_eq!(
+        oci::put_manifest(&base, name, "v1", &manifest).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let trusted = referrer(ci.sign("registry.example/prod/referred", &digest)).await;
+    assert_eq!(trusted.status, StatusCode::CREATED, "{}", trusted.text());
+    let tagged = oci::put_manifest(&base, name, "v1", &manifest).await;
+    assert_eq!(tagged.status, StatusCode::CREATED, "{}", tagged.text());
+}
