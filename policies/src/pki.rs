@@ -307,7 +307,8 @@ fn secs(t: rustls_pki_types::UnixTime) -> UnixTime {
     UnixTime(t.as_secs())
 }
 
-fn chain_error(e: webpki::Error, at: UnixTime) -> ChainError {
+/// webpki's path-building errors as typed reasons.
+pub(crate) fn chain_error(e: webpki::Error, at: UnixTime) -> ChainError {
     use webpki::Error as E;
     match e {
         E::CertExpired { not_after, .. } => ChainError::Expired {

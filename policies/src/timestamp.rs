@@ -679,26 +679,14 @@ fn check_time_stamping_eku(cert: &Certificate) -> Result<(), TimestampError> {
     Ok(())
 }
 
+/// webpki's reasons as [`ChainError`]s; only the EKU one reads differently for a TSA path.
 fn chain_error(e: webpki::Error, at: UnixTime) -> ChainError {
-    use webpki::Error as E;
-    let secs = |t: rustls_pki_types::UnixTime| UnixTime(t.as_secs());
     match e {
-        E::CertExpired { not_after, .. } => ChainError::Expired {
-            not_after: secs(not_after),
-            at,
-        },
-        E::CertNotValidYet { not_before, .. } => ChainError::NotYetValid {
-            not_before: secs(not_before),
-            at,
-        },
-        E::UnknownIssuer => ChainError::UnknownIssuer,
-        E::InvalidSignatureForPublicKey => ChainError::BadSignature,
-        E::CaUsedAsEndEntity => ChainError::CaAsLeaf,
         #[allow(deprecated)]
-        E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => {
+        webpki::Error::RequiredEkuNotFound | webpki::Error::RequiredEkuNotFoundContext(_) => {
             ChainError::Other("an issuing CA's extended key usage excludes timeStamping".to_owned())
         }
-        other => ChainError::Other(format!("{other:?}")),
+        other => crate::pki::chain_error(other, at),
     }
 }
 

@@ -215,6 +215,22 @@ impl Push<'_> {
         }
     }
 
+    /// Audits a refusal and returns the error that tells the client why.
+    async fn refuse(
+        &self,
+        action: &str,
+        reference: &str,
+        digest: &Digest,
+        message: String,
+        signers: Vec<String>,
+    ) -> ProxyError {
+        let event = self.event(action, "deny", reference, digest, message.clone(), signers);
+        match self.audit(event).await {
+            Ok(()) => ProxyError::Denied(message),
+            Err(e) => e,
+        }
+    }
+
     async fn audit(&self, event: AuditEvent) -> Result<(), ProxyError> {
         log_decision(&event);
         blocking(&self.state.store, move |s| {
@@ -458,16 +474,9 @@ async fn push_tag(
                  (or ask an administrator to retire the pin)",
                 push.name, pin.digest
             );
-            push.audit(push.event(
-                "push",
-                "deny",
-                tag.as_str(),
-                digest,
-                message.clone(),
-                vec![],
-            ))
-            .await?;
-            return Err(ProxyError::Denied(message));
+            return Err(push
+                .refuse("push", tag.as_str(), digest, message, vec![])
+                .await);
         }
     }
     if let Some(children) = &manifest.manifests {
@@ -528,16 +537,9 @@ async fn push_tag(
                 push.name,
                 verdict.explain()
             );
-            push.audit(push.event(
-                "push",
-                "deny",
-                tag.as_str(),
-                digest,
-                message.clone(),
-                vec![],
-            ))
-            .await?;
-            Err(ProxyError::Denied(message))
+            Err(push
+                .refuse("push", tag.as_str(), digest, message, vec![])
+                .await)
         }
         Outcome::Quarantine { ttl } => {
             quarantine(push, &key, tag, body, digest, ttl, &verdict).await
@@ -677,16 +679,9 @@ async fn intake_signatures(
              earlier layer and add yours",
             push.name
         );
-        push.audit(push.event(
-            "signature",
-            "deny",
-            &reference_text,
-            subject,
-            message.clone(),
-            vec![],
-        ))
-        .await?;
-        return Err(ProxyError::Denied(message));
+        return Err(push
+            .refuse("signature", &reference_text, subject, message, vec![])
+            .await);
     }
     let blobs = signature_blobs(push, manifest).await?;
     let observed = now();
@@ -817,16 +812,9 @@ async fn intake_signatures(
             push.name,
             refused.join("; ")
         );
-        push.audit(push.event(
-            "signature",
-            "deny",
-            &reference_text,
-            subject,
-            message.clone(),
-            signers,
-        ))
-        .await?;
-        return Err(ProxyError::Denied(message));
+        return Err(push
+            .refuse("signature", &reference_text, subject, message, signers)
+            .await);
     }
     let upstream_reference = match reference {
         Reference::Tag(t) => t.to_string(),
