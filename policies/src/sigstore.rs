@@ -132,6 +132,30 @@ impl SigstoreTrust {
         Ok(times)
     }
 
+    /// The times a bundle's first log entry (and its timestamps) prove, once the entry is shown
+    /// to record this content and this signer.
+    fn logged_times(
+        &self,
+        bundle: &SigstoreBundle,
+        content: &SignedContent,
+        signer: &Signer<'_>,
+        now: UnixTime,
+    ) -> Result<Vec<UnixTime>, SignatureFailure> {
+        let entry = bundle
+            .tlog_entries
+            .first()
+            .ok_or(SignatureFailure::TlogMissing)?;
+        let times = self.bundle_times(bundle, entry, &content.signature, now)?;
+        check_body(
+            entry,
+            &Sha256::digest(&content.message),
+            &content.logged_digest,
+            &content.signature,
+            signer,
+        )?;
+        Ok(times)
+    }
+
     /// Requires a verified SCT (RFC 6962) in a Fulcio certificate when the trusted root lists
     /// CT logs: proof the certificate was publicly logged when issued. The issuer is whichever
     /// certificate of that subject (presented or trusted) the SCT verifies with; the chain itself
@@ -402,11 +426,7 @@ pub fn verify_bundle(
     signer: BundleSigner<'_>,
     now: UnixTime,
 ) -> Result<BundleVerified, SignatureFailure> {
-    let SignedContent {
-        message,
-        signature,
-        logged_digest,
-    } = signed_content(bundle, artifact, subject)?;
+    let content = signed_content(bundle, artifact, subject)?;
     match signer {
         BundleSigner::Key { key, tlog } => {
             if !matches!(
@@ -418,24 +438,13 @@ pub fn verify_bundle(
                     found: "a certificate",
                 });
             }
-            key.verify(&message, &signature)
+            key.verify(&content.message, &content.signature)
                 .map_err(|_| SignatureFailure::SignatureMismatch)?;
             let signed_at = match tlog {
-                Some(trust) => {
-                    let entry = bundle
-                        .tlog_entries
-                        .first()
-                        .ok_or(SignatureFailure::TlogMissing)?;
-                    let times = trust.bundle_times(bundle, entry, &signature, now)?;
-                    check_body(
-                        entry,
-                        &Sha256::digest(&message),
-                        &logged_digest,
-                        &signature,
-                        &Signer::Key(key),
-                    )?;
-                    times.first().copied()
-                }
+                Some(trust) => trust
+                    .logged_times(bundle, &content, &Signer::Key(key), now)?
+                    .first()
+                    .copied(),
                 None => None,
             };
             Ok(BundleVerified::Key { signed_at })
@@ -466,18 +475,7 @@ pub fn verify_bundle(
                     });
                 }
             };
-            let entry = bundle
-                .tlog_entries
-                .first()
-                .ok_or(SignatureFailure::TlogMissing)?;
-            let times = trust.bundle_times(bundle, entry, &signature, now)?;
-            check_body(
-                entry,
-                &Sha256::digest(&message),
-                &logged_digest,
-                &signature,
-                &Signer::Certificate(&leaf),
-            )?;
+            let times = trust.logged_times(bundle, &content, &Signer::Certificate(&leaf), now)?;
             // The certificate must have been valid at every time the evidence proves.
             for at in &times {
                 trust.check_certificate(&leaf, &presented, *at)?;
@@ -486,7 +484,7 @@ pub fn verify_bundle(
             trust.check_scts(&leaf, &presented)?;
             identity.check(&leaf)?;
             leaf.public_key
-                .verify(&message, &signature)
+                .verify(&content.message, &content.signature)
                 .map_err(|_| SignatureFailure::SignatureMismatch)?;
             Ok(BundleVerified::Keyless(Box::new(KeylessVerified {
                 certificate: leaf,
