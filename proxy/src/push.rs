@@ -1009,7 +1009,6 @@ pub async fn expire_pending_loop(state: Arc<AppState>, every: Duration) {
         interval.tick().await;
         let at = now();
         let result = blocking(&state.store, move |s| {
-            let mut expired = Vec::new();
             for pending in s.expired_pending(at.as_secs())? {
                 let event = AuditEvent {
                     at: at.as_secs(),
@@ -1027,16 +1026,16 @@ pub async fn expire_pending_loop(state: Arc<AppState>, every: Duration) {
                     signers: vec![],
                     request_id: None,
                 };
+                // Logged the moment it is durable, like every other decision.
                 if let Some((_, record)) = s.remove_pending(&pending.key, event)? {
-                    expired.push(record.event);
+                    log_decision(&record.event);
                 }
             }
-            Ok(expired)
+            Ok(())
         })
         .await;
-        match result {
-            Ok(events) => events.iter().for_each(log_decision),
-            Err(e) => tracing::error!(error = %e, "expiring quarantined tags failed"),
+        if let Err(e) = result {
+            tracing::error!(error = %e, "expiring quarantined tags failed");
         }
     }
 }

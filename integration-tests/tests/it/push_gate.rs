@@ -565,10 +565,16 @@ async fn a_quarantined_tag_expires_and_a_late_signature_does_not_release_it() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert!(
-        sealgate.stderr_log().contains("action=expire"),
-        "the expiry is logged as a decision"
-    );
+    // The log line is written by sealgate's sweep thread right after the store change the pull
+    // above observed; give it a moment to reach the file.
+    let logged = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !sealgate.stderr_log().contains("action=expire") {
+        assert!(
+            std::time::Instant::now() < logged,
+            "the expiry is logged as a decision"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let signed = push_signature(
         &base,
         "brief/app",
