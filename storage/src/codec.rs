@@ -12,7 +12,8 @@ use sealgate_policies::oci::Digest;
 
 use crate::layout::trees::Tree;
 use crate::{
-    AuditEvent, AuditRecord, CertFacts, SignatureFormat, SignatureRecord, StorageError, UnixSecs,
+    AuditEvent, AuditRecord, CertFacts, ManifestKind, SignatureFormat, SignatureRecord,
+    StorageError, UnixSecs,
 };
 
 /// The version this binary writes for every record type, and the newest it reads.
@@ -132,6 +133,12 @@ pub(crate) struct SigTagLayers {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct IndexChildren {
     pub(crate) children: Vec<Digest>,
+}
+
+/// What a "`manifest` lists `blob`" fact says besides its key: the manifest's kind.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct BlobOwner {
+    pub(crate) kind: ManifestKind,
 }
 
 /// The audit head as stored in `meta`.

@@ -5,17 +5,24 @@
 //! Every write is one transaction over all trees, so a record and its indexes, or a pin and its
 //! audit event and the audit head, land together or not at all; the backend flushes to disk
 //! before a write method returns.
+//!
+//! Facts that pull paths record over and over (index children, blob owners, referrers) are
+//! first looked up outside any transaction: when everything is recorded already, nothing is
+//! written and nothing is flushed, and no transaction is opened (sled runs them under one
+//! process-wide lock). The transaction checks again, since another writer may have got there
+//! in between.
 
 use std::collections::BTreeSet;
 
 use sealgate_policies::oci::{Digest, RepoName};
 
-use crate::codec::{self, AuditHead, IndexChildren, SigTagLayers};
+use crate::codec::{self, AuditHead, BlobOwner, IndexChildren, SigTagLayers};
 use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{
-    AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, PendingTag, Pin, PinKey,
-    PinMove, PinOutcome, SCHEMA_VERSION, SignatureRecord, StorageError, StoreHealth, UnixSecs,
+    AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, ManifestKind, PendingTag,
+    Pin, PinKey, PinMove, PinOutcome, Referrer, SCHEMA_VERSION, SignatureRecord, StorageError,
+    StoreHealth, UnixSecs,
 };
 
 /// Records read per page when walking a whole tree.
@@ -304,20 +311,36 @@ impl<B: Backend> Engine<B> {
             unique.into_iter().cloned().collect()
         };
         let forward_key = keys::index_children(index);
+        // The stored children, if any, and whether they are exactly `children`.
+        let stored = |raw: Option<Vec<u8>>| -> Result<Option<(IndexChildren, bool)>, StorageError> {
+            let Some(raw) = raw else { return Ok(None) };
+            let old = codec::decode::<IndexChildren>(Tree::IndexChildren, &raw)?;
+            let same = old.children.iter().collect::<BTreeSet<_>>()
+                == children.iter().collect::<BTreeSet<_>>();
+            Ok(Some((old, same)))
+        };
+        // The forward record and its reverse entries are written in one transaction, so an
+        // identical forward record means the reverse entries are there too.
+        if let Some((_, true)) = stored(self.backend.get(Tree::IndexChildren, &forward_key)?)? {
+            return Ok(());
+        }
         let value = codec::encode(
             Tree::IndexChildren,
             &IndexChildren {
                 children: children.clone(),
             },
         )?;
-        self.backend.transaction(|tx| {
+        let written = self.backend.transaction(|tx| {
             // An index is content-addressed, so its children never change; should a caller
             // record different ones anyway, the reverse entries follow the latest record.
-            if let Some(raw) = tx.get(Tree::IndexChildren, &forward_key)? {
-                let old = codec::decode::<IndexChildren>(Tree::IndexChildren, &raw)?;
-                for child in old.children.iter().filter(|c| !children.contains(c)) {
-                    tx.remove(Tree::IndexParents, &keys::index_parent(child, index))?;
+            match stored(tx.get(Tree::IndexChildren, &forward_key)?)? {
+                Some((_, true)) => return Ok(false),
+                Some((old, false)) => {
+                    for child in old.children.iter().filter(|c| !children.contains(c)) {
+                        tx.remove(Tree::IndexParents, &keys::index_parent(child, index))?;
+                    }
                 }
+                None => {}
             }
             tx.insert(Tree::IndexChildren, &forward_key, value.clone())?;
             for child in &children {
@@ -327,9 +350,12 @@ impl<B: Backend> Engine<B> {
                     Vec::new(),
                 )?;
             }
-            Ok(())
+            Ok(true)
         })?;
-        self.backend.flush()
+        if written {
+            self.backend.flush()?;
+        }
+        Ok(())
     }
 
     pub(crate) fn indexes_containing(&self, child: &Digest) -> Result<Vec<Digest>, StorageError> {
@@ -344,6 +370,130 @@ impl<B: Backend> Engine<B> {
         )?;
         // Keys sort by length first (sha256 before sha512); answer in digest order.
         out.sort();
+        Ok(out)
+    }
+
+    // ---- blob owners ---------------------------------------------------------------------
+
+    pub(crate) fn record_blobs(
+        &self,
+        manifest: &Digest,
+        kind: ManifestKind,
+        blobs: &[Digest],
+    ) -> Result<(), StorageError> {
+        // One key per blob, in a stable order.
+        let blob_keys: Vec<Vec<u8>> = blobs
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|blob| keys::blob_owner(blob, manifest))
+            .collect();
+        let recorded = |raw: Option<Vec<u8>>| -> Result<bool, StorageError> {
+            match raw {
+                Some(raw) => Ok(codec::decode::<BlobOwner>(Tree::BlobOwners, &raw)?.kind == kind),
+                None => Ok(false),
+            }
+        };
+        // Facts are never removed, so one recorded now stays recorded.
+        let mut missing = Vec::new();
+        for key in &blob_keys {
+            if !recorded(self.backend.get(Tree::BlobOwners, key)?)? {
+                missing.push(key);
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let value = codec::encode(Tree::BlobOwners, &BlobOwner { kind })?;
+        let written = self.backend.transaction(|tx| {
+            let mut written = false;
+            for key in &missing {
+                // A manifest is content-addressed, so its kind should not change; should a
+                // caller classify it differently anyway, the latest record wins.
+                if !recorded(tx.get(Tree::BlobOwners, key)?)? {
+                    tx.insert(Tree::BlobOwners, key, value.clone())?;
+                    written = true;
+                }
+            }
+            Ok(written)
+        })?;
+        if written {
+            self.backend.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn blob_owners(
+        &self,
+        blob: &Digest,
+    ) -> Result<Vec<(Digest, ManifestKind)>, StorageError> {
+        let mut out = Vec::new();
+        self.for_each(
+            Tree::BlobOwners,
+            &keys::blob_owners_of(blob),
+            |key, value| {
+                let (_, manifest) = keys::parse_blob_owner(Tree::BlobOwners.name(), key)?;
+                let owner = codec::decode::<BlobOwner>(Tree::BlobOwners, value)?;
+                out.push((manifest, owner.kind));
+                Ok(())
+            },
+        )?;
+        // Keys sort by length first (sha256 before sha512); answer in digest order.
+        out.sort_by(|(a, _), (b, _)| a.cmp(b));
+        Ok(out)
+    }
+
+    // ---- referrers -----------------------------------------------------------------------
+
+    pub(crate) fn record_referrer(
+        &self,
+        upstream: &str,
+        repository: &RepoName,
+        subject: &Digest,
+        referrer: Referrer,
+    ) -> Result<bool, StorageError> {
+        let key = keys::referrer(upstream, repository, subject, &referrer.digest);
+        let stored = |raw: Option<Vec<u8>>| -> Result<Option<Referrer>, StorageError> {
+            raw.map(|raw| codec::decode::<Referrer>(Tree::Referrers, &raw))
+                .transpose()
+        };
+        if stored(self.backend.get(Tree::Referrers, &key)?)?.as_ref() == Some(&referrer) {
+            return Ok(false);
+        }
+        let value = codec::encode(Tree::Referrers, &referrer)?;
+        let (new, written) = self.backend.transaction(|tx| {
+            let existing = stored(tx.get(Tree::Referrers, &key)?)?;
+            if existing.as_ref() == Some(&referrer) {
+                return Ok((false, false));
+            }
+            // A referrer is content-addressed, so its descriptor should not change; should a
+            // caller describe it differently anyway, the latest record wins.
+            tx.insert(Tree::Referrers, &key, value.clone())?;
+            Ok((existing.is_none(), true))
+        })?;
+        if written {
+            self.backend.flush()?;
+        }
+        Ok(new)
+    }
+
+    pub(crate) fn referrers(
+        &self,
+        upstream: &str,
+        repository: &RepoName,
+        subject: &Digest,
+    ) -> Result<Vec<Referrer>, StorageError> {
+        let mut out = Vec::new();
+        self.for_each(
+            Tree::Referrers,
+            &keys::referrers_of(upstream, repository, subject),
+            |key, value| {
+                out.push(decode_referrer(Tree::Referrers.name(), key, value)?);
+                Ok(())
+            },
+        )?;
+        // Keys sort by length first (sha256 before sha512); answer in digest order.
+        out.sort_by(|a, b| a.digest.cmp(&b.digest));
         Ok(out)
     }
 
@@ -588,6 +738,16 @@ fn decode_schema_version(raw: &[u8]) -> Result<u32, StorageError> {
     Ok(u32::from_be_bytes(bytes))
 }
 
+/// A referrer record, checked against the digest its key names.
+fn decode_referrer(name: &'static str, key: &[u8], value: &[u8]) -> Result<Referrer, StorageError> {
+    let key = keys::parse_referrer(name, key)?;
+    let referrer = codec::decode::<Referrer>(Tree::Referrers, value)?;
+    if referrer.digest != key.referrer {
+        return Err(corrupt(Tree::Referrers, "record does not match its key"));
+    }
+    Ok(referrer)
+}
+
 /// One entry of `tree`, decoded and cross-checked against its key.
 fn check_entry(
     tree: Tree,
@@ -638,6 +798,11 @@ fn check_entry(
             keys::parse_index_parent(name, key)?;
             expect_empty("an index relation")
         }
+        Tree::BlobOwners => {
+            keys::parse_blob_owner(name, key)?;
+            codec::decode::<BlobOwner>(tree, value).map(drop)
+        }
+        Tree::Referrers => decode_referrer(name, key, value).map(drop),
         Tree::Pending => {
             let pin_key = keys::parse_pin(name, key)?;
             let pending = codec::decode::<PendingTag>(tree, value)?;
@@ -759,6 +924,41 @@ macro_rules! store_via_engine {
                 child: &::sealgate_policies::oci::Digest,
             ) -> Result<Vec<::sealgate_policies::oci::Digest>, $crate::StorageError> {
                 self.engine.indexes_containing(child)
+            }
+            fn record_blobs(
+                &self,
+                manifest: &::sealgate_policies::oci::Digest,
+                kind: $crate::ManifestKind,
+                blobs: &[::sealgate_policies::oci::Digest],
+            ) -> Result<(), $crate::StorageError> {
+                self.engine.record_blobs(manifest, kind, blobs)
+            }
+            fn blob_owners(
+                &self,
+                blob: &::sealgate_policies::oci::Digest,
+            ) -> Result<
+                Vec<(::sealgate_policies::oci::Digest, $crate::ManifestKind)>,
+                $crate::StorageError,
+            > {
+                self.engine.blob_owners(blob)
+            }
+            fn record_referrer(
+                &self,
+                upstream: &str,
+                repository: &::sealgate_policies::oci::RepoName,
+                subject: &::sealgate_policies::oci::Digest,
+                referrer: $crate::Referrer,
+            ) -> Result<bool, $crate::StorageError> {
+                self.engine
+                    .record_referrer(upstream, repository, subject, referrer)
+            }
+            fn referrers(
+                &self,
+                upstream: &str,
+                repository: &::sealgate_policies::oci::RepoName,
+                subject: &::sealgate_policies::oci::Digest,
+            ) -> Result<Vec<$crate::Referrer>, $crate::StorageError> {
+                self.engine.referrers(upstream, repository, subject)
             }
             fn put_pending(
                 &self,

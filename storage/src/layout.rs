@@ -11,6 +11,7 @@
 //! numerically.
 //!
 //! `pinkey` below is the three components `upstream`, `repository`, `tag`.
+//! A `referrer` in the `referrers` key is the referrer manifest's digest.
 //!
 //! | tree                | key                                      | value                                  |
 //! |---------------------|------------------------------------------|----------------------------------------|
@@ -21,6 +22,8 @@
 //! | `sig_tags`          | `pinkey` (of the `.sig` tag)             | `{"v":1,"layers":[digest…]}`           |
 //! | `index_children`    | `index`                                  | `{"v":1,"children":[digest…]}`         |
 //! | `index_parents`     | `child`, `index`                         | empty: the key is the fact             |
+//! | `blob_owners`       | `blob`, `manifest`                       | `{"v":1,"kind":"image"}` or `{"v":1,"kind":"signature"}` ([`crate::ManifestKind`]) |
+//! | `referrers`         | `upstream`, `repository`, `subject`, `referrer` | [`crate::Referrer`], versioned JSON (below) |
 //! | `pending`           | `pinkey`                                 | [`crate::PendingTag`], versioned JSON  |
 //! | `pending_by_digest` | `digest`, `pinkey`                       | empty: the key is the fact             |
 //! | `audit`             | `seq` (`u64` BE, from 1)                 | `{"v":1,"seq":N,"prev_hash":"<hex>","hash":"<hex>","event":{"v":1,…}}` |
@@ -28,6 +31,25 @@
 //! `index_parents` and `pending_by_digest` are reverse indexes of `index_children` and `pending`;
 //! they are written in the same transaction as the record they index and carry no value of
 //! their own. Their layout (being only keys) is covered by [`crate::SCHEMA_VERSION`].
+//!
+//! `blob_owners` and `referrers` hold facts about content-addressed manifests, recorded as
+//! manifests pass through (pushed or pulled): which manifests list a blob (for blob gating)
+//! and which manifests name another as their `subject` (sealgate answers the referrers API
+//! itself). Neither is a trust decision; the proxy decides with them. A `blob_owners` key has
+//! the blob first, so "who lists this blob" is one prefix scan. A `referrers` key is scoped to
+//! the upstream and repository the referrer was seen in: the referrers API is per repository,
+//! and the whole-component prefix for (`upstream`, `repository`, `subject`) never matches
+//! another upstream, nor repository `a/b` when asking about `a`. A referrer is stored with the
+//! field names of [`crate::Referrer`], not OCI's camelCase:
+//! `{"v":1,"media_type":"…","digest":"sha256:…","size":N,"artifact_type":"…" or null,"annotations":{…}}`.
+//!
+//! These two trees were added without changing [`crate::SCHEMA_VERSION`] (still 1): they are
+//! additive, and no existing key or value changed shape or meaning. sled creates a missing tree
+//! on open, so a store written before them opens with them empty, which is the truth about it
+//! (no facts recorded yet); a binary from before them opens a newer store and never reads them.
+//! Bumping the version would only make that older binary refuse the store. What a downgrade
+//! does cost: facts about manifests the older binary handled are missing until a manifest
+//! passes through a binary that records them again.
 //!
 //! # Values
 //!
@@ -61,6 +83,10 @@ pub mod trees {
     pub const INDEX_CHILDREN: &str = "index_children";
     /// Reverse of [`INDEX_CHILDREN`]: which indexes contain a child.
     pub const INDEX_PARENTS: &str = "index_parents";
+    /// Which manifests list a blob (config or layer), and of what kind each manifest is.
+    pub const BLOB_OWNERS: &str = "blob_owners";
+    /// OCI 1.1 referrers, by upstream, repository, subject and referrer digest.
+    pub const REFERRERS: &str = "referrers";
     /// Quarantined (pending) tags, by upstream, repository and tag.
     pub const PENDING: &str = "pending";
     /// Reverse of [`PENDING`]: pending tags by the digest they would point at.
@@ -77,6 +103,8 @@ pub mod trees {
         SigTags,
         IndexChildren,
         IndexParents,
+        BlobOwners,
+        Referrers,
         Pending,
         PendingByDigest,
         Audit,
@@ -84,13 +112,15 @@ pub mod trees {
 
     impl Tree {
         /// Every tree, in the order the backends open them ([`Tree::index`]).
-        pub(crate) const ALL: [Tree; 9] = [
+        pub(crate) const ALL: [Tree; 11] = [
             Tree::Meta,
             Tree::Pins,
             Tree::Signatures,
             Tree::SigTags,
             Tree::IndexChildren,
             Tree::IndexParents,
+            Tree::BlobOwners,
+            Tree::Referrers,
             Tree::Pending,
             Tree::PendingByDigest,
             Tree::Audit,
@@ -105,6 +135,8 @@ pub mod trees {
                 Tree::SigTags => SIG_TAGS,
                 Tree::IndexChildren => INDEX_CHILDREN,
                 Tree::IndexParents => INDEX_PARENTS,
+                Tree::BlobOwners => BLOB_OWNERS,
+                Tree::Referrers => REFERRERS,
                 Tree::Pending => PENDING,
                 Tree::PendingByDigest => PENDING_BY_DIGEST,
                 Tree::Audit => AUDIT,
@@ -195,6 +227,41 @@ pub mod keys {
     /// All indexes containing `child` (a prefix of [`index_parent`]).
     pub fn index_parents_of(child: &Digest) -> Vec<u8> {
         build(&[child.as_str().as_bytes()])
+    }
+
+    /// "`manifest` lists `blob`" in [`super::trees::BLOB_OWNERS`].
+    pub fn blob_owner(blob: &Digest, manifest: &Digest) -> Vec<u8> {
+        build(&[blob.as_str().as_bytes(), manifest.as_str().as_bytes()])
+    }
+
+    /// All manifests listing `blob` (a prefix of [`blob_owner`]).
+    pub fn blob_owners_of(blob: &Digest) -> Vec<u8> {
+        build(&[blob.as_str().as_bytes()])
+    }
+
+    /// "`referrer` refers to `subject` in `repository` of `upstream`" in
+    /// [`super::trees::REFERRERS`].
+    pub fn referrer(
+        upstream: &str,
+        repository: &RepoName,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Vec<u8> {
+        build(&[
+            upstream.as_bytes(),
+            repository.as_str().as_bytes(),
+            subject.as_str().as_bytes(),
+            referrer.as_str().as_bytes(),
+        ])
+    }
+
+    /// All referrers of `subject` in `repository` of `upstream` (a prefix of [`referrer`]).
+    pub fn referrers_of(upstream: &str, repository: &RepoName, subject: &Digest) -> Vec<u8> {
+        build(&[
+            upstream.as_bytes(),
+            repository.as_str().as_bytes(),
+            subject.as_str().as_bytes(),
+        ])
     }
 
     /// "the pending tag `key` points at `digest`" in [`super::trees::PENDING_BY_DIGEST`].
@@ -298,16 +365,61 @@ pub mod keys {
         parse(tree, digest)
     }
 
+    fn parse_digest_pair(
+        tree: &'static str,
+        key: &[u8],
+        what: &str,
+    ) -> Result<(Digest, Digest), StorageError> {
+        let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
+        let [first, second] = parts.as_slice() else {
+            return Err(corrupt(tree, format!("{what} key needs 2 components")));
+        };
+        Ok((parse(tree, first)?, parse(tree, second)?))
+    }
+
     /// Reads back a key built by [`index_parent`]: `(child, index)`.
     pub(crate) fn parse_index_parent(
         tree: &'static str,
         key: &[u8],
     ) -> Result<(Digest, Digest), StorageError> {
+        parse_digest_pair(tree, key, "an index relation")
+    }
+
+    /// Reads back a key built by [`blob_owner`]: `(blob, manifest)`.
+    pub(crate) fn parse_blob_owner(
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<(Digest, Digest), StorageError> {
+        parse_digest_pair(tree, key, "a blob owner")
+    }
+
+    /// A key read back by [`parse_referrer`].
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(crate) struct ReferrerKey {
+        pub(crate) upstream: String,
+        pub(crate) repository: RepoName,
+        pub(crate) subject: Digest,
+        pub(crate) referrer: Digest,
+    }
+
+    /// Reads back a key built by [`referrer`].
+    pub(crate) fn parse_referrer(
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<ReferrerKey, StorageError> {
         let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
-        let [child, index] = parts.as_slice() else {
-            return Err(corrupt(tree, "an index relation key needs 2 components"));
+        let [upstream, repository, subject, referrer] = parts.as_slice() else {
+            return Err(corrupt(
+                tree,
+                format!("a referrer key has {} components, expected 4", parts.len()),
+            ));
         };
-        Ok((parse(tree, child)?, parse(tree, index)?))
+        Ok(ReferrerKey {
+            upstream: text(tree, upstream)?.to_owned(),
+            repository: parse(tree, repository)?,
+            subject: parse(tree, subject)?,
+            referrer: parse(tree, referrer)?,
+        })
     }
 
     /// Reads back a key built by [`pending_by_digest`].

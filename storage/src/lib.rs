@@ -2,8 +2,9 @@
 //!
 //! This crate owns the key layout ([`layout`]: [`trees`], [`keys`]) and the invariants about it.
 //! The API is synchronous; the proxy decides where blocking work runs. It never decides trust:
-//! it stores facts (pins, signatures seen, quarantine, the audit log) that `sealgate-policies`
-//! evaluates against the trust configuration in force.
+//! it stores facts (pins, signatures seen, quarantine, which manifests list a blob, referrers,
+//! the audit log) that `sealgate-policies` and the proxy evaluate against the trust
+//! configuration in force.
 //!
 //! Guarantees every backend keeps:
 //! - A pin is create-if-absent (compare-and-swap); the pin and the audit event of the decision
@@ -30,8 +31,8 @@ pub use layout::{keys, trees};
 #[cfg(any(test, feature = "test-util"))]
 pub use mem_store::MemStore;
 pub use records::{
-    AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, PendingTag, Pin, PinKey,
-    PinMove, PinOutcome, SignatureFormat, SignatureRecord, UnixSecs,
+    AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, ManifestKind, PendingTag,
+    Pin, PinKey, PinMove, PinOutcome, Referrer, SignatureFormat, SignatureRecord, UnixSecs,
 };
 pub use sled_store::SledStore;
 
@@ -98,11 +99,50 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the layer digests accepted for a `.sig` tag. Durable on return.
     fn set_sig_tag_layers(&self, key: &PinKey, layers: &[Digest]) -> Result<(), StorageError>;
 
-    /// Records that image index `index` lists `children`. Durable on return.
+    /// Records that image index `index` lists `children`. Durable on return. When exactly these
+    /// children (in any order, duplicates aside) are recorded already, it writes nothing and
+    /// does not flush (pull paths call it on every index they see); other children replace the
+    /// recorded ones.
     fn record_index(&self, index: &Digest, children: &[Digest]) -> Result<(), StorageError>;
 
     /// The indexes recorded as listing `child`, in digest order.
     fn indexes_containing(&self, child: &Digest) -> Result<Vec<Digest>, StorageError>;
+
+    /// Records that `manifest` (of `kind`) lists `blobs` (config and layers). A fact, not a
+    /// trust decision: content-addressed, so it never changes. Idempotent; durable on return;
+    /// when every fact is already recorded it writes nothing and does not flush (pull paths
+    /// call it often). Should `manifest` be recorded again with another kind, the latest kind
+    /// replaces the earlier one for the blobs given.
+    fn record_blobs(
+        &self,
+        manifest: &Digest,
+        kind: ManifestKind,
+        blobs: &[Digest],
+    ) -> Result<(), StorageError>;
+
+    /// Manifests recorded as listing `blob`, in digest order, with their kind.
+    fn blob_owners(&self, blob: &Digest) -> Result<Vec<(Digest, ManifestKind)>, StorageError>;
+
+    /// Records that `referrer` refers to `subject` in `repository` of `upstream`. Idempotent
+    /// (recording the same referrer again changes nothing and does not flush); returns whether
+    /// it was new; durable on return. A referrer with the same digest but another descriptor
+    /// replaces the stored one (and is not new).
+    fn record_referrer(
+        &self,
+        upstream: &str,
+        repository: &RepoName,
+        subject: &Digest,
+        referrer: Referrer,
+    ) -> Result<bool, StorageError>;
+
+    /// Referrers of `subject` in `repository` of `upstream`, in referrer-digest order. Only
+    /// that upstream and exactly that repository: not another upstream's, nor `a/b`'s for `a`.
+    fn referrers(
+        &self,
+        upstream: &str,
+        repository: &RepoName,
+        subject: &Digest,
+    ) -> Result<Vec<Referrer>, StorageError>;
 
     /// Quarantines a tag (replacing any pending entry for the same key) and appends `event`,
     /// in one transaction, durable on return.

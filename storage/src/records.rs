@@ -1,5 +1,7 @@
 //! The records the store keeps and the answers it gives. Their on-disk encoding is in `codec`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use sealgate_policies::oci::{Digest, RepoName, Tag};
@@ -111,6 +113,39 @@ pub struct SignatureRecord {
     pub observed_at: UnixSecs,
     /// The raw material, to re-verify against current trust.
     pub evidence: Vec<u8>,
+}
+
+/// What kind of manifest lists a blob.
+///
+/// Stored as `"image"` or `"signature"` (see [`crate::layout`]). A new kind is a new record
+/// version: an older binary must refuse it by version rather than read it as corrupt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManifestKind {
+    /// An image (or any artifact that is not a signature): its config and layers.
+    Image,
+    /// A signature artifact (cosign `.sig` manifest, signature referrer, bundle): clients fetch
+    /// these blobs to verify for themselves.
+    Signature,
+}
+
+/// An OCI descriptor of a manifest whose `subject` is another manifest (OCI 1.1 referrer).
+///
+/// Its serde shape is the store's record shape (snake_case field names, see
+/// [`crate::layout`]), not the OCI wire shape (`mediaType`, `artifactType`): the referrers
+/// response is built from these fields, not by serialising this type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referrer {
+    /// The referrer manifest's media type.
+    pub media_type: String,
+    /// The referrer manifest's digest.
+    pub digest: Digest,
+    /// The referrer manifest's size in bytes.
+    pub size: u64,
+    /// The referrer's `artifactType` (or its config's media type, as the spec derives it).
+    pub artifact_type: Option<String>,
+    /// The referrer manifest's annotations.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// A tag held in quarantine until its signature arrives (or it expires).

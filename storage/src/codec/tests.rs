@@ -1,8 +1,10 @@
 //! Golden bytes: what version 1 records look like on disk. If one of these stops decoding, a
 //! newer binary can no longer read an older store: add a version instead of changing v1.
 
+use std::collections::BTreeMap;
+
 use super::*;
-use crate::{PendingTag, Pin, PinKey, PinMove};
+use crate::{PendingTag, Pin, PinKey, PinMove, Referrer};
 
 const D1: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
 const D2: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000002";
@@ -60,6 +62,70 @@ fn v1_pin_is_written_in_its_documented_shape() {
 }
 
 #[test]
+fn v1_blob_owner_is_written_in_its_documented_shape() {
+    for (kind, expected) in [
+        (ManifestKind::Image, r#"{"v":1,"kind":"image"}"#),
+        (ManifestKind::Signature, r#"{"v":1,"kind":"signature"}"#),
+    ] {
+        assert_eq!(
+            String::from_utf8(encode(Tree::BlobOwners, &BlobOwner { kind }).unwrap()).unwrap(),
+            expected
+        );
+        assert_eq!(
+            decode::<BlobOwner>(Tree::BlobOwners, expected.as_bytes())
+                .unwrap()
+                .kind,
+            kind
+        );
+    }
+}
+
+#[test]
+fn v1_referrer_is_written_in_its_documented_shape() {
+    let referrer = Referrer {
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        digest: d(D2),
+        size: 1234,
+        artifact_type: Some("application/vnd.dev.sigstore.bundle.v0.3+json".into()),
+        annotations: BTreeMap::from([
+            (
+                "org.opencontainers.image.created".into(),
+                "2024-01-01T00:00:00Z".into(),
+            ),
+            ("dev.sigstore.bundle.content".into(), "dsse-envelope".into()),
+        ]),
+    };
+    let expected = format!(
+        r#"{{"v":1,"media_type":"application/vnd.oci.image.manifest.v1+json","digest":"{D2}","size":1234,"artifact_type":"application/vnd.dev.sigstore.bundle.v0.3+json","annotations":{{"dev.sigstore.bundle.content":"dsse-envelope","org.opencontainers.image.created":"2024-01-01T00:00:00Z"}}}}"#
+    );
+    assert_eq!(
+        String::from_utf8(encode(Tree::Referrers, &referrer).unwrap()).unwrap(),
+        expected
+    );
+    assert_eq!(
+        decode::<Referrer>(Tree::Referrers, expected.as_bytes()).unwrap(),
+        referrer
+    );
+    // No artifact type, no annotations.
+    let bare = Referrer {
+        artifact_type: None,
+        annotations: BTreeMap::new(),
+        ..referrer
+    };
+    let expected = format!(
+        r#"{{"v":1,"media_type":"application/vnd.oci.image.manifest.v1+json","digest":"{D2}","size":1234,"artifact_type":null,"annotations":{{}}}}"#
+    );
+    assert_eq!(
+        String::from_utf8(encode(Tree::Referrers, &bare).unwrap()).unwrap(),
+        expected
+    );
+    assert_eq!(
+        decode::<Referrer>(Tree::Referrers, expected.as_bytes()).unwrap(),
+        bare
+    );
+}
+
+#[test]
 fn v1_records_as_an_older_binary_may_have_written_them_decode() {
     // Fields in another order, whitespace, optional fields absent: still v1.
     let pin =
@@ -103,6 +169,20 @@ fn v1_records_as_an_older_binary_may_have_written_them_decode() {
     )
     .unwrap();
     assert_eq!(children.children, [d(D1), d(D2)]);
+
+    let owner: BlobOwner =
+        decode(Tree::BlobOwners, br#"{ "kind" : "signature", "v" : 1 }"#).unwrap();
+    assert_eq!(owner.kind, ManifestKind::Signature);
+    let referrer: Referrer = decode(
+        Tree::Referrers,
+        format!(
+            r#"{{"annotations":{{}},"size":7,"digest":"{D1}","media_type":"application/vnd.oci.image.manifest.v1+json","v":1}}"#
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(referrer.artifact_type, None, "absent optional field");
+    assert_eq!(referrer.size, 7);
 
     let head = decode_head(
         br#"{"v":1,"seq":1,"hash":"f47ad803fc1af1288b6ec5a4f2487bc6ad8429eb092870493975e4f9a1cdcf63"}"#,
@@ -208,6 +288,42 @@ fn malformed_records_are_corrupt() {
         decode_head(br#"{"v":1,"seq":1,"hash":"abc"}"#),
         Err(StorageError::Corrupt { tree: "meta", .. })
     ));
+    let bad_owner = |bytes: &[u8]| {
+        matches!(
+            decode::<BlobOwner>(Tree::BlobOwners, bytes),
+            Err(StorageError::Corrupt {
+                tree: "blob_owners",
+                ..
+            })
+        )
+    };
+    assert!(
+        bad_owner(br#"{"v":1,"kind":"attestation"}"#),
+        "unknown kind"
+    );
+    assert!(
+        bad_owner(br#"{"v":1,"kind":"Image"}"#),
+        "kinds are lower case"
+    );
+    assert!(bad_owner(br#"{"v":1}"#));
+    let bad_referrer = |bytes: &str| {
+        matches!(
+            decode::<Referrer>(Tree::Referrers, bytes.as_bytes()),
+            Err(StorageError::Corrupt {
+                tree: "referrers",
+                ..
+            })
+        )
+    };
+    assert!(bad_referrer(
+        r#"{"v":1,"media_type":"m","digest":"sha256:abc","size":1,"artifact_type":null,"annotations":{}}"#
+    ));
+    assert!(bad_referrer(&format!(
+        r#"{{"v":1,"media_type":"m","digest":"{D1}","size":-1,"artifact_type":null,"annotations":{{}}}}"#
+    )));
+    assert!(bad_referrer(&format!(
+        r#"{{"v":1,"media_type":"m","digest":"{D1}","size":1,"artifact_type":null,"annotations":{{"k":1}}}}"#
+    )));
 }
 
 #[test]

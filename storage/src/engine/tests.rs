@@ -1,11 +1,13 @@
 //! Behaviour of every operation, run against both backends (`sled_backend::*`, `mem_backend::*`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sealgate_policies::oci::{Digest, RepoName};
 
 use super::*;
+use crate::mem_store::MemBackend;
 use crate::{
     CertFacts, MemStore, SignatureFormat, SignatureRecord, SledStore, StorageError, Store,
 };
@@ -87,6 +89,10 @@ on_both_backends!(
     signatures_dedupe_and_keep_first_observed_at,
     sig_tag_layers_are_replaced_whole,
     index_relations_follow_the_latest_record,
+    record_index_skips_identical_children_and_still_follows_changes,
+    blob_owners_list_every_manifest_with_its_kind,
+    referrers_are_scoped_to_their_upstream_repository_and_subject,
+    referrers_dedupe_and_follow_the_latest_descriptor,
     pending_lifecycle_and_digest_index,
     pending_expiry_boundary,
     audit_appends_chain_and_page,
@@ -106,6 +112,10 @@ on_both_backends!(
 
 fn digest(n: u64) -> Digest {
     format!("sha256:{n:064x}").parse().unwrap()
+}
+
+fn digest512(n: u64) -> Digest {
+    format!("sha512:{n:0128x}").parse().unwrap()
 }
 
 fn repo(name: &str) -> RepoName {
@@ -164,6 +174,23 @@ fn signature(subject: u64, manifest: u64, layer: u32, observed_at: UnixSecs) -> 
         observed_at,
         evidence: (0..=255).collect(),
     }
+}
+
+fn referrer_of(digest: Digest) -> Referrer {
+    Referrer {
+        media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+        size: 1000 + digest.hex().len() as u64,
+        digest,
+        artifact_type: Some("application/vnd.dev.sigstore.bundle.v0.3+json".to_owned()),
+        annotations: BTreeMap::from([(
+            "org.opencontainers.image.created".to_owned(),
+            "2024-01-01T00:00:00Z".to_owned(),
+        )]),
+    }
+}
+
+fn referrer(d: u64) -> Referrer {
+    referrer_of(digest(d))
 }
 
 fn pending_tag(k: &PinKey, d: u64, expires_at: UnixSecs) -> PendingTag {
@@ -527,6 +554,183 @@ fn index_relations_follow_the_latest_record(store: &impl Harness) {
     store.check_records().unwrap();
 }
 
+fn record_index_skips_identical_children_and_still_follows_changes(store: &impl Harness) {
+    let index = digest(100);
+    let recorded = || -> Vec<Digest> {
+        let raw = store
+            .peek(Tree::IndexChildren, &keys::index_children(&index))
+            .unwrap();
+        codec::decode::<IndexChildren>(Tree::IndexChildren, &raw)
+            .unwrap()
+            .children
+    };
+    store
+        .record_index(&index, &[digest(2), digest(1), digest(2)])
+        .unwrap();
+    assert_eq!(recorded(), [digest(1), digest(2)], "deduplicated, sorted");
+    // The same children in another order, with duplicates: already recorded.
+    store.record_index(&index, &[digest(1), digest(2)]).unwrap();
+    store
+        .record_index(&index, &[digest(2), digest(2), digest(1)])
+        .unwrap();
+    assert_eq!(recorded(), [digest(1), digest(2)]);
+    assert_eq!(store.indexes_containing(&digest(1)).unwrap(), [digest(100)]);
+    assert_eq!(store.indexes_containing(&digest(2)).unwrap(), [digest(100)]);
+    // A subset is a change, not "already recorded": the relations follow it.
+    store.record_index(&index, &[digest(1)]).unwrap();
+    assert_eq!(recorded(), [digest(1)]);
+    assert!(store.indexes_containing(&digest(2)).unwrap().is_empty());
+    // And back to the larger set.
+    store.record_index(&index, &[digest(1), digest(2)]).unwrap();
+    assert_eq!(store.indexes_containing(&digest(2)).unwrap(), [digest(100)]);
+    // No children at all, twice.
+    store.record_index(&digest(200), &[]).unwrap();
+    store.record_index(&digest(200), &[]).unwrap();
+    assert_eq!(store.indexes_containing(&digest(1)).unwrap(), [digest(100)]);
+    store.check_records().unwrap();
+}
+
+// ---- blob owners and referrers -------------------------------------------------------------
+
+fn blob_owners_list_every_manifest_with_its_kind(store: &impl Harness) {
+    use ManifestKind::{Image, Signature};
+    let (config, layer, shared) = (digest(1), digest(2), digest(3));
+    let (image, sig, big) = (digest(20), digest(10), digest512(5));
+    store
+        .record_blobs(
+            &image,
+            Image,
+            &[config.clone(), layer.clone(), shared.clone(), layer.clone()],
+        )
+        .unwrap();
+    store
+        .record_blobs(&big, Image, std::slice::from_ref(&shared))
+        .unwrap();
+    store
+        .record_blobs(&sig, Signature, std::slice::from_ref(&shared))
+        .unwrap();
+    assert_eq!(
+        store.blob_owners(&config).unwrap(),
+        [(image.clone(), Image)]
+    );
+    assert_eq!(store.blob_owners(&layer).unwrap(), [(image.clone(), Image)]);
+    // In digest order, whatever the order of recording; sha256 before sha512.
+    assert_eq!(
+        store.blob_owners(&shared).unwrap(),
+        [
+            (sig.clone(), Signature),
+            (image.clone(), Image),
+            (big.clone(), Image)
+        ]
+    );
+    assert!(store.blob_owners(&digest(4)).unwrap().is_empty());
+    assert!(
+        store.blob_owners(&image).unwrap().is_empty(),
+        "a manifest is not its own blob"
+    );
+
+    // Idempotent, and a subset of what is recorded is recorded.
+    store
+        .record_blobs(&image, Image, &[layer.clone(), config.clone()])
+        .unwrap();
+    store.record_blobs(&image, Image, &[]).unwrap();
+    assert_eq!(store.blob_owners(&layer).unwrap(), [(image.clone(), Image)]);
+    // Recorded with another kind: the latest kind wins, for the blobs given.
+    store
+        .record_blobs(&image, Signature, std::slice::from_ref(&layer))
+        .unwrap();
+    assert_eq!(
+        store.blob_owners(&layer).unwrap(),
+        [(image.clone(), Signature)]
+    );
+    assert_eq!(store.blob_owners(&config).unwrap(), [(image, Image)]);
+    // Facts, not decisions: no audit records.
+    assert_eq!(store.verify_audit().unwrap().events, 0);
+    store.check_records().unwrap();
+}
+
+fn referrers_are_scoped_to_their_upstream_repository_and_subject(store: &impl Harness) {
+    let subject = digest(1);
+    let record = |upstream: &str, repository: &str, subject: &Digest, referrer: Referrer| {
+        store
+            .record_referrer(upstream, &repo(repository), subject, referrer)
+            .unwrap()
+    };
+    let listed = |upstream: &str, repository: &str, subject: &Digest| -> Vec<Digest> {
+        store
+            .referrers(upstream, &repo(repository), subject)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.digest)
+            .collect()
+    };
+    assert!(record("hub", "a", &subject, referrer(20)));
+    assert!(record("hub", "a", &subject, referrer_of(digest512(5))));
+    assert!(record("hub", "a", &subject, referrer(10)));
+    assert!(record("hub", "a/b", &subject, referrer(30)));
+    assert!(record("hub", "ab", &subject, referrer(31)));
+    assert!(record("hub2", "a", &subject, referrer(40)));
+    assert!(record("hu", "a", &subject, referrer(41)));
+    assert!(record("hub", "a", &digest(2), referrer(50)));
+
+    // Referrer-digest order, whatever the order of recording; sha256 before sha512.
+    assert_eq!(
+        listed("hub", "a", &subject),
+        [digest(10), digest(20), digest512(5)]
+    );
+    assert_eq!(
+        store.referrers("hub", &repo("a"), &subject).unwrap()[0],
+        referrer(10),
+        "the whole descriptor comes back"
+    );
+    // Repository `a` does not see `a/b`'s or `ab`'s, nor they `a`'s.
+    assert_eq!(listed("hub", "a/b", &subject), [digest(30)]);
+    assert_eq!(listed("hub", "ab", &subject), [digest(31)]);
+    // Another upstream's are not seen, whichever is a string prefix of the other.
+    assert_eq!(listed("hub2", "a", &subject), [digest(40)]);
+    assert_eq!(listed("hu", "a", &subject), [digest(41)]);
+    assert!(listed("h", "a", &subject).is_empty());
+    // Another subject's are not seen.
+    assert_eq!(listed("hub", "a", &digest(2)), [digest(50)]);
+    assert!(listed("hub", "a", &digest(3)).is_empty());
+    assert!(listed("hub", "b", &subject).is_empty());
+    // Facts, not decisions: no audit records.
+    assert_eq!(store.verify_audit().unwrap().events, 0);
+    store.check_records().unwrap();
+}
+
+fn referrers_dedupe_and_follow_the_latest_descriptor(store: &impl Harness) {
+    let (upstream, repository, subject) = ("hub", repo("team/app"), digest(1));
+    let record = |referrer: Referrer| {
+        store
+            .record_referrer(upstream, &repository, &subject, referrer)
+            .unwrap()
+    };
+    assert!(record(referrer(10)));
+    assert!(!record(referrer(10)), "the same referrer again is not new");
+    assert_eq!(
+        store.referrers(upstream, &repository, &subject).unwrap(),
+        [referrer(10)]
+    );
+    let mut changed = referrer(10);
+    changed.artifact_type = None;
+    changed
+        .annotations
+        .insert("dev.sigstore.bundle.content".to_owned(), "dsse".to_owned());
+    assert!(!record(changed.clone()), "same digest: not new");
+    assert_eq!(
+        store.referrers(upstream, &repository, &subject).unwrap(),
+        [changed]
+    );
+    // The same referrer of another subject is another fact.
+    assert!(
+        store
+            .record_referrer(upstream, &repository, &digest(2), referrer(10))
+            .unwrap()
+    );
+    store.check_records().unwrap();
+}
+
 // ---- quarantine ----------------------------------------------------------------------------
 
 fn pending_lifecycle_and_digest_index(store: &impl Harness) {
@@ -799,6 +1003,23 @@ fn corrupt_records_are_errors_not_panics(store: &impl Harness) {
         &keys::index_parents_of(&digest(1)),
         Some(Vec::new()),
     );
+    store.poke(
+        Tree::BlobOwners,
+        &keys::blob_owner(&digest(1), &digest(2)),
+        garbage.clone(),
+    );
+    let (upstream, repository) = (k.upstream.as_str(), &k.repository);
+    store.poke(
+        Tree::Referrers,
+        &keys::referrer(upstream, repository, &digest(1), &digest(2)),
+        garbage.clone(),
+    );
+    // A well-formed referrer under another referrer's key.
+    store.poke(
+        Tree::Referrers,
+        &keys::referrer(upstream, repository, &digest(3), &digest(4)),
+        Some(codec::encode(Tree::Referrers, &referrer(5)).unwrap()),
+    );
 
     let is_corrupt = |r: Result<(), StorageError>, tree: &str| match r {
         Err(StorageError::Corrupt { tree: t, .. }) if t == tree => {}
@@ -833,6 +1054,25 @@ fn corrupt_records_are_errors_not_panics(store: &impl Harness) {
     is_corrupt(
         store.indexes_containing(&digest(1)).map(drop),
         "index_parents",
+    );
+    is_corrupt(store.blob_owners(&digest(1)).map(drop), "blob_owners");
+    is_corrupt(
+        store.record_blobs(&digest(2), ManifestKind::Image, &[digest(1)]),
+        "blob_owners",
+    );
+    is_corrupt(
+        store.referrers(upstream, repository, &digest(1)).map(drop),
+        "referrers",
+    );
+    is_corrupt(
+        store
+            .record_referrer(upstream, repository, &digest(1), referrer(2))
+            .map(drop),
+        "referrers",
+    );
+    is_corrupt(
+        store.referrers(upstream, repository, &digest(3)).map(drop),
+        "referrers",
     );
     assert!(matches!(
         store.check_records(),
@@ -870,6 +1110,8 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
             Tree::Signatures => keys::signature(&digest(1), &digest(2), 0),
             Tree::IndexChildren => keys::index_children(&digest(1)),
             Tree::IndexParents => keys::index_parent(&digest(1), &digest(2)),
+            Tree::BlobOwners => keys::blob_owner(&digest(1), &digest(2)),
+            Tree::Referrers => keys::referrer("hub", &k.repository, &digest(1), &digest(2)),
             Tree::PendingByDigest => keys::pending_by_digest(&digest(1), &k),
             Tree::Pins | Tree::SigTags | Tree::Pending => keys::pin(&k),
         };
@@ -880,6 +1122,8 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
         let _ = store.signatures(&digest(1));
         let _ = store.sig_tag_layers(&k);
         let _ = store.indexes_containing(&digest(1));
+        let _ = store.blob_owners(&digest(1));
+        let _ = store.referrers("hub", &k.repository, &digest(1));
         let _ = store.pending(&k);
         let _ = store.pending_for_digest(&digest(1));
         let _ = store.expired_pending(u64::MAX);
@@ -892,6 +1136,8 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
         let _ = store.put_pending(pending_tag(&k, 1, 1), event("quarantine", "x"));
         let _ = store.remove_pending(&k, event("promote", "x"));
         let _ = store.record_index(&digest(1), &[digest(2)]);
+        let _ = store.record_blobs(&digest(2), ManifestKind::Signature, &[digest(1)]);
+        let _ = store.record_referrer("hub", &k.repository, &digest(1), referrer(2));
     }
 }
 
@@ -913,6 +1159,33 @@ fn a_record_from_a_newer_binary_is_a_version_error(store: &impl Harness) {
             supported: 1
         })
     ));
+
+    store.poke(
+        Tree::BlobOwners,
+        &keys::blob_owner(&digest(1), &digest(2)),
+        Some(br#"{"v":2,"kind":"attestation"}"#.to_vec()),
+    );
+    assert!(matches!(
+        store.blob_owners(&digest(1)),
+        Err(StorageError::RecordVersion {
+            tree: "blob_owners",
+            found: 2,
+            ..
+        })
+    ));
+    store.poke(
+        Tree::Referrers,
+        &keys::referrer("hub", &k.repository, &digest(1), &digest(2)),
+        Some(br#"{"v":2}"#.to_vec()),
+    );
+    assert!(matches!(
+        store.referrers("hub", &k.repository, &digest(1)),
+        Err(StorageError::RecordVersion {
+            tree: "referrers",
+            found: 2,
+            ..
+        })
+    ));
 }
 
 fn verify_records_decodes_a_healthy_store(store: &impl Harness) {
@@ -924,13 +1197,23 @@ fn verify_records_decodes_a_healthy_store(store: &impl Harness) {
     store.set_sig_tag_layers(&k, &[digest(3)]).unwrap();
     store.record_index(&digest(4), &[digest(1)]).unwrap();
     store
+        .record_blobs(&digest(1), ManifestKind::Image, &[digest(6), digest(7)])
+        .unwrap();
+    store
+        .record_referrer("hub", &k.repository, &digest(1), referrer(2))
+        .unwrap();
+    store
         .put_pending(
             pending_tag(&key("hub", "team/app", "v2"), 5, 9),
             event("quarantine", "q"),
         )
         .unwrap();
-    // meta: schema + head; pins 1; signatures 1; sig_tags 1; index 1 + 1; pending 1 + 1; audit 2.
-    assert_eq!(store.check_records().unwrap(), 2 + 1 + 1 + 1 + 2 + 2 + 2);
+    // meta: schema + head; pins 1; signatures 1; sig_tags 1; index 1 + 1; blob owners 2;
+    // referrers 1; pending 1 + 1; audit 2.
+    assert_eq!(
+        store.check_records().unwrap(),
+        2 + 1 + 1 + 1 + 2 + 2 + 1 + 2 + 2
+    );
 }
 
 fn verify_tolerates_appends_running_at_the_same_time(store: &impl Harness) {
@@ -979,11 +1262,25 @@ fn sled_writes_survive_reopening() {
             .pin(&k, pin_of(1, 1), false, event("push", "a"))
             .unwrap();
         store.record_signature(signature(1, 2, 0, 1)).unwrap();
+        store
+            .record_blobs(&digest(1), ManifestKind::Image, &[digest(3)])
+            .unwrap();
+        store
+            .record_referrer("hub", &k.repository, &digest(1), referrer(2))
+            .unwrap();
         store.verify_audit().unwrap().head
     };
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(1, 1)));
     assert_eq!(store.signatures(&digest(1)).unwrap().len(), 1);
+    assert_eq!(
+        store.blob_owners(&digest(3)).unwrap(),
+        [(digest(1), ManifestKind::Image)]
+    );
+    assert_eq!(
+        store.referrers("hub", &k.repository, &digest(1)).unwrap(),
+        [referrer(2)]
+    );
     assert_eq!(store.verify_audit().unwrap().head, head);
     // The chain continues where it stopped.
     assert_eq!(store.append_audit(event("pull", "b")).unwrap().seq, 2);
@@ -1024,4 +1321,167 @@ fn indexes_are_listed_in_digest_order_across_algorithms() {
     store.record_index(&digest(9), &[digest(1)]).unwrap();
     let found = store.indexes_containing(&digest(1)).unwrap();
     assert_eq!(found, [digest(9), sha256_high, sha512]);
+}
+
+/// The in-memory backend, counting the transactions and flushes that reach it. With
+/// `stale_reads`, reads outside a transaction see nothing, as if another writer recorded the
+/// same facts between the engine's first look and its transaction.
+#[derive(Default)]
+struct Counting {
+    inner: MemBackend,
+    stale_reads: bool,
+    transactions: AtomicUsize,
+    flushes: AtomicUsize,
+}
+
+impl Counting {
+    /// Transactions and flushes since the last call.
+    fn take(&self) -> (usize, usize) {
+        (
+            self.transactions.swap(0, Ordering::SeqCst),
+            self.flushes.swap(0, Ordering::SeqCst),
+        )
+    }
+}
+
+impl Backend for Counting {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        if self.stale_reads {
+            return Ok(None);
+        }
+        self.inner.get(tree, key)
+    }
+
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Entries, StorageError> {
+        self.inner.scan(tree, prefix, from, limit)
+    }
+
+    fn transaction<R>(
+        &self,
+        body: impl Fn(&dyn Tx) -> Result<R, TxError>,
+    ) -> Result<R, StorageError> {
+        self.transactions.fetch_add(1, Ordering::SeqCst);
+        self.inner.transaction(body)
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        self.flushes.fetch_add(1, Ordering::SeqCst);
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn facts_already_recorded_write_nothing_and_do_not_flush() {
+    use ManifestKind::{Image, Signature};
+    let engine = Engine::new(Counting::default());
+    let counts = || engine.backend.take();
+    let (upstream, repository) = ("hub", repo("team/app"));
+
+    engine
+        .record_blobs(&digest(10), Image, &[digest(1), digest(2)])
+        .unwrap();
+    assert_eq!(counts(), (1, 1));
+    engine
+        .record_blobs(&digest(10), Image, &[digest(2), digest(1), digest(1)])
+        .unwrap();
+    engine
+        .record_blobs(&digest(10), Image, &[digest(1)])
+        .unwrap();
+    engine.record_blobs(&digest(10), Image, &[]).unwrap();
+    assert_eq!(counts(), (0, 0), "no transaction, no flush");
+    engine
+        .record_blobs(&digest(10), Image, &[digest(1), digest(3)])
+        .unwrap();
+    assert_eq!(counts(), (1, 1), "one blob is new");
+    engine
+        .record_blobs(&digest(10), Signature, &[digest(1)])
+        .unwrap();
+    assert_eq!(counts(), (1, 1), "another kind is a change");
+
+    engine
+        .record_index(&digest(100), &[digest(1), digest(2)])
+        .unwrap();
+    assert_eq!(counts(), (1, 1));
+    engine
+        .record_index(&digest(100), &[digest(2), digest(1), digest(2)])
+        .unwrap();
+    assert_eq!(counts(), (0, 0), "the same children");
+    engine.record_index(&digest(100), &[digest(1)]).unwrap();
+    assert_eq!(counts(), (1, 1), "other children");
+
+    assert!(
+        engine
+            .record_referrer(upstream, &repository, &digest(1), referrer(10))
+            .unwrap()
+    );
+    assert_eq!(counts(), (1, 1));
+    assert!(
+        !engine
+            .record_referrer(upstream, &repository, &digest(1), referrer(10))
+            .unwrap()
+    );
+    assert_eq!(counts(), (0, 0), "the same referrer");
+    let mut changed = referrer(10);
+    changed.size += 1;
+    assert!(
+        !engine
+            .record_referrer(upstream, &repository, &digest(1), changed)
+            .unwrap()
+    );
+    assert_eq!(counts(), (1, 1), "another descriptor");
+
+    engine.blob_owners(&digest(1)).unwrap();
+    engine.indexes_containing(&digest(1)).unwrap();
+    engine.referrers(upstream, &repository, &digest(1)).unwrap();
+    assert_eq!(counts(), (0, 0), "reads never write");
+}
+
+#[test]
+fn facts_recorded_by_a_racing_writer_are_not_written_again() {
+    use ManifestKind::Image;
+    let inner = MemBackend::default();
+    let writer = Engine::new(Counting {
+        inner: inner.clone(),
+        ..Counting::default()
+    });
+    // Its first look misses what `writer` records, so it goes on to a transaction.
+    let late = Engine::new(Counting {
+        inner,
+        stale_reads: true,
+        ..Counting::default()
+    });
+    let (upstream, repository) = ("hub", repo("team/app"));
+    writer
+        .record_blobs(&digest(10), Image, &[digest(1)])
+        .unwrap();
+    writer.record_index(&digest(100), &[digest(1)]).unwrap();
+    assert!(
+        writer
+            .record_referrer(upstream, &repository, &digest(1), referrer(10))
+            .unwrap()
+    );
+
+    late.record_blobs(&digest(10), Image, &[digest(1)]).unwrap();
+    late.record_index(&digest(100), &[digest(1)]).unwrap();
+    assert!(
+        !late
+            .record_referrer(upstream, &repository, &digest(1), referrer(10))
+            .unwrap(),
+        "the racing writer's referrer was first"
+    );
+    assert_eq!(
+        late.backend.take(),
+        (3, 0),
+        "checked again, nothing flushed"
+    );
+    assert_eq!(
+        writer.blob_owners(&digest(1)).unwrap(),
+        [(digest(10), Image)]
+    );
 }

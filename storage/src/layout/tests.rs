@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use sealgate_policies::oci::Digest;
+use sealgate_policies::oci::{Digest, RepoName};
 
 use super::keys;
 use super::trees::{self, Tree};
@@ -63,6 +63,24 @@ fn prefixes_match_whole_components_only() {
     let sigs = keys::signatures_of(&digest(1));
     assert!(keys::signature(&digest(1), &digest(2), 0).starts_with(&sigs));
     assert!(!keys::signature(&digest(2), &digest(1), 0).starts_with(&sigs));
+    let owners = keys::blob_owners_of(&digest(1));
+    assert!(keys::blob_owner(&digest(1), &digest(2)).starts_with(&owners));
+    assert!(!keys::blob_owner(&digest(2), &digest(1)).starts_with(&owners));
+    let referrers = keys::referrers_of("hub", &a, &digest(1));
+    let referrer = |upstream: &str, repository: &str, subject: u64| {
+        keys::referrer(
+            upstream,
+            &repository.parse().unwrap(),
+            &digest(subject),
+            &digest(9),
+        )
+    };
+    assert!(referrer("hub", "a", 1).starts_with(&referrers));
+    assert!(!referrer("hub", "a/b", 1).starts_with(&referrers));
+    assert!(!referrer("hub", "ab", 1).starts_with(&referrers));
+    assert!(!referrer("hub2", "a", 1).starts_with(&referrers));
+    assert!(!referrer("hu", "a", 1).starts_with(&referrers));
+    assert!(!referrer("hub", "a", 2).starts_with(&referrers));
 }
 
 #[test]
@@ -92,6 +110,25 @@ fn keys_read_back() {
         keys::parse_digest("i", &keys::index_children(&digest(6))).unwrap(),
         digest(6)
     );
+    assert_eq!(
+        keys::parse_blob_owner("b", &keys::blob_owner(&digest(7), &digest(8))).unwrap(),
+        (digest(7), digest(8))
+    );
+    let upstream = "up\0stream";
+    let repository: RepoName = "team/app".parse().unwrap();
+    assert_eq!(
+        keys::parse_referrer(
+            "r",
+            &keys::referrer(upstream, &repository, &digest(9), &digest(10))
+        )
+        .unwrap(),
+        keys::ReferrerKey {
+            upstream: upstream.to_owned(),
+            repository,
+            subject: digest(9),
+            referrer: digest(10),
+        }
+    );
     assert_eq!(keys::parse_audit(&keys::audit(42)), Some(42));
     assert_eq!(keys::parse_audit(b"short"), None);
 }
@@ -112,4 +149,6 @@ fn malformed_keys_are_rejected_not_misread() {
     bad.extend_from_slice(&keys::upstream_prefix("v1"));
     assert!(keys::parse_pin("pins", &bad).is_err());
     assert!(keys::parse_signature("s", &keys::pin(&key("hub", "a", "b"))).is_err());
+    assert!(keys::parse_referrer("r", &keys::pin(&key("hub", "a", "b"))).is_err());
+    assert!(keys::parse_blob_owner("b", &keys::signatures_of(&digest(1))).is_err());
 }

@@ -52,6 +52,65 @@ fn an_older_store_is_stamped_with_the_current_schema() {
 }
 
 #[test]
+fn a_store_from_before_the_fact_trees_opens_with_them_empty() {
+    use sealgate_policies::oci::Digest;
+
+    use crate::{ManifestKind, Referrer};
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // A schema-1 store as a binary without `blob_owners` and `referrers` left it.
+        let db = sled::open(dir.path()).unwrap();
+        for tree in Tree::ALL {
+            if !matches!(tree, Tree::BlobOwners | Tree::Referrers) {
+                db.open_tree(tree.name()).unwrap();
+            }
+        }
+        db.open_tree(Tree::Meta.name())
+            .unwrap()
+            .insert(keys::SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+        assert!(!db.tree_names().iter().any(|n| n == b"referrers"));
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
+    let d = |n: u64| -> Digest { format!("sha256:{n:064x}").parse().unwrap() };
+    let repository = "team/app".parse().unwrap();
+    assert!(store.blob_owners(&d(1)).unwrap().is_empty());
+    assert!(
+        store
+            .referrers("hub", &repository, &d(1))
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .record_blobs(&d(2), ManifestKind::Image, &[d(1)])
+        .unwrap();
+    let referrer = Referrer {
+        media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+        digest: d(3),
+        size: 1,
+        artifact_type: None,
+        annotations: Default::default(),
+    };
+    assert!(
+        store
+            .record_referrer("hub", &repository, &d(1), referrer.clone())
+            .unwrap()
+    );
+    assert_eq!(
+        store.blob_owners(&d(1)).unwrap(),
+        [(d(2), ManifestKind::Image)]
+    );
+    assert_eq!(
+        store.referrers("hub", &repository, &d(1)).unwrap(),
+        [referrer]
+    );
+    store.verify_records().unwrap();
+}
+
+#[test]
 fn a_corrupt_schema_version_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     {
