@@ -149,6 +149,32 @@ impl Containerd {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Like [`Containerd::pull`], for pulls that may be refused: `Err` carries ctr's stderr.
+    pub async fn try_pull(&self, reference: &str) -> Result<String, String> {
+        let output = tokio::process::Command::new("ctr")
+            .arg("-a")
+            .arg(self.socket())
+            .args([
+                "-n",
+                NAMESPACE,
+                "images",
+                "pull",
+                "--snapshotter",
+                "native",
+                "--hosts-dir",
+            ])
+            .arg(self.hosts_dir())
+            .arg(reference)
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("cannot run ctr: {e}"));
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
     /// `ctr images pull --snapshotter native --hosts-dir <certs.d> <reference>` (pull and unpack).
     pub async fn pull(&self, reference: &str) -> String {
         let hosts_dir = self.hosts_dir().display().to_string();

@@ -23,6 +23,7 @@ pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+js
 pub struct CosignKey {
     pair: EcdsaKeyPair,
     public_pem: String,
+    public_der: Vec<u8>,
 }
 
 impl CosignKey {
@@ -38,7 +39,14 @@ impl CosignKey {
         Self {
             pair,
             public_pem: key.public_key_pem(),
+            public_der: rcgen::PublicKeyData::subject_public_key_info(&key),
         }
+    }
+
+    /// The key's fingerprint as sealgate names it (`sha256:` of the DER SubjectPublicKeyInfo),
+    /// for `[[trust.revoked_keys]]`.
+    pub fn fingerprint(&self) -> String {
+        crate::sha256_digest(&self.public_der)
     }
 
     /// Writes the public key (what sealgate's `[trust.keys.*] path` names) and returns its path.
@@ -112,4 +120,36 @@ pub async fn push_signature(
         Bytes::from(body),
     )
     .await
+}
+
+/// Artifact type of a cosign signature stored as an OCI 1.1 referrer.
+pub const SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+
+/// Pushes `layer` the way cosign's OCI 1.1 mode stores it: a manifest with the signature layer
+/// whose `subject` is the image (`image_digest`, `image_len` bytes), pushed by its own digest.
+/// Returns the referrer's digest and the reply to the manifest PUT.
+pub async fn push_signature_referrer(
+    base_url: &str,
+    name: &str,
+    image_digest: &str,
+    image_len: usize,
+    layer: &SignatureLayer,
+) -> (String, Reply) {
+    let config_digest = push_blob(base_url, name, b"{}").await;
+    let payload_digest = push_blob(base_url, name, &layer.payload).await;
+    let body = Bytes::from(
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SIGNATURE_ARTIFACT_TYPE,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2, "digest": config_digest},
+            "layers": [{"mediaType": SIMPLE_SIGNING, "size": layer.payload.len(), "digest": payload_digest,
+                        "annotations": {"dev.cosignproject.cosign/signature": layer.signature}}],
+            "subject": {"mediaType": OCI_MANIFEST, "size": image_len, "digest": image_digest},
+        }))
+        .expect("JSON"),
+    );
+    let digest = crate::sha256_digest(&body);
+    let reply = crate::oci::put_manifest(base_url, name, &digest, &body).await;
+    (digest, reply)
 }

@@ -11,7 +11,8 @@
 //!
 //! # Layout
 //!
-//! - [`Registry`]: the real upstream, with `stop`/`restart` for fault tests.
+//! - [`Registry`]: the real upstream, with `stop`/`restart` for fault tests; [`RegistryAuth`] makes
+//!   it demand Basic credentials or tokens from a [`token_server::TokenServer`].
 //! - [`Sealgate`] and [`SealgateBuilder`]: the binary under test, its config, its memory figures;
 //!   [`registry_behind_sealgate`] starts the usual pair.
 //! - [`Containerd`]: a private containerd daemon used as a node pulling through a mirror.
@@ -36,6 +37,7 @@ mod recording;
 mod registry;
 mod sealgate;
 mod tls;
+pub mod token_server;
 mod tools;
 
 use std::net::{Ipv4Addr, TcpListener};
@@ -51,8 +53,10 @@ pub use client::{
 pub use containerd::Containerd;
 pub use layout::{ImageDescriptor, OciLayout, Platform, sample_layer, tar_layer};
 pub use recording::{RecordedRequest, RecordingUpstream, UpstreamBehaviour};
-pub use registry::Registry;
-pub use sealgate::{Sealgate, SealgateBuilder, registry_behind_sealgate, sealgate_binary};
+pub use registry::{Registry, RegistryAuth};
+pub use sealgate::{
+    PasswordSource, Sealgate, SealgateBuilder, registry_behind_sealgate, sealgate_binary,
+};
 pub use tls::{SelfSignedCert, self_signed_cert};
 pub use tools::{
     push_sample_image, require_tool, run_tool, skopeo, skopeo_push, skopeo_raw_digest,

@@ -1,6 +1,6 @@
 //! The real upstream: Debian's `docker-registry` (CNCF distribution 2.8).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,32 @@ use crate::tools::require_tool;
 
 /// How long the registry may take to answer `GET /v2/` after start.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How a [`Registry`] authenticates its clients.
+#[derive(Debug, Clone)]
+pub enum RegistryAuth {
+    /// Anyone may push and pull.
+    None,
+    /// HTTP Basic against an htpasswd file (bcrypt hashes only: distribution refuses the others).
+    Htpasswd {
+        /// The realm of the `Basic` challenge.
+        realm: String,
+        /// The file's content, `user:$2y$…` lines.
+        htpasswd: String,
+    },
+    /// Bearer tokens from a token server (distribution's `auth: token`), e.g. a
+    /// [`crate::token_server::TokenServer`].
+    Token {
+        /// The token endpoint, absolute (`http://127.0.0.1:<port>/token`).
+        realm: String,
+        /// The `service` the tokens are for (their `aud`).
+        service: String,
+        /// The `iss` the tokens must carry.
+        issuer: String,
+        /// PEM of the certificate(s) whose keys sign the tokens.
+        root_cert_pem: String,
+    },
+}
 
 /// A `docker-registry` on `127.0.0.1:<free port>` with filesystem storage in its own temp dir and
 /// deletes enabled (as `shared/examples/registry-config.yml`). Killed and reaped on drop; the temp
@@ -25,6 +51,8 @@ pub struct Registry {
     port: u16,
     /// The config file the registry was started with.
     config_path: PathBuf,
+    /// What `GET /v2/` answers once the registry is up: 200, or 401 when it wants credentials.
+    ready_status: StatusCode,
     /// Everything the registry owns on disk.
     dir: TempDir,
 }
@@ -32,6 +60,12 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry and waits until `GET /v2/` answers 200.
     pub async fn start() -> Self {
+        Self::start_with_auth(RegistryAuth::None).await
+    }
+
+    /// Starts a registry that authenticates its clients as `auth` says, and waits until
+    /// `GET /v2/` answers (200, or 401 with credentials required).
+    pub async fn start_with_auth(auth: RegistryAuth) -> Self {
         require_tool("docker-registry", "apt-get install -y docker-registry");
         let dir = tempfile::Builder::new()
             .prefix("it-registry-")
@@ -40,8 +74,9 @@ impl Registry {
         let port = crate::free_port();
         let storage = dir.path().join("storage");
         let config_path = dir.path().join("config.yml");
+        let (auth_yaml, ready_status) = auth_config(&auth, dir.path());
         // Loopback only, temp storage, deletes enabled, quiet: errors still reach the log.
-        let config = format!(
+        let mut config = format!(
             "version: 0.1\n\
              log: {{level: error, accesslog: {{disabled: true}}}}\n\
              storage:\n  \
@@ -51,11 +86,13 @@ impl Registry {
              http: {{addr: \"127.0.0.1:{port}\"}}\n",
             storage.display()
         );
+        config.push_str(&auth_yaml);
         std::fs::write(&config_path, config).expect("write registry config");
         let mut registry = Self {
             process: None,
             port,
             config_path,
+            ready_status,
             dir,
         };
         registry.spawn_and_wait().await;
@@ -78,7 +115,7 @@ impl Registry {
             }
             let answered = crate::try_send(Method::GET, &url, &[], "")
                 .await
-                .is_ok_and(|reply| reply.status == StatusCode::OK);
+                .is_ok_and(|reply| reply.status == self.ready_status);
             if answered {
                 break;
             }
@@ -118,5 +155,42 @@ impl Registry {
     /// The registry's log so far (errors only: it runs at `level: error`).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+}
+
+/// The `auth:` section for `auth` (files it names are written into `dir`) and the status of an
+/// anonymous `GET /v2/` once the registry is up.
+fn auth_config(auth: &RegistryAuth, dir: &Path) -> (String, StatusCode) {
+    // JSON strings are valid YAML double-quoted scalars.
+    let quote = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    match auth {
+        RegistryAuth::None => (String::new(), StatusCode::OK),
+        RegistryAuth::Htpasswd { realm, htpasswd } => {
+            let path = dir.join("htpasswd");
+            std::fs::write(&path, htpasswd).expect("write htpasswd");
+            let yaml = format!(
+                "auth:\n  htpasswd:\n    realm: {}\n    path: {}\n",
+                quote(realm),
+                quote(&path.display().to_string())
+            );
+            (yaml, StatusCode::UNAUTHORIZED)
+        }
+        RegistryAuth::Token {
+            realm,
+            service,
+            issuer,
+            root_cert_pem,
+        } => {
+            let path = dir.join("token-signers.pem");
+            std::fs::write(&path, root_cert_pem).expect("write the token root bundle");
+            let yaml = format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                quote(realm),
+                quote(service),
+                quote(issuer),
+                quote(&path.display().to_string())
+            );
+            (yaml, StatusCode::UNAUTHORIZED)
+        }
     }
 }

@@ -66,6 +66,17 @@ struct UpstreamEntry {
     name: String,
     url: String,
     namespaces: Vec<String>,
+    /// `[upstream.auth]`: user name and where the password is.
+    auth: Option<(String, PasswordSource)>,
+}
+
+/// Where sealgate reads an upstream password from (`[upstream.auth]`).
+#[derive(Debug, Clone)]
+pub enum PasswordSource {
+    /// `password_file`.
+    File(PathBuf),
+    /// `password_env`: the variable's name; set it with [`SealgateBuilder::env`].
+    Env(String),
 }
 
 /// Configures and starts a [`Sealgate`]. Unset keys are left out of the file, so sealgate's own
@@ -83,6 +94,8 @@ pub struct SealgateBuilder {
     log_level: Option<String>,
     /// `[trust]` / `[policy]` tables, verbatim; `None` means the pass-through default below.
     trust_policy: Option<String>,
+    /// Environment variables set for the sealgate process.
+    env: Vec<(String, String)>,
 }
 
 /// The policy of tests that exercise the pass-through: nothing is signed, so the default scope
@@ -102,7 +115,24 @@ impl SealgateBuilder {
             name: name.to_owned(),
             url: url.to_owned(),
             namespaces: namespaces.iter().map(|&ns| ns.to_owned()).collect(),
+            auth: None,
         });
+        self
+    }
+
+    /// Gives the upstream added last sealgate's own credentials (`[upstream.auth]`).
+    pub fn upstream_auth(mut self, username: &str, password: PasswordSource) -> Self {
+        let last = self
+            .upstreams
+            .last_mut()
+            .expect("add an upstream before its credentials");
+        last.auth = Some((username.to_owned(), password));
+        self
+    }
+
+    /// Sets an environment variable for the sealgate process (the one `password_env` names).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
         self
     }
 
@@ -196,6 +226,17 @@ impl SealgateBuilder {
                 quote(&up.url),
                 namespaces.join(", ")
             ));
+            if let Some((username, password)) = &up.auth {
+                let (key, value) = match password {
+                    PasswordSource::File(path) => ("password_file", path.display().to_string()),
+                    PasswordSource::Env(var) => ("password_env", var.clone()),
+                };
+                toml.push_str(&format!(
+                    "[upstream.auth]\nusername = {}\n{key} = {}\n",
+                    quote(username),
+                    quote(&value)
+                ));
+            }
         }
         toml
     }
@@ -227,6 +268,9 @@ impl SealgateBuilder {
             }
         }
         command.env_remove("RUST_LOG");
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
         let process = ChildProcess::spawn("sealgate", command, &dir.path().join("sealgate.log"));
 
         let mut sealgate = Sealgate {
@@ -361,6 +405,50 @@ impl Sealgate {
     /// The config file sealgate was started with.
     pub fn config_text(&self) -> &str {
         &self.config
+    }
+
+    /// Replaces the config file with `config` and sends SIGHUP, then waits (up to 10 s) for
+    /// sealgate to log the outcome. Returns the log line: `reloaded: …` or `reload refused …`.
+    pub async fn reload(&mut self, config: &str) -> String {
+        let before = self.stderr_log().len();
+        std::fs::write(self.dir.path().join("sealgate.toml"), config)
+            .expect("write sealgate config");
+        self.config = config.to_owned();
+        self.process.signal(Signal::HUP);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.stderr_log();
+            if let Some(line) = log
+                .get(before..)
+                .unwrap_or("")
+                .lines()
+                .find(|l| l.contains("reloaded: ") || l.contains("reload refused"))
+            {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sealgate logged no reload outcome within 10 s:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits up to `timeout` for a log line containing `needle`; returns it, or panics with the
+    /// log. For decisions sealgate makes in the background (drift checks, quarantine expiry).
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.stderr_log();
+            if let Some(line) = log.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?} within {timeout:?}:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The directory holding config, store and log.

@@ -15,6 +15,8 @@ mod harness;
 mod hostile;
 #[path = "it/large_blob.rs"]
 mod large_blob;
+#[path = "it/pull_gate.rs"]
+mod pull_gate;
 #[path = "it/push_gate.rs"]
 mod push_gate;
 #[path = "it/routing.rs"]
@@ -27,3 +29,5 @@ mod skopeo;
 mod tls;
 #[path = "it/uploads.rs"]
 mod uploads;
+#[path = "it/upstream_auth.rs"]
+mod upstream_auth;

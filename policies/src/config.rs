@@ -231,6 +231,10 @@ pub struct RawScope {
     /// Serve blobs only when they belong to an admitted manifest.
     #[serde(default)]
     pub gate_blobs: bool,
+    /// When the upstream's tag moved away from the pin (drift), move the pin too, but only if
+    /// the new digest is admitted; the old digest stays in the pin's history.
+    #[serde(default)]
+    pub follow_drift: bool,
     /// Mirrored content signed under another name: subject repositories starting with `prefix`
     /// were signed as `signed_prefix` + the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -249,6 +253,7 @@ impl Default for RawScope {
             unsigned_push: UnsignedPush::Reject,
             quarantine_ttl: day(),
             gate_blobs: false,
+            follow_drift: false,
             remap: None,
         }
     }

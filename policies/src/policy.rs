@@ -179,6 +179,8 @@ pub struct Scope {
     pub quarantine_ttl: Duration,
     /// Serve only blobs of admitted manifests.
     pub gate_blobs: bool,
+    /// Move a pin after upstream drift when the new digest is admitted.
+    pub follow_drift: bool,
     /// How payload references are matched.
     pub reference: ReferenceRule,
 }
@@ -568,6 +570,7 @@ fn scope(
         unsigned_push: raw.unsigned_push,
         quarantine_ttl: raw.quarantine_ttl,
         gate_blobs: raw.gate_blobs,
+        follow_drift: raw.follow_drift,
         reference: ReferenceRule {
             remap: raw
                 .remap

@@ -19,6 +19,8 @@ use sealgate_policies::config::{RawPolicy, RawTrust};
 use sealgate_policies::policy::Policy;
 use serde::{Deserialize, Serialize};
 
+use crate::upstream_auth::{Credentials, Secret};
+
 /// Prefix of environment variables that override file keys (`SEALGATE_LISTEN`,
 /// `SEALGATE_STORAGE__PATH`: `__` separates nested keys).
 pub const ENV_PREFIX: &str = "SEALGATE";
@@ -59,6 +61,36 @@ pub struct RawConfig {
     /// Scopes (`[policy.default]`, `[[policy.scope]]`).
     #[serde(default)]
     pub policy: RawPolicy,
+    /// `[pull]`: the pull gate's caches and drift checks.
+    #[serde(default)]
+    pub pull: RawPull,
+}
+
+/// `[pull]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPull {
+    /// How often, at most, a pinned tag is compared with the upstream's tag (drift); `"0s"`
+    /// compares on every pull.
+    #[serde(default = "defaults::drift_check_interval", with = "humantime_serde")]
+    pub drift_check_interval: Duration,
+    /// How long a verdict is reused. A trust change (reload) invalidates verdicts at once; the
+    /// TTL bounds how late time-based changes (a certificate expiring) are seen.
+    #[serde(default = "defaults::verdict_ttl", with = "humantime_serde")]
+    pub verdict_ttl: Duration,
+    /// Memory bound, in bytes, of the cache of verified manifests (content-addressed).
+    #[serde(default = "defaults::manifest_cache_bytes")]
+    pub manifest_cache_bytes: u64,
+}
+
+impl Default for RawPull {
+    fn default() -> Self {
+        Self {
+            drift_check_interval: defaults::drift_check_interval(),
+            verdict_ttl: defaults::verdict_ttl(),
+            manifest_cache_bytes: defaults::manifest_cache_bytes(),
+        }
+    }
 }
 
 /// `[storage]`
@@ -80,6 +112,25 @@ pub struct RawUpstream {
     /// `?ns=` values (mirror mode, containerd `hosts.toml`) routed to this upstream.
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// `[upstream.auth]`: sealgate's own credentials for this upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<RawUpstreamAuth>,
+}
+
+/// `[upstream.auth]` under one `[[upstream]]`. It names where the password is, never the password
+/// itself, so the raw configuration can be printed (`check-config`) without leaking it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamAuth {
+    /// The user sealgate authenticates as.
+    pub username: String,
+    /// A file holding the password (one trailing newline is ignored); relative to the
+    /// configuration file's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// An environment variable holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
 }
 
 /// `[limits]`
@@ -191,6 +242,15 @@ mod defaults {
     pub(super) fn shutdown_grace() -> Duration {
         Duration::from_secs(30)
     }
+    pub(super) fn drift_check_interval() -> Duration {
+        Duration::from_secs(300)
+    }
+    pub(super) fn verdict_ttl() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub(super) fn manifest_cache_bytes() -> u64 {
+        64 * 1024 * 1024
+    }
     pub(super) fn log_level() -> String {
         "info".to_owned()
     }
@@ -231,6 +291,16 @@ pub enum EnvSource {
     Map(BTreeMap<String, String>),
 }
 
+impl EnvSource {
+    /// The value of variable `name`, if set and valid UTF-8.
+    pub fn var(&self, name: &str) -> Option<String> {
+        match self {
+            Self::Process => std::env::var(name).ok(),
+            Self::Map(map) => map.get(name).cloned(),
+        }
+    }
+}
+
 impl RawConfig {
     /// Reads `file` (TOML), then applies `SEALGATE_*` overrides from `env`.
     pub fn load(file: &Path, env: &EnvSource) -> Result<Self, ConfigError> {
@@ -254,6 +324,15 @@ impl RawConfig {
         Ok(loaded.try_deserialize()?)
     }
 
+    /// The sections a reload cannot change, rendered as TOML for comparison.
+    pub fn restart_only_sections(&self) -> String {
+        let mut copy = self.clone();
+        copy.trust = RawTrust::default();
+        copy.policy = RawPolicy::default();
+        copy.log = RawLog::default();
+        copy.to_toml()
+    }
+
     /// The effective configuration as TOML, for `check-config`.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
@@ -271,6 +350,8 @@ pub struct UpstreamConfig {
     pub authority: Authority,
     /// `?ns=` values routed to it.
     pub namespaces: Vec<String>,
+    /// sealgate's own credentials for it, read at load; `None` passes the client's through.
+    pub auth: Option<Credentials>,
 }
 
 /// Timeouts, validated.
@@ -305,6 +386,11 @@ pub struct Config {
     pub log: RawLog,
     /// The compiled trust policy.
     pub policy: Arc<Policy>,
+    /// The pull gate's settings.
+    pub pull: RawPull,
+    /// Everything but `[trust]`, `[policy]` and `[log]`, as TOML: a reload may change only those
+    /// three, so a reload whose other sections differ from this is refused.
+    pub restart_only: String,
 }
 
 impl fmt::Debug for Config {
@@ -324,15 +410,25 @@ impl Config {
     /// Loads and validates in one step. Files named in `[trust]` are relative to the directory
     /// of `file`.
     pub fn load(file: &Path, env: &EnvSource) -> Result<Self, ConfigError> {
-        Self::build(
+        Self::build_with_env(
             &RawConfig::load(file, env)?,
             file.parent().unwrap_or(Path::new(".")),
+            env,
         )
+    }
+
+    /// [`Config::build`] reading `password_env` variables from the process environment.
+    pub fn build(raw: &RawConfig, base: &Path) -> Result<Self, ConfigError> {
+        Self::build_with_env(raw, base, &EnvSource::Process)
     }
 
     /// Validates `raw` and builds the objects the server needs; relative trust paths are read
     /// from `base`.
-    pub fn build(raw: &RawConfig, base: &Path) -> Result<Self, ConfigError> {
+    pub fn build_with_env(
+        raw: &RawConfig,
+        base: &Path,
+        env: &EnvSource,
+    ) -> Result<Self, ConfigError> {
         let listen = raw.listen.parse::<SocketAddr>().map_err(|e| {
             invalid(
                 "listen",
@@ -345,7 +441,7 @@ impl Config {
         if raw.storage.path.as_os_str().is_empty() {
             return Err(invalid("storage.path", "must not be empty"));
         }
-        let upstreams = build_upstreams(&raw.upstream)?;
+        let upstreams = build_upstreams(&raw.upstream, base, env)?;
         let max = raw.limits.max_manifest_bytes;
         if max == 0 || max > MAX_MANIFEST_BYTES_CEILING {
             return Err(invalid(
@@ -385,6 +481,8 @@ impl Config {
             tls,
             log: raw.log.clone(),
             policy: Arc::new(policy),
+            pull: raw.pull.clone(),
+            restart_only: raw.restart_only_sections(),
         })
     }
 }
@@ -409,7 +507,11 @@ pub fn is_valid_namespace(ns: &str) -> bool {
         && ns.parse::<Authority>().is_ok()
 }
 
-fn build_upstreams(raw: &[RawUpstream]) -> Result<Vec<UpstreamConfig>, ConfigError> {
+fn build_upstreams(
+    raw: &[RawUpstream],
+    base: &Path,
+    env: &EnvSource,
+) -> Result<Vec<UpstreamConfig>, ConfigError> {
     if raw.is_empty() {
         return Err(invalid(
             "upstream",
@@ -492,14 +594,81 @@ fn build_upstreams(raw: &[RawUpstream]) -> Result<Vec<UpstreamConfig>, ConfigErr
                 ));
             }
         }
+        let auth = up
+            .auth
+            .as_ref()
+            .map(|auth| build_upstream_auth(auth, &format!("upstream[{i}].auth"), base, env))
+            .transpose()?;
         built.push(UpstreamConfig {
             name: up.name.clone(),
             scheme,
             authority,
             namespaces: up.namespaces.clone(),
+            auth,
         });
     }
     Ok(built)
+}
+
+/// Reads the password of one `[upstream.auth]` now, so that a missing secret stops the start
+/// instead of failing requests later. Errors name the file or the variable, never the value.
+fn build_upstream_auth(
+    raw: &RawUpstreamAuth,
+    key: &str,
+    base: &Path,
+    env: &EnvSource,
+) -> Result<Credentials, ConfigError> {
+    let username = &raw.username;
+    if username.is_empty() {
+        return Err(invalid(format!("{key}.username"), "must not be empty"));
+    }
+    // RFC 7617: the user-id of Basic credentials cannot contain a colon.
+    if username.contains(':') || username.chars().any(char::is_control) {
+        return Err(invalid(
+            format!("{key}.username"),
+            format_args!("{username:?} must not contain ':' or control characters"),
+        ));
+    }
+    let password = match (&raw.password_file, &raw.password_env) {
+        (Some(file), None) => {
+            let full = base.join(file);
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                invalid(
+                    format!("{key}.password_file"),
+                    format_args!("cannot read {}: {e}", full.display()),
+                )
+            })?;
+            // Secret files are usually written with `echo`: a trailing newline is not part of
+            // the password.
+            let password = text
+                .strip_suffix('\n')
+                .map(|p| p.strip_suffix('\r').unwrap_or(p))
+                .unwrap_or(&text);
+            if password.is_empty() {
+                return Err(invalid(
+                    format!("{key}.password_file"),
+                    format_args!("{} is empty", full.display()),
+                ));
+            }
+            password.to_owned()
+        }
+        (None, Some(var)) => match env.var(var) {
+            Some(value) if !value.is_empty() => value,
+            _ => {
+                return Err(invalid(
+                    format!("{key}.password_env"),
+                    format_args!("environment variable {var:?} is not set or is empty"),
+                ));
+            }
+        },
+        _ => {
+            return Err(invalid(
+                key,
+                "set exactly one of password_file or password_env",
+            ));
+        }
+    };
+    Ok(Credentials::new(username.clone(), Secret::new(password)))
 }
 
 fn build_tls(raw: &RawTls) -> Result<Arc<rustls::ServerConfig>, ConfigError> {

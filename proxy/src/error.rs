@@ -126,6 +126,9 @@ pub enum ProxyError {
     /// The tag exists only in quarantine.
     #[error("{0}")]
     Pending(String),
+    /// A manifest sealgate would serve is not in the upstream (a pin whose image was deleted).
+    #[error("{0}")]
+    ManifestUnknown(String),
     /// Refused by policy: the message says why and what to do.
     #[error("{0}")]
     Denied(String),
@@ -179,7 +182,9 @@ impl ProxyError {
             Self::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, OciErrorCode::ManifestInvalid),
             Self::DigestMismatch { .. } => (StatusCode::BAD_REQUEST, OciErrorCode::DigestInvalid),
             Self::Denied(_) => (StatusCode::FORBIDDEN, OciErrorCode::Denied),
-            Self::Pending(_) => (StatusCode::NOT_FOUND, OciErrorCode::ManifestUnknown),
+            Self::Pending(_) | Self::ManifestUnknown(_) => {
+                (StatusCode::NOT_FOUND, OciErrorCode::ManifestUnknown)
+            }
         }
     }
 

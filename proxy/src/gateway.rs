@@ -5,6 +5,9 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+use sealgate_policies::policy::Policy;
+
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
@@ -15,20 +18,46 @@ use serde_json::json;
 use crate::body::{ProxyBody, full, stream};
 use crate::config::Config;
 use crate::error::{OciErrorCode, ProxyError, error_response};
+use crate::pull::Pull;
 use crate::push::Push;
 use crate::routes::{OciRequest, OciRoute};
+use crate::signatures::Source;
 use crate::upstream::{Forward, Upstreams};
 
 /// Everything a request handler needs, shared by all connections.
 pub struct AppState {
-    /// The validated configuration.
+    /// The validated configuration, as started. Its `policy` is the policy at start; the one in
+    /// force is [`AppState::policy`].
     pub config: Arc<Config>,
+    /// The trust policy in force, swapped whole by a reload.
+    pub policy: ArcSwap<Policy>,
+    /// The pull gate's caches.
+    pub pull: crate::pull::PullState,
     /// Upstream registries and the pooled client.
     pub upstreams: Upstreams,
     /// The index.
     pub store: Arc<dyn Store>,
     /// Serialises pushes to the same tag (check, forward, pin).
     pub tag_locks: crate::push::TagLocks,
+}
+
+impl AppState {
+    /// Builds the state around an opened store.
+    pub fn new(config: Config, upstreams: Upstreams, store: Arc<dyn Store>) -> Self {
+        Self {
+            policy: ArcSwap::new(config.policy.clone()),
+            pull: crate::pull::PullState::new(&config.pull),
+            config: Arc::new(config),
+            upstreams,
+            store,
+            tag_locks: crate::push::TagLocks::default(),
+        }
+    }
+
+    /// The trust policy in force now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
 }
 
 /// Handles one request; every error becomes an OCI error response here.
@@ -40,7 +69,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Pr
 }
 
 async fn dispatch(
-    state: &AppState,
+    state: &Arc<AppState>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     match req.uri().path() {
@@ -52,6 +81,7 @@ async fn dispatch(
     let upstream = state.upstreams.select(oci.ns.as_deref())?;
     let (parts, body) = req.into_parts();
     let idle = state.config.timeouts.idle;
+    let mut warning = None;
     match &oci.route {
         OciRoute::PutManifest { name, reference } => {
             let manifest =
@@ -68,11 +98,36 @@ async fn dispatch(
         OciRoute::DeleteManifest { name, reference } => {
             crate::push::check_delete(state, upstream, name, reference).await?;
         }
-        OciRoute::GetManifest {
-            name,
-            reference: sealgate_policies::oci::Reference::Tag(tag),
-        } => {
-            crate::push::check_pending(state, upstream, name, tag).await?;
+        OciRoute::GetManifest { name, reference } => {
+            let pull = Pull {
+                state,
+                upstream,
+                name,
+                headers: &parts.headers,
+                method: &parts.method,
+            };
+            return crate::pull::get_manifest(&pull, reference).await;
+        }
+        OciRoute::GetBlob { name, digest } => {
+            let pull = Pull {
+                state,
+                upstream,
+                name,
+                headers: &parts.headers,
+                method: &parts.method,
+            };
+            warning = crate::pull::check_blob(&pull, digest).await?;
+        }
+        OciRoute::ListReferrers { name, digest } => {
+            let source = Source {
+                state,
+                upstream,
+                name,
+                authorization: parts.headers.get(header::AUTHORIZATION),
+            };
+            let artifact_type =
+                crate::referrers::artifact_type_filter(oci.upstream_query.as_deref());
+            return crate::referrers::list(&source, digest, artifact_type.as_deref()).await;
         }
         _ => {}
     }
@@ -84,7 +139,11 @@ async fn dispatch(
         headers: &parts.headers,
         ns: oci.ns.as_deref(),
     };
-    state.upstreams.forward(upstream, forward, body).await
+    let response = state.upstreams.forward(upstream, forward, body).await?;
+    Ok(match warning {
+        Some(message) => crate::push::warning(response, &message),
+        None => response,
+    })
 }
 
 /// Reads a manifest body into memory, refusing it before reading when `Content-Length` already

@@ -10,22 +10,48 @@
 //! - [`server`]: the listener, TLS, the tower stack, graceful shutdown.
 //! - [`gateway`]: per-request dispatch (health, route parsing, forwarding); the gates hook in here.
 //! - [`push`]: the push gate: tag immutability, signature intake, quarantine.
+//! - [`pull`]: the pull gate: tags answered from pins, pull-time re-verification, drift, mirror
+//!   pins on first verified pull, blob gating.
+//! - [`verdicts`]: verdicts on digests from the index, the upstream's signatures and parent
+//!   indexes; [`cache`] holds them and verified manifests in memory.
+//! - [`referrers`]: the referrers API, answered by sealgate.
+//! - [`signatures`], [`manifest`], [`facts`]: reading signature material and manifests from an
+//!   upstream, and the facts recorded about them.
+//! - [`reload`]: re-reading trust and policy without a restart (SIGHUP).
+//! - [`pull`]: the pull gate: tags answered from pins, pull-time re-verification, drift, mirror
+//!   pins on first verified pull, blob gating.
+//! - [`verdicts`]: verdicts on digests from the index, the upstream's signatures and parent
+//!   indexes; [`cache`] holds them and verified manifests in memory.
+//! - [`referrers`]: the referrers API, answered by sealgate.
+//! - [`signatures`], [`manifest`], [`facts`]: reading signature material and manifests from an
+//!   upstream, and the facts recorded about them.
+//! - [`reload`]: re-reading trust and policy without a restart (SIGHUP).
 //! - [`evidence`]: signature material as the index stores it, and back.
 //! - [`routes`]: the OCI URL grammar, validated before anything reaches an upstream.
 //! - [`upstream`]: the pooled client, namespace routing, header hygiene, `Location` rewriting.
+//! - [`upstream_auth`]: sealgate's own upstream credentials and the registry token flow.
 //! - [`body`]: streaming bodies with idle timeouts.
 //! - [`error`]: the error type and its single mapping to OCI error responses.
 //! - [`verify`]: `sealgate verify`, the trust engine on evidence files, offline.
 
 pub mod body;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod evidence;
+pub mod facts;
 pub mod gateway;
+pub mod manifest;
+pub mod pull;
 pub mod push;
+pub mod referrers;
+pub mod reload;
 pub mod routes;
 pub mod server;
+pub mod signatures;
 pub mod upstream;
+pub mod upstream_auth;
+pub mod verdicts;
 pub mod verify;
 
 use std::sync::Arc;
@@ -75,10 +101,5 @@ pub fn open(config: Config) -> Result<Arc<AppState>, StartupError> {
     let store = SledStore::open(&config.storage_path)?;
     let upstreams =
         Upstreams::new(&config.upstreams, config.timeouts).map_err(StartupError::Upstream)?;
-    Ok(Arc::new(AppState {
-        config: Arc::new(config),
-        upstreams,
-        store: Arc::new(store),
-        tag_locks: push::TagLocks::default(),
-    }))
+    Ok(Arc::new(AppState::new(config, upstreams, Arc::new(store))))
 }

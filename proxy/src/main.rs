@@ -24,7 +24,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the proxy until SIGTERM or Ctrl-C, then drain in-flight requests.
+    /// Run the proxy until SIGTERM or Ctrl-C, then drain in-flight requests. SIGHUP re-reads
+    /// [trust] and [policy] from the file and applies them at once, or changes nothing and logs
+    /// why.
     Serve {
         /// The configuration file (TOML).
         #[arg(short, long, value_name = "FILE")]
@@ -98,7 +100,7 @@ fn main() -> ExitCode {
                 Err(e) => return bad_config(&config, &e),
             };
             init_tracing(log_format.unwrap_or(loaded.log.format), &loaded.log.level);
-            match serve(loaded) {
+            match serve(loaded, config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
@@ -134,7 +136,7 @@ fn init_tracing(format: LogFormat, level: &str) {
 }
 
 #[tokio::main]
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, file: PathBuf) -> anyhow::Result<()> {
     let listen = config.listen;
     let grace = config.timeouts.shutdown_grace;
     let tls = config.tls.clone();
@@ -153,6 +155,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         std::time::Duration::from_secs(30),
     );
     tokio::spawn(sealgate::push::expire_pending_loop(state.clone(), sweep));
+    tokio::spawn(sealgate::reload::on_sighup(state.clone(), file));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

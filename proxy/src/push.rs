@@ -18,35 +18,24 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use sealgate_policies::bundle::SigstoreBundle;
 use sealgate_policies::config::Mode;
-use sealgate_policies::cosign::{SIMPLE_SIGNING_MEDIA_TYPE, Subject, parse_signature_manifest};
-use sealgate_policies::oci::{Digest, DigestAlgorithm, Reference, RepoName, Tag};
+use sealgate_policies::cosign::Subject;
+use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
 use sealgate_policies::policy::Scope;
 use sealgate_policies::time::UnixTime;
-use sealgate_policies::verdict::{Evidence, Outcome, SignerIdentity, Verdict, evaluate};
+use sealgate_policies::verdict::{Outcome, Verdict, evaluate};
 use sealgate_storage::{
-    AuditEvent, CertFacts, PendingTag, Pin, PinKey, PinOutcome, SignatureFormat, SignatureRecord,
-    StorageError, Store,
+    AuditEvent, PendingTag, Pin, PinKey, PinOutcome, SignatureRecord, StorageError, Store,
 };
-use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::Mutex;
 
 use crate::body::{ProxyBody, empty};
 use crate::error::ProxyError;
-use crate::evidence;
 use crate::gateway::AppState;
+use crate::manifest::{Descriptor, ManifestShape, sha256_digest};
+use crate::signatures::{Source, layer_evidence, record_for};
 use crate::upstream::{Forward, Upstream};
-
-/// Media types of a sigstore bundle layer (cosign v3 stores bundles as OCI referrers).
-const BUNDLE_MEDIA_TYPES: [&str; 2] = [
-    "application/vnd.dev.sigstore.bundle.v0.3+json",
-    "application/vnd.dev.sigstore.bundle+json;version=0.3",
-];
-
-/// Largest signature layer blob read from the upstream (payloads are ~300 bytes, bundles a few KiB).
-const MAX_SIGNATURE_BLOB: usize = 1024 * 1024;
+use crate::verdicts::Discovery;
 
 /// Striped locks serialising pushes to the same tag.
 pub struct TagLocks {
@@ -62,7 +51,7 @@ impl Default for TagLocks {
 }
 
 impl TagLocks {
-    async fn lock(&self, key: &PinKey) -> tokio::sync::MutexGuard<'_, ()> {
+    pub(crate) async fn lock(&self, key: &PinKey) -> tokio::sync::MutexGuard<'_, ()> {
         let mut h = DefaultHasher::new();
         key.hash(&mut h);
         let stripe = (h.finish() as usize) % self.stripes.len();
@@ -80,7 +69,7 @@ pub fn now() -> UnixTime {
 }
 
 /// Runs a store operation on the blocking pool: sled flushes to disk.
-async fn blocking<T, F>(store: &Arc<dyn Store>, f: F) -> Result<T, ProxyError>
+pub(crate) async fn blocking<T, F>(store: &Arc<dyn Store>, f: F) -> Result<T, ProxyError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, StorageError> + Send + 'static,
@@ -90,62 +79,6 @@ where
         .await
         .map_err(|e| ProxyError::Task(e.to_string()))?
         .map_err(ProxyError::Store)
-}
-
-fn sha256_digest(bytes: &[u8]) -> Digest {
-    Digest::from_hash(DigestAlgorithm::Sha256, &Sha256::digest(bytes))
-        .unwrap_or_else(|_| unreachable!("32 bytes"))
-}
-
-/// The parts of a manifest the gate reads.
-#[derive(Debug, Deserialize)]
-struct ManifestShape {
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-    #[serde(default)]
-    manifests: Option<Vec<Descriptor>>,
-    subject: Option<Descriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Descriptor {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    #[serde(default)]
-    annotations: std::collections::BTreeMap<String, String>,
-}
-
-impl Descriptor {
-    /// What makes a signature layer itself: several signers sign the same payload (same blob
-    /// digest), so a cosign layer is its blob plus its signature and certificate annotations.
-    fn layer_identity(&self) -> Option<Digest> {
-        let digest: Digest = self.digest.parse().ok()?;
-        let mut material = digest.to_string();
-        for key in [
-            sealgate_policies::cosign::ANNOTATION_SIGNATURE,
-            sealgate_policies::cosign::ANNOTATION_CERTIFICATE,
-        ] {
-            material.push('\n');
-            material.push_str(self.annotations.get(key).map_or("", String::as_str));
-        }
-        Some(sha256_digest(material.as_bytes()))
-    }
-}
-
-impl ManifestShape {
-    fn parse(body: &[u8]) -> Result<Self, ProxyError> {
-        serde_json::from_slice(body)
-            .map_err(|e| ProxyError::ManifestInvalid(format!("not a manifest or index: {e}")))
-    }
-
-    fn is_signature(&self) -> bool {
-        !self.layers.is_empty()
-            && self.layers.iter().all(|l| {
-                l.media_type == SIMPLE_SIGNING_MEDIA_TYPE
-                    || BUNDLE_MEDIA_TYPES.contains(&l.media_type.as_str())
-            })
-    }
 }
 
 /// Everything one manifest push needs.
@@ -168,19 +101,6 @@ impl Push<'_> {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
-    }
-
-    /// Headers for a request sealgate makes upstream on the client's behalf: the client's
-    /// credentials, and one header of the request's own.
-    fn upstream_headers(&self, name: header::HeaderName, value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        if let Some(auth) = self.headers.get(header::AUTHORIZATION) {
-            headers.insert(header::AUTHORIZATION, auth.clone());
-        }
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(name, v);
-        }
-        headers
     }
 
     fn content_type(&self) -> String {
@@ -259,53 +179,29 @@ impl Push<'_> {
             .await
     }
 
-    /// The verdict on `digest` against current trust: its own signatures, or (for a child of a
-    /// signed index) the index's.
+    /// The verdict on `digest` against current trust, from the signatures that came through
+    /// sealgate (its own, or for a child of a signed index, the index's).
     async fn verdict(
         &self,
         digest: &Digest,
         tag: Option<&Tag>,
         manifest: Option<&Bytes>,
     ) -> Result<Verdict, ProxyError> {
-        let policy = self.state.config.policy.clone();
-        let subject = Subject {
-            repository: self.name.clone(),
-            digest: digest.clone(),
-            tag: tag.cloned(),
-        };
-        let d = digest.clone();
-        let (records, parents) = blocking(&self.state.store, move |s| {
-            Ok((s.signatures(&d)?, s.indexes_containing(&d)?))
-        })
-        .await?;
-        let artifact = manifest.map(|b| b.to_vec());
-        let evidence: Vec<Evidence> = records
-            .iter()
-            .map(|r| evidence::decode(r, artifact.as_deref()))
-            .collect();
-        let own = evaluate(&policy, &subject, &evidence, now());
-        if own.admitted().is_some() {
-            return Ok(own);
+        crate::verdicts::verdict(&self.source(), digest, tag, manifest, Discovery::IndexOnly).await
+    }
+
+    /// This push's repository, for sealgate's own requests on the client's behalf.
+    pub(crate) fn source(&self) -> Source<'_> {
+        Source {
+            state: self.state,
+            upstream: self.upstream,
+            name: self.name,
+            authorization: self.headers.get(header::AUTHORIZATION),
         }
-        for parent in parents {
-            let p = parent.clone();
-            let records = blocking(&self.state.store, move |s| s.signatures(&p)).await?;
-            let evidence: Vec<Evidence> =
-                records.iter().map(|r| evidence::decode(r, None)).collect();
-            let parent_subject = Subject {
-                digest: parent,
-                ..subject.clone()
-            };
-            let verdict = evaluate(&policy, &parent_subject, &evidence, now());
-            if verdict.admitted().is_some() {
-                return Ok(verdict);
-            }
-        }
-        Ok(own)
     }
 }
 
-fn log_decision(event: &AuditEvent) {
+pub(crate) fn log_decision(event: &AuditEvent) {
     tracing::info!(
         target: "sealgate::decision",
         action = %event.action,
@@ -326,14 +222,14 @@ fn signer_names(verdict: &Verdict) -> Vec<String> {
 }
 
 /// `sha256-<hex>.sig`: cosign's signature tag for the image `sha256:<hex>`.
-fn cosign_signature_subject(tag: &Tag) -> Option<Digest> {
+pub(crate) fn cosign_signature_subject(tag: &Tag) -> Option<Digest> {
     let hex = tag.as_str().strip_prefix("sha256-")?.strip_suffix(".sig")?;
     format!("sha256:{hex}").parse().ok()
 }
 
 /// `sha256-<hex>` (the referrers fallback index) and cosign's other attachments
 /// (`.att`, `.sbom`): they describe an image, they are not images, and are not pinned.
-fn is_attachment_tag(tag: &Tag) -> bool {
+pub(crate) fn is_attachment_tag(tag: &Tag) -> bool {
     let Some(rest) = tag.as_str().strip_prefix("sha256-") else {
         return false;
     };
@@ -341,7 +237,7 @@ fn is_attachment_tag(tag: &Tag) -> bool {
     hex.len() == 64 && matches!(&rest[64..], "" | ".att" | ".sbom")
 }
 
-fn warning(mut response: Response<ProxyBody>, message: &str) -> Response<ProxyBody> {
+pub(crate) fn warning(mut response: Response<ProxyBody>, message: &str) -> Response<ProxyBody> {
     let text = format!(
         "299 - \"{}\"",
         message
@@ -372,15 +268,38 @@ pub async fn put_manifest(
         });
     }
     let manifest = ManifestShape::parse(&body)?;
+    let size = body.len();
+    let response = gate_manifest(push, reference, &manifest, body, &digest).await?;
+    if !response.status().is_success() {
+        return Ok(response);
+    }
+    crate::facts::record(&push.source(), &digest, &manifest, size).await?;
+    let mut response = response;
+    if let Some(subject) = &manifest.subject
+        && let Ok(v) = HeaderValue::from_str(&subject.digest)
+    {
+        // sealgate answers the referrers API, so clients need not maintain the fallback tag.
+        response.headers_mut().insert("oci-subject", v);
+    }
+    Ok(response)
+}
+
+async fn gate_manifest(
+    push: &Push<'_>,
+    reference: &Reference,
+    manifest: &ManifestShape,
+    body: Bytes,
+    digest: &Digest,
+) -> Result<Response<ProxyBody>, ProxyError> {
     // OCI 1.1 referrers carrying signatures are verified and recorded, whatever the reference.
     if let Some(subject) = &manifest.subject
-        && manifest.is_signature()
+        && manifest.has_verifiable_signatures()
     {
         let subject: Digest = subject
             .digest
             .parse()
             .map_err(|e| ProxyError::ManifestInvalid(format!("subject digest: {e}")))?;
-        return intake_signatures(push, &subject, reference, &manifest, body, &digest, None).await;
+        return intake_signatures(push, &subject, reference, manifest, body, digest, None).await;
     }
     match reference {
         Reference::Tag(tag) => {
@@ -394,9 +313,9 @@ pub async fn put_manifest(
                     push,
                     &subject,
                     reference,
-                    &manifest,
+                    manifest,
                     body,
-                    &digest,
+                    digest,
                     Some(key),
                 )
                 .await;
@@ -404,45 +323,20 @@ pub async fn put_manifest(
             if is_attachment_tag(tag) {
                 return push.forward_manifest(tag.as_str(), body).await;
             }
-            push_tag(push, tag, &manifest, body, &digest).await
+            push_tag(push, tag, body, digest).await
         }
-        Reference::Digest(_) => {
-            let response = push.forward_manifest(digest.as_str(), body).await?;
-            if response.status().is_success()
-                && let Some(children) = &manifest.manifests
-            {
-                record_index(push, &digest, children).await?;
-            }
-            Ok(response)
-        }
+        Reference::Digest(_) => push.forward_manifest(digest.as_str(), body).await,
     }
-}
-
-async fn record_index(
-    push: &Push<'_>,
-    index: &Digest,
-    children: &[Descriptor],
-) -> Result<(), ProxyError> {
-    let children: Vec<Digest> = children
-        .iter()
-        .filter_map(|c| c.digest.parse().ok())
-        .collect();
-    let index = index.clone();
-    blocking(&push.state.store, move |s| {
-        s.record_index(&index, &children)
-    })
-    .await
 }
 
 /// A manifest pushed by tag: immutability, then signatures.
 async fn push_tag(
     push: &Push<'_>,
     tag: &Tag,
-    manifest: &ManifestShape,
     body: Bytes,
     digest: &Digest,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let policy = push.state.config.policy.clone();
+    let policy = push.state.policy();
     let scope = policy.scope_for(push.name);
     let key = PinKey {
         upstream: push.upstream.config.name.clone(),
@@ -478,9 +372,6 @@ async fn push_tag(
                 .refuse("push", tag.as_str(), digest, message, vec![])
                 .await);
         }
-    }
-    if let Some(children) = &manifest.manifests {
-        record_index(push, digest, children).await?;
     }
     let verdict = push.verdict(digest, Some(tag), Some(&body)).await?;
     match verdict.push_outcome(scope) {
@@ -597,49 +488,6 @@ async fn quarantine(
     Ok(warning(held, &message))
 }
 
-/// Reads the signature layers of a signature manifest from the upstream (the client uploaded
-/// them before the manifest).
-async fn signature_blobs(
-    push: &Push<'_>,
-    manifest: &ManifestShape,
-) -> Result<Vec<(String, Digest, Bytes)>, ProxyError> {
-    let mut blobs = Vec::with_capacity(manifest.layers.len());
-    for layer in &manifest.layers {
-        let digest: Digest = layer
-            .digest
-            .parse()
-            .map_err(|e| ProxyError::ManifestInvalid(format!("layer digest: {e}")))?;
-        let path = format!("/v2/{}/blobs/{digest}", push.name);
-        let headers = push.upstream_headers(header::ACCEPT, "*/*");
-        let fetched = push
-            .state
-            .upstreams
-            .request_buffered(
-                push.upstream,
-                Method::GET,
-                &path,
-                &headers,
-                Bytes::new(),
-                MAX_SIGNATURE_BLOB,
-            )
-            .await?;
-        if !fetched.status.is_success() {
-            return Err(ProxyError::ManifestInvalid(format!(
-                "signature layer {digest} is not in the registry ({}); upload the blob before the manifest",
-                fetched.status
-            )));
-        }
-        if sha256_digest(&fetched.body) != digest {
-            return Err(ProxyError::UpstreamBody {
-                upstream: push.upstream.config.name.clone(),
-                why: format!("blob {digest} does not hash to its digest"),
-            });
-        }
-        blobs.push((layer.media_type.clone(), digest, fetched.body));
-    }
-    Ok(blobs)
-}
-
 /// A verified signature layer and the facts recorded about it.
 struct Accepted {
     record: SignatureRecord,
@@ -657,7 +505,7 @@ async fn intake_signatures(
     manifest_digest: &Digest,
     sig_tag: Option<PinKey>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let policy = push.state.config.policy.clone();
+    let policy = push.state.policy();
     let scope = policy.scope_for(push.name);
     let reference_text = reference.to_string();
     let layer_ids: Vec<Digest> = manifest
@@ -683,7 +531,8 @@ async fn intake_signatures(
             .refuse("signature", &reference_text, subject, message, vec![])
             .await);
     }
-    let blobs = signature_blobs(push, manifest).await?;
+    let source = push.source();
+    let blobs = source.signature_blobs(manifest).await?;
     let observed = now();
     let subject_of = Subject {
         repository: push.name.clone(),
@@ -692,116 +541,22 @@ async fn intake_signatures(
     };
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
-    let lookup = |d: &Digest| {
-        blobs
-            .iter()
-            .find(|(_, bd, _)| bd == d)
-            .map(|(_, _, b)| b.to_vec())
-    };
-    let cosign_layers = if manifest
-        .layers
-        .iter()
-        .any(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
-    {
-        parse_signature_manifest(&body, &lookup)
-            .map_err(|e| ProxyError::ManifestInvalid(e.to_string()))?
-    } else {
-        Vec::new()
-    };
-    // One result per manifest layer, in order (other media types come back as errors).
-    let mut cosign_layers: Vec<Option<_>> = cosign_layers.into_iter().map(Some).collect();
-    for (index, (media_type, _, blob)) in blobs.iter().enumerate() {
-        if layer_ids.get(index).is_some_and(|id| previous.contains(id)) {
-            continue; // accepted before
-        }
-        let (evidence, format, stored) = if media_type == SIMPLE_SIGNING_MEDIA_TYPE {
-            match cosign_layers.get_mut(index).and_then(Option::take) {
-                Some(Ok(sig)) => {
-                    let stored = evidence::encode_cosign(&sig);
-                    (
-                        Evidence::Cosign {
-                            signature: sig,
-                            observed,
-                            source: format!("layer {index}"),
-                        },
-                        SignatureFormat::CosignLayer,
-                        stored,
-                    )
-                }
-                Some(Err(reason)) => (
-                    Evidence::Unusable {
-                        reason,
-                        source: format!("layer {index}"),
-                    },
-                    SignatureFormat::CosignLayer,
-                    Vec::new(),
-                ),
-                None => continue,
-            }
-        } else {
-            match SigstoreBundle::from_json(blob) {
-                Ok(bundle) => (
-                    Evidence::Bundle {
-                        bundle: Box::new(bundle),
-                        artifact: None,
-                        observed,
-                        source: format!("layer {index}"),
-                    },
-                    SignatureFormat::SigstoreBundle,
-                    blob.to_vec(),
-                ),
-                Err(e) => (
-                    Evidence::Unusable {
-                        reason: sealgate_policies::cosign::SignatureFailure::Bundle(e.to_string()),
-                        source: format!("layer {index}"),
-                    },
-                    SignatureFormat::SigstoreBundle,
-                    Vec::new(),
-                ),
-            }
-        };
+    // Layers accepted before are not checked again.
+    let layers = layer_evidence(&body, manifest, &blobs, observed, |index| {
+        layer_ids.get(index).is_some_and(|id| previous.contains(id))
+    })?;
+    for layer in &layers {
         let verdict = evaluate(
             &policy,
             &subject_of,
-            std::slice::from_ref(&evidence),
+            std::slice::from_ref(&layer.evidence),
             observed,
         );
         match verdict.satisfied.first() {
-            Some(satisfied) => {
-                let (key_fingerprint, certificate) = match &satisfied.identity {
-                    SignerIdentity::Key { fingerprint } => (Some(fingerprint.to_string()), None),
-                    SignerIdentity::Certificate {
-                        subject,
-                        issuer,
-                        serial,
-                        not_after,
-                        ..
-                    } => (
-                        None,
-                        Some(CertFacts {
-                            subject: subject.clone(),
-                            issuer: issuer.clone(),
-                            serial: serial.clone(),
-                            not_after: not_after.as_secs(),
-                        }),
-                    ),
-                    _ => (None, None),
-                };
-                accepted.push(Accepted {
-                    signer: satisfied.signer.clone(),
-                    record: SignatureRecord {
-                        subject: subject.clone(),
-                        format,
-                        signature_manifest: manifest_digest.clone(),
-                        layer_index: u32::try_from(index).unwrap_or(u32::MAX),
-                        signer: satisfied.signer.clone(),
-                        key_fingerprint,
-                        certificate,
-                        observed_at: observed.as_secs(),
-                        evidence: stored,
-                    },
-                });
-            }
+            Some(satisfied) => accepted.push(Accepted {
+                signer: satisfied.signer.clone(),
+                record: record_for(subject, manifest_digest, layer, satisfied, observed),
+            }),
             None => refused.push(verdict.explain()),
         }
     }
@@ -837,6 +592,8 @@ async fn intake_signatures(
         Ok(())
     })
     .await?;
+    // Pulls of the subject must see the new evidence now, not when a cached verdict expires.
+    push.state.pull.verdicts.invalidate(subject);
     let outcome = if refused.is_empty() { "allow" } else { "warn" };
     let reason = if refused.is_empty() {
         format!("signature layers verified for {subject}")
@@ -874,9 +631,9 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
         {
             continue;
         }
-        let policy = push.state.config.policy.clone();
+        let policy = push.state.policy();
         let scope: &Scope = policy.scope_for(push.name);
-        let headers = push.upstream_headers(header::ACCEPT, &pending.media_type);
+        let headers = push.source().headers(header::ACCEPT, &pending.media_type);
         let path = format!("/v2/{}/manifests/{subject}", push.name);
         let fetched = push
             .state
@@ -902,7 +659,9 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
             continue;
         }
         let _guard = push.state.tag_locks.lock(&pending.key).await;
-        let put_headers = push.upstream_headers(header::CONTENT_TYPE, &pending.media_type);
+        let put_headers = push
+            .source()
+            .headers(header::CONTENT_TYPE, &pending.media_type);
         let put_path = format!("/v2/{}/manifests/{tag}", push.name);
         let put = push
             .state

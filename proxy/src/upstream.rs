@@ -3,20 +3,29 @@
 //! Requests keep every end-to-end header (each `Accept` line, `Authorization`, `Range`, …) and
 //! lose the hop-by-hop ones. Responses come back streaming; `Location` is rewritten so that
 //! clients keep talking to sealgate.
+//!
+//! An upstream with `[upstream.auth]` never sees the client's `Authorization`: sealgate sends its
+//! own (see [`crate::upstream_auth`]). A request whose body is in memory (or empty) is sent again
+//! once after a 401 it can answer; a streamed body is never buffered for that, so its credentials
+//! must be right the first time, from what earlier requests (or a probe of `/v2/`) taught.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Method, Request, Response, Uri};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body::Body as _;
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::body::{ProxyBody, stream};
+use crate::body::{ProxyBody, full, stream};
 use crate::config::{Timeouts, UpstreamConfig};
 use crate::error::ProxyError;
+use crate::upstream_auth::{Authenticator, scopes_for};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `Host`, which
 /// the client sets from the upstream URL, and the `X-Forwarded-*` family, which would make
@@ -44,6 +53,16 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Upstream {
     /// Its configuration.
     pub config: UpstreamConfig,
+    /// sealgate's credentials and what the upstream's challenges taught; shared by the clones.
+    auth: Option<Arc<Authenticator>>,
+}
+
+/// A request body, and whether it can be sent a second time after a 401.
+enum Payload {
+    /// In memory (or empty): can be sent again.
+    Bytes(bytes::Bytes),
+    /// Streamed from the client: sent once.
+    Stream(ProxyBody),
 }
 
 impl Upstream {
@@ -97,20 +116,26 @@ impl Upstreams {
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeouts.connect));
         http.set_nodelay(true);
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         // The system trust store is needed only for https upstreams; a container image without
-        // CA certificates can still front a plain-http registry.
-        let tls = hyper_rustls::HttpsConnectorBuilder::new();
-        let tls = if configs.iter().any(|c| c.scheme == Scheme::HTTPS) {
-            tls.with_provider_and_native_roots(provider)?
-        } else {
-            tls.with_tls_config(
+        // CA certificates can still front a plain-http registry. A token realm may be https in
+        // front of a plain-http registry, so credentials make the roots wanted, not required.
+        let required = configs.iter().any(|c| c.scheme == Scheme::HTTPS);
+        let wanted = required || configs.iter().any(|c| c.auth.is_some());
+        let native = wanted.then(|| {
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_native_roots(Arc::clone(&provider))
+        });
+        let tls = match native {
+            Some(Ok(tls)) => tls,
+            Some(Err(e)) if required => return Err(e),
+            _ => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
                 rustls::ClientConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()
                     .map_err(std::io::Error::other)?
                     .with_root_certificates(rustls::RootCertStore::empty())
                     .with_no_client_auth(),
-            )
+            ),
         };
         let https = tls
             .https_or_http()
@@ -127,6 +152,10 @@ impl Upstreams {
                 .iter()
                 .map(|config| Upstream {
                     config: config.clone(),
+                    auth: config
+                        .auth
+                        .as_ref()
+                        .map(|credentials| Arc::new(Authenticator::new(&config.name, credentials))),
                 })
                 .collect(),
             timeouts,
@@ -161,46 +190,14 @@ impl Upstreams {
         req: Forward<'_>,
         body: ProxyBody,
     ) -> Result<Response<ProxyBody>, ProxyError> {
-        let path_and_query = match req.query {
-            Some(q) => format!("{}?{q}", req.path),
-            None => req.path.to_owned(),
+        // An empty body (GET, HEAD, DELETE, `POST uploads/`) can be sent again after a challenge.
+        let payload = if upstream.auth.is_some() && body.is_end_stream() {
+            Payload::Bytes(bytes::Bytes::new())
+        } else {
+            Payload::Stream(body)
         };
-        let path_and_query = PathAndQuery::try_from(path_and_query)
-            .map_err(|e| ProxyError::UpstreamRequest(e.into()))?;
-        let uri = upstream
-            .uri(path_and_query)
-            .map_err(ProxyError::UpstreamRequest)?;
-        let mut builder = Request::builder().method(req.method).uri(uri);
-        if let Some(headers) = builder.headers_mut() {
-            copy_end_to_end(req.headers, headers);
-        }
-        let request = builder.body(body).map_err(ProxyError::UpstreamRequest)?;
-
-        let name = &upstream.config.name;
-        let response = tokio::time::timeout(self.timeouts.response, self.client.request(request))
-            .await
-            .map_err(|_| ProxyError::UpstreamTimeout {
-                upstream: name.clone(),
-                after: self.timeouts.response,
-            })?
-            .map_err(|e| ProxyError::UpstreamUnreachable {
-                upstream: name.clone(),
-                source: Box::new(e),
-            })?;
-
-        let (mut parts, incoming) = response.into_parts();
-        let mut headers = HeaderMap::with_capacity(parts.headers.len());
-        copy_end_to_end(&parts.headers, &mut headers);
-        if let Some(location) = headers.get(header::LOCATION)
-            && let Some(rewritten) = rewrite_location(location, &upstream.config, req.ns)
-        {
-            headers.insert(header::LOCATION, rewritten);
-        }
-        parts.headers = headers;
-        Ok(Response::from_parts(
-            parts,
-            stream(incoming, self.timeouts.idle),
-        ))
+        let response = self.exchange(upstream, &req, payload).await?;
+        Ok(self.relay(upstream, response, req.ns))
     }
 
     /// Sends a request and reads the whole response, refusing bodies over `cap` bytes: for
@@ -214,7 +211,6 @@ impl Upstreams {
         body: bytes::Bytes,
         cap: usize,
     ) -> Result<Buffered, ProxyError> {
-        use http_body_util::BodyExt as _;
         let forward = Forward {
             method,
             path,
@@ -223,28 +219,162 @@ impl Upstreams {
             ns: None,
         };
         let response = self
-            .forward(upstream, forward, crate::body::full(body))
+            .exchange(upstream, &forward, Payload::Bytes(body))
             .await?;
-        let (parts, mut body) = response.into_parts();
-        let unusable = |why: String| ProxyError::UpstreamBody {
-            upstream: upstream.config.name.clone(),
-            why,
-        };
-        let mut read = bytes::BytesMut::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| unusable(e.to_string()))?;
-            if let Ok(data) = frame.into_data() {
-                if read.len() + data.len() > cap {
-                    return Err(unusable(format!("body larger than {cap} bytes")));
-                }
-                read.extend_from_slice(&data);
-            }
-        }
+        let response = self.relay(upstream, response, None);
+        let (parts, body) = response.into_parts();
+        let body = read_capped(body, cap)
+            .await
+            .map_err(|why| ProxyError::UpstreamBody {
+                upstream: upstream.config.name.clone(),
+                why,
+            })?;
         Ok(Buffered {
             status: parts.status,
             headers: parts.headers,
-            body: read.freeze(),
+            body,
         })
+    }
+
+    /// Builds the upstream request from `req` and sends it, with sealgate's credentials when the
+    /// upstream has them.
+    async fn exchange(
+        &self,
+        upstream: &Upstream,
+        req: &Forward<'_>,
+        payload: Payload,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let path_and_query = match req.query {
+            Some(q) => format!("{}?{q}", req.path),
+            None => req.path.to_owned(),
+        };
+        let path_and_query = PathAndQuery::try_from(path_and_query)
+            .map_err(|e| ProxyError::UpstreamRequest(e.into()))?;
+        let uri = upstream
+            .uri(path_and_query)
+            .map_err(ProxyError::UpstreamRequest)?;
+        let mut headers = HeaderMap::with_capacity(req.headers.len());
+        copy_end_to_end(req.headers, &mut headers);
+        let name = &upstream.config.name;
+        let Some(auth) = &upstream.auth else {
+            let body = match payload {
+                Payload::Bytes(bytes) => full(bytes),
+                Payload::Stream(body) => body,
+            };
+            return self
+                .send(name, build(req.method.clone(), uri, headers, body)?)
+                .await;
+        };
+        // The upstream knows sealgate, not the client: whatever the client sent is replaced.
+        headers.remove(header::AUTHORIZATION);
+        let with = |authorization: Option<&HeaderValue>| {
+            let mut headers = headers.clone();
+            if let Some(value) = authorization {
+                headers.insert(header::AUTHORIZATION, value.clone());
+            }
+            headers
+        };
+        let scopes = scopes_for(&req.method, req.path);
+        let streamed = matches!(payload, Payload::Stream(_));
+        let sent = auth.preauthorize(self, upstream, &scopes, streamed).await;
+        match payload {
+            Payload::Stream(body) => {
+                let request = build(req.method.clone(), uri, with(sent.as_ref()), body)?;
+                let response = self.send(name, request).await?;
+                if response.status() == StatusCode::UNAUTHORIZED {
+                    auth.learn_from(response.headers());
+                }
+                Ok(response)
+            }
+            Payload::Bytes(bytes) => {
+                let request = build(
+                    req.method.clone(),
+                    uri.clone(),
+                    with(sent.as_ref()),
+                    full(bytes.clone()),
+                )?;
+                let response = self.send(name, request).await?;
+                if response.status() != StatusCode::UNAUTHORIZED {
+                    return Ok(response);
+                }
+                let Some(retry) = auth.answer(self, response.headers(), sent.as_ref()).await else {
+                    return Ok(response);
+                };
+                let request = build(req.method.clone(), uri, with(Some(&retry)), full(bytes))?;
+                self.send(name, request).await
+            }
+        }
+    }
+
+    /// Sends one request with the response timeout; errors name `upstream`.
+    async fn send(
+        &self,
+        upstream: &str,
+        request: Request<ProxyBody>,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        tokio::time::timeout(self.timeouts.response, self.client.request(request))
+            .await
+            .map_err(|_| ProxyError::UpstreamTimeout {
+                upstream: upstream.to_owned(),
+                after: self.timeouts.response,
+            })?
+            .map_err(|e| ProxyError::UpstreamUnreachable {
+                upstream: upstream.to_owned(),
+                source: Box::new(e),
+            })
+    }
+
+    /// The client's view of an upstream response: hop-by-hop headers dropped, `Location`
+    /// rewritten, the body streamed with the idle timeout.
+    fn relay(
+        &self,
+        upstream: &Upstream,
+        response: Response<Incoming>,
+        ns: Option<&str>,
+    ) -> Response<ProxyBody> {
+        let (mut parts, incoming) = response.into_parts();
+        let mut headers = HeaderMap::with_capacity(parts.headers.len());
+        copy_end_to_end(&parts.headers, &mut headers);
+        if let Some(location) = headers.get(header::LOCATION)
+            && let Some(rewritten) = rewrite_location(location, &upstream.config, ns)
+        {
+            headers.insert(header::LOCATION, rewritten);
+        }
+        parts.headers = headers;
+        Response::from_parts(parts, stream(incoming, self.timeouts.idle))
+    }
+
+    /// `GET /v2/` without credentials: status and headers, to learn how `upstream` authenticates.
+    pub(crate) async fn probe(
+        &self,
+        upstream: &Upstream,
+    ) -> Result<(StatusCode, HeaderMap), ProxyError> {
+        let uri = upstream
+            .uri(PathAndQuery::from_static("/v2/"))
+            .map_err(ProxyError::UpstreamRequest)?;
+        let request = build(Method::GET, uri, HeaderMap::new(), crate::body::empty())?;
+        let response = self.send(&upstream.config.name, request).await?;
+        Ok((response.status(), response.headers().clone()))
+    }
+
+    /// Sends a request sealgate made itself (a token request on behalf of `upstream`) with the
+    /// same client and timeouts, and reads at most `cap` bytes of the answer.
+    pub(crate) async fn fetch(
+        &self,
+        upstream: &str,
+        request: Request<ProxyBody>,
+        cap: usize,
+    ) -> Result<(StatusCode, bytes::Bytes), ProxyError> {
+        let response = self.send(upstream, request).await?;
+        let status = response.status();
+        let body = stream(response.into_body(), self.timeouts.idle);
+        let body = read_capped(body, cap)
+            .await
+            .map_err(|why| ProxyError::UpstreamBody {
+                upstream: upstream.to_owned(),
+                why,
+            })?;
+        Ok((status, body))
     }
 
     /// Whether `upstream` answers `GET /v2/` (200, or 401 from a registry that wants auth).
@@ -266,6 +396,38 @@ impl Upstreams {
             Ok(Ok(r)) => Err(format!("GET /v2/ answered {}", r.status())),
         }
     }
+}
+
+/// A request with these parts.
+fn build(
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: ProxyBody,
+) -> Result<Request<ProxyBody>, ProxyError> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(body)
+        .map_err(ProxyError::UpstreamRequest)?;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// Reads a body whole, failing once it passes `cap` bytes.
+async fn read_capped(mut body: ProxyBody, cap: usize) -> Result<bytes::Bytes, String> {
+    use http_body_util::BodyExt as _;
+    let mut read = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Ok(data) = frame.into_data() {
+            if read.len() + data.len() > cap {
+                return Err(format!("body larger than {cap} bytes"));
+            }
+            read.extend_from_slice(&data);
+        }
+    }
+    Ok(read.freeze())
 }
 
 /// Copies every header except the hop-by-hop ones, keeping repeated headers (skopeo sends one
@@ -342,6 +504,7 @@ mod tests {
             scheme: Scheme::HTTP,
             authority: Authority::from_static("127.0.0.1:5000"),
             namespaces: vec![],
+            auth: None,
         }
     }
 

@@ -228,3 +228,111 @@ fn bad_trust_material_is_a_configuration_error_naming_key_and_file() {
     assert!(e.starts_with("policy.default.signers[0]"), "{e}");
     assert!(e.contains("unknown signer \"bob\""), "{e}");
 }
+
+fn with_auth(auth: &str) -> String {
+    format!("{MINIMAL}[upstream.auth]\n{auth}")
+}
+
+#[test]
+fn upstream_credentials_are_read_at_load_from_a_file_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hub.pw"), "s3cret-from-file\n").unwrap();
+    let file = dir.path().join("sealgate.toml");
+    // Relative to the configuration file, like trust files; the trailing newline is not kept.
+    std::fs::write(
+        &file,
+        with_auth("username = \"ci-bot\"\npassword_file = \"hub.pw\"\n"),
+    )
+    .unwrap();
+    let cfg = Config::load(&file, &env(&[])).unwrap();
+    let auth = cfg.upstreams[0].auth.as_ref().unwrap();
+    assert_eq!(auth.username(), "ci-bot");
+    assert_eq!(auth.password().expose(), "s3cret-from-file");
+    let shown = format!("{cfg:?}");
+    assert!(shown.contains("ci-bot"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    // What check-config prints names the file, not its content.
+    let raw = RawConfig::load(&file, &env(&[])).unwrap();
+    let rendered = raw.to_toml();
+    assert!(
+        rendered.contains("password_file = \"hub.pw\""),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("s3cret"), "{rendered}");
+
+    let body = with_auth("username = \"ci-bot\"\npassword_env = \"HUB_PASSWORD\"\n");
+    let cfg = load(&body, &[("HUB_PASSWORD", "s3cret-from-env")]).unwrap();
+    let auth = cfg.upstreams[0].auth.as_ref().unwrap();
+    assert_eq!(auth.password().expose(), "s3cret-from-env");
+    assert!(!format!("{cfg:?}").contains("s3cret"));
+    assert!(load(MINIMAL, &[]).unwrap().upstreams[0].auth.is_none());
+}
+
+#[test]
+fn bad_upstream_credentials_name_the_key_and_the_file_or_variable_never_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pw");
+    std::fs::write(&empty, "\n").unwrap();
+    let missing = dir.path().join("missing.pw");
+    let file_key = |path: &Path| format!("password_file = {:?}\n", path.display().to_string());
+    let cases: Vec<(String, &str, String)> = vec![
+        (
+            "username = \"ci-bot\"\n".to_owned(),
+            "upstream[0].auth:",
+            "exactly one".to_owned(),
+        ),
+        (
+            format!(
+                "username = \"ci-bot\"\npassword_env = \"HUB_PASSWORD\"\n{}",
+                file_key(&empty)
+            ),
+            "upstream[0].auth:",
+            "exactly one".to_owned(),
+        ),
+        (
+            "username = \"\"\npassword_env = \"HUB_PASSWORD\"\n".to_owned(),
+            "upstream[0].auth.username",
+            "empty".to_owned(),
+        ),
+        (
+            "username = \"ci:bot\"\npassword_env = \"HUB_PASSWORD\"\n".to_owned(),
+            "upstream[0].auth.username",
+            "':'".to_owned(),
+        ),
+        (
+            format!("username = \"ci-bot\"\n{}", file_key(&missing)),
+            "upstream[0].auth.password_file",
+            missing.display().to_string(),
+        ),
+        (
+            format!("username = \"ci-bot\"\n{}", file_key(&empty)),
+            "upstream[0].auth.password_file",
+            "is empty".to_owned(),
+        ),
+        (
+            "username = \"ci-bot\"\npassword_env = \"NOT_SET_ANYWHERE\"\n".to_owned(),
+            "upstream[0].auth.password_env",
+            "NOT_SET_ANYWHERE".to_owned(),
+        ),
+        (
+            "username = \"ci-bot\"\npassword_env = \"EMPTY_PASSWORD\"\n".to_owned(),
+            "upstream[0].auth.password_env",
+            "EMPTY_PASSWORD".to_owned(),
+        ),
+    ];
+    for (auth, key, mentions) in cases {
+        let e = err(
+            &with_auth(&auth),
+            &[("HUB_PASSWORD", "s3cret"), ("EMPTY_PASSWORD", "")],
+        );
+        assert!(e.starts_with(key), "{auth}: {e}");
+        assert!(e.contains(&mentions), "{auth}: {e}");
+        assert!(!e.contains("s3cret"), "{auth}: {e}");
+    }
+    let e = err(
+        &with_auth("username = \"ci-bot\"\npassword = \"inline\"\n"),
+        &[],
+    );
+    assert!(e.contains("password"), "{e}");
+    assert!(e.contains("unknown field"), "{e}");
+}

@@ -1,0 +1,709 @@
+//! The pull gate: manifest GET/HEAD and blob GET.
+//!
+//! - A tag is answered with the manifest of its **pinned** digest, re-verified against the
+//!   trust in force; a tag sealgate has not pinned is resolved in the upstream, verified with
+//!   the signatures found there, and pinned when admitted (trust on first verified use).
+//! - A digest is served when it is admitted (signed, or a child of a signed index) or when it
+//!   is a signature artifact, which clients need to verify for themselves.
+//! - The upstream's tag is compared with the pin now and then; a moved tag is drift: reported
+//!   (audit, log, counter), never followed unless the scope says so and the new digest is admitted.
+//! - With `gate_blobs`, a blob is served only when a manifest listing it is admitted.
+//!
+//! Enforce refuses with 403 and the reason; warn serves with a `Warning` header; audit serves.
+//! Each computed verdict is audited once, not every retry of a refused pull.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use dashmap::DashMap;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use sealgate_policies::config::Mode;
+use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
+use sealgate_policies::verdict::{Outcome, Verdict};
+use sealgate_storage::{AuditEvent, ManifestKind, Pin, PinKey, PinOutcome};
+
+use crate::body::{ProxyBody, empty, full};
+use crate::cache::{CachedManifest, ManifestCache, ManifestKey, VerdictCache, VerdictKey};
+use crate::config::RawPull;
+use crate::error::ProxyError;
+use crate::gateway::AppState;
+use crate::manifest::{ManifestShape, sha256_digest};
+use crate::push::{
+    blocking, cosign_signature_subject, is_attachment_tag, log_decision, now, warning,
+};
+use crate::signatures::{MANIFEST_ACCEPT, Source};
+use crate::upstream::{Buffered, Upstream};
+use crate::verdicts::{Discovery, verdict};
+
+/// Verdicts held at most (each a few hundred bytes).
+const MAX_VERDICTS: usize = 100_000;
+
+/// The pull gate's in-memory state.
+pub struct PullState {
+    /// Verified manifests by digest.
+    pub manifests: ManifestCache,
+    /// Verdicts by digest and trust generation.
+    pub verdicts: VerdictCache,
+    /// When each pinned tag was last compared with the upstream.
+    drift_checked: DashMap<PinKey, Instant>,
+    /// The upstream digest last reported as drift, per tag (reported once, not every check).
+    drift_reported: DashMap<PinKey, String>,
+    /// Drift events reported since start.
+    pub drift_events: AtomicU64,
+}
+
+impl PullState {
+    /// Empty caches sized by `[pull]`.
+    pub fn new(settings: &RawPull) -> Self {
+        Self {
+            manifests: ManifestCache::new(
+                usize::try_from(settings.manifest_cache_bytes).unwrap_or(usize::MAX),
+            ),
+            verdicts: VerdictCache::new(settings.verdict_ttl, MAX_VERDICTS),
+            drift_checked: DashMap::new(),
+            drift_reported: DashMap::new(),
+            drift_events: AtomicU64::new(0),
+        }
+    }
+}
+
+/// One manifest or blob pull.
+pub struct Pull<'a> {
+    /// Shared state (owned, so drift checks can outlive the request).
+    pub state: &'a Arc<AppState>,
+    /// The upstream the request goes to.
+    pub upstream: &'a Upstream,
+    /// Repository.
+    pub name: &'a RepoName,
+    /// The client's headers.
+    pub headers: &'a HeaderMap,
+    /// GET or HEAD.
+    pub method: &'a Method,
+}
+
+/// A manifest fetched from the upstream, or the upstream's refusal to relay as is (401 with its
+/// challenge, 404).
+enum Fetched {
+    Manifest(Arc<CachedManifest>, Digest),
+    Relay(Buffered),
+}
+
+impl Pull<'_> {
+    fn source(&self) -> Source<'_> {
+        Source {
+            state: self.state,
+            upstream: self.upstream,
+            name: self.name,
+            authorization: self.headers.get(header::AUTHORIZATION),
+        }
+    }
+
+    /// The client's credentials as far as the upstream sees them (see [`ManifestKey`]).
+    fn credential(&self) -> Option<u64> {
+        if self.upstream.config.auth.is_some() {
+            return None;
+        }
+        let authorization = self.headers.get(header::AUTHORIZATION)?;
+        Some(
+            self.state
+                .pull
+                .manifests
+                .credential(authorization.as_bytes()),
+        )
+    }
+
+    fn request_id(&self) -> Option<String> {
+        self.headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    fn key(&self, tag: &Tag) -> PinKey {
+        PinKey {
+            upstream: self.upstream.config.name.clone(),
+            repository: self.name.clone(),
+            tag: tag.clone(),
+        }
+    }
+
+    fn event(
+        &self,
+        reference: &str,
+        digest: &Digest,
+        outcome: &str,
+        verdict: &Verdict,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: now().as_secs(),
+            action: "pull".to_owned(),
+            outcome: outcome.to_owned(),
+            upstream: self.upstream.config.name.clone(),
+            repository: self.name.to_string(),
+            reference: reference.to_owned(),
+            digest: Some(digest.to_string()),
+            reason: verdict.explain(),
+            identity: None,
+            signers: verdict.satisfied.iter().map(|s| s.signer.clone()).collect(),
+            request_id: self.request_id(),
+        }
+    }
+
+    /// The manifest `reference` from the cache or the upstream. Fetched by tag, the client's
+    /// `Accept` lines go upstream (they choose among a tag's representations); by digest, any
+    /// manifest type is accepted, since the bytes are fixed by the digest.
+    async fn fetch(&self, reference: &str) -> Result<Fetched, ProxyError> {
+        let by_digest = reference.parse::<Digest>().ok();
+        let cache_key = |digest: Digest| ManifestKey {
+            upstream: self.upstream.config.name.clone(),
+            repository: self.name.clone(),
+            digest,
+            credential: self.credential(),
+        };
+        if let Some(digest) = &by_digest
+            && let Some(cached) = self.state.pull.manifests.get(&cache_key(digest.clone()))
+        {
+            return Ok(Fetched::Manifest(cached, digest.clone()));
+        }
+        let source = self.source();
+        let mut headers = HeaderMap::new();
+        if by_digest.is_none() {
+            for accept in self.headers.get_all(header::ACCEPT) {
+                headers.append(header::ACCEPT, accept.clone());
+            }
+        }
+        if headers.is_empty() {
+            headers = source.headers(header::ACCEPT, MANIFEST_ACCEPT);
+        } else if let Some(auth) = self.headers.get(header::AUTHORIZATION) {
+            headers.insert(header::AUTHORIZATION, auth.clone());
+        }
+        let fetched = source
+            .get(
+                Method::GET,
+                &format!("manifests/{reference}"),
+                &headers,
+                self.state.config.max_manifest_bytes,
+            )
+            .await?;
+        if !fetched.status.is_success() {
+            return Ok(Fetched::Relay(fetched));
+        }
+        let digest = sha256_digest(&fetched.body);
+        let claimed = fetched
+            .headers
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok());
+        let mismatch = by_digest.as_ref().is_some_and(|d| *d != digest)
+            || claimed.is_some_and(|c| c != digest.as_str());
+        if mismatch {
+            return Err(ProxyError::UpstreamBody {
+                upstream: self.upstream.config.name.clone(),
+                why: format!("manifest {reference} does not hash to the digest it was served as"),
+            });
+        }
+        let shape = ManifestShape::parse(&fetched.body).map_err(|e| ProxyError::UpstreamBody {
+            upstream: self.upstream.config.name.clone(),
+            why: format!("manifest {reference}: {e}"),
+        })?;
+        crate::facts::record(&source, &digest, &shape, fetched.body.len()).await?;
+        let media_type = fetched
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| shape.content_type())
+            .to_owned();
+        let cached = self.state.pull.manifests.insert(
+            cache_key(digest.clone()),
+            CachedManifest {
+                media_type,
+                body: fetched.body,
+            },
+        );
+        Ok(Fetched::Manifest(cached, digest))
+    }
+
+    /// The verdict on `digest` (cached), and what the scope's mode makes of it: `Ok` with an
+    /// optional warning to serve, or `Err(Denied)`. Audited once per computed verdict.
+    async fn decide(
+        &self,
+        reference: &str,
+        digest: &Digest,
+        tag: Option<&Tag>,
+        manifest: &CachedManifest,
+    ) -> Result<(Arc<Verdict>, Option<String>), ProxyError> {
+        let policy = self.state.policy();
+        let key = VerdictKey {
+            upstream: self.upstream.config.name.clone(),
+            repository: self.name.clone(),
+            digest: digest.clone(),
+            tag: tag.cloned(),
+            generation: policy.generation(),
+        };
+        let source = self.source();
+        let cached = self
+            .state
+            .pull
+            .verdicts
+            .get_or_compute(&key, || {
+                verdict(
+                    &source,
+                    digest,
+                    tag,
+                    Some(&manifest.body),
+                    Discovery::Upstream,
+                )
+            })
+            .await?;
+        let verdict = cached.verdict;
+        let outcome = verdict.pull_outcome();
+        let label = match outcome {
+            Outcome::Admit => "allow",
+            Outcome::AllowWithWarning => "warn",
+            Outcome::AllowAudited => "audit",
+            _ => "deny",
+        };
+        let event = self.event(reference, digest, label, &verdict);
+        if outcome == Outcome::Admit {
+            tracing::debug!(target: "sealgate::decision", repository = %self.name, reference, %digest, "pull admitted");
+        } else {
+            log_decision(&event);
+            if cached.first_report {
+                blocking(&self.state.store, move |s| {
+                    s.append_audit(event).map(|_| ())
+                })
+                .await?;
+            }
+        }
+        match outcome {
+            Outcome::Admit | Outcome::AllowAudited => Ok((verdict, None)),
+            Outcome::AllowWithWarning => {
+                let message = format!("not admitted, served by warn mode: {}", verdict.explain());
+                Ok((verdict, Some(message)))
+            }
+            _ => Err(ProxyError::Denied(format!(
+                "{}:{reference} ({digest}) is not admitted: {}",
+                self.name,
+                verdict.explain()
+            ))),
+        }
+    }
+
+    fn respond(
+        &self,
+        digest: &Digest,
+        manifest: &CachedManifest,
+        warn: Option<&str>,
+    ) -> Response<ProxyBody> {
+        let body = if *self.method == Method::HEAD {
+            empty()
+        } else {
+            full(manifest.body.clone())
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = StatusCode::OK;
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&manifest.media_type) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+        headers.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(manifest.body.len()),
+        );
+        if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
+            headers.insert("docker-content-digest", v);
+        }
+        match warn {
+            Some(message) => warning(response, message),
+            None => response,
+        }
+    }
+}
+
+/// `GET|HEAD /v2/<name>/manifests/<reference>` (end-3).
+pub async fn get_manifest(
+    pull: &Pull<'_>,
+    reference: &Reference,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    match reference {
+        Reference::Digest(digest) => by_digest(pull, digest).await,
+        Reference::Tag(tag)
+            if is_attachment_tag(tag) || cosign_signature_subject(tag).is_some() =>
+        {
+            attachment(pull, tag).await
+        }
+        Reference::Tag(tag) => by_tag(pull, tag).await,
+    }
+}
+
+async fn by_digest(pull: &Pull<'_>, digest: &Digest) -> Result<Response<ProxyBody>, ProxyError> {
+    let (manifest, digest) = match pull.fetch(digest.as_str()).await? {
+        Fetched::Manifest(m, d) => (m, d),
+        Fetched::Relay(upstream) => return Ok(relay(upstream)),
+    };
+    serve_digest(pull, digest.as_str(), &digest, &manifest).await
+}
+
+/// A digest, whatever named it: signature artifacts are served, anything else by its verdict.
+async fn serve_digest(
+    pull: &Pull<'_>,
+    reference: &str,
+    digest: &Digest,
+    manifest: &CachedManifest,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let is_signature = ManifestShape::parse(&manifest.body).is_ok_and(|s| s.is_signature());
+    if is_signature {
+        return Ok(pull.respond(digest, manifest, None));
+    }
+    let (_, warn) = pull.decide(reference, digest, None, manifest).await?;
+    Ok(pull.respond(digest, manifest, warn.as_deref()))
+}
+
+/// cosign's `.sig`/`.att`/`.sbom` tags and the referrers fallback tag: never pinned (they grow
+/// as signatures are added); what they hold is served when it is signature material or a
+/// referrers index, and gated like any digest otherwise.
+async fn attachment(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, ProxyError> {
+    let (manifest, digest) = match pull.fetch(tag.as_str()).await? {
+        Fetched::Manifest(m, d) => (m, d),
+        Fetched::Relay(upstream) => return Ok(relay(upstream)),
+    };
+    let referrers_index = ManifestShape::parse(&manifest.body).is_ok_and(|s| {
+        s.manifests
+            .as_ref()
+            .is_some_and(|m| m.iter().all(|d| d.artifact_type.is_some()))
+    });
+    if referrers_index {
+        return Ok(pull.respond(&digest, &manifest, None));
+    }
+    serve_digest(pull, tag.as_str(), &digest, &manifest).await
+}
+
+async fn by_tag(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, ProxyError> {
+    crate::push::check_pending(pull.state, pull.upstream, pull.name, tag).await?;
+    let key = pull.key(tag);
+    let k = key.clone();
+    match blocking(&pull.state.store, move |s| s.get_pin(&k)).await? {
+        Some(pin) => {
+            check_drift_when_due(pull, &key, &pin.digest);
+            serve_pinned(pull, tag, &pin.digest).await
+        }
+        None => first_pull(pull, &key).await,
+    }
+}
+
+async fn serve_pinned(
+    pull: &Pull<'_>,
+    tag: &Tag,
+    pinned: &Digest,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let manifest = match pull.fetch(pinned.as_str()).await? {
+        Fetched::Manifest(m, _) => m,
+        Fetched::Relay(upstream) if upstream.status == StatusCode::NOT_FOUND => {
+            return Err(ProxyError::ManifestUnknown(format!(
+                "{}:{tag} is pinned to {pinned}, which the upstream no longer has; push that image again \
+                 by digest",
+                pull.name
+            )));
+        }
+        Fetched::Relay(upstream) => return Ok(relay(upstream)),
+    };
+    let (_, warn) = pull
+        .decide(tag.as_str(), pinned, Some(tag), &manifest)
+        .await?;
+    Ok(pull.respond(pinned, &manifest, warn.as_deref()))
+}
+
+/// A tag sealgate has no pin for: resolved in the upstream, verified with the signatures found
+/// there, and pinned if admitted, so that the upstream's tag can never move under it later.
+async fn first_pull(pull: &Pull<'_>, key: &PinKey) -> Result<Response<ProxyBody>, ProxyError> {
+    let tag = &key.tag;
+    let (manifest, digest) = match pull.fetch(tag.as_str()).await? {
+        Fetched::Manifest(m, d) => (m, d),
+        Fetched::Relay(upstream) => return Ok(relay(upstream)),
+    };
+    let (verdict, warn) = pull
+        .decide(tag.as_str(), &digest, Some(tag), &manifest)
+        .await?;
+    if verdict.admitted().is_none() {
+        // Served by warn or audit mode, unpinned: only admitted content is pinned.
+        return Ok(pull.respond(&digest, &manifest, warn.as_deref()));
+    }
+    let _guard = pull.state.tag_locks.lock(key).await;
+    let pin = Pin {
+        digest: digest.clone(),
+        pinned_at: now().as_secs(),
+        pushed_by: None,
+        signers: verdict.satisfied.iter().map(|s| s.signer.clone()).collect(),
+        history: Vec::new(),
+    };
+    let mut event = pull.event(tag.as_str(), &digest, "allow", &verdict);
+    event.action = "pin".to_owned();
+    event.reason = format!("pinned on first verified pull: {}", verdict.explain());
+    log_decision(&event);
+    let k = key.clone();
+    let (outcome, _) = blocking(&pull.state.store, move |s| s.pin(&k, pin, false, event)).await?;
+    match outcome {
+        PinOutcome::Conflict { existing } => {
+            // Pinned by a push (or another pull) meanwhile: the pin wins.
+            drop(_guard);
+            serve_pinned(pull, tag, &existing.digest).await
+        }
+        _ => Ok(pull.respond(&digest, &manifest, warn.as_deref())),
+    }
+}
+
+/// An upstream answer passed on as it came (status, challenge, error body).
+fn relay(upstream: Buffered) -> Response<ProxyBody> {
+    let mut response = Response::new(full(upstream.body));
+    *response.status_mut() = upstream.status;
+    for name in [
+        header::CONTENT_TYPE,
+        header::WWW_AUTHENTICATE,
+        header::RETRY_AFTER,
+    ] {
+        for value in upstream.headers.get_all(&name) {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    response
+}
+
+/// With `gate_blobs`, a blob is served only when a manifest listing it is admitted (or is a
+/// signature artifact). Returns a warning to add in warn mode.
+pub async fn check_blob(pull: &Pull<'_>, digest: &Digest) -> Result<Option<String>, ProxyError> {
+    let policy = pull.state.policy();
+    let scope = policy.scope_for(pull.name);
+    if !scope.gate_blobs {
+        return Ok(None);
+    }
+    let d = digest.clone();
+    let owners = blocking(&pull.state.store, move |s| s.blob_owners(&d)).await?;
+    let source = pull.source();
+    for (manifest, kind) in &owners {
+        if *kind == ManifestKind::Signature {
+            return Ok(None);
+        }
+        let key = VerdictKey {
+            upstream: pull.upstream.config.name.clone(),
+            repository: pull.name.clone(),
+            digest: manifest.clone(),
+            tag: None,
+            generation: policy.generation(),
+        };
+        let cached = pull
+            .state
+            .pull
+            .verdicts
+            .get_or_compute(&key, || {
+                verdict(&source, manifest, None, None, Discovery::Upstream)
+            })
+            .await?;
+        if cached.verdict.admitted().is_some() {
+            return Ok(None);
+        }
+    }
+    let message = format!(
+        "blob {digest} of {} belongs to no admitted manifest ({} known); pull it through a signed image",
+        pull.name,
+        owners.len()
+    );
+    match scope.mode {
+        Mode::Enforce => Err(ProxyError::Denied(message)),
+        Mode::Warn => Ok(Some(message)),
+        Mode::Audit => Ok(None),
+    }
+}
+
+/// Starts a drift check of `key` in the background when the last one is older than
+/// `pull.drift_check_interval`: the pull is answered from the pin without waiting.
+fn check_drift_when_due(pull: &Pull<'_>, key: &PinKey, pinned: &Digest) {
+    let interval = pull.state.config.pull.drift_check_interval;
+    let due = pull
+        .state
+        .pull
+        .drift_checked
+        .get(key)
+        .is_none_or(|at| at.elapsed() >= interval);
+    if !due {
+        return;
+    }
+    pull.state
+        .pull
+        .drift_checked
+        .insert(key.clone(), Instant::now());
+    let state = pull.state.clone();
+    let key = key.clone();
+    let pinned = pinned.clone();
+    let authorization = pull.headers.get(header::AUTHORIZATION).cloned();
+    tokio::spawn(async move {
+        if let Err(e) = check_drift(&state, &key, &pinned, authorization.as_ref()).await {
+            tracing::warn!(upstream = %key.upstream, repository = %key.repository, tag = %key.tag, error = %e, "drift check failed");
+        }
+    });
+}
+
+async fn check_drift(
+    state: &Arc<AppState>,
+    key: &PinKey,
+    pinned: &Digest,
+    authorization: Option<&HeaderValue>,
+) -> Result<(), ProxyError> {
+    let Some(upstream) = state
+        .upstreams
+        .all()
+        .iter()
+        .find(|u| u.config.name == key.upstream)
+    else {
+        return Ok(());
+    };
+    let source = Source {
+        state,
+        upstream,
+        name: &key.repository,
+        authorization,
+    };
+    let headers = source.headers(header::ACCEPT, MANIFEST_ACCEPT);
+    let head = source
+        .get(Method::HEAD, &format!("manifests/{}", key.tag), &headers, 0)
+        .await?;
+    let current = match head.status {
+        StatusCode::NOT_FOUND => None,
+        status if status.is_success() => {
+            let claimed = head
+                .headers
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<Digest>().ok());
+            match claimed {
+                Some(d) => Some(d),
+                None => match source.manifest(key.tag.as_str()).await? {
+                    Some(fetched) => Some(sha256_digest(&fetched.body)),
+                    None => None,
+                },
+            }
+        }
+        status => {
+            tracing::debug!(tag = %key.tag, %status, "drift check: the upstream did not answer the tag");
+            return Ok(());
+        }
+    };
+    if current.as_ref() == Some(pinned) {
+        state.pull.drift_reported.remove(key);
+        return Ok(());
+    }
+    let seen = current.as_ref().map_or("absent", |d| d.as_str()).to_owned();
+    // One report per moved digest, also when checks of the same tag overlap.
+    if state.pull.drift_reported.insert(key.clone(), seen.clone()) == Some(seen) {
+        return Ok(());
+    }
+    state.pull.drift_events.fetch_add(1, Ordering::Relaxed);
+    let reason = match &current {
+        Some(d) => format!(
+            "the upstream's {}:{} moved to {d}; sealgate keeps serving the pinned {pinned}",
+            key.repository, key.tag
+        ),
+        None => format!(
+            "the upstream no longer has {}:{}; sealgate keeps serving the pinned {pinned}",
+            key.repository, key.tag
+        ),
+    };
+    let event = AuditEvent {
+        at: now().as_secs(),
+        action: "drift".to_owned(),
+        outcome: "drift".to_owned(),
+        upstream: key.upstream.clone(),
+        repository: key.repository.to_string(),
+        reference: key.tag.to_string(),
+        digest: Some(pinned.to_string()),
+        reason,
+        identity: None,
+        signers: vec![],
+        request_id: None,
+    };
+    log_decision(&event);
+    blocking(&state.store, move |s| s.append_audit(event).map(|_| ())).await?;
+    let policy = state.policy();
+    if let Some(moved_to) = current
+        && policy.scope_for(&key.repository).follow_drift
+    {
+        follow_drift(&source, key, pinned, &moved_to).await?;
+    }
+    Ok(())
+}
+
+/// Moves the pin to the upstream's new digest, only if that digest is admitted; the old digest
+/// stays in the pin's history.
+async fn follow_drift(
+    source: &Source<'_>,
+    key: &PinKey,
+    pinned: &Digest,
+    moved_to: &Digest,
+) -> Result<(), ProxyError> {
+    let Some(fetched) = source.manifest(moved_to.as_str()).await? else {
+        return Ok(());
+    };
+    let verdict = verdict(
+        source,
+        moved_to,
+        Some(&key.tag),
+        Some(&fetched.body),
+        Discovery::Upstream,
+    )
+    .await?;
+    if verdict.admitted().is_none() {
+        tracing::warn!(tag = %key.tag, %moved_to, reason = %verdict.explain(), "drift not followed: the new digest is not admitted");
+        return Ok(());
+    }
+    let _guard = source.state.tag_locks.lock(key).await;
+    let pin = Pin {
+        digest: moved_to.clone(),
+        pinned_at: now().as_secs(),
+        pushed_by: None,
+        signers: verdict.satisfied.iter().map(|s| s.signer.clone()).collect(),
+        history: Vec::new(),
+    };
+    let event = AuditEvent {
+        at: now().as_secs(),
+        action: "follow-drift".to_owned(),
+        outcome: "allow".to_owned(),
+        upstream: key.upstream.clone(),
+        repository: key.repository.to_string(),
+        reference: key.tag.to_string(),
+        digest: Some(moved_to.to_string()),
+        reason: format!("pin moved from {pinned}: {}", verdict.explain()),
+        identity: None,
+        signers: pin.signers.clone(),
+        request_id: None,
+    };
+    log_decision(&event);
+    let k = key.clone();
+    blocking(&source.state.store, move |s| s.pin(&k, pin, true, event)).await?;
+    source.state.pull.drift_reported.remove(key);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn relayed_answers_keep_the_challenge() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"https://auth.example/token\""),
+        );
+        headers.insert("x-internal", HeaderValue::from_static("dropped"));
+        let response = relay(Buffered {
+            status: StatusCode::UNAUTHORIZED,
+            headers,
+            body: Bytes::from_static(b"{}"),
+        });
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert!(!response.headers().contains_key("x-internal"));
+    }
+}

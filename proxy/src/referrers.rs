@@ -1,0 +1,160 @@
+//! `GET /v2/<name>/referrers/<digest>` (end-12), answered by sealgate: the referrers it saw
+//! pushed, merged with the upstream's answer, or with the upstream's fallback tag
+//! (`sha256-<hex>`) when the upstream has no referrers API (distribution 2.8). Clients get
+//! referrers whatever the upstream supports.
+
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use sealgate_policies::oci::Digest;
+use serde_json::{Map, Value, json};
+
+use crate::body::{ProxyBody, full};
+use crate::error::ProxyError;
+use crate::manifest::OCI_INDEX;
+use crate::push::blocking;
+use crate::signatures::Source;
+
+/// Largest referrers index read from an upstream.
+const MAX_UPSTREAM_INDEX: usize = 4 * 1024 * 1024;
+
+/// The descriptors an upstream lists as referrers of `digest`: its referrers API when it has
+/// one, else its fallback tag. Empty when it has neither.
+pub async fn upstream_referrers(
+    source: &Source<'_>,
+    digest: &Digest,
+) -> Result<Vec<Map<String, Value>>, ProxyError> {
+    let headers = source.headers(header::ACCEPT, OCI_INDEX);
+    let api = source
+        .get(
+            Method::GET,
+            &format!("referrers/{digest}"),
+            &headers,
+            MAX_UPSTREAM_INDEX,
+        )
+        .await?;
+    if api.status.is_success()
+        && let Some(list) = index_descriptors(&api.body)
+    {
+        return Ok(list);
+    }
+    let fallback = source
+        .get(
+            Method::GET,
+            &format!("manifests/sha256-{}", digest.hex()),
+            &headers,
+            MAX_UPSTREAM_INDEX,
+        )
+        .await?;
+    if fallback.status.is_success() {
+        return Ok(index_descriptors(&fallback.body).unwrap_or_default());
+    }
+    Ok(Vec::new())
+}
+
+/// The `manifests` of an image index, keeping only descriptors with a valid digest.
+fn index_descriptors(body: &[u8]) -> Option<Vec<Map<String, Value>>> {
+    let index: Value = serde_json::from_slice(body).ok()?;
+    let manifests = index.get("manifests")?.as_array()?;
+    Some(
+        manifests
+            .iter()
+            .filter_map(|m| m.as_object())
+            .filter(|m| {
+                m.get("digest")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.parse::<Digest>().is_ok())
+            })
+            .cloned()
+            .collect(),
+    )
+}
+
+/// Answers the referrers request for `digest`, filtered by `artifact_type` when given.
+pub async fn list(
+    source: &Source<'_>,
+    digest: &Digest,
+    artifact_type: Option<&str>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let upstream = source.upstream.config.name.clone();
+    let repository = source.name.clone();
+    let subject = digest.clone();
+    let ours = blocking(&source.state.store, move |s| {
+        s.referrers(&upstream, &repository, &subject)
+    })
+    .await?;
+    let mut descriptors: Vec<Map<String, Value>> = Vec::new();
+    for referrer in ours {
+        let mut d = Map::new();
+        d.insert("mediaType".into(), json!(referrer.media_type));
+        d.insert("digest".into(), json!(referrer.digest.as_str()));
+        d.insert("size".into(), json!(referrer.size));
+        if let Some(t) = referrer.artifact_type {
+            d.insert("artifactType".into(), json!(t));
+        }
+        if !referrer.annotations.is_empty() {
+            d.insert("annotations".into(), json!(referrer.annotations));
+        }
+        descriptors.push(d);
+    }
+    for theirs in upstream_referrers(source, digest).await? {
+        let seen = descriptors
+            .iter()
+            .any(|d| d.get("digest") == theirs.get("digest"));
+        if !seen {
+            descriptors.push(theirs);
+        }
+    }
+    if let Some(wanted) = artifact_type {
+        descriptors.retain(|d| d.get("artifactType").and_then(Value::as_str) == Some(wanted));
+    }
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": descriptors,
+    });
+    let mut response = Response::new(full(index.to_string()));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCI_INDEX));
+    if artifact_type.is_some() {
+        headers.insert(
+            "oci-filters-applied",
+            HeaderValue::from_static("artifactType"),
+        );
+    }
+    Ok(response)
+}
+
+/// `artifactType` from the (already validated) query forwarded upstream.
+pub fn artifact_type_filter(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "artifactType")
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_descriptors_keep_only_valid_digests() {
+        let good = format!("sha256:{}", "a".repeat(64));
+        let body = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"digest":"{good}","size":1}},{{"digest":"nope"}},7]}}"#
+        );
+        let list = index_descriptors(body.as_bytes()).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0]["digest"], good);
+        assert!(index_descriptors(b"404 page not found").is_none());
+        assert!(index_descriptors(br#"{"manifests":{}}"#).is_none());
+    }
+
+    #[test]
+    fn artifact_type_comes_from_the_query() {
+        assert_eq!(
+            artifact_type_filter(Some("artifactType=application%2Fvnd.example%2Bjson")).as_deref(),
+            Some("application/vnd.example+json")
+        );
+        assert_eq!(artifact_type_filter(Some("n=1")), None);
+        assert_eq!(artifact_type_filter(None), None);
+    }
+}
