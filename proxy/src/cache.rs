@@ -102,6 +102,21 @@ impl ManifestCache {
         manifest
     }
 
+    /// Drops every entry of `digest` (the manifest was deleted upstream through sealgate).
+    pub fn remove_digest(&self, digest: &Digest) {
+        let Ok(mut order) = self.order.lock() else {
+            return;
+        };
+        order.retain(|(key, size)| {
+            if key.digest != *digest {
+                return true;
+            }
+            self.entries.remove(key);
+            self.bytes.fetch_sub(*size, Ordering::Relaxed);
+            false
+        });
+    }
+
     /// Bytes held.
     pub fn size(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)
@@ -325,6 +340,10 @@ mod tests {
             ..manifest_key(9)
         };
         assert!(cache.get(&with_token).is_none());
+        let held = cache.size();
+        cache.remove_digest(&digest(9));
+        assert!(cache.get(&manifest_key(9)).is_none());
+        assert_eq!(cache.size(), held - 100);
         assert_ne!(
             cache.credential(b"Bearer abc"),
             cache.credential(b"Bearer abd")

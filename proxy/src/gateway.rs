@@ -82,6 +82,7 @@ async fn dispatch(
     let (parts, body) = req.into_parts();
     let idle = state.config.timeouts.idle;
     let mut warning = None;
+    let mut deleted = None;
     match &oci.route {
         OciRoute::PutManifest { name, reference } => {
             let manifest =
@@ -97,6 +98,9 @@ async fn dispatch(
         }
         OciRoute::DeleteManifest { name, reference } => {
             crate::push::check_delete(state, upstream, name, reference).await?;
+            if let sealgate_policies::oci::Reference::Digest(digest) = reference {
+                deleted = Some(digest);
+            }
         }
         OciRoute::GetManifest { name, reference } => {
             let pull = Pull {
@@ -140,6 +144,12 @@ async fn dispatch(
         ns: oci.ns.as_deref(),
     };
     let response = state.upstreams.forward(upstream, forward, body).await?;
+    if let Some(digest) = deleted
+        && response.status().is_success()
+    {
+        // Not served from memory once the registry has deleted it.
+        state.pull.manifests.remove_digest(digest);
+    }
     Ok(match warning {
         Some(message) => crate::push::warning(response, &message),
         None => response,

@@ -24,7 +24,9 @@ async fn namespace_parameter_selects_the_upstream_and_its_absence_the_first() {
         ("?ns=docker.io", 1, 1),
         ("?ns=registry.example", 2, 1),
     ] {
-        let url = format!("{base}/v2/library/app/manifests/v1{query}");
+        // tags/list passes straight through: one request per GET (manifest pulls add sealgate's
+        // own signature lookups, which the pull-gate tests count).
+        let url = format!("{base}/v2/library/app/tags/list{query}");
         let reply = send(Method::GET, &url, &MANIFEST_ACCEPT, Bytes::new()).await;
         assert_eq!(reply.status, StatusCode::OK, "{url}: {}", reply.text());
         assert_eq!(
@@ -53,10 +55,9 @@ async fn accept_lines_path_and_query_reach_the_upstream_unchanged() {
     let referrers = format!("/v2/a/b/referrers/{digest}?artifactType=application%2Fvnd.example");
 
     let forwarded_paths = [
-        "/v2/a/b/manifests/v1".to_owned(),
         "/v2/a/b/tags/list?n=2&last=v1".to_owned(),
-        referrers,
         "/v2/_catalog?n=5&last=a%2Fb".to_owned(),
+        "/v2/a/b/manifests/v1".to_owned(),
     ];
     for path in &forwarded_paths {
         let reply = send(
@@ -72,10 +73,30 @@ async fn accept_lines_path_and_query_reach_the_upstream_unchanged() {
     let forwarded = &upstream.requests()[baseline..];
     let uris: Vec<&str> = forwarded.iter().map(|r| r.uri.as_str()).collect();
     assert_eq!(
-        uris, forwarded_paths,
+        uris[..3],
+        forwarded_paths,
         "paths and queries as the upstream saw them"
     );
-    let accepted: Vec<&str> = forwarded[0]
+    // After the manifest, only sealgate's own lookups of its signatures, in the same repository.
+    assert!(
+        uris[3..].iter().all(|u| u.starts_with("/v2/a/b/")),
+        "{uris:?}"
+    );
+    // Referrers are answered by sealgate: the upstream is asked for all of them, the filter is
+    // applied here and said so.
+    let before = upstream.count();
+    let reply = send(
+        Method::GET,
+        &format!("{base}{referrers}"),
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.header("oci-filters-applied"), Some("artifactType"));
+    let asked = &upstream.requests()[before..];
+    assert_eq!(asked[0].uri, format!("/v2/a/b/referrers/{digest}"));
+    let accepted: Vec<&str> = forwarded[2]
         .header_values("accept")
         .into_iter()
         .flat_map(|line| line.split(','))
