@@ -122,6 +122,17 @@ impl Containerd {
         std::fs::write(dir.join("hosts.toml"), hosts).expect("write hosts.toml");
     }
 
+    /// Writes `certs.d/<registry>/hosts.toml` the way the README tells operators to: `server`
+    /// and the only host are both sealgate, so nothing can bypass it.
+    pub fn gate_only(&self, registry: &str, sealgate_url: &str) {
+        let dir = self.hosts_dir().join(registry);
+        std::fs::create_dir_all(&dir).expect("create certs.d/<registry>");
+        let hosts = format!(
+            "server = \"{sealgate_url}\"\n\n[host.\"{sealgate_url}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+        );
+        std::fs::write(dir.join("hosts.toml"), hosts).expect("write hosts.toml");
+    }
+
     /// Runs `ctr -a <socket> -n test <args>` and returns its stdout; fails the test with ctr's
     /// output and the daemon's log tail if it fails.
     pub async fn ctr(&self, args: &[&str]) -> String {

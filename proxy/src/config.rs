@@ -66,6 +66,9 @@ pub struct RawConfig {
     pub pull: RawPull,
 }
 
+/// Longest `pull.verdict_ttl` accepted.
+pub const MAX_VERDICT_TTL: Duration = Duration::from_secs(3600);
+
 /// `[pull]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -463,6 +466,16 @@ impl Config {
             return Err(invalid(
                 "log.level",
                 format_args!("not a tracing filter: {e}"),
+            ));
+        }
+        if raw.pull.verdict_ttl > MAX_VERDICT_TTL {
+            return Err(invalid(
+                "pull.verdict_ttl",
+                format_args!(
+                    "{} is longer than {}: a certificate that expires would stay admitted that long",
+                    humantime::format_duration(raw.pull.verdict_ttl),
+                    humantime::format_duration(MAX_VERDICT_TTL)
+                ),
             ));
         }
         let tls = raw.tls.as_ref().map(build_tls).transpose()?;

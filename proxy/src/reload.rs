@@ -16,7 +16,7 @@ pub fn reload(state: &AppState, file: &Path, env: &EnvSource) -> Result<String, 
     let raw = RawConfig::load(file, env).map_err(|e| e.to_string())?;
     let base = file.parent().unwrap_or(Path::new("."));
     // Validates every section, as at start.
-    crate::config::Config::build(&raw, base).map_err(|e| e.to_string())?;
+    crate::config::Config::build_with_env(&raw, base, env).map_err(|e| e.to_string())?;
     if raw.restart_only_sections() != state.config.restart_only {
         return Err(
             "sections other than [trust], [policy] and [log] changed; those take effect on restart \

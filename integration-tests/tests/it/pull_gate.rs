@@ -585,7 +585,7 @@ async fn containerd_pulls_exactly_the_signed_unrevoked_images() {
     let (registry, mut sealgate) = gated(dir.path(), &ci, &["docker.io"]).await;
     let direct = registry.url();
     let containerd = Containerd::start().await;
-    containerd.mirror("docker.io", &sealgate.base_url());
+    containerd.gate_only("docker.io", &sealgate.base_url());
     let registry_host = registry.host();
 
     // Signed, pushed straight to the registry (a public image and its cosign signature).

@@ -336,3 +336,38 @@ fn bad_upstream_credentials_name_the_key_and_the_file_or_variable_never_the_valu
     assert!(e.contains("password"), "{e}");
     assert!(e.contains("unknown field"), "{e}");
 }
+
+#[test]
+fn pull_settings_have_defaults_and_bounds() {
+    let cfg = load(MINIMAL, &[]).unwrap();
+    assert_eq!(cfg.pull.drift_check_interval, Duration::from_secs(300));
+    assert_eq!(cfg.pull.verdict_ttl, Duration::from_secs(30));
+    assert_eq!(cfg.pull.manifest_cache_bytes, 64 * 1024 * 1024);
+    let cfg = load(
+        &format!("{MINIMAL}\n[pull]\ndrift_check_interval = \"0s\"\nverdict_ttl = \"1h\"\n"),
+        &[],
+    )
+    .unwrap();
+    assert!(cfg.pull.drift_check_interval.is_zero());
+    let e = err(MINIMAL, &[("SEALGATE_PULL__VERDICT_TTL", "2h")]);
+    assert!(e.starts_with("pull.verdict_ttl"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[pull]\ncache = 1\n"), &[]);
+    assert!(e.contains("cache"), "{e}");
+}
+
+#[test]
+fn a_reload_may_change_trust_policy_and_log_only() {
+    let raw = |body: &str| RawConfig::load(write(body).path(), &env(&[])).unwrap();
+    let started = raw(MINIMAL).restart_only_sections();
+    let policy_change =
+        format!("{MINIMAL}\n[policy.default]\nmode = \"audit\"\n[log]\nlevel = \"debug\"\n");
+    assert_eq!(raw(&policy_change).restart_only_sections(), started);
+    for restart in [
+        MINIMAL.replace("5050", "5051"),
+        MINIMAL.replace("./data/sealgate", "./elsewhere"),
+        format!("{MINIMAL}\n[pull]\nverdict_ttl = \"5s\"\n"),
+        format!("{MINIMAL}\n[timeouts]\nidle = \"5s\"\n"),
+    ] {
+        assert_ne!(raw(&restart).restart_only_sections(), started, "{restart}");
+    }
+}

@@ -16,8 +16,23 @@ fn open_creates_the_directory_and_records_the_schema() {
 fn reopening_keeps_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     drop(SledStore::open(dir.path()).unwrap());
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).unwrap();
     assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
+}
+
+/// Opens a store a test has just dropped. sled's background flusher may still hold the
+/// directory's lock for a moment after the last handle is dropped, so a lock error is retried
+/// (bounded); any other outcome is returned as is.
+fn reopen(path: &std::path::Path) -> Result<SledStore, StorageError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match SledStore::open(path) {
+            Err(StorageError::Open { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn set_schema(store: &SledStore, raw: &[u8]) {
@@ -33,7 +48,7 @@ fn a_store_from_a_newer_binary_is_refused() {
         let store = SledStore::open(dir.path()).unwrap();
         set_schema(&store, &(SCHEMA_VERSION + 1).to_be_bytes());
     }
-    let err = SledStore::open(dir.path()).unwrap_err();
+    let err = reopen(dir.path()).unwrap_err();
     assert!(
         matches!(err, StorageError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1),
         "{err}"
@@ -47,7 +62,7 @@ fn an_older_store_is_stamped_with_the_current_schema() {
         let store = SledStore::open(dir.path()).unwrap();
         set_schema(&store, &0u32.to_be_bytes());
     }
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).unwrap();
     assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
 }
 
@@ -73,7 +88,7 @@ fn a_store_from_before_the_fact_trees_opens_with_them_empty() {
         db.flush().unwrap();
         assert!(!db.tree_names().iter().any(|n| n == b"referrers"));
     }
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).unwrap();
     assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
     let d = |n: u64| -> Digest { format!("sha256:{n:064x}").parse().unwrap() };
     let repository = "team/app".parse().unwrap();
@@ -117,10 +132,12 @@ fn a_corrupt_schema_version_is_an_error_not_a_panic() {
         let store = SledStore::open(dir.path()).unwrap();
         set_schema(&store, b"\x01");
     }
-    assert!(matches!(
-        SledStore::open(dir.path()),
-        Err(StorageError::Corrupt { tree: "meta", .. })
-    ));
+    let reopened = reopen(dir.path());
+    assert!(
+        matches!(reopened, Err(StorageError::Corrupt { tree: "meta", .. })),
+        "{:?}",
+        reopened.err()
+    );
 }
 
 #[test]
