@@ -62,6 +62,8 @@ path = "ci.pub"
 [policy.default]
 mode = "enforce"
 signers = ["ci"]
+[pull]
+drift_check_interval = "0s"   # compare with the registry's tag on every pull (default 5m)
 [[upstream]]
 name = "local"
 url = "http://127.0.0.1:$reg_port"
@@ -71,7 +73,8 @@ step "checking the configuration"
 show "$sealgate" check-config --config "$work/sealgate.toml"
 step "starting sealgate on $sg (log: .demo/sealgate.log)"
 "$sealgate" serve --config "$work/sealgate.toml" >"$work/sealgate.log" 2>&1 &
-pids+=($!)
+sealgate_pid=$!
+pids+=("$sealgate_pid")
 wait_http "http://$sg/healthz"
 show curl -sS "http://$sg/readyz"; echo
 
@@ -139,6 +142,29 @@ echo "demo/app:v1 -> $digest"
 [[ "$digest" == "$digest_a" ]] || { echo "expected $digest_a" >&2; exit 1; }
 show skopeo --insecure-policy copy --quiet --src-tls-verify=false "docker://$sg/demo/app:v1" "oci:$work/pulled:v1"
 show jq -r '.manifests[0].digest' "$work/pulled/index.json"
+
+step "the registry's tag is moved behind sealgate's back (image B pushed straight to the registry)"
+show skopeo --insecure-policy copy --quiet --dest-tls-verify=false "oci:$work/image-b:v1" "docker://127.0.0.1:$reg_port/demo/app:v1"
+pulled=$(curl -fsSI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+  "http://$sg/v2/demo/app/manifests/v1" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')
+echo "through sealgate, demo/app:v1 -> $pulled (still the pin)"
+[[ "$pulled" == "$digest_a" ]] || { echo "expected $digest_a" >&2; exit 1; }
+wait_for_log() { for _ in $(seq 100); do grep -q "$1" "$work/sealgate.log" && return 0; sleep 0.1; done; echo "no log line $1" >&2; return 1; }
+wait_for_log 'action=drift'
+grep 'action=drift' "$work/sealgate.log" | sed 's/^.*reason=/  drift: /' | head -1
+
+step "the CI key is revoked and the configuration reloaded (SIGHUP): the same pull is refused"
+fingerprint="sha256:$(openssl pkey -pubin -in "$work/ci.pub" -outform DER | sha256sum | cut -d' ' -f1)"
+cat >>"$work/sealgate.toml" <<TOML
+[[trust.revoked_keys]]
+fingerprint = "$fingerprint"
+reason = "demo: key leaked"
+at = "2026-01-01T00:00:00Z"
+TOML
+kill -HUP "$sealgate_pid"
+wait_for_log 'reloaded: '
+grep 'reloaded: ' "$work/sealgate.log" | sed 's/^.*reloaded: /  reloaded: /'
+show curl -sS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$sg/v2/demo/app/manifests/v1"; echo
 
 step "input that never reaches the registry"
 show curl -sS "http://$sg/v2/demo/%2e%2e/secret/manifests/v1"; echo

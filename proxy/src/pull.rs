@@ -20,6 +20,7 @@ use dashmap::DashMap;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use sealgate_policies::config::Mode;
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
+use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Outcome, Verdict};
 use sealgate_storage::{AuditEvent, ManifestKind, Pin, PinKey, PinOutcome};
 
@@ -380,10 +381,22 @@ async fn attachment(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, P
 }
 
 async fn by_tag(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, ProxyError> {
-    crate::push::check_pending(pull.state, pull.upstream, pull.name, tag).await?;
     let key = pull.key(tag);
     let k = key.clone();
-    match blocking(&pull.state.store, move |s| s.get_pin(&k)).await? {
+    let (pending, pin) = blocking(&pull.state.store, move |s| {
+        Ok((s.pending(&k)?, s.get_pin(&k)?))
+    })
+    .await?;
+    if let Some(pending) = pending {
+        // A quarantined tag gets 404 saying why, not the upstream's bare 404.
+        return Err(ProxyError::Pending(format!(
+            "{}:{tag} awaits a signature: {} was pushed but is not signed yet (held until {})",
+            pull.name,
+            pending.digest,
+            UnixTime(pending.expires_at)
+        )));
+    }
+    match pin {
         Some(pin) => {
             check_drift_when_due(pull, &key, &pin.digest);
             serve_pinned(pull, tag, &pin.digest).await

@@ -542,9 +542,14 @@ async fn intake_signatures(
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
     // Layers accepted before are not checked again.
-    let layers = layer_evidence(&body, manifest, &blobs, observed, |index| {
-        layer_ids.get(index).is_some_and(|id| previous.contains(id))
-    })?;
+    let layers = layer_evidence(
+        &body,
+        manifest,
+        &blobs,
+        observed,
+        &reference_text,
+        |index| layer_ids.get(index).is_some_and(|id| previous.contains(id)),
+    )?;
     for layer in &layers {
         let verdict = evaluate(
             &policy,
@@ -734,28 +739,6 @@ pub async fn check_delete(
         Some((key, pin)) => Err(ProxyError::Denied(format!(
             "{}:{} is pinned to {}; pins are retired only through the admin API",
             name, key.tag, pin.digest
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// A pull of a tag that is held in quarantine gets 404 saying why, not the upstream's bare 404.
-pub async fn check_pending(
-    state: &AppState,
-    upstream: &Upstream,
-    name: &RepoName,
-    tag: &Tag,
-) -> Result<(), ProxyError> {
-    let key = PinKey {
-        upstream: upstream.config.name.clone(),
-        repository: name.clone(),
-        tag: tag.clone(),
-    };
-    match blocking(&state.store, move |s| s.pending(&key)).await? {
-        Some(pending) => Err(ProxyError::Pending(format!(
-            "{name}:{tag} awaits a signature: {} was pushed but is not signed yet (held until {})",
-            pending.digest,
-            UnixTime(pending.expires_at)
         ))),
         None => Ok(()),
     }

@@ -164,13 +164,14 @@ pub struct LayerEvidence {
 }
 
 /// The evidence of every layer of a signature manifest (`body`, parsed as `manifest`, layers
-/// read as `blobs`), skipping the layers `skip` names. Layers sealgate cannot verify (DSSE
+/// read as `blobs`), skipping the layers `skip` names; `origin` names the manifest in messages. Layers sealgate cannot verify (DSSE
 /// attestations) give none; malformed ones give [`Evidence::Unusable`].
 pub fn layer_evidence(
     body: &[u8],
     manifest: &ManifestShape,
     blobs: &[SignatureBlob],
     observed: UnixTime,
+    origin: &str,
     skip: impl Fn(usize) -> bool,
 ) -> Result<Vec<LayerEvidence>, ProxyError> {
     let lookup = |d: &Digest| {
@@ -196,7 +197,7 @@ pub fn layer_evidence(
         if skip(index) {
             continue;
         }
-        let source = format!("layer {index}");
+        let source = format!("{origin} layer {index}");
         let (evidence, format, stored) = if blob.media_type == SIMPLE_SIGNING_MEDIA_TYPE {
             match cosign_layers.get_mut(index).and_then(Option::take) {
                 Some(Ok(sig)) => {

@@ -70,7 +70,12 @@ pub async fn verdict(
     }
     if discovery == Discovery::Upstream {
         let observed = now();
-        let found = discover(source, digest, observed).await?;
+        // Layers the index already holds were evaluated above; they are not counted twice.
+        let known: Vec<(Digest, usize)> = records
+            .iter()
+            .map(|r| (r.signature_manifest.clone(), r.layer_index as usize))
+            .collect();
+        let found = discover(source, digest, observed, &known).await?;
         if !found.is_empty() {
             let stored = evidence.len();
             evidence.extend(found.iter().map(|(_, layer)| layer.evidence.clone()));
@@ -112,14 +117,15 @@ pub async fn verdict(
     Ok(own)
 }
 
-/// Signature layers the upstream holds for `digest`: its cosign `.sig` tag and its signature
-/// referrers (the upstream's referrers API, or the fallback tag). Manifests that are not
+/// Signature layers the upstream holds for `digest` (other than the `known` ones): its cosign
+/// `.sig` tag and its signature referrers (the upstream's referrers API, or the fallback tag). Manifests that are not
 /// signatures of `digest` are skipped; a signature whose blobs are missing is skipped too (it
 /// cannot be verified, and it is not sealgate's to repair).
 async fn discover(
     source: &Source<'_>,
     digest: &Digest,
     observed: UnixTime,
+    known: &[(Digest, usize)],
 ) -> Result<Vec<(Digest, LayerEvidence)>, ProxyError> {
     let mut manifests: Vec<Bytes> = Vec::new();
     if let Some(sig) = source
@@ -176,7 +182,10 @@ async fn discover(
             s.record_blobs(&md, ManifestKind::Signature, &blob_digests)
         })
         .await?;
-        match layer_evidence(&body, &shape, &blobs, observed, |_| false) {
+        let origin = format!("{manifest_digest} (in the upstream)");
+        match layer_evidence(&body, &shape, &blobs, observed, &origin, |index| {
+            known.contains(&(manifest_digest.clone(), index))
+        }) {
             Ok(layers) => found.extend(layers.into_iter().map(|l| (manifest_digest.clone(), l))),
             Err(e) => {
                 tracing::debug!(%digest, %manifest_digest, error = %e, "signature in the upstream skipped");
