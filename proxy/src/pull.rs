@@ -250,6 +250,7 @@ impl Pull<'_> {
             .get_or_compute(&key, || {
                 verdict(
                     &source,
+                    &policy,
                     digest,
                     tag,
                     Some(&manifest.body),
@@ -509,7 +510,7 @@ pub async fn check_blob(pull: &Pull<'_>, digest: &Digest) -> Result<Option<Strin
             .pull
             .verdicts
             .get_or_compute(&key, || {
-                verdict(&source, manifest, None, None, Discovery::Upstream)
+                verdict(&source, &policy, manifest, None, None, Discovery::Upstream)
             })
             .await?;
         if cached.verdict.admitted().is_some() {
@@ -656,8 +657,10 @@ async fn follow_drift(
     let Some(fetched) = source.manifest(moved_to.as_str()).await? else {
         return Ok(());
     };
+    let policy = source.state.policy();
     let verdict = verdict(
         source,
+        &policy,
         moved_to,
         Some(&key.tag),
         Some(&fetched.body),

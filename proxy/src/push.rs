@@ -187,7 +187,16 @@ impl Push<'_> {
         tag: Option<&Tag>,
         manifest: Option<&Bytes>,
     ) -> Result<Verdict, ProxyError> {
-        crate::verdicts::verdict(&self.source(), digest, tag, manifest, Discovery::IndexOnly).await
+        let policy = self.state.policy();
+        crate::verdicts::verdict(
+            &self.source(),
+            &policy,
+            digest,
+            tag,
+            manifest,
+            Discovery::IndexOnly,
+        )
+        .await
     }
 
     /// This push's repository, for sealgate's own requests on the client's behalf.

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use sealgate_policies::cosign::Subject;
 use sealgate_policies::oci::{Digest, Tag};
+use sealgate_policies::policy::Policy;
 use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Evidence, Verdict, evaluate};
 use sealgate_storage::ManifestKind;
@@ -36,19 +37,21 @@ pub enum Discovery {
     Upstream,
 }
 
-/// The verdict on `digest` in `source`'s repository against current trust: its own signatures,
-/// or, for a child of a signed index, the index's. `manifest` is the subject's bytes, for
-/// bundles that sign the artifact itself. Signatures found in the upstream that satisfy a
-/// signer are recorded in the index, so later verdicts (and restarts) need not look again.
+/// The verdict on `digest` in `source`'s repository under `policy` (the trust in force, loaded
+/// once by the caller so that the verdict and its cache key agree on the generation): its own
+/// signatures, or, for a child of a signed index, the index's. `manifest` is the subject's
+/// bytes, for bundles that sign the artifact itself. Signatures found in the upstream that
+/// satisfy a signer are recorded in the index, so later verdicts (and restarts) need not look
+/// again.
 pub async fn verdict(
     source: &Source<'_>,
+    policy: &Policy,
     digest: &Digest,
     tag: Option<&Tag>,
     manifest: Option<&Bytes>,
     discovery: Discovery,
 ) -> Result<Verdict, ProxyError> {
     let state = source.state;
-    let policy = state.policy();
     let subject = Subject {
         repository: source.name.clone(),
         digest: digest.clone(),
@@ -64,7 +67,7 @@ pub async fn verdict(
         .iter()
         .map(|r| evidence::decode(r, artifact.as_deref()))
         .collect();
-    let mut own = evaluate(&policy, &subject, &evidence, now());
+    let mut own = evaluate(policy, &subject, &evidence, now());
     if own.admitted().is_some() {
         return Ok(own);
     }
@@ -79,7 +82,7 @@ pub async fn verdict(
         if !found.is_empty() {
             let stored = evidence.len();
             evidence.extend(found.iter().map(|(_, layer)| layer.evidence.clone()));
-            own = evaluate(&policy, &subject, &evidence, observed);
+            own = evaluate(policy, &subject, &evidence, observed);
             if own.admitted().is_some() {
                 let records: Vec<_> = own
                     .satisfied
@@ -109,7 +112,7 @@ pub async fn verdict(
             digest: parent,
             ..subject.clone()
         };
-        let verdict = evaluate(&policy, &parent_subject, &evidence, now());
+        let verdict = evaluate(policy, &parent_subject, &evidence, now());
         if verdict.admitted().is_some() {
             return Ok(verdict);
         }
