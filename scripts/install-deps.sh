@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the demo and the tests need, only those that are missing.
+# Installs the Debian packages the demo and the tests need, only those that are missing, and for
+# the tests the Python virtualenv .venv-ci (the Helm chart's tests, the /metrics parser).
 # Usage: scripts/install-deps.sh [test|demo]
 set -euo pipefail
+mode="${1:-test}"
 
 # command -> Debian package
 declare -A wanted=(
@@ -12,7 +14,7 @@ declare -A wanted=(
   [curl]=curl
   [openssl]=openssl                   # the demo signs like cosign does
 )
-if [[ "${1:-test}" == test ]]; then
+if [[ "$mode" == test ]]; then
   wanted[containerd]=containerd       # mirror-mode client (ctr comes with it)
   wanted[ctr]=containerd
 fi
@@ -21,12 +23,38 @@ missing=()
 for cmd in "${!wanted[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
 done
-if ((${#missing[@]} == 0)); then
-  exit 0
-fi
-mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-echo "installing: ${missing[*]}" >&2
+
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt_install() {
+  echo "installing: $*" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+if ((${#missing[@]} > 0)); then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  apt_install "${missing[@]}"
+fi
+
+# The Helm chart's tests (helm/tests/test_chart.py) run Helm's own engine from PyPI
+# (helm-python-sdk: Helm v4's Go SDK in a wheel, no helm binary) and validate the manifests with
+# Kubernetes' schemas (kubernetes-validate); the integration test of /metrics parses sealgate's
+# output with Prometheus' own Python parser (prometheus-client). They live in .venv-ci at the
+# repository root (not system-wide: Debian's Python refuses pip installs outside a virtualenv).
+# Pinned for repeatable CI; recreated only when the pins change or the virtualenv is broken.
+if [[ "$mode" == test ]]; then
+  venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-ci"
+  requirements=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 prometheus-client==0.26.0)
+  stamp="$venv/.requirements"
+  if [[ "$(cat "$stamp" 2>/dev/null)" != "${requirements[*]}" ]] ||
+    ! "$venv/bin/python" -c 'import helm_python, kubernetes_validate, prometheus_client' >/dev/null 2>&1; then
+    echo "creating $venv: ${requirements[*]}" >&2
+    # Debian's python3 makes virtualenvs only with python3-venv installed.
+    if ! python3 -m venv --clear "$venv" >/dev/null 2>&1; then
+      apt_install python3-venv
+      python3 -m venv --clear "$venv"
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
+    echo "${requirements[*]}" >"$stamp"
+  fi
+fi

@@ -96,6 +96,8 @@ pub struct SealgateBuilder {
     trust_policy: Option<String>,
     /// Environment variables set for the sealgate process.
     env: Vec<(String, String)>,
+    /// `[admin]` with this bearer token (written to a file) on a free loopback port.
+    admin_token: Option<String>,
 }
 
 /// The policy of tests that exercise the pass-through: nothing is signed, so the default scope
@@ -127,6 +129,13 @@ impl SealgateBuilder {
             .last_mut()
             .expect("add an upstream before its credentials");
         last.auth = Some((username.to_owned(), password));
+        self
+    }
+
+    /// Turns the admin API on, on a free loopback port, with this bearer token (written to a
+    /// file `admin.token_file` names).
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(token.to_owned());
         self
     }
 
@@ -248,30 +257,26 @@ impl SealgateBuilder {
             !self.upstreams.is_empty(),
             "configure at least one upstream with SealgateBuilder::upstream"
         );
-        let binary = sealgate_binary();
         let dir = tempfile::Builder::new()
             .prefix("it-sealgate-")
             .tempdir()
             .expect("create a temp dir for sealgate");
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, crate::free_port()));
-        let config = self.render_config(addr, &dir.path().join("store"));
+        let mut config = self.render_config(addr, &dir.path().join("store"));
+        let admin = self.admin_token.as_ref().map(|token| {
+            let token_file = dir.path().join("admin.token");
+            std::fs::write(&token_file, format!("{token}\n")).expect("write the admin token");
+            let admin = SocketAddr::from((Ipv4Addr::LOCALHOST, crate::free_port()));
+            config.push_str(&format!(
+                "\n[admin]\nlisten = {}\ntoken_file = {}\n",
+                quote(&admin.to_string()),
+                quote(&token_file.display().to_string())
+            ));
+            admin
+        });
         let config_path = dir.path().join("sealgate.toml");
         std::fs::write(&config_path, &config).expect("write sealgate config");
-
-        let mut command = Command::new(&binary);
-        command.arg("serve").arg("--config").arg(&config_path);
-        // sealgate refuses unknown SEALGATE_* keys and lets RUST_LOG override the configured
-        // level: neither may leak in from the developer's shell.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("SEALGATE_") {
-                command.env_remove(&key);
-            }
-        }
-        command.env_remove("RUST_LOG");
-        for (key, value) in &self.env {
-            command.env(key, value);
-        }
-        let process = ChildProcess::spawn("sealgate", command, &dir.path().join("sealgate.log"));
+        let process = spawn_serve(&config_path, &self.env, &dir.path().join("sealgate.log"));
 
         let mut sealgate = Sealgate {
             process,
@@ -279,10 +284,31 @@ impl SealgateBuilder {
             tls_cert: self.tls.as_ref().map(|(cert, _)| cert.clone()),
             config,
             dir,
+            admin,
+            env: self.env.clone(),
+            restarts: 0,
         };
         sealgate.wait_healthy().await;
         sealgate
     }
+}
+
+/// Spawns `sealgate serve --config <config>` with a clean environment plus `env`.
+fn spawn_serve(config: &Path, env: &[(String, String)], log: &Path) -> ChildProcess {
+    let mut command = Command::new(sealgate_binary());
+    command.arg("serve").arg("--config").arg(config);
+    // sealgate refuses unknown SEALGATE_* keys and lets RUST_LOG override the configured
+    // level: neither may leak in from the developer's shell.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SEALGATE_") {
+            command.env_remove(&key);
+        }
+    }
+    command.env_remove("RUST_LOG");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    ChildProcess::spawn("sealgate", command, log)
 }
 
 /// A TOML basic string. JSON string escapes are valid TOML basic-string escapes.
@@ -303,6 +329,12 @@ pub struct Sealgate {
     config: String,
     /// Config, store and log.
     dir: TempDir,
+    /// The admin listener, when the builder turned it on.
+    admin: Option<SocketAddr>,
+    /// Environment of the process, for restarts.
+    env: Vec<(String, String)>,
+    /// How often it was restarted (each run logs to its own file).
+    restarts: u32,
 }
 
 impl Sealgate {
@@ -449,6 +481,50 @@ impl Sealgate {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The admin API's base URL (`http://127.0.0.1:<port>`), when it is on.
+    pub fn admin_url(&self) -> String {
+        format!(
+            "http://{}",
+            self.admin
+                .expect("start sealgate with SealgateBuilder::admin_token")
+        )
+    }
+
+    /// The config file sealgate runs with.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("sealgate.toml")
+    }
+
+    /// Runs `sealgate admin --config <its config> <args>` and returns its output.
+    pub async fn admin_cli(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(sealgate_binary())
+            .arg("admin")
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .env_remove("SEALGATE_ADMIN_TOKEN")
+            .output()
+            .await
+            .expect("run sealgate admin")
+    }
+
+    /// Stops sealgate (SIGTERM, waiting for it to exit) and starts it again on the same config
+    /// and store; waits until it is healthy.
+    pub async fn restart(&mut self) {
+        self.terminate();
+        assert!(
+            self.wait_exit(Duration::from_secs(20)).await.is_some(),
+            "sealgate did not stop for a restart"
+        );
+        self.restarts += 1;
+        let log = self
+            .dir
+            .path()
+            .join(format!("sealgate-{}.log", self.restarts));
+        self.process = spawn_serve(&self.config_path(), &self.env, &log);
+        self.wait_healthy().await;
     }
 
     /// The directory holding config, store and log.

@@ -5,6 +5,8 @@
 //! the built binary (`cargo build -p sealgate`) and docker-registry, skopeo, containerd (with
 //! `ctr`) and curl on `PATH`; a missing one fails the test with its install command.
 
+#[path = "it/admin.rs"]
+mod admin;
 #[path = "it/containerd.rs"]
 mod containerd;
 #[path = "it/faults.rs"]

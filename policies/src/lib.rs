@@ -6,6 +6,7 @@
 //! - [`oci`]: validated OCI identifiers, shared with the proxy and the storage.
 //! - [`crypto`]: public keys and signature checks (ring).
 //! - [`x509`]: what is read out of certificates; [`pki`]: CA bundles, CRLs, chain checks (webpki).
+//! - [`certificates`]: the certificates a trust configuration relies on, for expiry monitoring.
 //! - [`cosign`]: cosign signature manifests and simple-signing payloads, verified with keys or PKI.
 //! - [`identity`]: certificate identity constraints.
 //! - [`config`]: the `[trust]` and `[policy]` tables as written; [`policy`]: compiled and validated.
@@ -19,6 +20,7 @@
 //! - [`time`]: time as a value.
 
 pub mod bundle;
+pub mod certificates;
 pub mod config;
 pub mod cosign;
 pub mod crypto;

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,9 @@ pub struct ManifestCache {
     capacity: usize,
     /// Keyed per process, so credential fingerprints cannot be precomputed or collided on purpose.
     hasher: RandomState,
+    /// Lookups answered from memory, and not (for `/metrics`).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl ManifestCache {
@@ -64,6 +67,8 @@ impl ManifestCache {
             bytes: AtomicUsize::new(0),
             capacity,
             hasher: RandomState::new(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -74,7 +79,22 @@ impl ManifestCache {
 
     /// The manifest of `key`, if cached.
     pub fn get(&self, key: &ManifestKey) -> Option<Arc<CachedManifest>> {
-        self.entries.get(key).map(|e| e.value().clone())
+        let found = self.entries.get(key).map(|e| e.value().clone());
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Lookups so far: (hits, misses).
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Caches `manifest` under `key`. The caller has checked that the key's digest is the
@@ -160,6 +180,10 @@ pub struct VerdictCache {
     entries: DashMap<VerdictKey, Arc<Slot>>,
     ttl: Duration,
     max_entries: usize,
+    /// [`VerdictCache::get_or_compute`] calls answered without computing (also by waiting for
+    /// another caller's computation), and those that computed.
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl VerdictCache {
@@ -170,6 +194,8 @@ impl VerdictCache {
             entries: DashMap::new(),
             ttl,
             max_entries,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -200,11 +226,17 @@ impl VerdictCache {
         Fut: Future<Output = Result<Verdict, E>>,
     {
         let slot = self.slot(key);
+        let mut computed = false;
         let verdict = slot
             .verdict
-            .get_or_try_init(|| async { compute().await.map(Arc::new) })
+            .get_or_try_init(|| async {
+                computed = true;
+                compute().await.map(Arc::new)
+            })
             .await?
             .clone();
+        let counter = if computed { &self.misses } else { &self.hits };
+        counter.fetch_add(1, Ordering::Relaxed);
         Ok(CachedVerdict {
             verdict,
             first_report: !slot.reported.swap(true, Ordering::AcqRel),
@@ -255,6 +287,14 @@ impl VerdictCache {
     /// Forgets everything (trust was reloaded; old generations are never looked up again).
     pub fn clear(&self) {
         self.entries.clear();
+    }
+
+    /// [`VerdictCache::get_or_compute`] calls so far: (hits, misses).
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Entries held (fresh or not).
@@ -396,6 +436,11 @@ mod tests {
         }
         assert_eq!(computed.load(Ordering::SeqCst), 1);
         assert_eq!(reports, 1);
+        assert_eq!(
+            cache.stats(),
+            (19, 1),
+            "one computed, the others waited for it"
+        );
         assert!(cache.lookup(&key(1, 1)).is_some());
         assert!(
             cache.lookup(&key(1, 2)).is_none(),

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use http::Uri;
 use http::uri::{Authority, Scheme};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 use sealgate_policies::config::{RawPolicy, RawTrust};
 use sealgate_policies::policy::Policy;
 use serde::{Deserialize, Serialize};
@@ -64,6 +63,12 @@ pub struct RawConfig {
     /// `[pull]`: the pull gate's caches and drift checks.
     #[serde(default)]
     pub pull: RawPull,
+    /// `[admin]`: the admin API's listener and credentials.
+    #[serde(default)]
+    pub admin: crate::admin::config::RawAdmin,
+    /// `[auth]`: who authenticates clients (the upstream, or sealgate) and `[[auth.rule]]`s.
+    #[serde(default)]
+    pub auth: crate::access::RawAuth,
 }
 
 /// Longest `pull.verdict_ttl` accepted.
@@ -118,6 +123,10 @@ pub struct RawUpstream {
     /// `[upstream.auth]`: sealgate's own credentials for this upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<RawUpstreamAuth>,
+    /// PEM bundle of CAs trusted for this upstream's TLS, in addition to the system roots;
+    /// relative to the configuration file's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
 }
 
 /// `[upstream.auth]` under one `[[upstream]]`. It names where the password is, never the password
@@ -186,10 +195,21 @@ impl Default for RawTimeouts {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
-    /// PEM certificate chain, leaf first.
+    /// PEM certificate chain, leaf first; relative to the configuration file's directory.
     pub cert: PathBuf,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1); relative to the configuration file's directory.
     pub key: PathBuf,
+    /// How often `cert` and `key` are compared with the pair in use (and a changed pair loaded);
+    /// `"0s"`: only on SIGHUP.
+    #[serde(default = "defaults::tls_reload_interval", with = "humantime_serde")]
+    pub reload_interval: Duration,
+    /// PEM bundle of the CAs client certificates must chain to; no client certificates when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// `optional` or `required` (the default when `client_ca` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<crate::tls::ClientAuth>,
 }
 
 /// `[log]`
@@ -256,6 +276,9 @@ mod defaults {
     }
     pub(super) fn log_level() -> String {
         "info".to_owned()
+    }
+    pub(super) fn tls_reload_interval() -> Duration {
+        Duration::from_secs(30)
     }
 }
 
@@ -333,6 +356,8 @@ impl RawConfig {
         copy.trust = RawTrust::default();
         copy.policy = RawPolicy::default();
         copy.log = RawLog::default();
+        // `[auth]` (rules, the tokens file) is applied by a reload too.
+        copy.auth = crate::access::RawAuth::default();
         copy.to_toml()
     }
 
@@ -355,6 +380,8 @@ pub struct UpstreamConfig {
     pub namespaces: Vec<String>,
     /// sealgate's own credentials for it, read at load; `None` passes the client's through.
     pub auth: Option<Credentials>,
+    /// CA certificates trusted for its TLS besides the system roots (`ca`), read at load.
+    pub ca: Vec<CertificateDer<'static>>,
 }
 
 /// Timeouts, validated.
@@ -385,6 +412,10 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// rustls server configuration when `[tls]` is set.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The certificate `tls` serves, replaced by a reload or when its files change.
+    pub tls_cert: Option<Arc<crate::tls::ReloadingCert>>,
+    /// `[auth]`, built: the one in force is [`crate::gateway::AppState::access`].
+    pub access: Arc<crate::access::Access>,
     /// Logging.
     pub log: RawLog,
     /// The compiled trust policy.
@@ -394,6 +425,12 @@ pub struct Config {
     /// Everything but `[trust]`, `[policy]` and `[log]`, as TOML: a reload may change only those
     /// three, so a reload whose other sections differ from this is refused.
     pub restart_only: String,
+    /// Digests of the policy and trust configuration, as started.
+    pub digests: TrustDigests,
+    /// The admin listener, when configured with a credential.
+    pub admin: Option<crate::admin::config::AdminConfig>,
+    /// The file it was loaded from ([`Config::load`]), for reloads.
+    pub source_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -405,6 +442,7 @@ impl fmt::Debug for Config {
             .field("max_manifest_bytes", &self.max_manifest_bytes)
             .field("timeouts", &self.timeouts)
             .field("tls", &self.tls.is_some())
+            .field("auth", &self.access.mode())
             .finish()
     }
 }
@@ -413,11 +451,13 @@ impl Config {
     /// Loads and validates in one step. Files named in `[trust]` are relative to the directory
     /// of `file`.
     pub fn load(file: &Path, env: &EnvSource) -> Result<Self, ConfigError> {
-        Self::build_with_env(
+        let mut config = Self::build_with_env(
             &RawConfig::load(file, env)?,
             file.parent().unwrap_or(Path::new(".")),
             env,
-        )
+        )?;
+        config.source_file = Some(file.to_owned());
+        Ok(config)
     }
 
     /// [`Config::build`] reading `password_env` variables from the process environment.
@@ -478,8 +518,18 @@ impl Config {
                 ),
             ));
         }
-        let tls = raw.tls.as_ref().map(build_tls).transpose()?;
-        let policy = build_policy(raw, base, 1)?;
+        let tls = raw
+            .tls
+            .as_ref()
+            .map(|t| crate::tls::build(t, base))
+            .transpose()?;
+        let access = crate::access::Access::build(
+            &raw.auth,
+            base,
+            tls.as_ref().is_some_and(|t| t.client_auth.is_some()),
+        )?;
+        let (policy, digests) = build_trust(raw, base, 1)?;
+        let admin = crate::admin::config::build(&raw.admin, base)?;
         Ok(Self {
             listen,
             storage_path: raw.storage.path.clone(),
@@ -491,23 +541,111 @@ impl Config {
                 idle: t.idle,
                 shutdown_grace: t.shutdown_grace,
             },
-            tls,
+            tls_cert: tls.as_ref().map(|t| t.cert.clone()),
+            tls: tls.map(|t| t.config),
+            access: Arc::new(access),
             log: raw.log.clone(),
             policy: Arc::new(policy),
             pull: raw.pull.clone(),
             restart_only: raw.restart_only_sections(),
+            digests,
+            admin,
+            source_file: None,
         })
     }
 }
 
 /// Compiles `[trust]` and `[policy]`, reading the files they name (relative to `base`).
 pub fn build_policy(raw: &RawConfig, base: &Path, generation: u64) -> Result<Policy, ConfigError> {
+    build_trust(raw, base, generation).map(|(policy, _)| policy)
+}
+
+/// What identifies a trust configuration, so that two sealgates can be compared: digests of
+/// `[policy]` and of `[trust]` with every file it names replaced by the sha256 of its content
+/// (the same material under other paths gives the same digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustDigests {
+    /// `sha256:` of the canonical JSON of `[policy]`.
+    pub policy: String,
+    /// `sha256:` of the canonical JSON of `[trust]`, file paths replaced by content digests.
+    pub trust: String,
+    /// The trust part before runtime revocations are added (see [`TrustDigests::with_runtime`]).
+    trust_document: serde_json::Value,
+}
+
+impl TrustDigests {
+    /// The trust digest once runtime revocations (the admin API's, kept in the store) are part
+    /// of the trust in force; `revocations` must be in a stable order.
+    pub fn with_runtime(&self, revocations: &serde_json::Value) -> Self {
+        let mut document = serde_json::Map::new();
+        document.insert("config".into(), self.trust_document.clone());
+        document.insert("runtime_revocations".into(), revocations.clone());
+        Self {
+            trust: json_digest(&serde_json::Value::Object(document)),
+            ..self.clone()
+        }
+    }
+}
+
+fn json_digest(value: &serde_json::Value) -> String {
+    // serde_json maps are sorted by key, so this rendering is canonical.
+    use sha2::Digest as _;
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(value.to_string().as_bytes()))
+    )
+}
+
+/// [`build_policy`], plus the digests that identify the result.
+pub fn build_trust(
+    raw: &RawConfig,
+    base: &Path,
+    generation: u64,
+) -> Result<(Policy, TrustDigests), ConfigError> {
+    let mut contents: BTreeMap<String, String> = BTreeMap::new();
     let mut load = |path: &str| {
         let full = base.join(path);
-        std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))
+        let bytes =
+            std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+        contents.insert(
+            path.to_owned(),
+            json_digest(&serde_json::Value::String(hex::encode(&bytes))),
+        );
+        Ok(bytes)
     };
-    Policy::build(&raw.trust, &raw.policy, &mut load, generation)
-        .map_err(|e| invalid(e.key, e.message))
+    let policy = Policy::build(&raw.trust, &raw.policy, &mut load, generation)
+        .map_err(|e| invalid(e.key, e.message))?;
+    let mut trust = serde_json::to_value(&raw.trust).map_err(|e| invalid("trust", e))?;
+    replace_paths(&mut trust, &contents);
+    let policy_json = serde_json::to_value(&raw.policy).map_err(|e| invalid("policy", e))?;
+    let digests = TrustDigests {
+        policy: json_digest(&policy_json),
+        trust: json_digest(&trust),
+        trust_document: trust,
+    };
+    Ok((policy, digests))
+}
+
+/// Replaces every string that names a loaded file by that file's content digest.
+fn replace_paths(value: &mut serde_json::Value, contents: &BTreeMap<String, String>) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Some(digest) = contents.get(s.as_str()) {
+                *s = digest.clone();
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                replace_paths(item, contents);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for item in map.values_mut() {
+                replace_paths(item, contents);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A `?ns=` value: a registry host, optionally with a port (`docker.io`, `registry.local:5000`).
@@ -612,12 +750,17 @@ fn build_upstreams(
             .as_ref()
             .map(|auth| build_upstream_auth(auth, &format!("upstream[{i}].auth"), base, env))
             .transpose()?;
+        let ca = match &up.ca {
+            Some(path) => crate::tls::read_ca_bundle(&base.join(path), &key("ca"))?,
+            None => Vec::new(),
+        };
         built.push(UpstreamConfig {
             name: up.name.clone(),
             scheme,
             authority,
             namespaces: up.namespaces.clone(),
             auth,
+            ca,
         });
     }
     Ok(built)
@@ -682,49 +825,6 @@ fn build_upstream_auth(
         }
     };
     Ok(Credentials::new(username.clone(), Secret::new(password)))
-}
-
-fn build_tls(raw: &RawTls) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
-    let certs = CertificateDer::pem_file_iter(&raw.cert)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            invalid(
-                "tls.cert",
-                format_args!(
-                    "cannot read PEM certificates from {}: {e}",
-                    raw.cert.display()
-                ),
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(invalid(
-            "tls.cert",
-            format_args!("{} holds no CERTIFICATE block", raw.cert.display()),
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_file(&raw.key).map_err(|e| {
-        invalid(
-            "tls.key",
-            format_args!(
-                "cannot read a PEM private key from {}: {e}",
-                raw.key.display()
-            ),
-        )
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid("tls", e))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            invalid(
-                "tls.key",
-                format_args!("does not match tls.cert or is unusable: {e}"),
-            )
-        })?;
-    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(server))
 }
 
 #[cfg(test)]

@@ -132,6 +132,20 @@ pub enum ProxyError {
     /// Refused by policy: the message says why and what to do.
     #[error("{0}")]
     Denied(String),
+    /// Gateway mode: the request carries no identity sealgate accepts. Answered with a
+    /// `WWW-Authenticate: Basic` challenge.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The TLS handshake with the upstream failed (its certificate is not trusted, …).
+    #[error(
+        "upstream {upstream}: TLS handshake failed: {why}; if the upstream's certificate comes          from a private CA, name its bundle in that [[upstream]]'s `ca`"
+    )]
+    UpstreamTls {
+        /// The upstream's name.
+        upstream: String,
+        /// rustls' reason.
+        why: String,
+    },
     /// The index could not be read or written: fail closed.
     #[error("the signature index failed: {0}")]
     Store(#[from] sealgate_storage::StorageError),
@@ -169,7 +183,7 @@ impl ProxyError {
             }
             Self::ClientBody(_) => (StatusCode::BAD_REQUEST, OciErrorCode::SizeInvalid),
             Self::UnknownNamespace { .. } => (StatusCode::FORBIDDEN, OciErrorCode::Denied),
-            Self::UpstreamUnreachable { .. } => {
+            Self::UpstreamUnreachable { .. } | Self::UpstreamTls { .. } => {
                 (StatusCode::BAD_GATEWAY, OciErrorCode::Unavailable)
             }
             Self::UpstreamTimeout { .. } => {
@@ -182,6 +196,7 @@ impl ProxyError {
             Self::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, OciErrorCode::ManifestInvalid),
             Self::DigestMismatch { .. } => (StatusCode::BAD_REQUEST, OciErrorCode::DigestInvalid),
             Self::Denied(_) => (StatusCode::FORBIDDEN, OciErrorCode::Denied),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, OciErrorCode::Unauthorized),
             Self::Pending(_) | Self::ManifestUnknown(_) => {
                 (StatusCode::NOT_FOUND, OciErrorCode::ManifestUnknown)
             }
@@ -204,6 +219,12 @@ impl ProxyError {
             tracing::debug!(error = %self, %status, "request refused");
         }
         let mut response = error_response(status, code, &message);
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = format!("Basic realm=\"{}\"", crate::access::REALM);
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::BAD_GATEWAY {
             response
                 .headers_mut()

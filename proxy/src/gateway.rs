@@ -31,14 +31,24 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The trust policy in force, swapped whole by a reload.
     pub policy: ArcSwap<Policy>,
+    /// `[auth]` in force (mode, tokens, rules), swapped whole by a reload.
+    pub access: ArcSwap<crate::access::Access>,
     /// The pull gate's caches.
     pub pull: crate::pull::PullState,
+    /// Digests of the trust configuration in force (swapped with the policy by a reload).
+    pub trust_digests: ArcSwap<crate::config::TrustDigests>,
+    /// Serialises trust changes (reloads, revocations), so generations never interleave.
+    pub trust_lock: tokio::sync::Mutex<()>,
+    /// When the process started serving.
+    pub started: std::time::Instant,
     /// Upstream registries and the pooled client.
     pub upstreams: Upstreams,
     /// The index.
     pub store: Arc<dyn Store>,
     /// Serialises pushes to the same tag (check, forward, pin).
     pub tag_locks: crate::push::TagLocks,
+    /// Request, decision and verification counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -46,11 +56,16 @@ impl AppState {
     pub fn new(config: Config, upstreams: Upstreams, store: Arc<dyn Store>) -> Self {
         Self {
             policy: ArcSwap::new(config.policy.clone()),
+            access: ArcSwap::new(config.access.clone()),
             pull: crate::pull::PullState::new(&config.pull),
+            trust_digests: ArcSwap::from_pointee(config.digests.clone()),
+            trust_lock: tokio::sync::Mutex::new(()),
+            started: std::time::Instant::now(),
             config: Arc::new(config),
             upstreams,
             store,
             tag_locks: crate::push::TagLocks::default(),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 
@@ -60,26 +75,49 @@ impl AppState {
     }
 }
 
-/// Handles one request; every error becomes an OCI error response here.
+/// Handles one request; every error becomes an OCI error response here. Each request is
+/// counted and timed (to its response head) by endpoint kind.
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<ProxyBody> {
-    match dispatch(&state, req).await {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let mut route = crate::metrics::ROUTE_OTHER;
+    let response = match dispatch(&state, req, &mut route).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
-    }
+    };
+    state
+        .metrics
+        .request(route, &method, response.status(), started.elapsed());
+    response
 }
 
+/// `route` is set to the request's endpoint kind as soon as it is known (for the metrics).
 async fn dispatch(
     state: &Arc<AppState>,
     req: Request<Incoming>,
+    route: &mut &'static str,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     match req.uri().path() {
-        "/healthz" => return Ok(healthz(req.method())),
-        "/readyz" => return Ok(readyz(state, req.method()).await),
+        "/healthz" => {
+            *route = crate::metrics::ROUTE_HEALTH;
+            return Ok(healthz(req.method()));
+        }
+        "/readyz" => {
+            *route = crate::metrics::ROUTE_HEALTH;
+            return Ok(readyz(state, req.method()).await);
+        }
+        "/metrics" => {
+            *route = crate::metrics::ROUTE_METRICS;
+            return Ok(metrics(state, req.method()).await);
+        }
         _ => {}
     }
-    let oci = OciRequest::parse(req.method(), req.uri())?;
+    let mut oci = OciRequest::parse(req.method(), req.uri())?;
+    *route = crate::metrics::route_label(&oci.route);
+    let (mut parts, body) = req.into_parts();
+    // Who asks, and whether they may: before anything reaches the gates or an upstream.
+    let identity = crate::access::check(&state.access.load(), &mut parts, &mut oci)?;
     let upstream = state.upstreams.select(oci.ns.as_deref())?;
-    let (parts, body) = req.into_parts();
     let idle = state.config.timeouts.idle;
     let mut warning = None;
     let mut deleted = None;
@@ -93,6 +131,7 @@ async fn dispatch(
                 name,
                 headers: &parts.headers,
                 ns: oci.ns.as_deref(),
+                identity: identity.as_deref(),
             };
             return crate::push::put_manifest(&push, reference, manifest).await;
         }
@@ -229,6 +268,28 @@ async fn readyz(state: &AppState, method: &Method) -> Response<ProxyBody> {
         status,
         &json!({"status": if ready { "ready" } else { "not ready" }, "store": store, "upstreams": upstreams}),
     )
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(state: &Arc<AppState>, method: &Method) -> Response<ProxyBody> {
+    if *method != Method::GET && *method != Method::HEAD {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            OciErrorCode::Unsupported,
+            "use GET /metrics",
+        );
+    }
+    let body = if *method == Method::HEAD {
+        crate::body::empty()
+    } else {
+        full(crate::metrics::render(state).await)
+    };
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    response
 }
 
 fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {

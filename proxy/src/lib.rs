@@ -8,6 +8,9 @@
 //!
 //! - [`config`]: the TOML file plus `SEALGATE_*` overrides, validated into a [`config::Config`].
 //! - [`server`]: the listener, TLS, the tower stack, graceful shutdown.
+//! - [`tls`]: the listener's certificate (reloaded without a restart) and client certificates.
+//! - [`access`]: `[auth]`: passthrough, or sealgate authenticating clients (tokens, client
+//!   certificates) and authorising them per repository.
 //! - [`gateway`]: per-request dispatch (health, route parsing, forwarding); the gates hook in here.
 //! - [`push`]: the push gate: tag immutability, signature intake, quarantine.
 //! - [`pull`]: the pull gate: tags answered from pins, pull-time re-verification, drift, mirror
@@ -18,6 +21,7 @@
 //! - [`signatures`], [`manifest`], [`facts`]: reading signature material and manifests from an
 //!   upstream, and the facts recorded about them.
 //! - [`reload`]: re-reading trust and policy without a restart (SIGHUP).
+//! - [`admin`]: the admin API (its own listener) and the `sealgate admin` client.
 //! - [`pull`]: the pull gate: tags answered from pins, pull-time re-verification, drift, mirror
 //!   pins on first verified pull, blob gating.
 //! - [`verdicts`]: verdicts on digests from the index, the upstream's signatures and parent
@@ -26,14 +30,18 @@
 //! - [`signatures`], [`manifest`], [`facts`]: reading signature material and manifests from an
 //!   upstream, and the facts recorded about them.
 //! - [`reload`]: re-reading trust and policy without a restart (SIGHUP).
+//! - [`admin`]: the admin API (its own listener) and the `sealgate admin` client.
 //! - [`evidence`]: signature material as the index stores it, and back.
 //! - [`routes`]: the OCI URL grammar, validated before anything reaches an upstream.
 //! - [`upstream`]: the pooled client, namespace routing, header hygiene, `Location` rewriting.
 //! - [`upstream_auth`]: sealgate's own upstream credentials and the registry token flow.
 //! - [`body`]: streaming bodies with idle timeouts.
 //! - [`error`]: the error type and its single mapping to OCI error responses.
+//! - [`metrics`]: `/metrics` in the Prometheus text format; counters updated on the request path.
 //! - [`verify`]: `sealgate verify`, the trust engine on evidence files, offline.
 
+pub mod access;
+pub mod admin;
 pub mod body;
 pub mod cache;
 pub mod config;
@@ -42,6 +50,7 @@ pub mod evidence;
 pub mod facts;
 pub mod gateway;
 pub mod manifest;
+pub mod metrics;
 pub mod pull;
 pub mod push;
 pub mod referrers;
@@ -49,6 +58,7 @@ pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod signatures;
+pub mod tls;
 pub mod upstream;
 pub mod upstream_auth;
 pub mod verdicts;
@@ -101,5 +111,13 @@ pub fn open(config: Config) -> Result<Arc<AppState>, StartupError> {
     let store = SledStore::open(&config.storage_path)?;
     let upstreams =
         Upstreams::new(&config.upstreams, config.timeouts).map_err(StartupError::Upstream)?;
+    // Revocations made through the admin API outlive restarts: they join the configured trust.
+    let runtime = sealgate_storage::Store::revocations(&store)?;
+    let mut config = config;
+    if !runtime.is_empty() {
+        let mut policy = (*config.policy).clone();
+        reload::apply_revocations(&mut policy, &runtime);
+        config.policy = Arc::new(policy);
+    }
     Ok(Arc::new(AppState::new(config, upstreams, Arc::new(store))))
 }

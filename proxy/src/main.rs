@@ -44,6 +44,8 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Talk to a running sealgate's admin API: status, pins, audit, revoke, reload, retire-pin.
+    Admin(Box<sealgate::admin::client::AdminArgs>),
     /// Validate the configuration and print the effective values (file + environment).
     /// Exits 0 when valid, 64 with a message naming the bad key otherwise.
     CheckConfig {
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
                 sealgate_policies::time::UnixTime(now),
             ))
         }
+        Command::Admin(args) => sealgate::admin::client::run(&args),
         Command::VerifyStore { config } => {
             let raw = match RawConfig::load(&config, &EnvSource::Process) {
                 Ok(raw) => raw,
@@ -156,6 +159,23 @@ async fn serve(config: Config, file: PathBuf) -> anyhow::Result<()> {
     );
     tokio::spawn(sealgate::push::expire_pending_loop(state.clone(), sweep));
     tokio::spawn(sealgate::reload::on_sighup(state.clone(), file));
+    match state.config.admin.clone() {
+        Some(admin) => {
+            let (admin_listener, admin_addr) = sealgate::admin::bind(&admin)
+                .await
+                .with_context(|| format!("cannot listen on {} (admin.listen)", admin.listen))?;
+            tracing::info!(listen = %admin_addr, tls = admin.tls.is_some(), mtls = admin.mtls, "admin API serving");
+            tokio::spawn(sealgate::admin::serve(
+                admin_listener,
+                state.clone(),
+                admin,
+                sealgate::server::shutdown_signal(),
+            ));
+        }
+        None => tracing::info!(
+            "admin API off: set admin.token_file (or admin.client_ca with admin.cert/key) to enable it"
+        ),
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -30,8 +30,9 @@ use crate::config::RawPull;
 use crate::error::ProxyError;
 use crate::gateway::AppState;
 use crate::manifest::{ManifestShape, sha256_digest};
+use crate::metrics::Reason;
 use crate::push::{
-    blocking, cosign_signature_subject, is_attachment_tag, log_decision, now, warning,
+    blocking, cosign_signature_subject, is_attachment_tag, log_gate_decision, now, warning,
 };
 use crate::signatures::{MANIFEST_ACCEPT, Source};
 use crate::upstream::{Buffered, Upstream};
@@ -266,11 +267,16 @@ impl Pull<'_> {
             Outcome::AllowAudited => "audit",
             _ => "deny",
         };
-        let event = self.event(reference, digest, label, &verdict);
+        let reason = Reason::of_verdict(&verdict);
         if outcome == Outcome::Admit {
+            // Every admitted pull is counted; logging each one is left to debug level.
+            self.state
+                .metrics
+                .decision("pull", label, reason, &verdict.scope);
             tracing::debug!(target: "sealgate::decision", repository = %self.name, reference, %digest, "pull admitted");
         } else {
-            log_decision(&event);
+            let event = self.event(reference, digest, label, &verdict);
+            log_gate_decision(&self.state.metrics, &event, reason, &verdict.scope);
             if cached.first_report {
                 blocking(&self.state.store, move |s| {
                     s.append_audit(event).map(|_| ())
@@ -454,7 +460,12 @@ async fn first_pull(pull: &Pull<'_>, key: &PinKey) -> Result<Response<ProxyBody>
     let mut event = pull.event(tag.as_str(), &digest, "allow", &verdict);
     event.action = "pin".to_owned();
     event.reason = format!("pinned on first verified pull: {}", verdict.explain());
-    log_decision(&event);
+    log_gate_decision(
+        &pull.state.metrics,
+        &event,
+        Reason::Admitted,
+        &verdict.scope,
+    );
     let k = key.clone();
     let (outcome, _) = blocking(&pull.state.store, move |s| s.pin(&k, pin, false, event)).await?;
     match outcome {
@@ -612,6 +623,10 @@ async fn check_drift(
         return Ok(());
     }
     state.pull.drift_events.fetch_add(1, Ordering::Relaxed);
+    let code = match &current {
+        Some(_) => Reason::UpstreamMoved,
+        None => Reason::UpstreamMissing,
+    };
     let reason = match &current {
         Some(d) => format!(
             "the upstream's {}:{} moved to {d}; sealgate keeps serving the pinned {pinned}",
@@ -635,11 +650,12 @@ async fn check_drift(
         signers: vec![],
         request_id: None,
     };
-    log_decision(&event);
-    blocking(&state.store, move |s| s.append_audit(event).map(|_| ())).await?;
     let policy = state.policy();
+    let scope = policy.scope_for(&key.repository);
+    log_gate_decision(&state.metrics, &event, code, scope.label());
+    blocking(&state.store, move |s| s.append_audit(event).map(|_| ())).await?;
     if let Some(moved_to) = current
-        && policy.scope_for(&key.repository).follow_drift
+        && scope.follow_drift
     {
         follow_drift(&source, key, pinned, &moved_to).await?;
     }
@@ -692,7 +708,12 @@ async fn follow_drift(
         signers: pin.signers.clone(),
         request_id: None,
     };
-    log_decision(&event);
+    log_gate_decision(
+        &source.state.metrics,
+        &event,
+        Reason::Admitted,
+        &verdict.scope,
+    );
     let k = key.clone();
     blocking(&source.state.store, move |s| s.pin(&k, pin, true, event)).await?;
     source.state.pull.drift_reported.remove(key);

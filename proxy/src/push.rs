@@ -33,6 +33,7 @@ use crate::body::{ProxyBody, empty};
 use crate::error::ProxyError;
 use crate::gateway::AppState;
 use crate::manifest::{Descriptor, ManifestShape, sha256_digest};
+use crate::metrics::{Metrics, Reason};
 use crate::signatures::{Source, layer_evidence, record_for};
 use crate::upstream::{Forward, Upstream};
 use crate::verdicts::Discovery;
@@ -93,6 +94,9 @@ pub struct Push<'a> {
     pub headers: &'a HeaderMap,
     /// `?ns=` of the request.
     pub ns: Option<&'a str>,
+    /// Who pushes: the identity sealgate authenticated (gateway mode) or the client
+    /// certificate's; recorded on pins and audit events. `None` when unknown.
+    pub identity: Option<&'a str>,
 }
 
 impl Push<'_> {
@@ -129,7 +133,7 @@ impl Push<'_> {
             reference: reference.to_owned(),
             digest: Some(digest.to_string()),
             reason,
-            identity: None,
+            identity: self.identity.map(str::to_owned),
             signers,
             request_id: self.request_id(),
         }
@@ -141,18 +145,19 @@ impl Push<'_> {
         action: &str,
         reference: &str,
         digest: &Digest,
-        message: String,
+        (message, reason): (String, Reason),
         signers: Vec<String>,
     ) -> ProxyError {
         let event = self.event(action, "deny", reference, digest, message.clone(), signers);
-        match self.audit(event).await {
+        match self.audit(event, reason).await {
             Ok(()) => ProxyError::Denied(message),
             Err(e) => e,
         }
     }
 
-    async fn audit(&self, event: AuditEvent) -> Result<(), ProxyError> {
-        log_decision(&event);
+    /// Logs and counts a decision, then appends it to the audit log.
+    async fn audit(&self, event: AuditEvent, reason: Reason) -> Result<(), ProxyError> {
+        self.decided(&event, reason);
         blocking(&self.state.store, move |s| {
             s.append_audit(event).map(|_| ())
         })
@@ -199,6 +204,13 @@ impl Push<'_> {
         .await
     }
 
+    /// Logs and counts a decision about this push's repository (not yet durable).
+    fn decided(&self, event: &AuditEvent, reason: Reason) {
+        let policy = self.state.policy();
+        let scope = policy.scope_for(self.name).label();
+        log_gate_decision(&self.state.metrics, event, reason, scope);
+    }
+
     /// This push's repository, for sealgate's own requests on the client's behalf.
     pub(crate) fn source(&self) -> Source<'_> {
         Source {
@@ -210,20 +222,52 @@ impl Push<'_> {
     }
 }
 
+/// Logs a decision that is not a gate's (an administrator's action): one line, target
+/// `sealgate::decision`, like [`log_gate_decision`] but not counted in the metrics.
 pub(crate) fn log_decision(event: &AuditEvent) {
+    emit_decision(event, "-", "-");
+}
+
+/// Logs a gate decision (one line, target `sealgate::decision`; with `--log-format json`, one
+/// JSON object) and counts it in `sealgate_decisions_total`. `reason` is the bounded label;
+/// the event's free-text reason is logged in full. Every gate decision goes through here.
+pub(crate) fn log_gate_decision(
+    metrics: &Metrics,
+    event: &AuditEvent,
+    reason: Reason,
+    scope: &str,
+) {
+    metrics.decision(&event.action, &event.outcome, reason, scope);
+    emit_decision(event, scope, reason.as_str());
+}
+
+fn emit_decision(event: &AuditEvent, scope: &str, reason_code: &str) {
+    // The free-text reason stays last: `grep … | sed 's/^.*reason=//'` reads it whole.
     tracing::info!(
         target: "sealgate::decision",
+        request_id = event.request_id.as_deref().unwrap_or("-"),
         action = %event.action,
         outcome = %event.outcome,
         upstream = %event.upstream,
         repository = %event.repository,
         reference = %event.reference,
         digest = event.digest.as_deref().unwrap_or("-"),
-        signers = ?event.signers,
-        request_id = event.request_id.as_deref().unwrap_or("-"),
+        signers = %signers_text(&event.signers),
+        identity = event.identity.as_deref().unwrap_or("-"),
+        scope,
+        reason_code,
         reason = %event.reason,
         "decision"
     );
+}
+
+/// Signer names separated by commas, `-` for none (a plain string in JSON logs as in text).
+fn signers_text(signers: &[String]) -> String {
+    if signers.is_empty() {
+        "-".to_owned()
+    } else {
+        signers.join(",")
+    }
 }
 
 fn signer_names(verdict: &Verdict) -> Vec<String> {
@@ -360,14 +404,17 @@ async fn push_tag(
         if pin.digest == *digest {
             // Idempotent re-push: the upstream gets it again (harmless), nothing changes here.
             let response = push.forward_manifest(tag.as_str(), body).await?;
-            push.audit(push.event(
-                "push",
-                "allow",
-                tag.as_str(),
-                digest,
-                "same digest as the pin".to_owned(),
-                pin.signers.clone(),
-            ))
+            push.audit(
+                push.event(
+                    "push",
+                    "allow",
+                    tag.as_str(),
+                    digest,
+                    "same digest as the pin".to_owned(),
+                    pin.signers.clone(),
+                ),
+                Reason::SameDigest,
+            )
             .await?;
             return Ok(response);
         }
@@ -378,7 +425,13 @@ async fn push_tag(
                 push.name, pin.digest
             );
             return Err(push
-                .refuse("push", tag.as_str(), digest, message, vec![])
+                .refuse(
+                    "push",
+                    tag.as_str(),
+                    digest,
+                    (message, Reason::TagPinned),
+                    vec![],
+                )
                 .await);
         }
     }
@@ -397,7 +450,7 @@ async fn push_tag(
             let pin = Pin {
                 digest: digest.clone(),
                 pinned_at: now().as_secs(),
-                pushed_by: None,
+                pushed_by: push.identity.map(str::to_owned),
                 signers: signer_names(&verdict),
                 history: Vec::new(),
             };
@@ -409,7 +462,12 @@ async fn push_tag(
                 reason,
                 signer_names(&verdict),
             );
-            log_decision(&event);
+            log_gate_decision(
+                &push.state.metrics,
+                &event,
+                Reason::of_verdict(&verdict),
+                scope.label(),
+            );
             let k = key.clone();
             let (outcome_pin, _) =
                 blocking(&push.state.store, move |s| s.pin(&k, pin, mutable, event)).await?;
@@ -437,8 +495,9 @@ async fn push_tag(
                 push.name,
                 verdict.explain()
             );
+            let reason = Reason::of_verdict(&verdict);
             Err(push
-                .refuse("push", tag.as_str(), digest, message, vec![])
+                .refuse("push", tag.as_str(), digest, (message, reason), vec![])
                 .await)
         }
         Outcome::Quarantine { ttl } => {
@@ -468,7 +527,7 @@ async fn quarantine(
         digest: digest.clone(),
         media_type: push.content_type(),
         expires_at,
-        pushed_by: None,
+        pushed_by: push.identity.map(str::to_owned),
     };
     let message = format!(
         "{}:{tag} is held until {digest} is signed (until {}); sign it and the tag appears. {}",
@@ -484,7 +543,7 @@ async fn quarantine(
         message.clone(),
         vec![],
     );
-    log_decision(&event);
+    push.decided(&event, Reason::of_verdict(verdict));
     blocking(&push.state.store, move |s| {
         s.put_pending(pending, event).map(|_| ())
     })
@@ -537,7 +596,13 @@ async fn intake_signatures(
             push.name
         );
         return Err(push
-            .refuse("signature", &reference_text, subject, message, vec![])
+            .refuse(
+                "signature",
+                &reference_text,
+                subject,
+                (message, Reason::AppendOnly),
+                vec![],
+            )
             .await);
     }
     let source = push.source();
@@ -550,6 +615,7 @@ async fn intake_signatures(
     };
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
+    let mut refused_reasons = Vec::new();
     // Layers accepted before are not checked again.
     let layers = layer_evidence(
         &body,
@@ -571,10 +637,14 @@ async fn intake_signatures(
                 signer: satisfied.signer.clone(),
                 record: record_for(subject, manifest_digest, layer, satisfied, observed),
             }),
-            None => refused.push(verdict.explain()),
+            None => {
+                refused.push(verdict.explain());
+                refused_reasons.push(Reason::of_verdict(&verdict));
+            }
         }
     }
     let signers: Vec<String> = accepted.iter().map(|a| a.signer.clone()).collect();
+    let refused_reason = Reason::most_telling(refused_reasons).unwrap_or(Reason::SignatureVerified);
     if !refused.is_empty() && scope.mode == Mode::Enforce {
         let message = format!(
             "signature for {}@{subject} refused: {}",
@@ -582,7 +652,13 @@ async fn intake_signatures(
             refused.join("; ")
         );
         return Err(push
-            .refuse("signature", &reference_text, subject, message, signers)
+            .refuse(
+                "signature",
+                &reference_text,
+                subject,
+                (message, refused_reason),
+                signers,
+            )
             .await);
     }
     let upstream_reference = match reference {
@@ -618,14 +694,17 @@ async fn intake_signatures(
             refused.join("; ")
         )
     };
-    push.audit(push.event(
-        "signature",
-        outcome,
-        &reference_text,
-        subject,
-        reason.clone(),
-        signers,
-    ))
+    push.audit(
+        push.event(
+            "signature",
+            outcome,
+            &reference_text,
+            subject,
+            reason.clone(),
+            signers,
+        ),
+        refused_reason,
+    )
     .await?;
     promote(push, subject).await?;
     Ok(if refused.is_empty() || scope.mode == Mode::Audit {
@@ -717,7 +796,12 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
             "no longer pending".to_owned(),
             signer_names(&verdict),
         );
-        log_decision(&pin_event);
+        log_gate_decision(
+            &push.state.metrics,
+            &pin_event,
+            Reason::Admitted,
+            scope.label(),
+        );
         let key = pending.key.clone();
         blocking(&push.state.store, move |s| {
             s.pin(&key, pin, mutable, pin_event)?;
@@ -759,6 +843,8 @@ pub async fn expire_pending_loop(state: Arc<AppState>, every: Duration) {
     loop {
         interval.tick().await;
         let at = now();
+        let policy = state.policy();
+        let st = state.clone();
         let result = blocking(&state.store, move |s| {
             for pending in s.expired_pending(at.as_secs())? {
                 let event = AuditEvent {
@@ -779,7 +865,8 @@ pub async fn expire_pending_loop(state: Arc<AppState>, every: Duration) {
                 };
                 // Logged the moment it is durable, like every other decision.
                 if let Some((_, record)) = s.remove_pending(&pending.key, event)? {
-                    log_decision(&record.event);
+                    let scope = policy.scope_for(&pending.key.repository).label();
+                    log_gate_decision(&st.metrics, &record.event, Reason::QuarantineExpired, scope);
                 }
             }
             Ok(())

@@ -1,14 +1,25 @@
-//! Re-reading `[trust]` and `[policy]` without a restart (SIGHUP).
+//! Re-reading `[trust]`, `[policy]` and `[auth]` without a restart (SIGHUP).
 //!
 //! The whole file is read and validated again; the new policy replaces the old one in a single
 //! swap, under the next trust generation, so no cached verdict from before is used after. A
 //! file that does not validate, or that changes a section only a restart can apply (listen
 //! address, storage, upstreams, limits, timeouts, TLS, `[pull]`), changes nothing and says why.
+//!
+//! The files named by `[tls]` are read again too: the same paths with new contents (a renewed
+//! certificate) are not a configuration change, and new handshakes get the new certificate. A
+//! pair that does not load fails the validation above, so the reload changes nothing. `[auth]`
+//! (its rules and the contents of its tokens file) is swapped whole.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{EnvSource, RawConfig, build_policy};
+use sealgate_policies::crypto::Fingerprint;
+use sealgate_policies::policy::{Policy, Revocation};
+use sealgate_policies::time::UnixTime;
+use sealgate_storage::{RevokedSigner, StoredRevocation};
+use serde_json::json;
+
+use crate::config::{EnvSource, RawConfig, build_trust};
 use crate::gateway::AppState;
 
 /// Reloads trust and policy from `file`. Returns a one-line summary, or why nothing changed.
@@ -16,28 +27,110 @@ pub fn reload(state: &AppState, file: &Path, env: &EnvSource) -> Result<String, 
     let raw = RawConfig::load(file, env).map_err(|e| e.to_string())?;
     let base = file.parent().unwrap_or(Path::new("."));
     // Validates every section, as at start.
-    crate::config::Config::build_with_env(&raw, base, env).map_err(|e| e.to_string())?;
+    let built =
+        crate::config::Config::build_with_env(&raw, base, env).map_err(|e| e.to_string())?;
     if raw.restart_only_sections() != state.config.restart_only {
         return Err(
-            "sections other than [trust], [policy] and [log] changed; those take effect on restart \
-             (nothing was reloaded)"
+            "sections other than [trust], [policy], [auth] and [log] changed; those take effect on \
+             restart (nothing was reloaded)"
                 .to_owned(),
         );
     }
+    // One trust change at a time (the admin API revokes under the same lock).
+    let _guard = state.trust_lock.blocking_lock();
     let current = state.policy();
     let generation = current.generation() + 1;
-    let policy = build_policy(&raw, base, generation).map_err(|e| e.to_string())?;
+    let (mut policy, digests) = build_trust(&raw, base, generation).map_err(|e| e.to_string())?;
+    // Revocations made through the admin API stay in force across reloads.
+    let runtime = state.store.revocations().map_err(|e| e.to_string())?;
+    apply_revocations(&mut policy, &runtime);
+    // The listener's certificate: the same paths (checked above), perhaps new contents.
+    let tls = match &state.config.tls_cert {
+        Some(cert) => match cert.reload().map_err(|e| e.to_string())? {
+            crate::tls::Reloaded::Replaced(summary) => {
+                crate::tls::log_reloaded("SIGHUP", summary.as_ref());
+                "; tls certificate reloaded"
+            }
+            crate::tls::Reloaded::Unchanged => "; tls certificate unchanged",
+        },
+        None => "",
+    };
+    let access = &built.access;
+    let auth = match access.mode() {
+        crate::access::AuthMode::Passthrough => "; auth: passthrough".to_owned(),
+        crate::access::AuthMode::Gateway => format!(
+            "; auth: gateway, {} token(s), {} rule(s)",
+            access.token_count(),
+            access.rule_count()
+        ),
+    };
     let summary = format!(
-        "trust generation {generation}: {} signer(s), {} scope(s), {} revoked key(s), {} revoked certificate(s)",
+        "trust generation {generation}: {} signer(s), {} scope(s), {} revoked key(s), {} revoked certificate(s) \
+         in the configuration, {} revocation(s) made at run time",
         policy.signers().count(),
         policy.scopes().count(),
         raw.trust.revoked_keys.len(),
-        raw.trust.revoked_certs.len()
+        raw.trust.revoked_certs.len(),
+        runtime.len()
     );
+    let summary = format!("{summary}{tls}{auth}");
     state.policy.store(Arc::new(policy));
+    state.access.store(built.access.clone());
+    state.trust_digests.store(Arc::new(digests));
     // Verdicts of older generations are never looked up again; free them now.
     state.pull.verdicts.clear();
     Ok(summary)
+}
+
+/// Adds revocations made at run time (kept in the store) to a policy built from the
+/// configuration.
+pub fn apply_revocations(policy: &mut Policy, stored: &[StoredRevocation]) {
+    for revocation in stored {
+        let entry = Revocation {
+            reason: revocation.reason.clone(),
+            at: UnixTime(revocation.at),
+        };
+        match &revocation.signer {
+            RevokedSigner::Key { fingerprint } => {
+                // Stored only after parsing; one that no longer parses names no key.
+                if let Some(fingerprint) = Fingerprint::parse(fingerprint) {
+                    policy.revocations_mut().revoke_key(fingerprint, entry);
+                }
+            }
+            RevokedSigner::Cert { issuer, serial } => {
+                policy.revocations_mut().revoke_cert(issuer, serial, entry);
+            }
+        }
+    }
+}
+
+/// How a revocation names its signer, for people.
+pub fn revoked_signer_text(signer: &RevokedSigner) -> String {
+    match signer {
+        RevokedSigner::Key { fingerprint } => format!("key {fingerprint}"),
+        RevokedSigner::Cert { issuer, serial } => format!("certificate {serial} of {issuer}"),
+    }
+}
+
+/// Runtime revocations as the admin API shows them (and as the trust digest covers them).
+pub fn revocations_json(stored: &[StoredRevocation]) -> serde_json::Value {
+    serde_json::Value::Array(
+        stored
+            .iter()
+            .map(|r| {
+                let mut value = match &r.signer {
+                    RevokedSigner::Key { fingerprint } => json!({ "key": fingerprint }),
+                    RevokedSigner::Cert { issuer, serial } => {
+                        json!({ "issuer": issuer, "serial": serial })
+                    }
+                };
+                value["reason"] = json!(r.reason);
+                value["at"] = json!(UnixTime(r.at).to_string());
+                value["by"] = json!(r.by);
+                value
+            })
+            .collect(),
+    )
 }
 
 /// Reloads on every SIGHUP until the process ends, logging the outcome.

@@ -16,7 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, ServiceExt as _};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -25,6 +25,7 @@ use tracing::{Level, debug, info, warn};
 
 use crate::body::ProxyBody;
 use crate::gateway::{AppState, handle};
+use crate::tls::{PeerIdentity, peer_identity};
 
 /// A client must finish sending request headers within this time (slowloris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,6 +111,13 @@ pub async fn serve(
     builder
         .http2()
         .max_header_list_size(MAX_HEADER_BYTES as u32);
+    // New handshakes get a replaced certificate: its files are compared while serving.
+    let cert_watch = state
+        .config
+        .tls_cert
+        .clone()
+        .filter(|_| tls.is_some())
+        .map(|cert| tokio::spawn(crate::tls::watch(cert)));
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
     let svc = service(state);
@@ -130,16 +138,19 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let connection = Connection {
             builder: builder.clone(),
-            service: TowerToHyperService::new(svc.clone()),
+            service: svc.clone(),
             watcher: graceful.watcher(),
             peer,
         };
         match &acceptor {
-            None => tokio::spawn(connection.serve(TokioIo::new(stream))),
+            None => tokio::spawn(connection.serve(TokioIo::new(stream), None)),
             Some(acceptor) => tokio::spawn(connection.serve_tls(acceptor.clone(), stream)),
         };
     }
     drop(listener);
+    if let Some(task) = cert_watch {
+        task.abort();
+    }
     info!(
         connections = graceful.count(),
         "shutting down: draining in-flight requests"
@@ -153,6 +164,7 @@ pub async fn serve(
 /// One accepted connection, before it is served.
 struct Connection<S> {
     builder: auto::Builder<TokioExecutor>,
+    /// The tower stack; the connection's client identity is added to each request before it.
     service: S,
     /// Keeps the connection counted until it ends, so shutdown waits for it.
     watcher: hyper_util::server::graceful::Watcher,
@@ -161,20 +173,27 @@ struct Connection<S> {
 
 impl<S, B> Connection<S>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = http::Response<B>>
-        + Clone
-        + Send
-        + 'static,
+    S: tower::Service<Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<crate::body::BoxError>,
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<crate::body::BoxError>,
 {
-    async fn serve<I>(self, io: TokioIo<I>)
+    async fn serve<I>(self, io: TokioIo<I>, identity: Option<PeerIdentity>)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let conn = self.builder.serve_connection(io, self.service).into_owned();
+        // Set here, from the handshake, and nowhere else: no header can claim an identity.
+        let service = self.service.map_request(move |mut req: Request<Incoming>| {
+            if let Some(identity) = &identity {
+                req.extensions_mut().insert(identity.clone());
+            }
+            req
+        });
+        let conn = self
+            .builder
+            .serve_connection(io, TowerToHyperService::new(service))
+            .into_owned();
         if let Err(e) = self.watcher.watch(conn).await {
             debug!(peer = %self.peer, error = %e, "connection ended with an error");
         }
@@ -182,7 +201,11 @@ where
 
     async fn serve_tls(self, acceptor: TlsAcceptor, stream: TcpStream) {
         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => self.serve(TokioIo::new(tls)).await,
+            Ok(Ok(tls)) => {
+                // Verified by rustls (tls.client_ca) when present.
+                let identity = peer_identity(tls.get_ref().1.peer_certificates());
+                self.serve(TokioIo::new(tls), identity).await
+            }
             Ok(Err(e)) => debug!(peer = %self.peer, error = %e, "TLS handshake failed"),
             Err(_) => debug!(peer = %self.peer, "TLS handshake timed out"),
         }

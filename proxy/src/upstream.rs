@@ -21,10 +21,12 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::CertificateDer;
 
 use crate::body::{ProxyBody, full, stream};
 use crate::config::{Timeouts, UpstreamConfig};
 use crate::error::ProxyError;
+use crate::metrics::{UpstreamMetrics, UpstreamOutcome};
 use crate::upstream_auth::{Authenticator, scopes_for};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `Host`, which
@@ -48,6 +50,9 @@ const NOT_FORWARDED: [&str; 12] = [
 /// How long `/readyz` waits for an upstream's `GET /v2/`.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The pooled HTTP(S) client.
+type HttpsClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
+
 /// One upstream registry.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -55,6 +60,8 @@ pub struct Upstream {
     pub config: UpstreamConfig,
     /// sealgate's credentials and what the upstream's challenges taught; shared by the clones.
     auth: Option<Arc<Authenticator>>,
+    /// The pool its requests go through: the shared one, or with `ca`, one per distinct CA set.
+    client: HttpsClient,
 }
 
 /// A request body, and whether it can be sent a second time after a 401.
@@ -75,12 +82,15 @@ impl Upstream {
     }
 }
 
-/// The upstreams and the one pooled client shared by all of them.
+/// The upstreams and their pooled clients: one shared by every upstream trusting the system
+/// roots only, and one per distinct `ca` bundle.
 #[derive(Clone)]
 pub struct Upstreams {
-    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    client: HttpsClient,
     upstreams: Vec<Upstream>,
     timeouts: Timeouts,
+    /// Requests and latency per upstream, for `/metrics`.
+    metrics: Arc<UpstreamMetrics>,
 }
 
 /// A response read whole.
@@ -112,10 +122,7 @@ pub struct Forward<'a> {
 impl Upstreams {
     /// Builds the pooled client. No connection is made until the first request.
     pub fn new(configs: &[UpstreamConfig], timeouts: Timeouts) -> Result<Self, std::io::Error> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeouts.connect));
-        http.set_nodelay(true);
+        let http = http_connector(timeouts);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         // The system trust store is needed only for https upstreams; a container image without
         // CA certificates can still front a plain-http registry. A token realm may be https in
@@ -137,29 +144,44 @@ impl Upstreams {
                     .with_no_client_auth(),
             ),
         };
-        let https = tls
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
-            .build(https);
+        let client = pooled(tls, http);
+        // Upstreams naming the same CA bundle share a pool; a bundle's pool trusts the system
+        // roots too.
+        let mut with_ca: Vec<(&[CertificateDer<'static>], HttpsClient)> = Vec::new();
+        let mut upstreams = Vec::with_capacity(configs.len());
+        for config in configs {
+            let client = if config.ca.is_empty() {
+                client.clone()
+            } else if let Some((_, c)) = with_ca.iter().find(|(ca, _)| *ca == config.ca.as_slice())
+            {
+                c.clone()
+            } else {
+                let c = client_with_ca(&config.ca, timeouts)?;
+                with_ca.push((&config.ca, c.clone()));
+                c
+            };
+            upstreams.push(Upstream {
+                config: config.clone(),
+                auth: config
+                    .auth
+                    .as_ref()
+                    .map(|credentials| Arc::new(Authenticator::new(&config.name, credentials))),
+                client,
+            });
+        }
         Ok(Self {
             client,
-            upstreams: configs
-                .iter()
-                .map(|config| Upstream {
-                    config: config.clone(),
-                    auth: config
-                        .auth
-                        .as_ref()
-                        .map(|credentials| Arc::new(Authenticator::new(&config.name, credentials))),
-                })
-                .collect(),
+            upstreams,
             timeouts,
+            metrics: Arc::new(UpstreamMetrics::new(
+                configs.iter().map(|c| c.name.as_str()),
+            )),
         })
+    }
+
+    /// Request counts and latency per upstream.
+    pub fn metrics(&self) -> &UpstreamMetrics {
+        &self.metrics
     }
 
     /// All upstreams, in configuration order.
@@ -306,22 +328,38 @@ impl Upstreams {
         }
     }
 
-    /// Sends one request with the response timeout; errors name `upstream`.
+    /// Sends one request with the response timeout; errors name `upstream`. Every request
+    /// sealgate sends upstream goes through here, so it is counted and timed here.
     async fn send(
         &self,
         upstream: &str,
         request: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, ProxyError> {
-        tokio::time::timeout(self.timeouts.response, self.client.request(request))
-            .await
-            .map_err(|_| ProxyError::UpstreamTimeout {
-                upstream: upstream.to_owned(),
-                after: self.timeouts.response,
-            })?
-            .map_err(|e| ProxyError::UpstreamUnreachable {
-                upstream: upstream.to_owned(),
-                source: Box::new(e),
-            })
+        let started = std::time::Instant::now();
+        let sent = tokio::time::timeout(
+            self.timeouts.response,
+            self.client_for(upstream).request(request),
+        )
+        .await;
+        let outcome = match &sent {
+            Err(_) => UpstreamOutcome::Timeout,
+            Ok(Err(_)) => UpstreamOutcome::Unreachable,
+            Ok(Ok(response)) => UpstreamOutcome::Status(response.status()),
+        };
+        self.metrics.observe(upstream, outcome, started.elapsed());
+        sent.map_err(|_| ProxyError::UpstreamTimeout {
+            upstream: upstream.to_owned(),
+            after: self.timeouts.response,
+        })?
+        .map_err(|e| unreachable(upstream, e))
+    }
+
+    /// The pool of the upstream named `name` (token realms on its behalf use it too).
+    fn client_for(&self, name: &str) -> &HttpsClient {
+        self.upstreams
+            .iter()
+            .find(|u| u.config.name == name)
+            .map_or(&self.client, |u| &u.client)
     }
 
     /// The client's view of an upstream response: hop-by-hop headers dropped, `Location`
@@ -385,7 +423,7 @@ impl Upstreams {
         let request = Request::get(uri)
             .body(crate::body::empty())
             .map_err(|e| e.to_string())?;
-        match tokio::time::timeout(READINESS_TIMEOUT, self.client.request(request)).await {
+        match tokio::time::timeout(READINESS_TIMEOUT, upstream.client.request(request)).await {
             Err(_) => Err(format!("no answer within {READINESS_TIMEOUT:?}")),
             Ok(Err(e)) => Err(format!("unreachable: {e}")),
             Ok(Ok(r))
@@ -396,6 +434,92 @@ impl Upstreams {
             Ok(Ok(r)) => Err(format!("GET /v2/ answered {}", r.status())),
         }
     }
+}
+
+/// The TCP connector every pool uses.
+fn http_connector(timeouts: Timeouts) -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(timeouts.connect));
+    http.set_nodelay(true);
+    http
+}
+
+/// A pool over `tls` (http and https, HTTP/1.1 and h2 by ALPN).
+fn pooled(
+    tls: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>,
+    http: HttpConnector,
+) -> HttpsClient {
+    let https = tls
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(64)
+        .build(https)
+}
+
+/// A pool trusting `ca` in addition to the system roots. System certificates that cannot be
+/// read leave `ca` trusted alone: that is what the configuration asked for.
+fn client_with_ca(
+    ca: &[CertificateDer<'static>],
+    timeouts: Timeouts,
+) -> Result<HttpsClient, std::io::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    for cert in ca {
+        // Checked when the configuration was loaded.
+        roots.add(cert.clone()).map_err(std::io::Error::other)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(crate::tls::provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(pooled(
+        hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config),
+        http_connector(timeouts),
+    ))
+}
+
+/// The error for a request that got no response: a failed TLS handshake says so (and what to
+/// configure), anything else is "unreachable" with its cause.
+fn unreachable(upstream: &str, e: hyper_util::client::legacy::Error) -> ProxyError {
+    match tls_cause(&e) {
+        Some(why) => ProxyError::UpstreamTls {
+            upstream: upstream.to_owned(),
+            why,
+        },
+        None => ProxyError::UpstreamUnreachable {
+            upstream: upstream.to_owned(),
+            source: Box::new(e),
+        },
+    }
+}
+
+/// The rustls error somewhere in `e`'s chain. The connector wraps it in an `io::Error`, whose
+/// `source()` skips the wrapped error, so each `io::Error` is looked into as well.
+fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+        {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                return Some(tls.to_string());
+            }
+            if let Some(why) = tls_cause(inner) {
+                return Some(why);
+            }
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// A request with these parts.
@@ -505,6 +629,7 @@ mod tests {
             authority: Authority::from_static("127.0.0.1:5000"),
             namespaces: vec![],
             auth: None,
+            ca: Vec::new(),
         }
     }
 

@@ -42,8 +42,25 @@ pub enum Discovery {
 /// signatures, or, for a child of a signed index, the index's. `manifest` is the subject's
 /// bytes, for bundles that sign the artifact itself. Signatures found in the upstream that
 /// satisfy a signer are recorded in the index, so later verdicts (and restarts) need not look
-/// again.
+/// again. Each verdict computed is timed for `/metrics`.
 pub async fn verdict(
+    source: &Source<'_>,
+    policy: &Policy,
+    digest: &Digest,
+    tag: Option<&Tag>,
+    manifest: Option<&Bytes>,
+    discovery: Discovery,
+) -> Result<Verdict, ProxyError> {
+    let started = std::time::Instant::now();
+    let verdict = compute(source, policy, digest, tag, manifest, discovery).await?;
+    source
+        .state
+        .metrics
+        .verification(discovery, started.elapsed());
+    Ok(verdict)
+}
+
+async fn compute(
     source: &Source<'_>,
     policy: &Policy,
     digest: &Digest,

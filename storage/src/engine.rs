@@ -21,8 +21,8 @@ use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{
     AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, Referrer, SCHEMA_VERSION, SignatureRecord, StorageError,
-    StoreHealth, UnixSecs,
+    Pin, PinKey, PinMove, PinOutcome, Referrer, RevokedSigner, SCHEMA_VERSION, SignatureRecord,
+    StorageError, StoreHealth, StoredRevocation, UnixSecs,
 };
 
 /// Records read per page when walking a whole tree.
@@ -82,6 +82,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Makes every committed write durable.
     fn flush(&self) -> Result<(), StorageError>;
+
+    /// Bytes the store occupies: on disk, or for a store in memory, an estimate of the data
+    /// held.
+    fn size_on_disk(&self) -> Result<u64, StorageError>;
 }
 
 /// The smallest key greater than `key`: where the next page starts.
@@ -226,6 +230,48 @@ impl<B: Backend> Engine<B> {
         })?;
         out.sort_by(|(a, _), (b, _)| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
         Ok(out)
+    }
+
+    /// Every pin: one walk of the whole tree. The admin API lists pins and computes a
+    /// revocation's reach with it; the proxy's hot paths never call it.
+    pub(crate) fn all_pins(&self) -> Result<Vec<(PinKey, Pin)>, StorageError> {
+        let mut out = Vec::new();
+        self.for_each(Tree::Pins, &[], |key, value| {
+            out.push((
+                keys::parse_pin(Tree::Pins.name(), key)?,
+                codec::decode(Tree::Pins, value)?,
+            ));
+            Ok(())
+        })?;
+        // Keys sort by component length first (`b` before `aa`); answer in name order.
+        out.sort_by(|(a, _), (b, _)| {
+            (&a.upstream, &a.repository, &a.tag).cmp(&(&b.upstream, &b.repository, &b.tag))
+        });
+        Ok(out)
+    }
+
+    pub(crate) fn retire_pin(
+        &self,
+        key: &PinKey,
+        event: AuditEvent,
+    ) -> Result<Option<(Pin, AuditRecord)>, StorageError> {
+        let pin_key = keys::pin(key);
+        let removed = self.backend.transaction(|tx| {
+            let Some(raw) = tx.get(Tree::Pins, &pin_key)? else {
+                // Nothing to retire: nothing is decided, so nothing is audited.
+                return Ok(None);
+            };
+            // Decoded, not just removed: the caller gets the pin it retired, and bytes that are
+            // not a pin are reported rather than silently dropped.
+            let pin = codec::decode::<Pin>(Tree::Pins, &raw)?;
+            tx.remove(Tree::Pins, &pin_key)?;
+            let record = append_audit_in(tx, &event)?;
+            Ok(Some((pin, record)))
+        })?;
+        if removed.is_some() {
+            self.backend.flush()?;
+        }
+        Ok(removed)
     }
 
     // ---- signatures ----------------------------------------------------------------------
@@ -600,6 +646,48 @@ impl<B: Backend> Engine<B> {
         Ok(out)
     }
 
+    // ---- revocations ---------------------------------------------------------------------
+
+    pub(crate) fn record_revocation(
+        &self,
+        revocation: StoredRevocation,
+        event: AuditEvent,
+    ) -> Result<(bool, AuditRecord), StorageError> {
+        let key = keys::revocation(&revocation.signer);
+        let value = codec::encode(Tree::Revocations, &revocation)?;
+        let result = self.backend.transaction(|tx| {
+            let new = match tx.get(Tree::Revocations, &key)? {
+                // The earlier record is replaced whole, but it must be one: bytes that are not a
+                // revocation are reported, not overwritten unseen.
+                Some(raw) => {
+                    decode_revocation(Tree::Revocations.name(), &key, &raw)?;
+                    false
+                }
+                None => true,
+            };
+            tx.insert(Tree::Revocations, &key, value.clone())?;
+            // Every revocation is audited, including one that only restates an earlier one.
+            let record = append_audit_in(tx, &event)?;
+            Ok((new, record))
+        })?;
+        self.backend.flush()?;
+        Ok(result)
+    }
+
+    /// Every revocation: one walk of the whole tree, which stays small (revocations are rare,
+    /// made by hand).
+    pub(crate) fn revocations(&self) -> Result<Vec<StoredRevocation>, StorageError> {
+        let mut out = Vec::new();
+        self.for_each(Tree::Revocations, &[], |key, value| {
+            out.push(decode_revocation(Tree::Revocations.name(), key, value)?);
+            Ok(())
+        })?;
+        // Keys sort by component length first; answer keys first, then certificates, each in
+        // string order of what names them.
+        out.sort_by(|a, b| revocation_order(&a.signer).cmp(&revocation_order(&b.signer)));
+        Ok(out)
+    }
+
     // ---- audit ---------------------------------------------------------------------------
 
     pub(crate) fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StorageError> {
@@ -738,6 +826,28 @@ fn decode_schema_version(raw: &[u8]) -> Result<u32, StorageError> {
     Ok(u32::from_be_bytes(bytes))
 }
 
+/// A revocation record, checked against the signer its key names.
+fn decode_revocation(
+    name: &'static str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<StoredRevocation, StorageError> {
+    let signer = keys::parse_revocation(name, key)?;
+    let revocation = codec::decode::<StoredRevocation>(Tree::Revocations, value)?;
+    if revocation.signer != signer {
+        return Err(corrupt(Tree::Revocations, "record does not match its key"));
+    }
+    Ok(revocation)
+}
+
+/// Where a revocation comes in [`crate::Store::revocations`]: keys, then certificates.
+fn revocation_order(signer: &RevokedSigner) -> (u8, &str, &str) {
+    match signer {
+        RevokedSigner::Key { fingerprint } => (0, fingerprint, ""),
+        RevokedSigner::Cert { issuer, serial } => (1, issuer, serial),
+    }
+}
+
 /// A referrer record, checked against the digest its key names.
 fn decode_referrer(name: &'static str, key: &[u8], value: &[u8]) -> Result<Referrer, StorageError> {
     let key = keys::parse_referrer(name, key)?;
@@ -815,6 +925,7 @@ fn check_entry(
             keys::parse_pending_by_digest(name, key)?;
             expect_empty("a pending index")
         }
+        Tree::Revocations => decode_revocation(name, key, value).map(drop),
         Tree::Audit => {
             let seq = keys::parse_audit(key)
                 .ok_or_else(|| corrupt(tree, "a key is not a sequence number"))?;
@@ -886,6 +997,16 @@ macro_rules! store_via_engine {
                 repository: Option<&::sealgate_policies::oci::RepoName>,
             ) -> Result<Vec<($crate::PinKey, $crate::Pin)>, $crate::StorageError> {
                 self.engine.pins(upstream, repository)
+            }
+            fn all_pins(&self) -> Result<Vec<($crate::PinKey, $crate::Pin)>, $crate::StorageError> {
+                self.engine.all_pins()
+            }
+            fn retire_pin(
+                &self,
+                key: &$crate::PinKey,
+                event: $crate::AuditEvent,
+            ) -> Result<Option<($crate::Pin, $crate::AuditRecord)>, $crate::StorageError> {
+                self.engine.retire_pin(key, event)
             }
             fn record_signature(
                 &self,
@@ -993,6 +1114,16 @@ macro_rules! store_via_engine {
             ) -> Result<Vec<$crate::PendingTag>, $crate::StorageError> {
                 self.engine.expired_pending(now)
             }
+            fn record_revocation(
+                &self,
+                revocation: $crate::StoredRevocation,
+                event: $crate::AuditEvent,
+            ) -> Result<(bool, $crate::AuditRecord), $crate::StorageError> {
+                self.engine.record_revocation(revocation, event)
+            }
+            fn revocations(&self) -> Result<Vec<$crate::StoredRevocation>, $crate::StorageError> {
+                self.engine.revocations()
+            }
             fn append_audit(
                 &self,
                 event: $crate::AuditEvent,
@@ -1011,6 +1142,9 @@ macro_rules! store_via_engine {
             }
             fn flush(&self) -> Result<(), $crate::StorageError> {
                 self.engine.backend.flush()
+            }
+            fn size_on_disk(&self) -> Result<u64, $crate::StorageError> {
+                self.engine.backend.size_on_disk()
             }
         }
     };

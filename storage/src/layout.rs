@@ -26,6 +26,7 @@
 //! | `referrers`         | `upstream`, `repository`, `subject`, `referrer` | [`crate::Referrer`], versioned JSON (below) |
 //! | `pending`           | `pinkey`                                 | [`crate::PendingTag`], versioned JSON  |
 //! | `pending_by_digest` | `digest`, `pinkey`                       | empty: the key is the fact             |
+//! | `revocations`       | `key`, `fingerprint`; or `cert`, `issuer`, `serial` | [`crate::StoredRevocation`], versioned JSON (below) |
 //! | `audit`             | `seq` (`u64` BE, from 1)                 | `{"v":1,"seq":N,"prev_hash":"<hex>","hash":"<hex>","event":{"v":1,…}}` |
 //!
 //! `index_parents` and `pending_by_digest` are reverse indexes of `index_children` and `pending`;
@@ -50,6 +51,25 @@
 //! Bumping the version would only make that older binary refuse the store. What a downgrade
 //! does cost: facts about manifests the older binary handled are missing until a manifest
 //! passes through a binary that records them again.
+//!
+//! `revocations` holds the revocations made at runtime (the admin API); the proxy merges them
+//! with the configuration's. A key starts with a *kind* component, `key` or `cert`, followed by
+//! the fingerprint, or by the issuer DN and the serial, each a component of its own: a
+//! fingerprint can never be read as an issuer, nor issuer `a` with serial `bc` as issuer `ab`
+//! with serial `c`. The store keeps what it is given (normalising a serial is the caller's
+//! job). One signer has at most one record: recording it again replaces the reason, time and
+//! author. The value has the field names of [`crate::StoredRevocation`] and serde's default
+//! (externally tagged) shape for [`crate::RevokedSigner`]:
+//! `{"v":1,"signer":{"Key":{"fingerprint":"sha256:…"}},"reason":"…","at":N,"by":"…" or null}` or
+//! `{"v":1,"signer":{"Cert":{"issuer":"CN=…","serial":"1a2b"}},"reason":"…","at":N,"by":…}`;
+//! the signer in the value must match the key.
+//!
+//! `revocations` was added the same way, without changing [`crate::SCHEMA_VERSION`], for the
+//! same reasons: it is additive, and a store written before it opens with it empty, which is
+//! the truth (nothing revoked at runtime yet). Its downgrade cost is of another kind, though:
+//! a binary from before it never reads the tree, so it does not enforce the revocations made
+//! at runtime, and it admits what they revoke until they are also written into the
+//! configuration. Before downgrading past it, copy them there.
 //!
 //! # Values
 //!
@@ -91,6 +111,8 @@ pub mod trees {
     pub const PENDING: &str = "pending";
     /// Reverse of [`PENDING`]: pending tags by the digest they would point at.
     pub const PENDING_BY_DIGEST: &str = "pending_by_digest";
+    /// Revocations made at runtime, by kind (`key`, `cert`) and signer.
+    pub const REVOCATIONS: &str = "revocations";
     /// The hash-chained audit log, by sequence number.
     pub const AUDIT: &str = "audit";
 
@@ -107,12 +129,13 @@ pub mod trees {
         Referrers,
         Pending,
         PendingByDigest,
+        Revocations,
         Audit,
     }
 
     impl Tree {
         /// Every tree, in the order the backends open them ([`Tree::index`]).
-        pub(crate) const ALL: [Tree; 11] = [
+        pub(crate) const ALL: [Tree; 12] = [
             Tree::Meta,
             Tree::Pins,
             Tree::Signatures,
@@ -123,6 +146,7 @@ pub mod trees {
             Tree::Referrers,
             Tree::Pending,
             Tree::PendingByDigest,
+            Tree::Revocations,
             Tree::Audit,
         ];
 
@@ -139,6 +163,7 @@ pub mod trees {
                 Tree::Referrers => REFERRERS,
                 Tree::Pending => PENDING,
                 Tree::PendingByDigest => PENDING_BY_DIGEST,
+                Tree::Revocations => REVOCATIONS,
                 Tree::Audit => AUDIT,
             }
         }
@@ -155,13 +180,19 @@ pub mod trees {
 pub mod keys {
     use sealgate_policies::oci::{Digest, RepoName, Tag};
 
-    use crate::{PinKey, StorageError};
+    use crate::{PinKey, RevokedSigner, StorageError};
 
     /// Key of the schema version in [`super::trees::META`].
     pub const SCHEMA_VERSION: &[u8] = b"schema_version";
 
     /// Key of the audit head (last sequence number and hash) in [`super::trees::META`].
     pub const AUDIT_HEAD: &[u8] = b"audit_head";
+
+    /// First component of a key revocation's key in [`super::trees::REVOCATIONS`].
+    pub const REVOKED_KEY: &[u8] = b"key";
+
+    /// First component of a certificate revocation's key in [`super::trees::REVOCATIONS`].
+    pub const REVOKED_CERT: &[u8] = b"cert";
 
     fn push(key: &mut Vec<u8>, component: &[u8]) {
         // A component longer than 4 GiB cannot reach the store: names and tags are bounded by
@@ -274,6 +305,17 @@ pub mod keys {
     /// All pending tags pointing at `digest` (a prefix of [`pending_by_digest`]).
     pub fn pending_by_digest_prefix(digest: &Digest) -> Vec<u8> {
         build(&[digest.as_str().as_bytes()])
+    }
+
+    /// A revocation in [`super::trees::REVOCATIONS`]: [`REVOKED_KEY`] and the fingerprint, or
+    /// [`REVOKED_CERT`], the issuer and the serial.
+    pub fn revocation(signer: &RevokedSigner) -> Vec<u8> {
+        match signer {
+            RevokedSigner::Key { fingerprint } => build(&[REVOKED_KEY, fingerprint.as_bytes()]),
+            RevokedSigner::Cert { issuer, serial } => {
+                build(&[REVOKED_CERT, issuer.as_bytes(), serial.as_bytes()])
+            }
+        }
     }
 
     /// An audit record in [`super::trees::AUDIT`]: the sequence number, big-endian.
@@ -432,6 +474,39 @@ pub mod keys {
             return Err(corrupt(tree, "empty key"));
         };
         Ok((parse(tree, digest)?, pin_key_from(tree, rest)?))
+    }
+
+    /// Reads back a key built by [`revocation`].
+    pub(crate) fn parse_revocation(
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<RevokedSigner, StorageError> {
+        let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
+        match parts.as_slice() {
+            [kind, fingerprint] if *kind == REVOKED_KEY => Ok(RevokedSigner::Key {
+                fingerprint: text(tree, fingerprint)?.to_owned(),
+            }),
+            [kind, issuer, serial] if *kind == REVOKED_CERT => Ok(RevokedSigner::Cert {
+                issuer: text(tree, issuer)?.to_owned(),
+                serial: text(tree, serial)?.to_owned(),
+            }),
+            [kind, ..] if *kind == REVOKED_KEY || *kind == REVOKED_CERT => Err(corrupt(
+                tree,
+                format!(
+                    "a {} revocation key has {} components",
+                    String::from_utf8_lossy(kind),
+                    parts.len()
+                ),
+            )),
+            [kind, ..] => Err(corrupt(
+                tree,
+                format!(
+                    "unknown revocation kind {:?}",
+                    String::from_utf8_lossy(kind)
+                ),
+            )),
+            [] => Err(corrupt(tree, "empty key")),
+        }
     }
 
     /// Reads back a key built by [`audit`].

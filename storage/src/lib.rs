@@ -8,7 +8,8 @@
 //!
 //! Guarantees every backend keeps:
 //! - A pin is create-if-absent (compare-and-swap); the pin and the audit event of the decision
-//!   are written in one transaction and are durable when [`Store::pin`] returns.
+//!   are written in one transaction and are durable when [`Store::pin`] returns. Only
+//!   [`Store::retire_pin`] removes a pin, again together with its audit event.
 //! - The audit log is append-only and hash-chained ([`layout`] gives the hash), so a deleted,
 //!   edited or moved record, or a rolled-back head, is found by [`Store::verify_audit`].
 //! - Every record carries its version; a newer binary reads an older store, and a record or
@@ -32,7 +33,8 @@ pub use layout::{keys, trees};
 pub use mem_store::MemStore;
 pub use records::{
     AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, Referrer, SignatureFormat, SignatureRecord, UnixSecs,
+    Pin, PinKey, PinMove, PinOutcome, Referrer, RevokedSigner, SignatureFormat, SignatureRecord,
+    StoredRevocation, UnixSecs,
 };
 pub use sled_store::SledStore;
 
@@ -83,6 +85,22 @@ pub trait Store: Send + Sync + 'static {
         upstream: &str,
         repository: Option<&RepoName>,
     ) -> Result<Vec<(PinKey, Pin)>, StorageError>;
+
+    /// Every pin of every upstream, sorted by upstream, repository and tag.
+    fn all_pins(&self) -> Result<Vec<(PinKey, Pin)>, StorageError>;
+
+    /// Removes the pin of `key` and appends `event`, in one transaction, durable on return.
+    /// `None` (and no audit record) if the tag was not pinned.
+    ///
+    /// This is the only way to free a tag (an administrator does it): afterwards [`Store::pin`]
+    /// treats it as never pinned. The removed pin is returned whole, history included; the
+    /// audit log keeps every earlier decision about the tag. A pending entry or `.sig` layers
+    /// recorded under the same key are not touched.
+    fn retire_pin(
+        &self,
+        key: &PinKey,
+        event: AuditEvent,
+    ) -> Result<Option<(Pin, AuditRecord)>, StorageError>;
 
     /// Records a verified signature, keyed by (subject, signature manifest, layer index).
     /// Recording it again updates the other fields but keeps the first `observed_at`. Returns
@@ -169,6 +187,19 @@ pub trait Store: Send + Sync + 'static {
     /// Pending entries whose quarantine has ended: `expires_at <= now`.
     fn expired_pending(&self, now: UnixSecs) -> Result<Vec<PendingTag>, StorageError>;
 
+    /// Records `revocation` (replacing an earlier one of the same signer) and appends `event`,
+    /// in one transaction, durable on return. Returns whether it was new. The event is written
+    /// on a replacement too.
+    fn record_revocation(
+        &self,
+        revocation: StoredRevocation,
+        event: AuditEvent,
+    ) -> Result<(bool, AuditRecord), StorageError>;
+
+    /// Every recorded revocation, keys first then certificates, each in key order: keys by
+    /// fingerprint, certificates by issuer then serial (compared as strings).
+    fn revocations(&self) -> Result<Vec<StoredRevocation>, StorageError>;
+
     /// Appends `event` to the audit log; durable on return.
     fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StorageError>;
 
@@ -182,4 +213,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes every write so far durable (the write methods already do).
     fn flush(&self) -> Result<(), StorageError>;
+
+    /// Bytes the store occupies (on disk for sled; an estimate of the data held for MemStore).
+    fn size_on_disk(&self) -> Result<u64, StorageError>;
 }

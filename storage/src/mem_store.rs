@@ -156,4 +156,15 @@ impl Backend for MemBackend {
     fn flush(&self) -> Result<(), StorageError> {
         Ok(())
     }
+
+    /// The bytes of every key and value held, without the maps' own overhead.
+    fn size_on_disk(&self) -> Result<u64, StorageError> {
+        let bytes: usize = self
+            .lock()
+            .iter()
+            .flat_map(|map| map.iter())
+            .map(|(key, value)| key.len() + value.len())
+            .sum();
+        Ok(u64::try_from(bytes).unwrap_or(u64::MAX))
+    }
 }

@@ -148,6 +148,43 @@ pub struct Referrer {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// What a revocation names.
+///
+/// Stored with serde's default (externally tagged) enum shape, as part of
+/// [`StoredRevocation`]: `{"Key":{"fingerprint":"…"}}` or
+/// `{"Cert":{"issuer":"…","serial":"…"}}` (see [`crate::layout`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RevokedSigner {
+    /// A public key, by fingerprint (`sha256:<hex>` of its DER SubjectPublicKeyInfo).
+    Key {
+        /// The key's fingerprint.
+        fingerprint: String,
+    },
+    /// A certificate, by issuer DN (RFC 4514 as sealgate prints it) and serial (lower-case hex,
+    /// no colons or leading zeros).
+    Cert {
+        /// The issuer's distinguished name.
+        issuer: String,
+        /// The serial number.
+        serial: String,
+    },
+}
+
+/// A revocation recorded at runtime (by the admin API). The proxy merges these with the
+/// configuration's revocations; the store keeps them as given, normalising and rejecting
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRevocation {
+    /// What is revoked; at most one revocation is kept per signer.
+    pub signer: RevokedSigner,
+    /// Why.
+    pub reason: String,
+    /// When it takes effect (seconds since the epoch).
+    pub at: UnixSecs,
+    /// Who revoked it (the admin identity), if known.
+    pub by: Option<String>,
+}
+
 /// A tag held in quarantine until its signature arrives (or it expires).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingTag {

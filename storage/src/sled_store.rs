@@ -63,9 +63,10 @@ impl SledStore {
         Ok(store)
     }
 
-    /// Bytes the database occupies on disk.
+    /// Bytes the database occupies on disk; the same as [`crate::Store::size_on_disk`], callable
+    /// without the trait in scope.
     pub fn size_on_disk(&self) -> Result<u64, StorageError> {
-        Ok(self.engine.backend.db.size_on_disk()?)
+        self.engine.backend.size_on_disk()
     }
 
     /// Decodes every key and record of every tree (an offline `fsck`; the audit chain is
@@ -153,6 +154,10 @@ impl Backend for SledBackend {
     fn flush(&self) -> Result<(), StorageError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    fn size_on_disk(&self) -> Result<u64, StorageError> {
+        Ok(self.db.size_on_disk()?)
     }
 }
 

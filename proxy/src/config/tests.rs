@@ -371,3 +371,151 @@ fn a_reload_may_change_trust_policy_and_log_only() {
         assert_ne!(raw(&restart).restart_only_sections(), started, "{restart}");
     }
 }
+
+/// A config file `sealgate.toml` with `body` in a fresh directory, beside a certificate pair
+/// (`cert.pem`, `key.pem`) and a CA bundle (`ca.pem`), so that relative paths can be tested.
+fn in_dir(body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), certified.cert.pem()).unwrap();
+    std::fs::write(
+        dir.path().join("key.pem"),
+        certified.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let file = dir.path().join("sealgate.toml");
+    std::fs::write(&file, body).unwrap();
+    (dir, file)
+}
+
+fn load_in_dir(body: &str, vars: &[(&str, &str)]) -> Result<Config, String> {
+    let (_dir, file) = in_dir(body);
+    Config::load(&file, &env(vars)).map_err(|e| e.to_string())
+}
+
+#[test]
+fn tls_auth_and_upstream_ca_paths_are_relative_to_the_config_file() {
+    let body = format!(
+        "{MINIMAL}ca = \"ca.pem\"\n[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\nclient_ca = \"ca.pem\"\n"
+    );
+    let cfg = load_in_dir(&body, &[]).unwrap();
+    assert!(cfg.tls.is_some());
+    let cert = cfg.tls_cert.as_ref().unwrap();
+    assert_eq!(cert.reload_interval, Duration::from_secs(30), "the default");
+    assert_eq!(cfg.upstreams[0].ca.len(), 1);
+    assert_eq!(cfg.access.mode(), crate::access::AuthMode::Passthrough);
+    let cfg = load_in_dir(MINIMAL, &[]).unwrap();
+    assert!(cfg.upstreams[0].ca.is_empty());
+}
+
+#[test]
+fn tls_auth_and_upstream_ca_errors_name_the_key() {
+    let tls = "[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n";
+    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+        (
+            format!("{MINIMAL}ca = \"nope.pem\"\n"),
+            vec![],
+            "upstream[0].ca: cannot read",
+        ),
+        (
+            format!("{MINIMAL}ca = \"sealgate.toml\"\n"),
+            vec![],
+            "upstream[0].ca",
+        ),
+        (
+            format!("{MINIMAL}{tls}client_auth = \"optional\"\n"),
+            vec![],
+            "tls.client_auth",
+        ),
+        (
+            format!("{MINIMAL}{tls}client_auth = \"sometimes\"\n"),
+            vec![],
+            "sometimes",
+        ),
+        (
+            format!("{MINIMAL}{tls}client_cert = \"x\"\n"),
+            vec![],
+            "client_cert",
+        ),
+        (
+            format!("{MINIMAL}{tls}reload_interval = \"10ms\"\n"),
+            vec![],
+            "tls.reload_interval",
+        ),
+        (
+            format!("{MINIMAL}{tls}reload_interval = \"often\"\n"),
+            vec![],
+            "reload_interval",
+        ),
+        (
+            format!("{MINIMAL}{tls}client_ca = \"nope.pem\"\n"),
+            vec![],
+            "tls.client_ca",
+        ),
+        (
+            format!("{MINIMAL}[auth]\nmode = \"gatekeeper\"\n"),
+            vec![],
+            "gatekeeper",
+        ),
+        (
+            format!("{MINIMAL}[auth]\nmode = \"gateway\"\n"),
+            vec![],
+            "auth.mode",
+        ),
+        (
+            MINIMAL.to_owned(),
+            vec![("SEALGATE_AUTH__MODE", "gateway")],
+            "auth.mode",
+        ),
+        (format!("{MINIMAL}[auth]\ntoken = \"x\"\n"), vec![], "token"),
+        (
+            format!("{MINIMAL}[auth]\nmode = \"gateway\"\ntokens_file = \"nope.toml\"\n"),
+            vec![],
+            "auth.tokens_file: cannot read",
+        ),
+        (
+            format!(
+                "{MINIMAL}[auth]\nmode = \"gateway\"\ntokens_file = \"cert.pem\"\n[[auth.rule]]\nrepositories = \"**\"\nidentities = [\"ci\"]\nactions = [\"pull\"]\n"
+            ),
+            vec![],
+            "auth.tokens_file",
+        ),
+        (
+            format!(
+                "{MINIMAL}{tls}client_ca = \"ca.pem\"\n[auth]\nmode = \"gateway\"\n[[auth.rule]]\nrepositories = \"**\"\nidentities = [\"ci\"]\nactions = [\"pull\"]\nextra = 1\n"
+            ),
+            vec![],
+            "extra",
+        ),
+    ];
+    for (body, vars, expected) in cases {
+        let e = load_in_dir(&body, &vars).unwrap_err();
+        assert!(
+            e.contains(expected),
+            "expected {expected:?} in: {e}\n{body}"
+        );
+    }
+    // Client certificates alone authenticate a gateway.
+    let body = format!(
+        "{MINIMAL}{tls}client_ca = \"ca.pem\"\n[auth]\nmode = \"gateway\"\n[[auth.rule]]\nrepositories = \"**\"\nidentities = [\"cn:*\"]\nactions = [\"pull\"]\n"
+    );
+    let cfg = load_in_dir(&body, &[]).unwrap();
+    assert_eq!(cfg.access.mode(), crate::access::AuthMode::Gateway);
+    assert_eq!(cfg.access.rule_count(), 1);
+}
+
+#[test]
+fn a_reload_may_change_auth_but_not_tls() {
+    let tls = "[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n";
+    let raw = |body: &str| RawConfig::load(write(body).path(), &env(&[])).unwrap();
+    let started = raw(&format!("{MINIMAL}{tls}")).restart_only_sections();
+    let auth = format!(
+        "{MINIMAL}{tls}[auth]\nmode = \"gateway\"\ntokens_file = \"t.toml\"\n[[auth.rule]]\nrepositories = \"**\"\nidentities = [\"ci\"]\nactions = [\"pull\"]\n"
+    );
+    assert_eq!(raw(&auth).restart_only_sections(), started);
+    let interval = format!("{MINIMAL}{tls}reload_interval = \"5s\"\n");
+    assert_ne!(raw(&interval).restart_only_sections(), started);
+    let ca = format!("{MINIMAL}ca = \"ca.pem\"\n{tls}");
+    assert_ne!(raw(&ca).restart_only_sections(), started);
+}

@@ -398,6 +398,7 @@ impl Fake {
             authority: Authority::try_from(self.addr.to_string()).unwrap(),
             namespaces: vec![],
             auth: credentials,
+            ca: Vec::new(),
         };
         let timeouts = Timeouts {
             connect: Duration::from_secs(5),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::{PendingTag, Pin, PinKey, PinMove, Referrer};
+use crate::{PendingTag, Pin, PinKey, PinMove, Referrer, RevokedSigner, StoredRevocation};
 
 const D1: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
 const D2: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000002";
@@ -126,6 +126,49 @@ fn v1_referrer_is_written_in_its_documented_shape() {
 }
 
 #[test]
+fn v1_revocation_is_written_in_its_documented_shape() {
+    let key = StoredRevocation {
+        signer: RevokedSigner::Key {
+            fingerprint: format!("sha256:{}", "ab".repeat(32)),
+        },
+        reason: "ci-2024 key leaked".into(),
+        at: 1_700_000_000,
+        by: Some("admin@example.com".into()),
+    };
+    let expected = format!(
+        r#"{{"v":1,"signer":{{"Key":{{"fingerprint":"sha256:{}"}}}},"reason":"ci-2024 key leaked","at":1700000000,"by":"admin@example.com"}}"#,
+        "ab".repeat(32)
+    );
+    assert_eq!(
+        String::from_utf8(encode(Tree::Revocations, &key).unwrap()).unwrap(),
+        expected
+    );
+    assert_eq!(
+        decode::<StoredRevocation>(Tree::Revocations, expected.as_bytes()).unwrap(),
+        key
+    );
+
+    let cert = StoredRevocation {
+        signer: RevokedSigner::Cert {
+            issuer: "CN=Example CA,O=Example\\, Inc.".into(),
+            serial: "1a2b".into(),
+        },
+        reason: "mis-issued".into(),
+        at: 0,
+        by: None,
+    };
+    let expected = r#"{"v":1,"signer":{"Cert":{"issuer":"CN=Example CA,O=Example\\, Inc.","serial":"1a2b"}},"reason":"mis-issued","at":0,"by":null}"#;
+    assert_eq!(
+        String::from_utf8(encode(Tree::Revocations, &cert).unwrap()).unwrap(),
+        expected
+    );
+    assert_eq!(
+        decode::<StoredRevocation>(Tree::Revocations, expected.as_bytes()).unwrap(),
+        cert
+    );
+}
+
+#[test]
 fn v1_records_as_an_older_binary_may_have_written_them_decode() {
     // Fields in another order, whitespace, optional fields absent: still v1.
     let pin =
@@ -183,6 +226,20 @@ fn v1_records_as_an_older_binary_may_have_written_them_decode() {
     .unwrap();
     assert_eq!(referrer.artifact_type, None, "absent optional field");
     assert_eq!(referrer.size, 7);
+
+    let revocation: StoredRevocation = decode(
+        Tree::Revocations,
+        br#"{ "at": 5, "reason": "r", "signer": { "Cert": { "serial": "1", "issuer": "CN=x" } }, "v": 1 }"#,
+    )
+    .unwrap();
+    assert_eq!(
+        revocation.signer,
+        RevokedSigner::Cert {
+            issuer: "CN=x".into(),
+            serial: "1".into()
+        }
+    );
+    assert_eq!(revocation.by, None, "absent optional field");
 
     let head = decode_head(
         br#"{"v":1,"seq":1,"hash":"f47ad803fc1af1288b6ec5a4f2487bc6ad8429eb092870493975e4f9a1cdcf63"}"#,
@@ -324,6 +381,37 @@ fn malformed_records_are_corrupt() {
     assert!(bad_referrer(&format!(
         r#"{{"v":1,"media_type":"m","digest":"{D1}","size":1,"artifact_type":null,"annotations":{{"k":1}}}}"#
     )));
+    let bad_revocation = |bytes: &str| {
+        matches!(
+            decode::<StoredRevocation>(Tree::Revocations, bytes.as_bytes()),
+            Err(StorageError::Corrupt {
+                tree: "revocations",
+                ..
+            })
+        )
+    };
+    assert!(
+        bad_revocation(
+            r#"{"v":1,"signer":{"Fingerprint":{"fingerprint":"f"}},"reason":"r","at":1,"by":null}"#
+        ),
+        "unknown kind"
+    );
+    assert!(
+        bad_revocation(
+            r#"{"v":1,"signer":{"key":{"fingerprint":"f"}},"reason":"r","at":1,"by":null}"#
+        ),
+        "variants are capitalised"
+    );
+    assert!(
+        bad_revocation(r#"{"v":1,"signer":{"Cert":{"issuer":"i"}},"reason":"r","at":1}"#),
+        "no serial"
+    );
+    assert!(bad_revocation(
+        r#"{"v":1,"signer":{"Key":{"fingerprint":"f"}},"reason":"r","at":-1}"#
+    ));
+    assert!(bad_revocation(
+        r#"{"v":1,"signer":"Key","reason":"r","at":1}"#
+    ));
 }
 
 #[test]

@@ -84,6 +84,9 @@ on_both_backends!(
     mutable_pin_moves_keep_history_oldest_first,
     pin_history_is_capped,
     pins_list_by_upstream_and_repository_without_prefix_confusion,
+    all_pins_lists_every_upstream_in_name_order,
+    retire_pin_removes_the_pin_and_audits_only_a_removal,
+    a_retired_tag_can_be_pinned_again_to_another_digest,
     fifty_racing_pushes_to_one_immutable_tag_have_one_winner,
     pin_model_check_against_random_operations,
     signatures_dedupe_and_keep_first_observed_at,
@@ -95,6 +98,8 @@ on_both_backends!(
     referrers_dedupe_and_follow_the_latest_descriptor,
     pending_lifecycle_and_digest_index,
     pending_expiry_boundary,
+    revocations_round_trip_and_replace_one_record_per_signer,
+    revocations_list_keys_first_then_certificates_in_key_order,
     audit_appends_chain_and_page,
     verify_on_an_empty_log,
     verify_finds_a_gap,
@@ -108,6 +113,7 @@ on_both_backends!(
     a_record_from_a_newer_binary_is_a_version_error,
     verify_records_decodes_a_healthy_store,
     verify_tolerates_appends_running_at_the_same_time,
+    size_grows_with_data,
 );
 
 fn digest(n: u64) -> Digest {
@@ -200,6 +206,29 @@ fn pending_tag(k: &PinKey, d: u64, expires_at: UnixSecs) -> PendingTag {
         media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
         expires_at,
         pushed_by: None,
+    }
+}
+
+fn key_revocation(fingerprint: &str, reason: &str) -> StoredRevocation {
+    StoredRevocation {
+        signer: RevokedSigner::Key {
+            fingerprint: fingerprint.to_owned(),
+        },
+        reason: reason.to_owned(),
+        at: 1_700_000_000,
+        by: Some("admin@example.com".to_owned()),
+    }
+}
+
+fn cert_revocation(issuer: &str, serial: &str, reason: &str) -> StoredRevocation {
+    StoredRevocation {
+        signer: RevokedSigner::Cert {
+            issuer: issuer.to_owned(),
+            serial: serial.to_owned(),
+        },
+        reason: reason.to_owned(),
+        at: 1_700_000_100,
+        by: None,
     }
 }
 
@@ -384,6 +413,154 @@ fn pins_list_by_upstream_and_repository_without_prefix_confusion(store: &impl Ha
     assert!(listed("h", None).is_empty());
     let (_, pin) = &store.pins("hub", Some(&repo("ab"))).unwrap()[0];
     assert_eq!(pin.digest, digest(3));
+}
+
+fn all_pins_lists_every_upstream_in_name_order(store: &impl Harness) {
+    assert!(store.all_pins().unwrap().is_empty());
+    // Recorded out of order, with names whose stored keys sort otherwise (length first: `b`
+    // before `aa`, `hu` before `hub`).
+    let keys = [
+        key("hub", "team/app", "v2"),
+        key("b", "a", "v1"),
+        key("hub", "a/b", "v1"),
+        key("aa", "z", "v1"),
+        key("hub", "ab", "v1"),
+        key("hub", "a", "v10"),
+        key("hub", "a", "v9"),
+        key("hu", "a", "v1"),
+        key("hub2", "a", "v1"),
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        store
+            .pin(k, pin_of(i as u64, 1), false, event("push", "p"))
+            .unwrap();
+    }
+    let all = store.all_pins().unwrap();
+    let listed: Vec<(&str, &str, &str)> = all
+        .iter()
+        .map(|(k, _)| (k.upstream.as_str(), k.repository.as_str(), k.tag.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("aa", "z", "v1"),
+            ("b", "a", "v1"),
+            ("hu", "a", "v1"),
+            ("hub", "a", "v10"),
+            ("hub", "a", "v9"),
+            ("hub", "a/b", "v1"),
+            ("hub", "ab", "v1"),
+            ("hub", "team/app", "v2"),
+            ("hub2", "a", "v1"),
+        ]
+    );
+    // Each with its own pin.
+    for (k, pin) in &all {
+        let i = keys.iter().position(|x| x == k).unwrap();
+        assert_eq!(*pin, pin_of(i as u64, 1));
+    }
+    // The same pins as the per-upstream listing, upstream by upstream.
+    let hub: Vec<_> = all
+        .iter()
+        .filter(|(k, _)| k.upstream == "hub")
+        .cloned()
+        .collect();
+    assert_eq!(hub, store.pins("hub", None).unwrap());
+    // A retired pin is gone from the listing.
+    store
+        .retire_pin(&keys[1], event("retire", "r"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.all_pins().unwrap().len(), keys.len() - 1);
+    assert!(
+        store
+            .all_pins()
+            .unwrap()
+            .iter()
+            .all(|(k, _)| k.upstream != "b")
+    );
+}
+
+fn retire_pin_removes_the_pin_and_audits_only_a_removal(store: &impl Harness) {
+    let k = key("hub", "team/app", "v1");
+    let neighbour = key("hub", "team/app", "v2");
+    // Retiring a tag that was never pinned: nothing removed, nothing audited.
+    assert_eq!(store.retire_pin(&k, event("retire", "none")).unwrap(), None);
+    assert_eq!(store.verify_audit().unwrap().events, 0);
+
+    store
+        .pin(&k, pin_of(1, 100), true, event("push", "a"))
+        .unwrap();
+    store
+        .pin(&k, pin_of(2, 200), true, event("push", "b"))
+        .unwrap();
+    store
+        .pin(&neighbour, pin_of(3, 100), false, event("push", "c"))
+        .unwrap();
+    store
+        .put_pending(pending_tag(&k, 4, 1000), event("quarantine", "q"))
+        .unwrap();
+    store.set_sig_tag_layers(&k, &[digest(5)]).unwrap();
+    let pinned = store.get_pin(&k).unwrap().unwrap();
+
+    let (retired, record) = store
+        .retire_pin(&k, event("retire", "leaked"))
+        .unwrap()
+        .unwrap();
+    // The whole pin comes back, history included; the record is the caller's event.
+    assert_eq!(retired, pinned);
+    assert_eq!(retired.history.len(), 1);
+    assert_eq!(record.seq, 5);
+    assert_eq!(record.event, event("retire", "leaked"));
+    assert_eq!(store.get_pin(&k).unwrap(), None);
+    // Only that pin: the neighbour, and the tag's pending entry and `.sig` layers, stay.
+    assert_eq!(store.get_pin(&neighbour).unwrap(), Some(pin_of(3, 100)));
+    assert_eq!(store.pending(&k).unwrap(), Some(pending_tag(&k, 4, 1000)));
+    assert_eq!(store.sig_tag_layers(&k).unwrap(), [digest(5)]);
+
+    // Retiring it again: nothing left to remove, so no audit record.
+    assert_eq!(
+        store.retire_pin(&k, event("retire", "again")).unwrap(),
+        None
+    );
+    let log = store.audit(0, 10).unwrap();
+    assert_eq!(log.len(), 5);
+    assert_eq!(log[4].event.reason, "leaked");
+    assert_eq!(store.verify_audit().unwrap().events, 5);
+    store.check_records().unwrap();
+}
+
+fn a_retired_tag_can_be_pinned_again_to_another_digest(store: &impl Harness) {
+    let k = key("hub", "team/app", "v1");
+    store
+        .pin(&k, pin_of(1, 100), false, event("push", "first"))
+        .unwrap();
+    // Immutable: another digest conflicts while the pin stands.
+    let (outcome, _) = store
+        .pin(&k, pin_of(2, 200), false, event("push", "refused"))
+        .unwrap();
+    assert!(matches!(outcome, PinOutcome::Conflict { .. }));
+
+    store
+        .retire_pin(&k, event("retire", "rebuilt"))
+        .unwrap()
+        .unwrap();
+    let (outcome, record) = store
+        .pin(&k, pin_of(2, 300), false, event("push", "second"))
+        .unwrap();
+    assert_eq!(outcome, PinOutcome::Created);
+    assert_eq!(record.seq, 4);
+    // A fresh pin: the retired one's digest is not carried into its history.
+    assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(2, 300)));
+    let reasons: Vec<String> = store
+        .audit(0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event.reason)
+        .collect();
+    assert_eq!(reasons, ["first", "refused", "rebuilt", "second"]);
+    assert_eq!(store.verify_audit().unwrap().events, 4);
+    store.check_records().unwrap();
 }
 
 fn fifty_racing_pushes_to_one_immutable_tag_have_one_winner(store: &impl Harness) {
@@ -812,6 +989,103 @@ fn pending_expiry_boundary(store: &impl Harness) {
     assert_eq!(expired(u64::MAX), [100, 200, 300]);
 }
 
+// ---- revocations ---------------------------------------------------------------------------
+
+fn revocations_round_trip_and_replace_one_record_per_signer(store: &impl Harness) {
+    assert!(store.revocations().unwrap().is_empty());
+    let fingerprint = format!("sha256:{}", "ab".repeat(32));
+    let key = key_revocation(&fingerprint, "leaked");
+    let cert = cert_revocation("CN=Example CA", "1a2b", "mis-issued");
+
+    let (new, first) = store
+        .record_revocation(key.clone(), event("revoke", "key"))
+        .unwrap();
+    assert!(new);
+    assert_eq!(first.seq, 1);
+    assert_eq!(first.event, event("revoke", "key"));
+    let (new, _) = store
+        .record_revocation(cert.clone(), event("revoke", "cert"))
+        .unwrap();
+    assert!(new);
+    assert_eq!(store.revocations().unwrap(), [key.clone(), cert.clone()]);
+
+    // The same signer again: its record is replaced whole, and the change is audited.
+    let mut restated = key.clone();
+    restated.reason = "leaked on the CI runner".to_owned();
+    restated.at = 1_700_000_500;
+    restated.by = None;
+    let (new, third) = store
+        .record_revocation(restated.clone(), event("revoke", "key again"))
+        .unwrap();
+    assert!(!new);
+    assert_eq!(third.seq, 3);
+    assert_eq!(
+        store.revocations().unwrap(),
+        [restated.clone(), cert.clone()]
+    );
+    // An identical restatement is still a decision, so still audited.
+    let (new, fourth) = store
+        .record_revocation(restated.clone(), event("revoke", "identical"))
+        .unwrap();
+    assert!(!new);
+    assert_eq!(fourth.seq, 4);
+
+    // Stored as given: no normalisation, nothing rejected. A serial with leading zeros or
+    // upper case, or an empty name, is another signer.
+    let odd = [
+        cert_revocation("CN=Example CA", "01A2B", "as typed"),
+        cert_revocation("", "", "empty"),
+        key_revocation("", "empty"),
+        cert_revocation("CN=Example CA", "1a2b", "x"),
+    ];
+    let news: Vec<bool> = odd
+        .iter()
+        .map(|r| {
+            store
+                .record_revocation(r.clone(), event("revoke", "odd"))
+                .unwrap()
+                .0
+        })
+        .collect();
+    assert_eq!(news, [true, true, true, false]);
+    let listed = store.revocations().unwrap();
+    assert_eq!(listed.len(), 5);
+    assert!(listed.contains(&odd[0]) && listed.contains(&odd[1]) && listed.contains(&odd[2]));
+    assert!(listed.contains(&odd[3]), "the last record of a signer wins");
+    assert!(!listed.contains(&cert));
+
+    assert_eq!(store.verify_audit().unwrap().events, 8);
+    store.check_records().unwrap();
+}
+
+fn revocations_list_keys_first_then_certificates_in_key_order(store: &impl Harness) {
+    // Recorded out of order, with names whose stored keys sort otherwise (length first).
+    let recorded = [
+        cert_revocation("CN=Z", "1", "c1"),
+        key_revocation("sha256:ff", "k1"),
+        cert_revocation("CN=Example CA", "ff", "c2"),
+        cert_revocation("CN=Example CA", "1", "c3"),
+        key_revocation("sha256:0000", "k2"),
+        cert_revocation("CN=Example CA", "10", "c4"),
+        key_revocation("sha256:1", "k3"),
+    ];
+    for r in &recorded {
+        store
+            .record_revocation(r.clone(), event("revoke", &r.reason))
+            .unwrap();
+    }
+    let reasons: Vec<String> = store
+        .revocations()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.reason)
+        .collect();
+    assert_eq!(reasons, ["k2", "k3", "k1", "c3", "c4", "c2", "c1"]);
+    // Revoking changes no pin.
+    assert!(store.all_pins().unwrap().is_empty());
+    assert_eq!(store.verify_audit().unwrap().events, recorded.len() as u64);
+}
+
 // ---- audit ---------------------------------------------------------------------------------
 
 fn audit_appends_chain_and_page(store: &impl Harness) {
@@ -1020,6 +1294,12 @@ fn corrupt_records_are_errors_not_panics(store: &impl Harness) {
         &keys::referrer(upstream, repository, &digest(3), &digest(4)),
         Some(codec::encode(Tree::Referrers, &referrer(5)).unwrap()),
     );
+    let revoked = key_revocation("sha256:ab", "leaked");
+    store.poke(
+        Tree::Revocations,
+        &keys::revocation(&revoked.signer),
+        garbage.clone(),
+    );
 
     let is_corrupt = |r: Result<(), StorageError>, tree: &str| match r {
         Err(StorageError::Corrupt { tree: t, .. }) if t == tree => {}
@@ -1074,12 +1354,52 @@ fn corrupt_records_are_errors_not_panics(store: &impl Harness) {
         store.referrers(upstream, repository, &digest(3)).map(drop),
         "referrers",
     );
+    is_corrupt(store.all_pins().map(drop), "pins");
+    is_corrupt(store.retire_pin(&k, event("retire", "x")).map(drop), "pins");
+    is_corrupt(store.revocations().map(drop), "revocations");
+    is_corrupt(
+        store
+            .record_revocation(revoked.clone(), event("revoke", "x"))
+            .map(drop),
+        "revocations",
+    );
     assert!(matches!(
         store.check_records(),
         Err(StorageError::Corrupt { .. })
     ));
     // The failed writes wrote nothing, not even their audit events.
     assert_eq!(store.verify_audit().unwrap().events, 0);
+    assert!(
+        store.peek(Tree::Pins, &keys::pin(&k)).is_some(),
+        "not retired"
+    );
+
+    // A well-formed revocation under another signer's key, and a key of an unknown kind.
+    let other = cert_revocation("CN=Example CA", "1a2b", "x");
+    store.poke(
+        Tree::Revocations,
+        &keys::revocation(&revoked.signer),
+        Some(codec::encode(Tree::Revocations, &other).unwrap()),
+    );
+    is_corrupt(store.revocations().map(drop), "revocations");
+    is_corrupt(
+        store
+            .record_revocation(revoked.clone(), event("revoke", "x"))
+            .map(drop),
+        "revocations",
+    );
+    store.poke(Tree::Revocations, &keys::revocation(&revoked.signer), None);
+    store
+        .record_revocation(other, event("revoke", "x"))
+        .unwrap();
+    let mut unknown_kind = keys::upstream_prefix("serial");
+    unknown_kind.extend_from_slice(&keys::upstream_prefix("1a2b"));
+    store.poke(
+        Tree::Revocations,
+        &unknown_kind,
+        Some(codec::encode(Tree::Revocations, &revoked).unwrap()),
+    );
+    is_corrupt(store.revocations().map(drop), "revocations");
 
     // A key that is not well-formed in a listed tree.
     store.poke(Tree::Pins, &keys::pin(&k), None);
@@ -1113,6 +1433,10 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
             Tree::BlobOwners => keys::blob_owner(&digest(1), &digest(2)),
             Tree::Referrers => keys::referrer("hub", &k.repository, &digest(1), &digest(2)),
             Tree::PendingByDigest => keys::pending_by_digest(&digest(1), &k),
+            Tree::Revocations if round % 2 == 0 => {
+                keys::revocation(&key_revocation("sha256:ab", "r").signer)
+            }
+            Tree::Revocations => keys::revocation(&cert_revocation("CN=CA", "1", "r").signer),
             Tree::Pins | Tree::SigTags | Tree::Pending => keys::pin(&k),
         };
         store.poke(tree, &key, Some(value));
@@ -1127,6 +1451,9 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
         let _ = store.pending(&k);
         let _ = store.pending_for_digest(&digest(1));
         let _ = store.expired_pending(u64::MAX);
+        let _ = store.all_pins();
+        let _ = store.revocations();
+        let _ = store.size_on_disk();
         let _ = store.audit(0, 10);
         let _ = store.verify_audit();
         let _ = store.check_records();
@@ -1138,6 +1465,9 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
         let _ = store.record_index(&digest(1), &[digest(2)]);
         let _ = store.record_blobs(&digest(2), ManifestKind::Signature, &[digest(1)]);
         let _ = store.record_referrer("hub", &k.repository, &digest(1), referrer(2));
+        let _ = store.record_revocation(key_revocation("sha256:ab", "r"), event("revoke", "x"));
+        let _ = store.record_revocation(cert_revocation("CN=CA", "1", "r"), event("revoke", "x"));
+        let _ = store.retire_pin(&k, event("retire", "x"));
     }
 }
 
@@ -1186,6 +1516,28 @@ fn a_record_from_a_newer_binary_is_a_version_error(store: &impl Harness) {
             ..
         })
     ));
+    let revoked = key_revocation("sha256:ab", "r");
+    store.poke(
+        Tree::Revocations,
+        &keys::revocation(&revoked.signer),
+        Some(br#"{"v":2,"signer":"anything"}"#.to_vec()),
+    );
+    assert!(matches!(
+        store.revocations(),
+        Err(StorageError::RecordVersion {
+            tree: "revocations",
+            found: 2,
+            ..
+        })
+    ));
+    // Nor is it overwritten by a binary that cannot read it.
+    assert!(matches!(
+        store.record_revocation(revoked, event("revoke", "x")),
+        Err(StorageError::RecordVersion {
+            tree: "revocations",
+            ..
+        })
+    ));
 }
 
 fn verify_records_decodes_a_healthy_store(store: &impl Harness) {
@@ -1208,11 +1560,17 @@ fn verify_records_decodes_a_healthy_store(store: &impl Harness) {
             event("quarantine", "q"),
         )
         .unwrap();
+    store
+        .record_revocation(key_revocation("sha256:ab", "k"), event("revoke", "k"))
+        .unwrap();
+    store
+        .record_revocation(cert_revocation("CN=CA", "1", "c"), event("revoke", "c"))
+        .unwrap();
     // meta: schema + head; pins 1; signatures 1; sig_tags 1; index 1 + 1; blob owners 2;
-    // referrers 1; pending 1 + 1; audit 2.
+    // referrers 1; pending 1 + 1; revocations 2; audit 4.
     assert_eq!(
         store.check_records().unwrap(),
-        2 + 1 + 1 + 1 + 2 + 2 + 1 + 2 + 2
+        2 + 1 + 1 + 1 + 2 + 2 + 1 + 2 + 2 + 4
     );
 }
 
@@ -1226,6 +1584,22 @@ fn verify_tolerates_appends_running_at_the_same_time(store: &impl Harness) {
         }
     });
     assert_eq!(store.verify_audit().unwrap().events, 800);
+}
+
+fn size_grows_with_data(store: &impl Harness) {
+    let empty = store.size_on_disk().unwrap();
+    // About 2 MiB of records: past anything a backend sets aside up front.
+    for i in 0..256u64 {
+        let mut record = signature(i, 1_000 + i, 0, i);
+        record.evidence = vec![i as u8; 8 * 1024];
+        store.record_signature(record).unwrap();
+    }
+    let full = store.size_on_disk().unwrap();
+    assert!(
+        full > empty,
+        "{empty} bytes empty, {full} with 2 MiB of records"
+    );
+    assert!(full >= 2 * 1024 * 1024, "{full} bytes for 2 MiB of records");
 }
 
 // ---- backend-specific ----------------------------------------------------------------------
@@ -1374,6 +1748,43 @@ impl Backend for Counting {
         self.flushes.fetch_add(1, Ordering::SeqCst);
         self.inner.flush()
     }
+
+    fn size_on_disk(&self) -> Result<u64, StorageError> {
+        self.inner.size_on_disk()
+    }
+}
+
+#[test]
+fn retiring_an_unpinned_tag_does_not_flush_and_every_revocation_does() {
+    let engine = Engine::new(Counting::default());
+    let counts = || engine.backend.take();
+    let k = key("hub", "team/app", "v1");
+    assert_eq!(engine.retire_pin(&k, event("retire", "x")).unwrap(), None);
+    assert_eq!(counts(), (1, 0), "looked in a transaction, wrote nothing");
+    engine
+        .pin(&k, pin_of(1, 1), false, event("push", "x"))
+        .unwrap();
+    counts();
+    assert!(
+        engine
+            .retire_pin(&k, event("retire", "x"))
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(counts(), (1, 1));
+    // A revocation is a decision and always audited, so always written and flushed.
+    let revoked = key_revocation("sha256:ab", "r");
+    engine
+        .record_revocation(revoked.clone(), event("revoke", "x"))
+        .unwrap();
+    engine
+        .record_revocation(revoked, event("revoke", "x"))
+        .unwrap();
+    assert_eq!(counts(), (2, 2));
+    engine.revocations().unwrap();
+    engine.all_pins().unwrap();
+    engine.backend.size_on_disk().unwrap();
+    assert_eq!(counts(), (0, 0), "reads never write");
 }
 
 #[test]

@@ -4,7 +4,7 @@ use sealgate_policies::oci::{Digest, RepoName};
 
 use super::keys;
 use super::trees::{self, Tree};
-use crate::PinKey;
+use crate::{PinKey, RevokedSigner};
 
 fn key(upstream: &str, repository: &str, tag: &str) -> PinKey {
     PinKey {
@@ -16,6 +16,19 @@ fn key(upstream: &str, repository: &str, tag: &str) -> PinKey {
 
 fn digest(n: u64) -> Digest {
     format!("sha256:{n:064x}").parse().unwrap()
+}
+
+fn revoked_key(fingerprint: &str) -> RevokedSigner {
+    RevokedSigner::Key {
+        fingerprint: fingerprint.to_owned(),
+    }
+}
+
+fn revoked_cert(issuer: &str, serial: &str) -> RevokedSigner {
+    RevokedSigner::Cert {
+        issuer: issuer.to_owned(),
+        serial: serial.to_owned(),
+    }
 }
 
 #[test]
@@ -48,6 +61,35 @@ fn pin_keys_are_unambiguous_whatever_the_upstream_holds() {
     .map(keys::pin)
     .collect();
     assert_eq!(distinct.len(), 5);
+}
+
+#[test]
+fn revocation_keys_are_unambiguous_whatever_the_names_hold() {
+    let signers = [
+        revoked_key("sha256:ab"),
+        revoked_key(""),
+        // A fingerprint that looks like a certificate's components is still a fingerprint.
+        revoked_key("cert"),
+        revoked_cert("sha256:ab", ""),
+        revoked_cert("a", "bc"),
+        revoked_cert("ab", "c"),
+        revoked_cert("", ""),
+        revoked_cert("CN=CA\0\0\0\u{1}", "1"),
+    ];
+    let distinct: HashSet<Vec<u8>> = signers.iter().map(keys::revocation).collect();
+    assert_eq!(distinct.len(), signers.len());
+    for signer in &signers {
+        assert_eq!(
+            keys::parse_revocation("revocations", &keys::revocation(signer)).unwrap(),
+            *signer
+        );
+    }
+    // The kind is the first component, so the two kinds occupy separate key ranges.
+    let mut key_prefix = Vec::new();
+    key_prefix.extend_from_slice(&3u32.to_be_bytes());
+    key_prefix.extend_from_slice(keys::REVOKED_KEY);
+    assert!(keys::revocation(&revoked_key("x")).starts_with(&key_prefix));
+    assert!(!keys::revocation(&revoked_cert("x", "1")).starts_with(&key_prefix));
 }
 
 #[test]
@@ -151,4 +193,24 @@ fn malformed_keys_are_rejected_not_misread() {
     assert!(keys::parse_signature("s", &keys::pin(&key("hub", "a", "b"))).is_err());
     assert!(keys::parse_referrer("r", &keys::pin(&key("hub", "a", "b"))).is_err());
     assert!(keys::parse_blob_owner("b", &keys::signatures_of(&digest(1))).is_err());
+    // A revocation key of an unknown kind, or with the wrong number of components.
+    let revocation = |components: &[&str]| {
+        let mut key = Vec::new();
+        for c in components {
+            key.extend_from_slice(&keys::upstream_prefix(c));
+        }
+        keys::parse_revocation("revocations", &key)
+    };
+    assert!(revocation(&["key", "sha256:ab"]).is_ok());
+    assert!(revocation(&["cert", "CN=CA", "1"]).is_ok());
+    assert!(revocation(&["fingerprint", "sha256:ab"]).is_err());
+    assert!(revocation(&["KEY", "sha256:ab"]).is_err());
+    assert!(revocation(&["key"]).is_err());
+    assert!(revocation(&["key", "a", "b"]).is_err());
+    assert!(revocation(&["cert", "CN=CA"]).is_err());
+    assert!(revocation(&["cert", "CN=CA", "1", "2"]).is_err());
+    assert!(revocation(&[]).is_err());
+    assert!(keys::parse_revocation("r", &[0xff, 0, 0, 0]).is_err());
+    let not_utf8 = [0, 0, 0, 3, b'k', b'e', b'y', 0, 0, 0, 1, 0xff];
+    assert!(keys::parse_revocation("r", &not_utf8).is_err());
 }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::Store;
 use crate::layout::keys;
+use crate::{AuditEvent, Pin, PinKey, RevokedSigner, Store, StoredRevocation};
 
 #[test]
 fn open_creates_the_directory_and_records_the_schema() {
@@ -123,6 +123,141 @@ fn a_store_from_before_the_fact_trees_opens_with_them_empty() {
         [referrer]
     );
     store.verify_records().unwrap();
+}
+
+fn admin_event(action: &str) -> AuditEvent {
+    AuditEvent {
+        at: 1_700_000_000,
+        action: action.to_owned(),
+        outcome: "allow".to_owned(),
+        upstream: "hub".to_owned(),
+        repository: "team/app".to_owned(),
+        reference: "v1".to_owned(),
+        digest: None,
+        reason: action.to_owned(),
+        identity: Some("admin@example.com".to_owned()),
+        signers: Vec::new(),
+        request_id: None,
+    }
+}
+
+fn revocations() -> [StoredRevocation; 2] {
+    [
+        StoredRevocation {
+            signer: RevokedSigner::Key {
+                fingerprint: format!("sha256:{}", "ab".repeat(32)),
+            },
+            reason: "leaked".to_owned(),
+            at: 1_700_000_000,
+            by: Some("admin@example.com".to_owned()),
+        },
+        StoredRevocation {
+            signer: RevokedSigner::Cert {
+                issuer: "CN=Example CA".to_owned(),
+                serial: "1a2b".to_owned(),
+            },
+            reason: "mis-issued".to_owned(),
+            at: 1_700_000_100,
+            by: None,
+        },
+    ]
+}
+
+#[test]
+fn revocations_and_retirements_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = PinKey {
+        upstream: "hub".to_owned(),
+        repository: "team/app".parse().unwrap(),
+        tag: "v2".parse().unwrap(),
+    };
+    let retired = PinKey {
+        tag: "v1".parse().unwrap(),
+        ..kept.clone()
+    };
+    let pin = Pin {
+        digest: format!("sha256:{}", "0".repeat(64)).parse().unwrap(),
+        pinned_at: 1,
+        pushed_by: None,
+        signers: vec!["release".to_owned()],
+        history: Vec::new(),
+    };
+    let [key, cert] = revocations();
+    let mut replaced = key.clone();
+    replaced.reason = "leaked, confirmed".to_owned();
+    let head = {
+        let store = SledStore::open(dir.path()).unwrap();
+        for k in [&kept, &retired] {
+            store
+                .pin(k, pin.clone(), false, admin_event("push"))
+                .unwrap();
+        }
+        store
+            .retire_pin(&retired, admin_event("retire"))
+            .unwrap()
+            .unwrap();
+        store
+            .record_revocation(cert.clone(), admin_event("revoke"))
+            .unwrap();
+        store.record_revocation(key, admin_event("revoke")).unwrap();
+        store
+            .record_revocation(replaced.clone(), admin_event("revoke"))
+            .unwrap();
+        store.verify_audit().unwrap().head
+    };
+    let store = reopen(dir.path()).unwrap();
+    assert_eq!(store.revocations().unwrap(), [replaced, cert]);
+    assert_eq!(store.get_pin(&retired).unwrap(), None);
+    assert_eq!(store.all_pins().unwrap(), [(kept, pin)]);
+    let report = store.verify_audit().unwrap();
+    assert_eq!((report.events, report.head), (6, head));
+    store.verify_records().unwrap();
+}
+
+#[test]
+fn a_store_from_before_the_revocations_tree_opens_with_it_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // A schema-1 store as a binary without `revocations` left it.
+        let db = sled::open(dir.path()).unwrap();
+        for tree in Tree::ALL {
+            if tree != Tree::Revocations {
+                db.open_tree(tree.name()).unwrap();
+            }
+        }
+        db.open_tree(Tree::Meta.name())
+            .unwrap()
+            .insert(keys::SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+        assert!(!db.tree_names().iter().any(|n| n == b"revocations"));
+    }
+    let store = reopen(dir.path()).unwrap();
+    assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
+    assert!(store.revocations().unwrap().is_empty());
+    let [key, _] = revocations();
+    let (new, record) = store
+        .record_revocation(key.clone(), admin_event("revoke"))
+        .unwrap();
+    assert!(new);
+    assert_eq!(record.seq, 1);
+    assert_eq!(store.revocations().unwrap(), [key]);
+    store.verify_records().unwrap();
+}
+
+#[test]
+fn size_on_disk_is_the_same_with_or_without_the_trait() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let before = SledStore::size_on_disk(&store).unwrap();
+    let via_trait = <SledStore as Store>::size_on_disk(&store).unwrap();
+    let after = SledStore::size_on_disk(&store).unwrap();
+    assert!(before > 0);
+    // The same number, unless sled's background flusher grew the file in between.
+    assert!(
+        before <= via_trait && via_trait <= after,
+        "{before} {via_trait} {after}"
+    );
 }
 
 #[test]

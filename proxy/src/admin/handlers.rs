@@ -1,0 +1,680 @@
+//! The admin API's endpoints (see the table in [`super`]).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use sealgate_policies::crypto::Fingerprint;
+use sealgate_policies::glob::Glob;
+use sealgate_policies::oci::{Digest, RepoName, Tag};
+use sealgate_policies::policy::Policy;
+use sealgate_policies::time::UnixTime;
+use sealgate_storage::{AuditEvent, Pin, PinKey, RevokedSigner, StoredRevocation};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AdminIdentity, json_response};
+use crate::body::ProxyBody;
+use crate::error::ProxyError;
+use crate::gateway::AppState;
+use crate::push::{blocking, log_decision, now};
+use crate::signatures::Source;
+use crate::verdicts::{Discovery, verdict};
+
+/// Largest request body the admin API reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Certificates whose expiry is this close are listed by `status`.
+const EXPIRY_WARNING_SECS: u64 = 30 * 24 * 3600;
+
+/// Most audit events one query returns.
+const MAX_AUDIT_PAGE: usize = 10_000;
+
+/// An admin request that cannot be answered, and why.
+struct Refusal(StatusCode, String);
+
+impl From<ProxyError> for Refusal {
+    fn from(e: ProxyError) -> Self {
+        Self(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::BAD_REQUEST, message.into())
+}
+
+pub(super) async fn handle(
+    state: &Arc<AppState>,
+    identity: AdminIdentity,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let result = match (&method, path.as_str()) {
+        (&Method::GET, "/admin/v1/status") => status(state).await,
+        (&Method::GET, "/admin/v1/pins") => pins(state, &query).await,
+        (&Method::GET, "/admin/v1/pin") => pin(state, &query).await,
+        (&Method::GET, "/admin/v1/audit") => audit(state, &query).await,
+        (&Method::GET, "/admin/v1/audit/verify") => audit_verify(state).await,
+        (&Method::GET, "/admin/v1/revocations") => list_revocations(state).await,
+        (&Method::POST, "/admin/v1/revocations") => match body(req).await {
+            Ok(body) => revoke(state, &identity, &body).await,
+            Err(e) => Err(e),
+        },
+        (&Method::POST, "/admin/v1/reload") => reload(state).await,
+        (&Method::POST, "/admin/v1/retire-pin") => match body(req).await {
+            Ok(body) => retire_pin(state, &identity, &body).await,
+            Err(e) => Err(e),
+        },
+        (_, p) if p.starts_with("/admin/v1/") => Err(Refusal(
+            StatusCode::NOT_FOUND,
+            format!("no admin endpoint {method} {p}"),
+        )),
+        _ => Err(Refusal(
+            StatusCode::NOT_FOUND,
+            "the admin API lives under /admin/v1/".to_owned(),
+        )),
+    };
+    match result {
+        Ok(value) => json_response(StatusCode::OK, &value),
+        Err(Refusal(status, message)) => json_response(status, &json!({ "error": message })),
+    }
+}
+
+async fn body(req: Request<Incoming>) -> Result<Value, Refusal> {
+    let bytes = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            bad_request(format!(
+                "cannot read the request body (at most {MAX_BODY} bytes): {e}"
+            ))
+        })?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| bad_request(format!("the body is not JSON: {e}")))
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A repository glob (`prod/**`) for `repository`, a text glob for anything else.
+fn glob_param(query: &[(String, String)], name: &str) -> Result<Option<Glob>, Refusal> {
+    param(query, name)
+        .map(|g| {
+            let glob = if name == "repository" {
+                Glob::path(g)
+            } else {
+                Glob::text(g)
+            };
+            glob.map_err(|e| bad_request(format!("{name}: {e}")))
+        })
+        .transpose()
+}
+
+/// A time given as RFC 3339 or as seconds since the epoch.
+fn time_param(query: &[(String, String)], name: &str) -> Result<Option<u64>, Refusal> {
+    param(query, name)
+        .map(|v| {
+            v.parse::<u64>()
+                .ok()
+                .or_else(|| UnixTime::parse_rfc3339(v).map(UnixTime::as_secs))
+                .ok_or_else(|| {
+                    bad_request(format!("{name}: {v:?} is not RFC 3339 or epoch seconds"))
+                })
+        })
+        .transpose()
+}
+
+fn time_text(secs: u64) -> String {
+    UnixTime(secs).to_string()
+}
+
+fn pin_json(key: &PinKey, pin: &Pin) -> Value {
+    json!({
+        "upstream": key.upstream,
+        "repository": key.repository.as_str(),
+        "tag": key.tag.as_str(),
+        "digest": pin.digest.as_str(),
+        "pinned_at": time_text(pin.pinned_at),
+        "pushed_by": pin.pushed_by,
+        "signers": pin.signers,
+        "history": pin.history.iter().map(|m| json!({
+            "digest": m.digest.as_str(),
+            "replaced_at": time_text(m.replaced_at),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn status(state: &Arc<AppState>) -> Result<Value, Refusal> {
+    let (size, pins, pending, revocations, certificates) = blocking(&state.store, |s| {
+        let pins = s.all_pins()?;
+        // Signer certificates of pinned content: their expiry is what breaks pulls later.
+        let digests: BTreeSet<Digest> = pins.iter().map(|(_, p)| p.digest.clone()).collect();
+        let mut certificates = Vec::new();
+        for digest in &digests {
+            for record in s.signatures(digest)? {
+                if let Some(cert) = record.certificate {
+                    certificates.push((record.signer, cert));
+                }
+            }
+        }
+        Ok((
+            s.size_on_disk()?,
+            pins.len(),
+            s.expired_pending(u64::MAX)?.len(),
+            s.revocations()?,
+            certificates,
+        ))
+    })
+    .await?;
+    let policy = state.policy();
+    let digests = state
+        .trust_digests
+        .load()
+        .with_runtime(&crate::reload::revocations_json(&revocations));
+    let now_secs = now().as_secs();
+    let mut expiring: Vec<Value> = Vec::new();
+    for cert in policy.trust_certificates() {
+        let not_after = cert.not_after.as_secs();
+        if not_after <= now_secs + EXPIRY_WARNING_SECS {
+            expiring.push(json!({
+                "signer": cert.signer,
+                "role": cert.role.to_string(),
+                "subject": cert.subject,
+                "serial": cert.serial,
+                "not_after": time_text(not_after),
+                "expired": not_after <= now_secs,
+            }));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (signer, cert) in certificates {
+        if cert.not_after <= now_secs + EXPIRY_WARNING_SECS
+            && seen.insert((cert.issuer.clone(), cert.serial.clone()))
+        {
+            expiring.push(json!({
+                "signer": signer,
+                "role": "signing certificate",
+                "subject": cert.subject,
+                "serial": cert.serial,
+                "not_after": time_text(cert.not_after),
+                "expired": cert.not_after <= now_secs,
+            }));
+        }
+    }
+    let scopes: Vec<Value> = policy
+        .scopes()
+        .map(|scope| {
+            json!({
+                "repositories": scope.label(),
+                "mode": format!("{:?}", scope.mode).to_lowercase(),
+                "signers": scope.signers,
+                "require": format!("{:?}", scope.require).to_lowercase(),
+                "immutable_tags": scope.immutable_tags,
+                "unsigned_push": format!("{:?}", scope.unsigned_push).to_lowercase(),
+                "gate_blobs": scope.gate_blobs,
+                "follow_drift": scope.follow_drift,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "store_size_bytes": size,
+        "pins": pins,
+        "pending_tags": pending,
+        "trust_generation": policy.generation(),
+        "policy_digest": digests.policy,
+        "trust_digest": digests.trust,
+        "runtime_revocations": revocations.len(),
+        "upstreams": state.upstreams.all().iter().map(|u| json!({
+            "name": u.config.name,
+            "namespaces": u.config.namespaces,
+        })).collect::<Vec<_>>(),
+        "scopes": scopes,
+        "certificates_expiring_within_30_days": expiring,
+    }))
+}
+
+async fn pins(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value, Refusal> {
+    let repository = glob_param(query, "repository")?;
+    let tag = glob_param(query, "tag")?;
+    let upstream = param(query, "upstream").map(str::to_owned);
+    let signer = param(query, "signer").map(str::to_owned);
+    let all = blocking(&state.store, |s| s.all_pins()).await?;
+    let listed: Vec<Value> = all
+        .iter()
+        .filter(|(key, pin)| {
+            upstream.as_ref().is_none_or(|u| key.upstream == *u)
+                && repository
+                    .as_ref()
+                    .is_none_or(|g| g.matches(key.repository.as_str()))
+                && tag.as_ref().is_none_or(|g| g.matches(key.tag.as_str()))
+                && signer.as_ref().is_none_or(|s| pin.signers.contains(s))
+        })
+        .map(|(key, pin)| pin_json(key, pin))
+        .collect();
+    Ok(json!({ "pins": listed }))
+}
+
+/// The pin key named by `upstream` (default: the first upstream), `repository` and `tag`.
+fn pin_key(
+    state: &AppState,
+    upstream: Option<&str>,
+    repository: Option<&str>,
+    tag: Option<&str>,
+) -> Result<PinKey, Refusal> {
+    let upstream = match upstream {
+        Some(name) => state
+            .upstreams
+            .all()
+            .iter()
+            .find(|u| u.config.name == name)
+            .ok_or_else(|| bad_request(format!("no upstream named {name:?}")))?,
+        None => state
+            .upstreams
+            .all()
+            .first()
+            .ok_or_else(|| bad_request("no upstream is configured"))?,
+    };
+    let repository: RepoName = repository
+        .ok_or_else(|| bad_request("repository is required"))?
+        .parse()
+        .map_err(|e| bad_request(format!("repository: {e}")))?;
+    let tag: Tag = tag
+        .ok_or_else(|| bad_request("tag is required"))?
+        .parse()
+        .map_err(|e| bad_request(format!("tag: {e}")))?;
+    Ok(PinKey {
+        upstream: upstream.config.name.clone(),
+        repository,
+        tag,
+    })
+}
+
+async fn pin(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value, Refusal> {
+    let key = pin_key(
+        state,
+        param(query, "upstream"),
+        param(query, "repository"),
+        param(query, "tag"),
+    )?;
+    let k = key.clone();
+    let Some(pin) = blocking(&state.store, move |s| s.get_pin(&k)).await? else {
+        return Err(Refusal(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{}:{} is not pinned (upstream {})",
+                key.repository, key.tag, key.upstream
+            ),
+        ));
+    };
+    let policy = state.policy();
+    let now_verdict = verdict_of(state, &policy, &key, &pin.digest).await?;
+    let mut value = pin_json(&key, &pin);
+    value["verdict"] = json!({
+        "admitted": now_verdict.as_ref().is_some_and(|v| v.admitted().is_some()),
+        "explanation": now_verdict.map(|v| v.explain()),
+        "trust_generation": policy.generation(),
+    });
+    Ok(value)
+}
+
+/// The verdict on a pinned digest from the index alone (no upstream request): what a pull
+/// would be told once the pull gate's cache expires. `None` if the pin's upstream is gone from
+/// the configuration.
+async fn verdict_of(
+    state: &Arc<AppState>,
+    policy: &Policy,
+    key: &PinKey,
+    digest: &Digest,
+) -> Result<Option<sealgate_policies::verdict::Verdict>, Refusal> {
+    let Some(upstream) = state
+        .upstreams
+        .all()
+        .iter()
+        .find(|u| u.config.name == key.upstream)
+    else {
+        return Ok(None);
+    };
+    let source = Source {
+        state,
+        upstream,
+        name: &key.repository,
+        authorization: None,
+    };
+    Ok(Some(
+        verdict(
+            &source,
+            policy,
+            digest,
+            Some(&key.tag),
+            None,
+            Discovery::IndexOnly,
+        )
+        .await?,
+    ))
+}
+
+async fn audit(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value, Refusal> {
+    let since = time_param(query, "since")?;
+    let until = time_param(query, "until")?;
+    let repository = glob_param(query, "repository")?;
+    let action = param(query, "action").map(str::to_owned);
+    let outcome = param(query, "outcome").map(str::to_owned);
+    let after: u64 = match param(query, "after") {
+        Some(v) => v
+            .parse()
+            .map_err(|_| bad_request(format!("after: {v:?} is not a sequence number")))?,
+        None => 0,
+    };
+    let limit: usize = match param(query, "limit") {
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_AUDIT_PAGE).contains(n))
+            .ok_or_else(|| bad_request(format!("limit: 1..={MAX_AUDIT_PAGE}")))?,
+        None => 100,
+    };
+    let matches = move |e: &AuditEvent| {
+        since.is_none_or(|t| e.at >= t)
+            && until.is_none_or(|t| e.at <= t)
+            && repository.as_ref().is_none_or(|g| g.matches(&e.repository))
+            && action.as_ref().is_none_or(|a| e.action == *a)
+            && outcome.as_ref().is_none_or(|o| e.outcome == *o)
+    };
+    let (events, next) = blocking(&state.store, move |s| {
+        let mut found = Vec::new();
+        let mut cursor = after;
+        loop {
+            let page = s.audit(cursor, 1000)?;
+            let Some(last) = page.last() else {
+                return Ok((found, None));
+            };
+            cursor = last.seq;
+            for record in page {
+                if matches(&record.event) {
+                    found.push(record);
+                    if found.len() == limit {
+                        let next = found.last().map(|r| r.seq);
+                        return Ok((found, next));
+                    }
+                }
+            }
+        }
+    })
+    .await?;
+    let events: Vec<Value> = events
+        .iter()
+        .map(|r| {
+            let mut event = serde_json::to_value(&r.event).unwrap_or(Value::Null);
+            event["seq"] = json!(r.seq);
+            event["time"] = json!(time_text(r.event.at));
+            event["hash"] = json!(r.hash);
+            event
+        })
+        .collect();
+    Ok(json!({ "events": events, "next_after": next }))
+}
+
+async fn audit_verify(state: &Arc<AppState>) -> Result<Value, Refusal> {
+    let store = state.store.clone();
+    let report = tokio::task::spawn_blocking(move || store.verify_audit())
+        .await
+        .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(match report {
+        Ok(report) => json!({"ok": true, "events": report.events, "head": report.head}),
+        Err(e) => json!({"ok": false, "error": e.to_string()}),
+    })
+}
+
+async fn list_revocations(state: &Arc<AppState>) -> Result<Value, Refusal> {
+    let stored = blocking(&state.store, |s| s.revocations()).await?;
+    Ok(json!({ "revocations": crate::reload::revocations_json(&stored) }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    /// A key fingerprint (`sha256:<hex>`).
+    key: Option<String>,
+    /// A certificate's issuer DN…
+    issuer: Option<String>,
+    /// …and serial (hex).
+    serial: Option<String>,
+    reason: String,
+    /// RFC 3339; default now.
+    at: Option<String>,
+}
+
+/// Revokes a key or certificate: recorded in the store (durable, audited), applied to the
+/// trust in force under a new generation (the next pull sees it), and answered with the blast
+/// radius: every pinned tag that was admitted before and is not any more.
+async fn revoke(
+    state: &Arc<AppState>,
+    identity: &AdminIdentity,
+    body: &Value,
+) -> Result<Value, Refusal> {
+    let request: RevokeRequest = serde_json::from_value(body.clone()).map_err(|e| {
+        bad_request(format!(
+            "expected {{\"key\"|\"issuer\"+\"serial\", \"reason\", \"at\"?}}: {e}"
+        ))
+    })?;
+    let reason = request.reason.trim().to_owned();
+    if reason.is_empty() || reason.len() > 1000 {
+        return Err(bad_request(
+            "reason: 1 to 1000 characters, for the audit log",
+        ));
+    }
+    let at = match &request.at {
+        Some(text) => UnixTime::parse_rfc3339(text)
+            .ok_or_else(|| bad_request(format!("at: {text:?} is not RFC 3339")))?,
+        None => now(),
+    };
+    let signer = match (&request.key, &request.issuer, &request.serial) {
+        (Some(key), None, None) => {
+            let fingerprint = Fingerprint::parse(key.trim()).ok_or_else(|| {
+                bad_request(format!("key: {key:?} is not a fingerprint (sha256:<64 hex>, as `sealgate verify` prints it)"))
+            })?;
+            RevokedSigner::Key {
+                fingerprint: fingerprint.to_string(),
+            }
+        }
+        (None, Some(issuer), Some(serial)) => {
+            let serial = serial.trim().to_owned();
+            if issuer.trim().is_empty()
+                || serial.is_empty()
+                || !serial
+                    .trim_start_matches("0x")
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':')
+            {
+                return Err(bad_request(
+                    "issuer (RFC 4514 DN) and serial (hex) are required",
+                ));
+            }
+            RevokedSigner::Cert {
+                issuer: issuer.trim().to_owned(),
+                serial,
+            }
+        }
+        _ => return Err(bad_request("name either key, or issuer and serial")),
+    };
+    let revocation = StoredRevocation {
+        signer,
+        reason,
+        at: at.as_secs(),
+        by: Some(identity.0.clone()),
+    };
+    // One trust change at a time: generations must not interleave.
+    let _guard = state.trust_lock.lock().await;
+    let before = state.policy();
+    let mut after = (*before).clone();
+    crate::reload::apply_revocations(&mut after, std::slice::from_ref(&revocation));
+    after.set_generation(before.generation() + 1);
+    let radius = blast_radius(state, &before, &after).await?;
+    let event = AuditEvent {
+        at: now().as_secs(),
+        action: "revoke".to_owned(),
+        outcome: "revoke".to_owned(),
+        upstream: String::new(),
+        repository: String::new(),
+        reference: String::new(),
+        digest: None,
+        reason: format!(
+            "{} revoked: {} (blast radius: {} pinned tag(s))",
+            crate::reload::revoked_signer_text(&revocation.signer),
+            revocation.reason,
+            radius.len()
+        ),
+        identity: Some(identity.0.clone()),
+        signers: vec![],
+        request_id: None,
+    };
+    log_decision(&event);
+    let stored = revocation.clone();
+    let (new, record) = blocking(&state.store, move |s| s.record_revocation(stored, event)).await?;
+    let generation = after.generation();
+    state.policy.store(Arc::new(after));
+    state.pull.verdicts.clear();
+    Ok(json!({
+        "revocation": crate::reload::revocations_json(std::slice::from_ref(&revocation)),
+        "new": new,
+        "audit_seq": record.seq,
+        "trust_generation": generation,
+        "blast_radius": radius,
+    }))
+}
+
+/// Pinned tags admitted under `before` and not under `after`.
+async fn blast_radius(
+    state: &Arc<AppState>,
+    before: &Policy,
+    after: &Policy,
+) -> Result<Vec<Value>, Refusal> {
+    let pins = blocking(&state.store, |s| s.all_pins()).await?;
+    let mut affected = Vec::new();
+    for (key, pin) in &pins {
+        let was = verdict_of(state, before, key, &pin.digest).await?;
+        if was.as_ref().is_none_or(|v| v.admitted().is_none()) {
+            continue;
+        }
+        let now_verdict = verdict_of(state, after, key, &pin.digest).await?;
+        if let Some(verdict) = now_verdict.filter(|v| v.admitted().is_none()) {
+            affected.push(json!({
+                "upstream": key.upstream,
+                "repository": key.repository.as_str(),
+                "tag": key.tag.as_str(),
+                "digest": pin.digest.as_str(),
+                "reason": verdict.explain(),
+            }));
+        }
+    }
+    Ok(affected)
+}
+
+async fn reload(state: &Arc<AppState>) -> Result<Value, Refusal> {
+    let Some(file) = state.config.source_file.clone() else {
+        return Err(Refusal(
+            StatusCode::CONFLICT,
+            "sealgate was not started from a configuration file".to_owned(),
+        ));
+    };
+    let s = state.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        crate::reload::reload(&s, &file, &crate::config::EnvSource::Process)
+    })
+    .await
+    .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match outcome {
+        Ok(summary) => {
+            tracing::info!("reloaded (admin API): {summary}");
+            Ok(json!({ "applied": true, "summary": summary }))
+        }
+        Err(why) => {
+            tracing::error!("reload refused (admin API), nothing changed: {why}");
+            Err(Refusal(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("nothing changed: {why}"),
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetireRequest {
+    upstream: Option<String>,
+    repository: String,
+    tag: String,
+    reason: String,
+}
+
+/// Frees a tag: the pin is removed and the removal audited; the next push (or verified pull)
+/// of the tag pins it again.
+async fn retire_pin(
+    state: &Arc<AppState>,
+    identity: &AdminIdentity,
+    body: &Value,
+) -> Result<Value, Refusal> {
+    let request: RetireRequest = serde_json::from_value(body.clone()).map_err(|e| {
+        bad_request(format!(
+            "expected {{\"repository\", \"tag\", \"reason\", \"upstream\"?}}: {e}"
+        ))
+    })?;
+    let reason = request.reason.trim().to_owned();
+    if reason.is_empty() || reason.len() > 1000 {
+        return Err(bad_request(
+            "reason: 1 to 1000 characters, for the audit log",
+        ));
+    }
+    let key = pin_key(
+        state,
+        request.upstream.as_deref(),
+        Some(&request.repository),
+        Some(&request.tag),
+    )?;
+    let _guard = state.tag_locks.lock(&key).await;
+    let event = AuditEvent {
+        at: now().as_secs(),
+        action: "retire-pin".to_owned(),
+        outcome: "allow".to_owned(),
+        upstream: key.upstream.clone(),
+        repository: key.repository.to_string(),
+        reference: key.tag.to_string(),
+        digest: None,
+        reason: format!("pin retired by an administrator: {reason}"),
+        identity: Some(identity.0.clone()),
+        signers: vec![],
+        request_id: None,
+    };
+    let k = key.clone();
+    let retired = blocking(&state.store, move |s| s.retire_pin(&k, event)).await?;
+    match retired {
+        Some((pin, record)) => {
+            log_decision(&record.event);
+            Ok(json!({
+                "retired": pin_json(&key, &pin),
+                "audit_seq": record.seq,
+            }))
+        }
+        None => Err(Refusal(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{}:{} is not pinned (upstream {})",
+                key.repository, key.tag, key.upstream
+            ),
+        )),
+    }
+}

@@ -1,0 +1,891 @@
+//! Prometheus metrics: `GET /metrics` in the text exposition format (version 0.0.4).
+//!
+//! Counters and histograms are atomics updated on the request path; gauges (pending tags, store
+//! size, certificate expiry, …) are computed when scraped. Every label takes values from a set
+//! bounded by the code or the configuration: routes are endpoint kinds, reasons are
+//! [`Reason`]s, scopes and upstreams are configured names. Repository names, tags and digests are
+//! never labels (they are unbounded); they are in the decision log lines instead.
+//!
+//! The format is small enough to write by hand (`# HELP`, `# TYPE`, samples; histograms as
+//! cumulative `_bucket{le=…}`, `_sum`, `_count`), which keeps a metrics crate out of the build:
+//! <https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format>.
+//! `docs/metrics.md` lists every metric.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dashmap::DashMap;
+use http::{Method, StatusCode};
+use sealgate_policies::cosign::SignatureFailure;
+use sealgate_policies::pki::ChainError;
+use sealgate_policies::verdict::{Decision, DenyReason, FailureReason, Verdict};
+
+use crate::gateway::AppState;
+use crate::routes::OciRoute;
+use crate::verdicts::Discovery;
+
+/// `Content-Type` of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Request latency buckets, seconds: a cached manifest answer (sub-millisecond) to a slow
+/// upstream (the default response timeout is 30 s).
+const REQUEST_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Verification buckets, seconds: a key signature checked against the index (tens of
+/// microseconds) to a discovery of signatures in a slow upstream.
+const VERIFICATION_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0,
+];
+
+/// A latency histogram: one atomic per bucket, so observing is a few relaxed increments.
+#[derive(Debug)]
+pub struct Histogram {
+    /// Upper bounds (`le`), ascending; the `+Inf` bucket is implicit.
+    bounds: &'static [f64],
+    /// Observations per bucket, not cumulative; the last one is `+Inf`.
+    counts: Box<[AtomicU64]>,
+    /// Sum of observations, nanoseconds (584 years before it wraps).
+    sum_nanos: AtomicU64,
+}
+
+/// A histogram read at one moment, as exposed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSnapshot {
+    /// (upper bound, cumulative count) per bucket, `+Inf` last (`f64::INFINITY`).
+    pub buckets: Vec<(f64, u64)>,
+    /// Sum of observations, seconds.
+    pub sum: f64,
+    /// Number of observations (equal to the `+Inf` bucket).
+    pub count: u64,
+}
+
+impl Histogram {
+    /// An empty histogram with these ascending upper bounds.
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        // The first bucket whose bound is >= the value (`le` is inclusive).
+        let index = self.bounds.partition_point(|&bound| bound < seconds);
+        self.counts[index].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// The cumulative view. The count is the sum of the buckets read, so `+Inf` and `_count`
+    /// always agree, even while other threads observe.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut cumulative = 0;
+        let buckets = self
+            .bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(self.counts.iter())
+            .map(|(bound, count)| {
+                cumulative += count.load(Ordering::Relaxed);
+                (bound, cumulative)
+            })
+            .collect();
+        HistogramSnapshot {
+            buckets,
+            sum: Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed)).as_secs_f64(),
+            count: cumulative,
+        }
+    }
+}
+
+/// Counters by a small label tuple. Lookups of existing series take a shard read lock and one
+/// atomic add; a new series is inserted once.
+struct CounterVec<K>(DashMap<K, AtomicU64>);
+
+impl<K: Hash + Eq + Clone> CounterVec<K> {
+    fn new() -> Self {
+        Self(DashMap::new())
+    }
+
+    fn inc(&self, key: K) {
+        if let Some(counter) = self.0.get(&key) {
+            counter.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.0
+            .entry(key)
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn values(&self) -> Vec<(K, u64)> {
+        self.0
+            .iter()
+            .map(|e| (e.key().clone(), e.value().load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// Histograms by a small label tuple.
+struct HistogramVec<K> {
+    bounds: &'static [f64],
+    series: DashMap<K, Histogram>,
+}
+
+impl<K: Hash + Eq + Clone> HistogramVec<K> {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            series: DashMap::new(),
+        }
+    }
+
+    fn observe(&self, key: K, elapsed: Duration) {
+        if let Some(histogram) = self.series.get(&key) {
+            histogram.observe(elapsed);
+            return;
+        }
+        self.series
+            .entry(key)
+            .or_insert_with(|| Histogram::new(self.bounds))
+            .observe(elapsed);
+    }
+
+    fn snapshots(&self) -> Vec<(K, HistogramSnapshot)> {
+        self.series
+            .iter()
+            .map(|e| (e.key().clone(), e.value().snapshot()))
+            .collect()
+    }
+}
+
+/// Why a decision went the way it did, as a bounded label. The free-text reason stays in the
+/// log line and the audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Signed by enough of the scope's signers.
+    Admitted,
+    /// The same digest pushed again under its pinned tag.
+    SameDigest,
+    /// A signature manifest whose layers all verified.
+    SignatureVerified,
+    /// No signature at all.
+    Unsigned,
+    /// The scope lists no signers.
+    NoSigners,
+    /// Some signers satisfied, not enough of them.
+    NotEnoughSigners,
+    /// Signatures that verify for none of the scope's signers (wrong key, bad bytes, malformed).
+    InvalidSignature,
+    /// A revoked key or certificate (configuration, admin API or CRL).
+    Revoked,
+    /// A certificate on the path had expired at the time checked.
+    Expired,
+    /// A certificate on the path was not valid yet at the time checked.
+    NotYetValid,
+    /// A loaded CRL is past its nextUpdate.
+    CrlExpired,
+    /// The certificate does not chain to a configured root (or a CA is misused).
+    UntrustedChain,
+    /// The certificate names another identity than the signer requires.
+    IdentityMismatch,
+    /// The signature is for another digest or reference.
+    WrongSubject,
+    /// Transparency-log or certificate-transparency evidence missing or invalid.
+    Transparency,
+    /// An RFC 3161 timestamp that does not verify.
+    Timestamp,
+    /// The tag is pinned to another digest and tags are immutable.
+    TagPinned,
+    /// A cosign `.sig` tag re-pushed without an earlier layer.
+    AppendOnly,
+    /// A quarantined tag whose TTL passed without a valid signature.
+    QuarantineExpired,
+    /// The upstream's tag now names another digest.
+    UpstreamMoved,
+    /// The upstream no longer has the pinned tag.
+    UpstreamMissing,
+}
+
+impl Reason {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admitted => "admitted",
+            Self::SameDigest => "same_digest",
+            Self::SignatureVerified => "signature_verified",
+            Self::Unsigned => "unsigned",
+            Self::NoSigners => "no_signers",
+            Self::NotEnoughSigners => "not_enough_signers",
+            Self::InvalidSignature => "invalid_signature",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::CrlExpired => "crl_expired",
+            Self::UntrustedChain => "untrusted_chain",
+            Self::IdentityMismatch => "identity_mismatch",
+            Self::WrongSubject => "wrong_subject",
+            Self::Transparency => "transparency",
+            Self::Timestamp => "timestamp",
+            Self::TagPinned => "tag_pinned",
+            Self::AppendOnly => "append_only",
+            Self::QuarantineExpired => "quarantine_expired",
+            Self::UpstreamMoved => "upstream_moved",
+            Self::UpstreamMissing => "upstream_missing",
+        }
+    }
+
+    /// The reason of a verdict: admitted, or why not. When signatures failed, the most telling
+    /// failure names it (a revoked key says more than the mismatches against other signers).
+    pub fn of_verdict(verdict: &Verdict) -> Self {
+        match &verdict.decision {
+            Decision::Allow(_) => Self::Admitted,
+            Decision::Deny(DenyReason::Unsigned) => Self::Unsigned,
+            Decision::Deny(DenyReason::NoSigners) => Self::NoSigners,
+            Decision::Deny(_) => {
+                let specific = Self::most_telling(
+                    verdict
+                        .failures
+                        .iter()
+                        .filter_map(|f| Self::of_failure(&f.reason)),
+                );
+                match specific {
+                    Some(reason) => reason,
+                    None if verdict.satisfied.is_empty() => Self::InvalidSignature,
+                    None => Self::NotEnoughSigners,
+                }
+            }
+        }
+    }
+
+    /// The specific reason a signature failed, or `None` when it merely does not verify for a
+    /// signer (another signer's key, bad bytes): that is what failures against every signer of
+    /// a scope but one look like.
+    fn of_failure(failure: &FailureReason) -> Option<Self> {
+        let signature = match failure {
+            FailureReason::KeyRevoked { .. } | FailureReason::CertRevoked { .. } => {
+                return Some(Self::Revoked);
+            }
+            FailureReason::Signature(s) => s,
+            _ => return None,
+        };
+        Some(match signature {
+            SignatureFailure::Chain(chain) => match chain {
+                ChainError::Revoked => Self::Revoked,
+                ChainError::Expired { .. } => Self::Expired,
+                ChainError::NotYetValid { .. } => Self::NotYetValid,
+                ChainError::CrlExpired { .. } => Self::CrlExpired,
+                _ => Self::UntrustedChain,
+            },
+            SignatureFailure::CaNotValidAt { .. } => Self::UntrustedChain,
+            SignatureFailure::Identity(_) => Self::IdentityMismatch,
+            SignatureFailure::DigestMismatch { .. }
+            | SignatureFailure::ReferenceMismatch { .. } => Self::WrongSubject,
+            SignatureFailure::TlogMissing
+            | SignatureFailure::Tlog(_)
+            | SignatureFailure::TlogBodyMismatch { .. }
+            | SignatureFailure::Sct(_) => Self::Transparency,
+            SignatureFailure::Timestamp(_) => Self::Timestamp,
+            _ => return None,
+        })
+    }
+
+    /// The most telling of several reasons (revocation first), if any.
+    pub fn most_telling(reasons: impl IntoIterator<Item = Self>) -> Option<Self> {
+        reasons.into_iter().min_by_key(|r| r.rank())
+    }
+
+    /// Lower is more telling.
+    fn rank(self) -> u8 {
+        match self {
+            Self::Revoked => 0,
+            Self::Expired => 1,
+            Self::NotYetValid => 2,
+            Self::CrlExpired => 3,
+            Self::IdentityMismatch => 4,
+            Self::WrongSubject => 5,
+            Self::UntrustedChain => 6,
+            Self::Transparency => 7,
+            Self::Timestamp => 8,
+            Self::NotEnoughSigners => 9,
+            Self::InvalidSignature => 10,
+            _ => 11,
+        }
+    }
+}
+
+/// Audit actions and outcomes, as labels: the literals the gates write. Anything else (a new
+/// action not listed here yet) is counted as `other` rather than becoming a label by itself.
+const ACTIONS: &[&str] = &[
+    "push",
+    "signature",
+    "quarantine",
+    "promote",
+    "expire",
+    "pull",
+    "pin",
+    "drift",
+    "follow-drift",
+];
+const OUTCOMES: &[&str] = &["allow", "deny", "warn", "audit", "quarantine", "drift"];
+
+fn known(value: &str, set: &[&'static str]) -> &'static str {
+    set.iter()
+        .find(|&&known| known == value)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The `route` label of a parsed request: the OCI endpoint kind, never the repository.
+pub fn route_label(route: &OciRoute) -> &'static str {
+    match route {
+        OciRoute::Base => "base",
+        OciRoute::Catalog => "catalog",
+        OciRoute::GetManifest { .. } => "manifest_get",
+        OciRoute::PutManifest { .. } => "manifest_put",
+        OciRoute::DeleteManifest { .. } => "manifest_delete",
+        OciRoute::GetBlob { .. } => "blob_get",
+        OciRoute::DeleteBlob { .. } => "blob_delete",
+        OciRoute::StartUpload { .. }
+        | OciRoute::PatchUpload { .. }
+        | OciRoute::FinishUpload { .. }
+        | OciRoute::UploadStatus { .. }
+        | OciRoute::CancelUpload { .. } => "upload",
+        OciRoute::ListTags { .. } => "tags",
+        OciRoute::ListReferrers { .. } => "referrers",
+    }
+}
+
+/// `route` of `/healthz` and `/readyz`.
+pub const ROUTE_HEALTH: &str = "health";
+/// `route` of `/metrics`.
+pub const ROUTE_METRICS: &str = "metrics";
+/// `route` of anything that is not an endpoint (refused by the route parser).
+pub const ROUTE_OTHER: &str = "other";
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The process-wide counters and histograms of the request path.
+pub struct Metrics {
+    /// When the process started, seconds since the epoch.
+    start_time: f64,
+    requests: CounterVec<(&'static str, &'static str, u16)>,
+    request_duration: HistogramVec<&'static str>,
+    /// By scope, then (action, outcome, reason): scope names are looked up without allocating.
+    decisions: DashMap<String, CounterVec<(&'static str, &'static str, Reason)>>,
+    verification: HistogramVec<&'static str>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Empty metrics, with the start time taken now.
+    pub fn new() -> Self {
+        Self {
+            start_time: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            requests: CounterVec::new(),
+            request_duration: HistogramVec::new(REQUEST_BUCKETS),
+            decisions: DashMap::new(),
+            verification: HistogramVec::new(VERIFICATION_BUCKETS),
+        }
+    }
+
+    /// One request answered: `elapsed` runs until the response head was ready (a streamed
+    /// body is not included).
+    pub fn request(
+        &self,
+        route: &'static str,
+        method: &Method,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
+        self.requests
+            .inc((route, method_label(method), status.as_u16()));
+        self.request_duration.observe(route, elapsed);
+    }
+
+    /// One gate decision (every one, also admitted pulls, which are logged at debug only).
+    pub fn decision(&self, action: &str, outcome: &str, reason: Reason, scope: &str) {
+        let key = (known(action, ACTIONS), known(outcome, OUTCOMES), reason);
+        if let Some(series) = self.decisions.get(scope) {
+            series.inc(key);
+            return;
+        }
+        self.decisions
+            .entry(scope.to_owned())
+            .or_insert_with(CounterVec::new)
+            .inc(key);
+    }
+
+    /// One verdict computed (not served from the cache).
+    pub fn verification(&self, discovery: Discovery, elapsed: Duration) {
+        let label = match discovery {
+            Discovery::IndexOnly => "index",
+            Discovery::Upstream => "upstream",
+        };
+        self.verification.observe(label, elapsed);
+    }
+}
+
+/// How one upstream request ended, as the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamOutcome {
+    /// Response headers arrived with this status.
+    Status(StatusCode),
+    /// No response headers within the response timeout.
+    Timeout,
+    /// Connection refused, reset, TLS failure, DNS: no response at all.
+    Unreachable,
+}
+
+impl UpstreamOutcome {
+    const LABELS: [&'static str; 7] = ["1xx", "2xx", "3xx", "4xx", "5xx", "timeout", "unreachable"];
+
+    fn index(self) -> usize {
+        match self {
+            Self::Status(status) => usize::from(status.as_u16() / 100).clamp(1, 5) - 1,
+            Self::Timeout => 5,
+            Self::Unreachable => 6,
+        }
+    }
+}
+
+/// Per-upstream request counters and latency. The upstreams are fixed at start, so the map is
+/// built once and read without locks.
+pub struct UpstreamMetrics {
+    by_name: HashMap<String, UpstreamSeries>,
+}
+
+struct UpstreamSeries {
+    outcomes: [AtomicU64; 7],
+    duration: Histogram,
+}
+
+impl UpstreamMetrics {
+    /// Series for each of these upstream names.
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            by_name: names
+                .into_iter()
+                .map(|name| {
+                    (
+                        name.to_owned(),
+                        UpstreamSeries {
+                            outcomes: Default::default(),
+                            duration: Histogram::new(REQUEST_BUCKETS),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// One request to `upstream`, timed to its response headers (or the error).
+    pub fn observe(&self, upstream: &str, outcome: UpstreamOutcome, elapsed: Duration) {
+        if let Some(series) = self.by_name.get(upstream) {
+            series.outcomes[outcome.index()].fetch_add(1, Ordering::Relaxed);
+            series.duration.observe(elapsed);
+        }
+    }
+}
+
+/// Writes the exposition text: one `# HELP` and `# TYPE` per family, then its samples.
+#[derive(Default)]
+pub struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    /// Starts a family.
+    pub fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let help = help.replace('\\', r"\\").replace('\n', r"\n");
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    /// One sample of the current family.
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(name);
+        write_labels(&mut self.out, labels, None);
+        let _ = writeln!(self.out, " {}", format_value(value));
+    }
+
+    /// The samples of one histogram series: cumulative buckets, `+Inf`, sum and count.
+    pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &HistogramSnapshot) {
+        for (bound, count) in &h.buckets {
+            let _ = write!(self.out, "{name}_bucket");
+            write_labels(&mut self.out, labels, Some(*bound));
+            let _ = writeln!(self.out, " {count}");
+        }
+        let _ = write!(self.out, "{name}_sum");
+        write_labels(&mut self.out, labels, None);
+        let _ = writeln!(self.out, " {}", format_value(h.sum));
+        let _ = write!(self.out, "{name}_count");
+        write_labels(&mut self.out, labels, None);
+        let _ = writeln!(self.out, " {}", h.count);
+    }
+
+    /// The text.
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+fn write_labels(out: &mut String, labels: &[(&str, &str)], le: Option<f64>) {
+    if labels.is_empty() && le.is_none() {
+        return;
+    }
+    out.push('{');
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{name}=\"{}\"", escape_label(value));
+    }
+    if let Some(bound) = le {
+        if !labels.is_empty() {
+            out.push(',');
+        }
+        let _ = write!(out, "le=\"{}\"", format_value(bound));
+    }
+    out.push('}');
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the format requires.
+pub fn escape_label(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str(r"\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str(r"\n"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// A sample value: integers without a fraction, `+Inf`/`-Inf`/`NaN` spelled as Prometheus does.
+pub fn format_value(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_owned()
+    } else if value == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if value == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        value.to_string()
+    }
+}
+
+/// What is computed at scrape time, off the request path.
+struct Gauges {
+    pending_tags: Option<usize>,
+    store_bytes: Option<u64>,
+}
+
+/// The whole `/metrics` body for `state`. Store reads run on the blocking pool; one that fails
+/// leaves its gauge out (and is logged) rather than failing the scrape.
+pub async fn render(state: &Arc<AppState>) -> String {
+    let pending = crate::push::blocking(&state.store, |s| {
+        s.expired_pending(u64::MAX).map(|p| p.len())
+    })
+    .await;
+    let pending_tags = match pending {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot count pending tags");
+            None
+        }
+    };
+    let storage = state.config.storage_path.clone();
+    let store_bytes = tokio::task::spawn_blocking(move || store_size(&storage))
+        .await
+        .ok()
+        .flatten();
+    exposition(
+        state,
+        &Gauges {
+            pending_tags,
+            store_bytes,
+        },
+    )
+}
+
+/// Bytes in the store's directory (sled keeps its data, snapshots and log there).
+fn store_size(path: &std::path::Path) -> Option<u64> {
+    fn walk(dir: &std::path::Path, total: &mut u64) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                walk(&entry.path(), total)?;
+            } else {
+                *total += meta.len();
+            }
+        }
+        Ok(())
+    }
+    let mut total = 0;
+    match walk(path, &mut total) {
+        Ok(()) => Some(total),
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "metrics: cannot size the store");
+            None
+        }
+    }
+}
+
+fn sorted<K: Ord, V>(mut v: Vec<(K, V)>) -> Vec<(K, V)> {
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn exposition(state: &AppState, gauges: &Gauges) -> String {
+    let m = &state.metrics;
+    let mut x = Exposition::default();
+
+    x.family(
+        "sealgate_build_info",
+        "gauge",
+        "Always 1; the version of the running sealgate.",
+    );
+    x.sample(
+        "sealgate_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    x.family(
+        "sealgate_start_time_seconds",
+        "gauge",
+        "When the process started, seconds since the Unix epoch.",
+    );
+    x.sample("sealgate_start_time_seconds", &[], m.start_time);
+
+    x.family(
+        "sealgate_requests_total",
+        "counter",
+        "Requests answered, by endpoint kind, method and status code.",
+    );
+    for ((route, method, status), n) in sorted(m.requests.values()) {
+        let status = status.to_string();
+        x.sample(
+            "sealgate_requests_total",
+            &[("route", route), ("method", method), ("status", &status)],
+            n as f64,
+        );
+    }
+    x.family(
+        "sealgate_request_duration_seconds",
+        "histogram",
+        "Time from request to response head, by endpoint kind (streamed bodies not included).",
+    );
+    for (route, h) in sorted(m.request_duration.snapshots()) {
+        x.histogram("sealgate_request_duration_seconds", &[("route", route)], &h);
+    }
+
+    x.family(
+        "sealgate_decisions_total",
+        "counter",
+        "Gate decisions, by action, outcome, reason and policy scope.",
+    );
+    let mut decisions = Vec::new();
+    for scope in m.decisions.iter() {
+        for ((action, outcome, reason), n) in scope.value().values() {
+            decisions.push(((scope.key().clone(), action, outcome, reason.as_str()), n));
+        }
+    }
+    for ((scope, action, outcome, reason), n) in sorted(decisions) {
+        x.sample(
+            "sealgate_decisions_total",
+            &[
+                ("action", action),
+                ("outcome", outcome),
+                ("reason", reason),
+                ("scope", &scope),
+            ],
+            n as f64,
+        );
+    }
+    x.family(
+        "sealgate_verification_duration_seconds",
+        "histogram",
+        "Time to compute a verdict (cache misses only); discovery=upstream includes looking for \
+         signatures in the upstream.",
+    );
+    for (discovery, h) in sorted(m.verification.snapshots()) {
+        x.histogram(
+            "sealgate_verification_duration_seconds",
+            &[("discovery", discovery)],
+            &h,
+        );
+    }
+
+    x.family(
+        "sealgate_cache_requests_total",
+        "counter",
+        "Lookups in the pull gate's caches, by cache and result.",
+    );
+    let (manifest_hits, manifest_misses) = state.pull.manifests.stats();
+    let (verdict_hits, verdict_misses) = state.pull.verdicts.stats();
+    for (cache, result, n) in [
+        ("manifest", "hit", manifest_hits),
+        ("manifest", "miss", manifest_misses),
+        ("verdict", "hit", verdict_hits),
+        ("verdict", "miss", verdict_misses),
+    ] {
+        x.sample(
+            "sealgate_cache_requests_total",
+            &[("cache", cache), ("result", result)],
+            n as f64,
+        );
+    }
+    x.family(
+        "sealgate_manifest_cache_bytes",
+        "gauge",
+        "Bytes of manifests held in memory.",
+    );
+    x.sample(
+        "sealgate_manifest_cache_bytes",
+        &[],
+        state.pull.manifests.size() as f64,
+    );
+    x.family(
+        "sealgate_verdict_cache_entries",
+        "gauge",
+        "Verdicts held in memory (fresh or stale).",
+    );
+    x.sample(
+        "sealgate_verdict_cache_entries",
+        &[],
+        state.pull.verdicts.len() as f64,
+    );
+
+    let upstreams = state.upstreams.metrics();
+    x.family(
+        "sealgate_upstream_requests_total",
+        "counter",
+        "Requests sealgate sent upstream, by upstream and outcome (status class, timeout, \
+         unreachable).",
+    );
+    for (name, series) in sorted(upstreams.by_name.iter().collect()) {
+        for (label, counter) in UpstreamOutcome::LABELS.iter().zip(&series.outcomes) {
+            let n = counter.load(Ordering::Relaxed);
+            if n > 0 {
+                x.sample(
+                    "sealgate_upstream_requests_total",
+                    &[("upstream", name), ("outcome", label)],
+                    n as f64,
+                );
+            }
+        }
+    }
+    x.family(
+        "sealgate_upstream_duration_seconds",
+        "histogram",
+        "Time until an upstream's response headers (or the error), by upstream.",
+    );
+    for (name, series) in sorted(upstreams.by_name.iter().collect()) {
+        x.histogram(
+            "sealgate_upstream_duration_seconds",
+            &[("upstream", name)],
+            &series.duration.snapshot(),
+        );
+    }
+
+    x.family(
+        "sealgate_drift_events_total",
+        "counter",
+        "Pinned tags found moved (or gone) in the upstream since start, each move reported once.",
+    );
+    x.sample(
+        "sealgate_drift_events_total",
+        &[],
+        state.pull.drift_events.load(Ordering::Relaxed) as f64,
+    );
+    if let Some(n) = gauges.pending_tags {
+        x.family(
+            "sealgate_pending_tags",
+            "gauge",
+            "Tags held in quarantine, waiting for a signature.",
+        );
+        x.sample("sealgate_pending_tags", &[], n as f64);
+    }
+    if let Some(bytes) = gauges.store_bytes {
+        x.family(
+            "sealgate_store_size_bytes",
+            "gauge",
+            "Size of the store on disk.",
+        );
+        x.sample("sealgate_store_size_bytes", &[], bytes as f64);
+    }
+
+    let policy = state.policy();
+    x.family(
+        "sealgate_trust_generation",
+        "gauge",
+        "Generation of the trust configuration in force (bumped by each reload or revocation).",
+    );
+    x.sample("sealgate_trust_generation", &[], policy.generation() as f64);
+    x.family(
+        "sealgate_trust_certificate_expiry_seconds",
+        "gauge",
+        "Seconds until each certificate of the trust configuration expires (negative once \
+         expired).",
+    );
+    let now = crate::push::now();
+    let mut seen = std::collections::HashSet::new();
+    for cert in policy.trust_certificates() {
+        // One series per label set, even if two certificates share subject and serial.
+        if !seen.insert((
+            cert.signer.clone(),
+            cert.role,
+            cert.subject.clone(),
+            cert.serial.clone(),
+        )) {
+            continue;
+        }
+        x.sample(
+            "sealgate_trust_certificate_expiry_seconds",
+            &[
+                ("signer", &cert.signer),
+                ("role", cert.role.as_str()),
+                ("subject", &cert.subject),
+                ("serial", &cert.serial),
+            ],
+            cert.seconds_to_expiry(now) as f64,
+        );
+    }
+    x.finish()
+}
+
+#[cfg(test)]
+mod tests;
