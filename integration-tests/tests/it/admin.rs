@@ -479,3 +479,127 @@ async fn status_lists_trust_certificates_expiring_within_30_days() {
         explain(&cli)
     );
 }
+
+/// A CA and a certificate it issued, as PEM files in `dir`: (ca, cert, key).
+fn issue(
+    dir: &Path,
+    name: &str,
+    server: bool,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{name} CA"));
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let sans = if server {
+        vec!["127.0.0.1".to_owned()]
+    } else {
+        vec![]
+    };
+    let mut params = rcgen::CertificateParams::new(sans).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{name} leaf"));
+    params.extended_key_usages = vec![if server {
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth
+    }];
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.signed_by(&key, &issuer).expect("leaf");
+    let paths = (
+        dir.join(format!("{name}-ca.pem")),
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&paths.0, ca_cert.pem()).expect("write");
+    std::fs::write(&paths.1, cert.pem()).expect("write");
+    std::fs::write(&paths.2, key.serialize_pem()).expect("write");
+    paths
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_accepts_client_certificates_from_its_ca_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server_ca, server_cert, server_key) = issue(dir.path(), "server", true);
+    let (client_ca, client_cert, client_key) = issue(dir.path(), "operator", false);
+    let (_, stranger_cert, stranger_key) = issue(dir.path(), "stranger", false);
+    let port = sealgate_integration_tests::free_port();
+    let admin = format!(
+        "[admin]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n",
+        server_cert.display(),
+        server_key.display(),
+        client_ca.display()
+    );
+    let registry = Registry::start().await;
+    let ci = CosignKey::generate();
+    let _sealgate = Sealgate::builder()
+        .upstream("local", &registry.url(), &[])
+        .trust_policy(&format!(
+            "{}\n{admin}",
+            policy(dir.path(), &ci, &CosignKey::generate(), "")
+        ))
+        .start()
+        .await;
+    let base_args = |cert: &Path, key: &Path| {
+        vec![
+            "--url".to_owned(),
+            format!("https://127.0.0.1:{port}"),
+            "--ca".to_owned(),
+            server_ca.display().to_string(),
+            "--cert".to_owned(),
+            cert.display().to_string(),
+            "--key".to_owned(),
+            key.display().to_string(),
+        ]
+    };
+    let run = |args: Vec<String>| async move {
+        tokio::process::Command::new(sealgate_integration_tests::sealgate_binary())
+            .arg("admin")
+            .args(&args)
+            .env_remove("SEALGATE_ADMIN_TOKEN")
+            .output()
+            .await
+            .expect("run sealgate admin")
+    };
+    let mut ok = base_args(&client_cert, &client_key);
+    ok.push("status".to_owned());
+    let status = run(ok).await;
+    assert!(status.status.success(), "{}", explain(&status));
+    assert!(
+        stdout(&status).contains("policy_digest"),
+        "{}",
+        stdout(&status)
+    );
+    // The caller is recorded by its certificate.
+    let mut revoke = base_args(&client_cert, &client_key);
+    revoke.extend(["revoke", "key", &ci.fingerprint(), "--reason", "rotation"].map(str::to_owned));
+    let revoked = run(revoke).await;
+    assert!(revoked.status.success(), "{}", explain(&revoked));
+    let mut audit = base_args(&client_cert, &client_key);
+    audit.extend(["--json", "audit", "--action", "revoke"].map(str::to_owned));
+    let events: serde_json::Value = serde_json::from_slice(&run(audit).await.stdout).expect("JSON");
+    assert!(
+        events["events"][0]["identity"]
+            .as_str()
+            .is_some_and(|who| who.starts_with("cert:") && who.contains("operator leaf")),
+        "{events}"
+    );
+    // A certificate from another CA is not a credential: the handshake fails.
+    let mut stranger = base_args(&stranger_cert, &stranger_key);
+    stranger.push("status".to_owned());
+    let refused = run(stranger).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", explain(&refused));
+    // No certificate and no token: the CLI refuses before calling.
+    let anonymous = run(vec![
+        "--url".to_owned(),
+        format!("https://127.0.0.1:{port}"),
+        "status".to_owned(),
+    ])
+    .await;
+    assert_eq!(anonymous.status.code(), Some(2), "{}", explain(&anonymous));
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("no credential"));
+}

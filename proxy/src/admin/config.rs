@@ -207,3 +207,70 @@ fn build_tls(
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(server))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(token_file: Option<&Path>) -> RawAdmin {
+        RawAdmin {
+            token_file: token_file.map(Path::to_owned),
+            ..RawAdmin::default()
+        }
+    }
+
+    #[test]
+    fn without_a_credential_the_admin_api_is_off() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(build(&raw(None), dir.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_token_is_read_and_only_its_digest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = "a".repeat(MIN_TOKEN_LEN);
+        std::fs::write(dir.path().join("t"), format!("{token}\nignored\n")).unwrap();
+        let admin = build(&raw(Some(Path::new("t"))), dir.path())
+            .unwrap()
+            .unwrap();
+        let expected: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        assert_eq!(admin.token_sha256, Some(expected));
+        assert_eq!(admin.listen, "127.0.0.1:5051".parse().unwrap());
+        assert!(!format!("{admin:?}").contains(&token));
+    }
+
+    #[test]
+    fn bad_admin_settings_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("short"), "tooshort\n").unwrap();
+        let cases: Vec<(RawAdmin, &str)> = vec![
+            (raw(Some(Path::new("short"))), "admin.token_file"),
+            (raw(Some(Path::new("missing"))), "admin.token_file"),
+            (
+                RawAdmin {
+                    listen: "everywhere".into(),
+                    ..RawAdmin::default()
+                },
+                "admin.listen",
+            ),
+            (
+                RawAdmin {
+                    client_ca: Some("ca.pem".into()),
+                    ..RawAdmin::default()
+                },
+                "admin.client_ca",
+            ),
+            (
+                RawAdmin {
+                    cert: Some("c.pem".into()),
+                    ..RawAdmin::default()
+                },
+                "admin.cert",
+            ),
+        ];
+        for (raw, key) in cases {
+            let e = build(&raw, dir.path()).unwrap_err().to_string();
+            assert!(e.starts_with(key), "{key}: {e}");
+        }
+    }
+}
