@@ -607,6 +607,7 @@ pub fn format_value(value: f64) -> String {
 }
 
 /// What is computed at scrape time, off the request path.
+#[derive(Default)]
 struct Gauges {
     pending_tags: Option<usize>,
     store_bytes: Option<u64>,
@@ -615,53 +616,30 @@ struct Gauges {
 /// The whole `/metrics` body for `state`. Store reads run on the blocking pool; one that fails
 /// leaves its gauge out (and is logged) rather than failing the scrape.
 pub async fn render(state: &Arc<AppState>) -> String {
-    let pending = crate::push::blocking(&state.store, |s| {
-        s.expired_pending(u64::MAX).map(|p| p.len())
+    let store = state.store.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        (
+            store.expired_pending(u64::MAX).map(|p| p.len()),
+            store.size_on_disk(),
+        )
     })
     .await;
-    let pending_tags = match pending {
-        Ok(n) => Some(n),
+    let (pending, size) = match read {
+        Ok(read) => read,
         Err(e) => {
-            tracing::warn!(error = %e, "metrics: cannot count pending tags");
-            None
+            tracing::warn!(error = %e, "metrics: the store read did not finish");
+            return exposition(state, &Gauges::default());
         }
     };
-    let storage = state.config.storage_path.clone();
-    let store_bytes = tokio::task::spawn_blocking(move || store_size(&storage))
-        .await
-        .ok()
-        .flatten();
-    exposition(
-        state,
-        &Gauges {
-            pending_tags,
-            store_bytes,
-        },
-    )
-}
-
-/// Bytes in the store's directory (sled keeps its data, snapshots and log there).
-fn store_size(path: &std::path::Path) -> Option<u64> {
-    fn walk(dir: &std::path::Path, total: &mut u64) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let meta = entry.metadata()?;
-            if meta.is_dir() {
-                walk(&entry.path(), total)?;
-            } else {
-                *total += meta.len();
-            }
-        }
-        Ok(())
-    }
-    let mut total = 0;
-    match walk(path, &mut total) {
-        Ok(()) => Some(total),
-        Err(e) => {
-            tracing::warn!(error = %e, path = %path.display(), "metrics: cannot size the store");
-            None
-        }
-    }
+    let gauges = Gauges {
+        pending_tags: pending
+            .inspect_err(|e| tracing::warn!(error = %e, "metrics: cannot count pending tags"))
+            .ok(),
+        store_bytes: size
+            .inspect_err(|e| tracing::warn!(error = %e, "metrics: cannot size the store"))
+            .ok(),
+    };
+    exposition(state, &gauges)
 }
 
 fn sorted<K: Ord, V>(mut v: Vec<(K, V)>) -> Vec<(K, V)> {
