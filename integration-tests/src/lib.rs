@@ -25,7 +25,9 @@
 //! - [`require_tool`], [`run_tool`], [`skopeo`]: external command-line tools; [`skopeo_push`] and
 //!   [`push_sample_image`] copy images to a plain-HTTP registry or sealgate, [`skopeo_raw_digest`]
 //!   hashes the manifest skopeo reads back.
-//! - [`self_signed_cert`]: a throwaway certificate for the TLS listener.
+//! - [`self_signed_cert`], [`self_signed_cert_named`]: throwaway certificates for the TLS
+//!   listener; [`TestCa`]: a CA issuing server certificates (a TLS upstream, with
+//!   [`Registry::start_with_tls`]) and client certificates (mTLS).
 
 mod child;
 mod client;
@@ -57,7 +59,7 @@ pub use registry::{Registry, RegistryAuth};
 pub use sealgate::{
     PasswordSource, Sealgate, SealgateBuilder, registry_behind_sealgate, sealgate_binary,
 };
-pub use tls::{SelfSignedCert, self_signed_cert};
+pub use tls::{SelfSignedCert, TestCa, self_signed_cert, self_signed_cert_named};
 pub use tools::{
     push_sample_image, require_tool, run_tool, skopeo, skopeo_push, skopeo_raw_digest,
 };

@@ -53,6 +53,8 @@ pub struct Registry {
     config_path: PathBuf,
     /// What `GET /v2/` answers once the registry is up: 200, or 401 when it wants credentials.
     ready_status: StatusCode,
+    /// With TLS: the CA bundle that verifies its certificate (the readiness probe trusts it).
+    tls_ca: Option<PathBuf>,
     /// Everything the registry owns on disk.
     dir: TempDir,
 }
@@ -66,6 +68,16 @@ impl Registry {
     /// Starts a registry that authenticates its clients as `auth` says, and waits until
     /// `GET /v2/` answers (200, or 401 with credentials required).
     pub async fn start_with_auth(auth: RegistryAuth) -> Self {
+        Self::start_with(auth, None).await
+    }
+
+    /// Starts a registry serving HTTPS (`http.tls`) with the certificate `cert` and key `key`,
+    /// which `ca` verifies; [`Registry::url`] is then `https://127.0.0.1:<port>`.
+    pub async fn start_with_tls(auth: RegistryAuth, cert: &Path, key: &Path, ca: &Path) -> Self {
+        Self::start_with(auth, Some((cert, key, ca))).await
+    }
+
+    async fn start_with(auth: RegistryAuth, tls: Option<(&Path, &Path, &Path)>) -> Self {
         require_tool("docker-registry", "apt-get install -y docker-registry");
         let dir = tempfile::Builder::new()
             .prefix("it-registry-")
@@ -83,8 +95,14 @@ impl Registry {
                cache: {{blobdescriptor: inmemory}}\n  \
                filesystem: {{rootdirectory: \"{}\"}}\n  \
                delete: {{enabled: true}}\n\
-             http: {{addr: \"127.0.0.1:{port}\"}}\n",
-            storage.display()
+             http: {{addr: \"127.0.0.1:{port}\"{}}}\n",
+            storage.display(),
+            tls.map(|(cert, key, _)| format!(
+                ", tls: {{certificate: \"{}\", key: \"{}\"}}",
+                cert.display(),
+                key.display()
+            ))
+            .unwrap_or_default()
         );
         config.push_str(&auth_yaml);
         std::fs::write(&config_path, config).expect("write registry config");
@@ -93,6 +111,7 @@ impl Registry {
             port,
             config_path,
             ready_status,
+            tls_ca: tls.map(|(_, _, ca)| ca.to_owned()),
             dir,
         };
         registry.spawn_and_wait().await;
@@ -113,9 +132,28 @@ impl Registry {
                     process.log()
                 );
             }
-            let answered = crate::try_send(Method::GET, &url, &[], "")
-                .await
-                .is_ok_and(|reply| reply.status == self.ready_status);
+            let answered = match &self.tls_ca {
+                None => crate::try_send(Method::GET, &url, &[], "")
+                    .await
+                    .is_ok_and(|reply| reply.status == self.ready_status),
+                // The helper client speaks plain HTTP only; curl checks the certificate.
+                Some(ca) => tokio::process::Command::new("curl")
+                    .args([
+                        "-s",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}",
+                        "--max-time",
+                        "2",
+                    ])
+                    .arg("--cacert")
+                    .arg(ca)
+                    .arg(&url)
+                    .output()
+                    .await
+                    .is_ok_and(|out| out.stdout == self.ready_status.as_str().as_bytes()),
+            };
             if answered {
                 break;
             }
@@ -129,9 +167,14 @@ impl Registry {
         self.process = Some(process);
     }
 
-    /// `http://127.0.0.1:<port>`, the upstream URL for sealgate's config.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS), the upstream URL for sealgate's config.
     pub fn url(&self) -> String {
-        format!("http://{}", self.host())
+        let scheme = if self.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.host())
     }
 
     /// `127.0.0.1:<port>`, for `docker://` references.

@@ -68,6 +68,8 @@ struct UpstreamEntry {
     namespaces: Vec<String>,
     /// `[upstream.auth]`: user name and where the password is.
     auth: Option<(String, PasswordSource)>,
+    /// `ca`: a PEM bundle trusted for this upstream's TLS.
+    ca: Option<PathBuf>,
 }
 
 /// Where sealgate reads an upstream password from (`[upstream.auth]`).
@@ -92,12 +94,22 @@ pub struct SealgateBuilder {
     idle_timeout: Option<Duration>,
     shutdown_grace: Option<Duration>,
     log_level: Option<String>,
+    /// `log.format`; `text` when unset.
+    log_format: Option<String>,
     /// `[trust]` / `[policy]` tables, verbatim; `None` means the pass-through default below.
     trust_policy: Option<String>,
     /// Environment variables set for the sealgate process.
     env: Vec<(String, String)>,
     /// `[admin]` with this bearer token (written to a file) on a free loopback port.
     admin_token: Option<String>,
+    /// `tls.reload_interval`.
+    tls_reload_interval: Option<Duration>,
+    /// `tls.client_ca` and `tls.client_auth`.
+    tls_client_auth: Option<(PathBuf, String)>,
+    /// The client certificate and key the readiness probe presents (`client_auth = "required"`).
+    probe_client_cert: Option<(PathBuf, PathBuf)>,
+    /// `[auth]` (and `[[auth.rule]]`) tables, verbatim.
+    auth: Option<String>,
 }
 
 /// The policy of tests that exercise the pass-through: nothing is signed, so the default scope
@@ -118,7 +130,42 @@ impl SealgateBuilder {
             url: url.to_owned(),
             namespaces: namespaces.iter().map(|&ns| ns.to_owned()).collect(),
             auth: None,
+            ca: None,
         });
+        self
+    }
+
+    /// Makes the upstream added last trust the CAs in this PEM bundle (`ca`).
+    pub fn upstream_ca(mut self, bundle: &Path) -> Self {
+        let last = self
+            .upstreams
+            .last_mut()
+            .expect("add an upstream before its CA bundle");
+        last.ca = Some(bundle.to_owned());
+        self
+    }
+
+    /// `tls.reload_interval`: how often sealgate compares its certificate files.
+    pub fn tls_reload_interval(mut self, interval: Duration) -> Self {
+        self.tls_reload_interval = Some(interval);
+        self
+    }
+
+    /// `tls.client_ca` (a PEM bundle) and `tls.client_auth` (`"optional"` or `"required"`).
+    pub fn tls_client_auth(mut self, client_ca: &Path, mode: &str) -> Self {
+        self.tls_client_auth = Some((client_ca.to_owned(), mode.to_owned()));
+        self
+    }
+
+    /// The client certificate the readiness probe presents, for `client_auth = "required"`.
+    pub fn probe_client_cert(mut self, cert: &Path, key: &Path) -> Self {
+        self.probe_client_cert = Some((cert.to_owned(), key.to_owned()));
+        self
+    }
+
+    /// The `[auth]` section (with its `[[auth.rule]]` tables), verbatim TOML.
+    pub fn auth(mut self, toml: &str) -> Self {
+        self.auth = Some(toml.to_owned());
         self
     }
 
@@ -187,6 +234,12 @@ impl SealgateBuilder {
         self
     }
 
+    /// `log.format` (`json`: one JSON object per log line, as `serve --log-format json`).
+    pub fn log_format(mut self, format: &str) -> Self {
+        self.log_format = Some(format.to_owned());
+        self
+    }
+
     fn render_config(&self, listen: SocketAddr, storage: &Path) -> String {
         let mut toml = format!(
             "listen = {}\n\n[storage]\npath = {}\n",
@@ -215,8 +268,9 @@ impl SealgateBuilder {
             .or_else(|| self.log_level.clone())
             .unwrap_or_else(|| "info".to_owned());
         toml.push_str(&format!(
-            "\n[log]\nlevel = {}\nformat = \"text\"\n",
-            quote(&level)
+            "\n[log]\nlevel = {}\nformat = {}\n",
+            quote(&level),
+            quote(self.log_format.as_deref().unwrap_or("text"))
         ));
         if let Some((cert, key)) = &self.tls {
             toml.push_str(&format!(
@@ -224,9 +278,27 @@ impl SealgateBuilder {
                 quote(&cert.display().to_string()),
                 quote(&key.display().to_string())
             ));
+            if let Some(interval) = self.tls_reload_interval {
+                toml.push_str(&format!(
+                    "reload_interval = \"{}ms\"\n",
+                    interval.as_millis()
+                ));
+            }
+            if let Some((ca, mode)) = &self.tls_client_auth {
+                toml.push_str(&format!(
+                    "client_ca = {}\nclient_auth = {}\n",
+                    quote(&ca.display().to_string()),
+                    quote(mode)
+                ));
+            }
         }
         toml.push_str(self.trust_policy.as_deref().unwrap_or(PASS_THROUGH_POLICY));
         toml.push('\n');
+        if let Some(auth) = &self.auth {
+            toml.push('\n');
+            toml.push_str(auth);
+            toml.push('\n');
+        }
         for up in &self.upstreams {
             let namespaces: Vec<String> = up.namespaces.iter().map(|ns| quote(ns)).collect();
             toml.push_str(&format!(
@@ -235,6 +307,9 @@ impl SealgateBuilder {
                 quote(&up.url),
                 namespaces.join(", ")
             ));
+            if let Some(ca) = &up.ca {
+                toml.push_str(&format!("ca = {}\n", quote(&ca.display().to_string())));
+            }
             if let Some((username, password)) = &up.auth {
                 let (key, value) = match password {
                     PasswordSource::File(path) => ("password_file", path.display().to_string()),
@@ -282,6 +357,7 @@ impl SealgateBuilder {
             process,
             addr,
             tls_cert: self.tls.as_ref().map(|(cert, _)| cert.clone()),
+            probe_client_cert: self.probe_client_cert.clone(),
             config,
             dir,
             admin,
@@ -325,6 +401,8 @@ pub struct Sealgate {
     addr: SocketAddr,
     /// The certificate it serves when TLS is on; the readiness probe trusts exactly it.
     tls_cert: Option<PathBuf>,
+    /// The client certificate and key the readiness probe presents, if any.
+    probe_client_cert: Option<(PathBuf, PathBuf)>,
     /// The config file's text, for failure messages.
     config: String,
     /// Config, store and log.
@@ -373,13 +451,18 @@ impl Sealgate {
                 .await
                 .is_ok_and(|reply| reply.status == StatusCode::OK),
             // The helper client speaks plain HTTP only; curl checks the real certificate.
-            Some(cert) => tokio::process::Command::new("curl")
-                .args(["-sf", "-o", "/dev/null", "--max-time", "2", "--cacert"])
-                .arg(cert)
-                .arg(url)
-                .status()
-                .await
-                .is_ok_and(|s| s.success()),
+            Some(cert) => {
+                let mut curl = tokio::process::Command::new("curl");
+                curl.args(["-sf", "-o", "/dev/null", "--max-time", "2", "--cacert"])
+                    .arg(cert);
+                if let Some((client_cert, client_key)) = &self.probe_client_cert {
+                    curl.arg("--cert")
+                        .arg(client_cert)
+                        .arg("--key")
+                        .arg(client_key);
+                }
+                curl.arg(url).status().await.is_ok_and(|s| s.success())
+            }
         }
     }
 

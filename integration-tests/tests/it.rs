@@ -5,6 +5,8 @@
 //! the built binary (`cargo build -p sealgate`) and docker-registry, skopeo, containerd (with
 //! `ctr`) and curl on `PATH`; a missing one fails the test with its install command.
 
+#[path = "it/access.rs"]
+mod access;
 #[path = "it/admin.rs"]
 mod admin;
 #[path = "it/containerd.rs"]
@@ -17,6 +19,8 @@ mod harness;
 mod hostile;
 #[path = "it/large_blob.rs"]
 mod large_blob;
+#[path = "it/metrics.rs"]
+mod metrics;
 #[path = "it/pull_gate.rs"]
 mod pull_gate;
 #[path = "it/push_gate.rs"]

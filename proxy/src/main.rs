@@ -25,8 +25,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy until SIGTERM or Ctrl-C, then drain in-flight requests. SIGHUP re-reads
-    /// [trust] and [policy] from the file and applies them at once, or changes nothing and logs
-    /// why.
+    /// [trust], [policy], [auth] and the [tls] certificate files and applies them at once, or
+    /// changes nothing and logs why.
     Serve {
         /// The configuration file (TOML).
         #[arg(short, long, value_name = "FILE")]

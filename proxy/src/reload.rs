@@ -48,7 +48,7 @@ pub fn reload(state: &AppState, file: &Path, env: &EnvSource) -> Result<String, 
     let tls = match &state.config.tls_cert {
         Some(cert) => match cert.reload().map_err(|e| e.to_string())? {
             crate::tls::Reloaded::Replaced(summary) => {
-                crate::tls::log_reloaded("SIGHUP", summary.as_ref());
+                crate::tls::log_reloaded("reload", summary.as_ref());
                 "; tls certificate reloaded"
             }
             crate::tls::Reloaded::Unchanged => "; tls certificate unchanged",

@@ -412,7 +412,9 @@ fn tls_auth_and_upstream_ca_paths_are_relative_to_the_config_file() {
 #[test]
 fn tls_auth_and_upstream_ca_errors_name_the_key() {
     let tls = "[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n";
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    /// A file body, the environment, and what the error must contain.
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             format!("{MINIMAL}ca = \"nope.pem\"\n"),
             vec![],
