@@ -148,6 +148,7 @@ async fn dispatch(
                 name,
                 headers: &parts.headers,
                 method: &parts.method,
+                identity: identity.as_deref(),
             };
             return crate::pull::get_manifest(&pull, reference).await;
         }
@@ -158,6 +159,7 @@ async fn dispatch(
                 name,
                 headers: &parts.headers,
                 method: &parts.method,
+                identity: identity.as_deref(),
             };
             warning = crate::pull::check_blob(&pull, digest).await?;
         }

@@ -82,6 +82,8 @@ pub struct Pull<'a> {
     pub headers: &'a HeaderMap,
     /// GET or HEAD.
     pub method: &'a Method,
+    /// Who pulls (gateway auth, or a client certificate), as the audit log records it.
+    pub identity: Option<&'a str>,
 }
 
 /// A manifest fetched from the upstream, or the upstream's refusal to relay as is (401 with its
@@ -146,7 +148,7 @@ impl Pull<'_> {
             reference: reference.to_owned(),
             digest: Some(digest.to_string()),
             reason: verdict.explain(),
-            identity: None,
+            identity: self.identity.map(str::to_owned),
             signers: verdict.satisfied.iter().map(|s| s.signer.clone()).collect(),
             request_id: self.request_id(),
         }

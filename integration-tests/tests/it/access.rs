@@ -130,6 +130,13 @@ async fn gateway_tokens_push_and_pull_per_rule_and_the_pin_records_who_pushed() 
         skopeo_raw_digest(&["--tls-verify=false", "--creds", &reader_creds], &target).await,
         pushed
     );
+    // The pull decision (audit mode here) names who pulled.
+    let log = sealgate.stderr_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("action=pull") && l.contains("identity=\"reader\"")),
+        "no pull decision naming the reader:\n{log}"
+    );
     layout.add_sample_image("v2", 1);
     let stderr = skopeo_fails(&[
         "copy",
