@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the demo and the tests need, only those that are missing, and for
-# the tests the Python virtualenv .venv-ci (the Helm chart's tests, the /metrics parser).
-# Usage: scripts/install-deps.sh [test|demo]
+# Installs the Debian packages the demo, the tests and the load comparison need, only those that
+# are missing, and for the tests the Python virtualenv .venv-ci (the Helm chart's tests, the
+# /metrics parser).
+# Usage: scripts/install-deps.sh [test|demo|bench]
+#   test   the demo's tools + containerd + .venv-ci   (scripts/test.sh, .ci/run)
+#   demo   docker-registry, skopeo, umoci, jq, curl, openssl   (scripts/demo.sh)
+#   bench  the demo's tools + nginx, wrk, python3, procps   (benches/load/compare.sh)
 set -euo pipefail
 mode="${1:-test}"
+case "$mode" in
+  test | demo | bench) ;;
+  *) echo "usage: $0 [test|demo|bench]" >&2; exit 64 ;;
+esac
 
 # command -> Debian package
 declare -A wanted=(
@@ -18,10 +26,17 @@ if [[ "$mode" == test ]]; then
   wanted[containerd]=containerd       # mirror-mode client (ctr comes with it)
   wanted[ctr]=containerd
 fi
+if [[ "$mode" == bench ]]; then
+  wanted[nginx]=nginx                 # the plain reverse proxy sealgate is compared with
+  wanted[wrk]=wrk                     # HTTP load generator
+  wanted[python3]=python3             # picks free loopback ports
+  wanted[pgrep]=procps                # finds nginx's workers (their CPU time is measured)
+fi
 
 missing=()
 for cmd in "${!wanted[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+  # (nginx lives in /usr/sbin, which is not on every user's PATH)
+  command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || missing+=("${wanted[$cmd]}")
 done
 
 sudo=""
@@ -33,7 +48,23 @@ apt_install() {
 }
 if ((${#missing[@]} > 0)); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  # Debian's nginx package starts its own service on installation, listening on every interface
+  # (port 80). The benchmark runs its own nginx on loopback only, so that service is kept from
+  # starting: a policy-rc.d that refuses every start while apt runs (Debian's documented way;
+  # container images usually ship one already, which is then left alone).
+  policy=/usr/sbin/policy-rc.d
+  if [[ " ${missing[*]} " == *" nginx "* && ! -e "$policy" ]]; then
+    printf '#!/bin/sh\n# installed by sealgate scripts/install-deps.sh while apt runs\nexit 101\n' |
+      $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+  fi
   apt_install "${missing[@]}"
+  if [[ " ${missing[*]} " == *" nginx "* && -d /run/systemd/system ]]; then
+    # Nor does it start at the next boot.
+    $sudo systemctl disable --quiet nginx.service 2>/dev/null || true
+    echo "nginx installed for the load comparison; its system service is disabled" >&2
+  fi
 fi
 
 # The Helm chart's tests (helm/tests/test_chart.py) run Helm's own engine from PyPI
