@@ -1,2 +1,3 @@
-//! sealgate's benchmarks live in `benches/`: criterion micro-benches over the `policies` API
-//! (`cargo bench -p sealgate-benches`). This library is empty on purpose.
+//! sealgate's benchmarks live in `benches/`: criterion micro-benches over the `policies`,
+//! `storage` and routing APIs (`cargo bench -p sealgate-benches`). This library is empty on
+//! purpose.

@@ -169,39 +169,34 @@ impl<B: Backend> Engine<B> {
         event: AuditEvent,
     ) -> Result<(PinOutcome, AuditRecord), StorageError> {
         let pin_key = keys::pin(key);
-        let result = self.backend.transaction(|tx| {
-            let existing = match tx.get(Tree::Pins, &pin_key)? {
-                Some(raw) => Some(codec::decode::<Pin>(Tree::Pins, &raw)?),
-                None => None,
-            };
-            let outcome = match existing {
-                None => {
-                    tx.insert(Tree::Pins, &pin_key, codec::encode(Tree::Pins, &pin)?)?;
-                    PinOutcome::Created
-                }
-                Some(existing) if existing.digest == pin.digest => PinOutcome::Unchanged,
-                Some(existing) if !mutable => PinOutcome::Conflict { existing },
-                Some(existing) => {
-                    let mut moved = pin.clone();
-                    moved.history = existing.history;
-                    moved.history.push(PinMove {
-                        digest: existing.digest.clone(),
-                        replaced_at: pin.pinned_at,
-                    });
-                    let excess = moved.history.len().saturating_sub(MAX_PIN_HISTORY);
-                    moved.history.drain(..excess);
-                    tx.insert(Tree::Pins, &pin_key, codec::encode(Tree::Pins, &moved)?)?;
-                    PinOutcome::Moved {
-                        previous: existing.digest,
-                    }
-                }
-            };
-            // Every decision is audited, including the ones that change nothing.
-            let record = append_audit_in(tx, &event)?;
-            Ok((outcome, record))
-        })?;
+        let result = self
+            .backend
+            .transaction(|tx| pin_in(tx, &pin_key, &pin, mutable, &event))?;
         self.backend.flush()?;
         Ok(result)
+    }
+
+    /// [`Self::pin`] with `mutable = false` for every entry, in order, in one transaction and
+    /// with one flush. An empty batch opens no transaction and does not flush.
+    pub(crate) fn pin_batch(
+        &self,
+        entries: Vec<(PinKey, Pin, AuditEvent)>,
+    ) -> Result<Vec<(PinOutcome, AuditRecord)>, StorageError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries: Vec<(Vec<u8>, Pin, AuditEvent)> = entries
+            .into_iter()
+            .map(|(key, pin, event)| (keys::pin(&key), pin, event))
+            .collect();
+        let results = self.backend.transaction(|tx| {
+            entries
+                .iter()
+                .map(|(pin_key, pin, event)| pin_in(tx, pin_key, pin, false, event))
+                .collect()
+        })?;
+        self.backend.flush()?;
+        Ok(results)
     }
 
     pub(crate) fn get_pin(&self, key: &PinKey) -> Result<Option<Pin>, StorageError> {
@@ -948,6 +943,45 @@ fn audit_decode_error(seq: u64, e: StorageError) -> AuditError {
     }
 }
 
+/// Pins `pin_key` inside `tx` as [`crate::Store::pin`] describes, and audits `event`.
+fn pin_in(
+    tx: &dyn Tx,
+    pin_key: &[u8],
+    pin: &Pin,
+    mutable: bool,
+    event: &AuditEvent,
+) -> Result<(PinOutcome, AuditRecord), TxError> {
+    let existing = match tx.get(Tree::Pins, pin_key)? {
+        Some(raw) => Some(codec::decode::<Pin>(Tree::Pins, &raw)?),
+        None => None,
+    };
+    let outcome = match existing {
+        None => {
+            tx.insert(Tree::Pins, pin_key, codec::encode(Tree::Pins, pin)?)?;
+            PinOutcome::Created
+        }
+        Some(existing) if existing.digest == pin.digest => PinOutcome::Unchanged,
+        Some(existing) if !mutable => PinOutcome::Conflict { existing },
+        Some(existing) => {
+            let mut moved = pin.clone();
+            moved.history = existing.history;
+            moved.history.push(PinMove {
+                digest: existing.digest.clone(),
+                replaced_at: pin.pinned_at,
+            });
+            let excess = moved.history.len().saturating_sub(MAX_PIN_HISTORY);
+            moved.history.drain(..excess);
+            tx.insert(Tree::Pins, pin_key, codec::encode(Tree::Pins, &moved)?)?;
+            PinOutcome::Moved {
+                previous: existing.digest,
+            }
+        }
+    };
+    // Every decision is audited, including the ones that change nothing.
+    let record = append_audit_in(tx, event)?;
+    Ok((outcome, record))
+}
+
 /// Appends `event` to the audit log inside `tx`, moving the head in the same transaction.
 fn append_audit_in(tx: &dyn Tx, event: &AuditEvent) -> Result<AuditRecord, TxError> {
     let head = match tx.get(Tree::Meta, keys::AUDIT_HEAD)? {
@@ -984,6 +1018,12 @@ macro_rules! store_via_engine {
                 event: $crate::AuditEvent,
             ) -> Result<($crate::PinOutcome, $crate::AuditRecord), $crate::StorageError> {
                 self.engine.pin(key, pin, mutable, event)
+            }
+            fn pin_batch(
+                &self,
+                entries: Vec<($crate::PinKey, $crate::Pin, $crate::AuditEvent)>,
+            ) -> Result<Vec<($crate::PinOutcome, $crate::AuditRecord)>, $crate::StorageError> {
+                self.engine.pin_batch(entries)
             }
             fn get_pin(
                 &self,

@@ -8,7 +8,8 @@
 //!
 //! Guarantees every backend keeps:
 //! - A pin is create-if-absent (compare-and-swap); the pin and the audit event of the decision
-//!   are written in one transaction and are durable when [`Store::pin`] returns. Only
+//!   are written in one transaction and are durable when [`Store::pin`] returns
+//!   ([`Store::pin_batch`]: a whole batch of pins and their events in one transaction). Only
 //!   [`Store::retire_pin`] removes a pin, again together with its audit event.
 //! - The audit log is append-only and hash-chained ([`layout`] gives the hash), so a deleted,
 //!   edited or moved record, or a rolled-back head, is found by [`Store::verify_audit`].
@@ -75,6 +76,27 @@ pub trait Store: Send + Sync + 'static {
         mutable: bool,
         event: AuditEvent,
     ) -> Result<(PinOutcome, AuditRecord), StorageError>;
+
+    /// Pins many tags at once: for each entry in order, what [`Store::pin`] does with
+    /// `mutable = false` (create if absent; the same digest is [`PinOutcome::Unchanged`];
+    /// another digest is [`PinOutcome::Conflict`] and the stored pin stays), each entry's event
+    /// appended to the audit log, so the hash chain has one record per entry. Returns one
+    /// outcome and record per entry, in order. A key given twice is decided against the first
+    /// (as two calls to `pin` would be).
+    ///
+    /// For importing pins (migrating from another gate, restoring from an export), not for the
+    /// request path. The whole batch is one transaction, durable on return with one flush:
+    /// all of it is written or none (an error writes nothing). Pinning one at a time costs a
+    /// flush per pin; a batch pays one. An empty batch writes nothing.
+    ///
+    /// Callers chunk: the transaction holds the store's lock while it runs, and with sled that
+    /// stalls every other write *and read* of the store (sled 0.34 runs reads under the same
+    /// process-wide lock once transactions are in use). Measured in `benches/README.md`:
+    /// calls of 10,000 entries suit an offline import; beside a serving gate, 1,000 or fewer.
+    fn pin_batch(
+        &self,
+        entries: Vec<(PinKey, Pin, AuditEvent)>,
+    ) -> Result<Vec<(PinOutcome, AuditRecord)>, StorageError>;
 
     /// The pin of `key`, if any.
     fn get_pin(&self, key: &PinKey) -> Result<Option<Pin>, StorageError>;

@@ -1,13 +1,19 @@
 //! The embedded store: sled 0.34.
 //!
-//! Durability: sled buffers writes and fsyncs every 500 ms on its own. Every method that backs
-//! an acknowledged response runs its writes as one transaction and then calls `Db::flush`, which
-//! writes and fsyncs the log up to and including that transaction, before returning. sled seals
-//! a transaction's writes as one batch in its log, so recovery replays all of them or none.
+//! Durability: every method that backs an acknowledged response runs its writes as one
+//! transaction and then calls `Db::flush` before returning. sled seals a transaction's writes as
+//! one batch in its log, so recovery replays all of them or none. What `Db::flush` guarantees is
+//! narrower than its name suggests (checked with `strace` on sled 0.34.7): it writes the log
+//! buffer and waits for it with `sync_file_range`, while the `fsync` of the file (metadata, the
+//! device's write cache) runs on sled's own thread every 500 ms. So an acknowledged write
+//! survives a crash of the process (the SIGKILL test in `tests/crash.rs` proves that), but a
+//! power loss can take the last ~0.5 s of acknowledged writes with it.
 //!
 //! Concurrency: sled 0.34 runs transactions under one process-wide write lock (its
 //! `concurrency_control`), so transactions are serial and a read-then-write inside one (the
-//! pin's compare-and-swap, the audit head) cannot interleave with another.
+//! pin's compare-and-swap, the audit head) cannot interleave with another. Reads outside a
+//! transaction take the read side of that lock, so they wait while a transaction runs: a long
+//! [`crate::Store::pin_batch`] stalls lookups (measured in `benches/README.md`).
 
 use std::path::Path;
 

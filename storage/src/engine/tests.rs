@@ -87,6 +87,11 @@ on_both_backends!(
     all_pins_lists_every_upstream_in_name_order,
     retire_pin_removes_the_pin_and_audits_only_a_removal,
     a_retired_tag_can_be_pinned_again_to_another_digest,
+    pin_batch_creates_keeps_and_reports_conflicts_like_pin,
+    pin_batch_builds_the_chain_pins_one_at_a_time_would,
+    pin_batch_writes_all_or_nothing,
+    an_empty_pin_batch_writes_nothing,
+    pin_batch_racing_single_pins_leaves_one_winner_per_tag,
     fifty_racing_pushes_to_one_immutable_tag_have_one_winner,
     pin_model_check_against_random_operations,
     signatures_dedupe_and_keep_first_observed_at,
@@ -561,6 +566,157 @@ fn a_retired_tag_can_be_pinned_again_to_another_digest(store: &impl Harness) {
     assert_eq!(reasons, ["first", "refused", "rebuilt", "second"]);
     assert_eq!(store.verify_audit().unwrap().events, 4);
     store.check_records().unwrap();
+}
+
+/// An import entry: pin `d` at `at`, with an event naming the tag.
+fn import(k: &PinKey, d: u64, at: UnixSecs) -> (PinKey, Pin, AuditEvent) {
+    let mut e = event("import", &format!("{}:{} -> {d}", k.repository, k.tag));
+    e.reference = k.tag.as_str().to_owned();
+    (k.clone(), pin_of(d, at), e)
+}
+
+fn pin_batch_creates_keeps_and_reports_conflicts_like_pin(store: &impl Harness) {
+    let (a, b, c) = (
+        key("hub", "team/app", "v1"),
+        key("hub", "team/app", "v2"),
+        key("hub", "team/other", "v1"),
+    );
+    store
+        .pin(&a, pin_of(1, 100), false, event("push", "before"))
+        .unwrap();
+
+    let batch = vec![
+        import(&b, 2, 200),
+        import(&a, 1, 200), // the same digest: kept as stored
+        import(&a, 9, 200), // another digest: refused, the stored pin stays
+        import(&c, 3, 200),
+        import(&c, 4, 300), // decided against the entry before it in this batch
+    ];
+    let results = store.pin_batch(batch.clone()).unwrap();
+    let outcomes: Vec<&PinOutcome> = results.iter().map(|(o, _)| o).collect();
+    assert_eq!(
+        outcomes,
+        [
+            &PinOutcome::Created,
+            &PinOutcome::Unchanged,
+            &PinOutcome::Conflict {
+                existing: pin_of(1, 100)
+            },
+            &PinOutcome::Created,
+            &PinOutcome::Conflict {
+                existing: pin_of(3, 200)
+            },
+        ]
+    );
+    assert_eq!(store.get_pin(&a).unwrap(), Some(pin_of(1, 100)));
+    assert_eq!(store.get_pin(&b).unwrap(), Some(pin_of(2, 200)));
+    assert_eq!(store.get_pin(&c).unwrap(), Some(pin_of(3, 200)));
+
+    // One audit record per entry, conflicts included, in order, after the earlier push.
+    let seqs: Vec<u64> = results.iter().map(|(_, r)| r.seq).collect();
+    assert_eq!(seqs, [2, 3, 4, 5, 6]);
+    let log = store.audit(0, 10).unwrap();
+    assert_eq!(log.len(), 6);
+    for ((_, returned), (stored, (_, _, event))) in results.iter().zip(log[1..].iter().zip(&batch))
+    {
+        assert_eq!(returned, stored);
+        assert_eq!(&stored.event, event);
+    }
+    assert_eq!(store.verify_audit().unwrap().events, 6);
+    store.check_records().unwrap();
+}
+
+fn pin_batch_builds_the_chain_pins_one_at_a_time_would(store: &impl Harness) {
+    let batch: Vec<_> = (0..50)
+        .map(|i| import(&key("hub", &format!("team/app{}", i % 7), "v1"), i, i))
+        .collect();
+    let one_at_a_time = MemStore::new();
+    let expected: Vec<(PinOutcome, AuditRecord)> = batch
+        .iter()
+        .map(|(k, pin, event)| {
+            one_at_a_time
+                .pin(k, pin.clone(), false, event.clone())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(store.pin_batch(batch).unwrap(), expected);
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        one_at_a_time.verify_audit().unwrap()
+    );
+    assert_eq!(store.all_pins().unwrap(), one_at_a_time.all_pins().unwrap());
+}
+
+fn pin_batch_writes_all_or_nothing(store: &impl Harness) {
+    let (good, broken, later) = (
+        key("hub", "team/app", "v1"),
+        key("hub", "team/app", "v2"),
+        key("hub", "team/app", "v3"),
+    );
+    store.append_audit(event("pull", "before")).unwrap();
+    let head = store.verify_audit().unwrap();
+    // A stored pin that does not decode fails its entry, and with it the whole batch.
+    store.poke(Tree::Pins, &keys::pin(&broken), Some(b"not a pin".to_vec()));
+    let err = store
+        .pin_batch(vec![
+            import(&good, 1, 1),
+            import(&broken, 2, 1),
+            import(&later, 3, 1),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::Corrupt { tree: "pins", .. }),
+        "{err}"
+    );
+    assert_eq!(store.get_pin(&good).unwrap(), None);
+    assert_eq!(store.get_pin(&later).unwrap(), None);
+    assert_eq!(store.verify_audit().unwrap(), head);
+    assert_eq!(store.audit(0, 10).unwrap().len(), 1);
+}
+
+fn an_empty_pin_batch_writes_nothing(store: &impl Harness) {
+    assert_eq!(store.pin_batch(Vec::new()).unwrap(), []);
+    assert_eq!(store.verify_audit().unwrap().events, 0);
+    assert_eq!(store.all_pins().unwrap(), []);
+}
+
+fn pin_batch_racing_single_pins_leaves_one_winner_per_tag(store: &impl Harness) {
+    const TAGS: u64 = 200;
+    let tag = |i: u64| key("hub", "team/app", &format!("v{i}"));
+    let barrier = Barrier::new(2);
+    let (batch, singles) = std::thread::scope(|s| {
+        let batch = s.spawn(|| {
+            barrier.wait();
+            store
+                .pin_batch((0..TAGS).map(|i| import(&tag(i), 1, 1)).collect())
+                .unwrap()
+        });
+        let singles = s.spawn(|| {
+            barrier.wait();
+            (0..TAGS)
+                .rev()
+                .map(|i| {
+                    store
+                        .pin(&tag(i), pin_of(2, 2), false, event("push", "single"))
+                        .unwrap()
+                        .0
+                })
+                .collect::<Vec<_>>()
+        });
+        (batch.join().unwrap(), singles.join().unwrap())
+    });
+    for (i, (from_batch, single)) in batch.iter().zip(singles.iter().rev()).enumerate() {
+        let stored = store.get_pin(&tag(i as u64)).unwrap().unwrap();
+        // Exactly one of the two created the pin, and the other was refused with it.
+        match (&from_batch.0, single) {
+            (PinOutcome::Created, PinOutcome::Conflict { existing })
+            | (PinOutcome::Conflict { existing }, PinOutcome::Created) => {
+                assert_eq!(*existing, stored);
+            }
+            other => panic!("tag {i}: {other:?}"),
+        }
+    }
+    assert_eq!(store.verify_audit().unwrap().events, 2 * TAGS);
 }
 
 fn fifty_racing_pushes_to_one_immutable_tag_have_one_winner(store: &impl Harness) {
@@ -1626,6 +1782,20 @@ fn both_backends_build_the_same_hash_chain() {
     );
 }
 
+/// Opens a sled store a test has just dropped. sled's flusher may hold the directory's lock for
+/// a moment after the last handle is dropped, so a lock error is retried (bounded).
+fn reopen(path: &std::path::Path) -> SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match SledStore::open(path) {
+            Err(StorageError::Open { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
 #[test]
 fn sled_writes_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
@@ -1644,7 +1814,7 @@ fn sled_writes_survive_reopening() {
             .unwrap();
         store.verify_audit().unwrap().head
     };
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(1, 1)));
     assert_eq!(store.signatures(&digest(1)).unwrap().len(), 1);
     assert_eq!(
@@ -1785,6 +1955,49 @@ fn retiring_an_unpinned_tag_does_not_flush_and_every_revocation_does() {
     engine.all_pins().unwrap();
     engine.backend.size_on_disk().unwrap();
     assert_eq!(counts(), (0, 0), "reads never write");
+}
+
+#[test]
+fn a_pin_batch_is_one_transaction_and_one_flush() {
+    let engine = Engine::new(Counting::default());
+    let entries: Vec<_> = (0..100)
+        .map(|i| import(&key("hub", "team/app", &format!("v{i}")), i, i))
+        .collect();
+    engine.pin_batch(entries.clone()).unwrap();
+    assert_eq!(engine.backend.take(), (1, 1));
+    // All refused or unchanged now, yet each is a decision: audited, so written and flushed.
+    engine.pin_batch(entries).unwrap();
+    assert_eq!(engine.backend.take(), (1, 1));
+    engine.pin_batch(Vec::new()).unwrap();
+    assert_eq!(engine.backend.take(), (0, 0), "an empty batch");
+    assert_eq!(engine.verify_audit().unwrap().events, 200);
+}
+
+#[test]
+fn a_large_pin_batch_survives_reopening() {
+    const PINS: u64 = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let tag = |i: u64| {
+        key(
+            "hub",
+            &format!("team/app{}", i / 100),
+            &format!("v{}", i % 100),
+        )
+    };
+    let head = {
+        let store = SledStore::open(dir.path()).unwrap();
+        let results = store
+            .pin_batch((0..PINS).map(|i| import(&tag(i), i, i)).collect())
+            .unwrap();
+        assert!(results.iter().all(|(o, _)| *o == PinOutcome::Created));
+        store.verify_audit().unwrap()
+    };
+    let store = reopen(dir.path());
+    assert_eq!(store.verify_audit().unwrap(), head);
+    assert_eq!(head.events, PINS);
+    assert_eq!(store.get_pin(&tag(4242)).unwrap(), Some(pin_of(4242, 4242)));
+    assert_eq!(store.all_pins().unwrap().len(), PINS as usize);
+    assert!(store.verify_records().unwrap() > 2 * PINS);
 }
 
 #[test]
