@@ -153,3 +153,43 @@ pub async fn push_signature_referrer(
     let reply = crate::oci::put_manifest(base_url, name, &digest, &body).await;
     (digest, reply)
 }
+
+/// Pushes a tiny image through `base_url` the way the push gate wants it: by digest, then its
+/// `.sig` signed by `key` for `registry.example/<name>`, then the tag (which pins it). Asserts
+/// each step was accepted; returns the digest and the manifest bytes.
+pub async fn push_signed_tiny_image(
+    base_url: &str,
+    name: &str,
+    tag: &str,
+    key: &CosignKey,
+) -> (String, Bytes) {
+    let (digest, manifest) = crate::oci::tiny_image(base_url, name, &crate::unique_salt()).await;
+    let by_digest = crate::oci::put_manifest(base_url, name, &digest, &manifest).await;
+    assert_eq!(
+        by_digest.status,
+        http::StatusCode::CREATED,
+        "{}",
+        by_digest.text()
+    );
+    let signed = push_signature(
+        base_url,
+        name,
+        &digest,
+        &[key.sign(&format!("registry.example/{name}"), &digest)],
+    )
+    .await;
+    assert_eq!(
+        signed.status,
+        http::StatusCode::CREATED,
+        "{}",
+        signed.text()
+    );
+    let tagged = crate::oci::put_manifest(base_url, name, tag, &manifest).await;
+    assert_eq!(
+        tagged.status,
+        http::StatusCode::CREATED,
+        "{}",
+        tagged.text()
+    );
+    (digest, manifest)
+}

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use bytes::Bytes;
 use dashmap::DashMap;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use sealgate_policies::config::Mode;
@@ -25,7 +26,9 @@ use sealgate_policies::verdict::{Outcome, Verdict};
 use sealgate_storage::{AuditEvent, ManifestKind, Pin, PinKey, PinOutcome};
 
 use crate::body::{ProxyBody, empty, full};
-use crate::cache::{CachedManifest, ManifestCache, ManifestKey, VerdictCache, VerdictKey};
+use crate::cache::{
+    CachedManifest, CachedVerdict, ManifestCache, ManifestKey, VerdictCache, VerdictKey,
+};
 use crate::config::RawPull;
 use crate::error::ProxyError;
 use crate::gateway::AppState;
@@ -228,15 +231,14 @@ impl Pull<'_> {
         Ok(Fetched::Manifest(cached, digest))
     }
 
-    /// The verdict on `digest` (cached), and what the scope's mode makes of it: `Ok` with an
-    /// optional warning to serve, or `Err(Denied)`. Audited once per computed verdict.
-    async fn decide(
+    /// The verdict on `digest` pulled by `tag`, from the cache or computed (with the upstream's
+    /// signatures) under the trust in force.
+    async fn cached_verdict(
         &self,
-        reference: &str,
         digest: &Digest,
         tag: Option<&Tag>,
-        manifest: &CachedManifest,
-    ) -> Result<(Arc<Verdict>, Option<String>), ProxyError> {
+        manifest: Option<&Bytes>,
+    ) -> Result<CachedVerdict, ProxyError> {
         let policy = self.state.policy();
         let key = VerdictKey {
             upstream: self.upstream.config.name.clone(),
@@ -246,20 +248,26 @@ impl Pull<'_> {
             generation: policy.generation(),
         };
         let source = self.source();
-        let cached = self
-            .state
+        self.state
             .pull
             .verdicts
             .get_or_compute(&key, || {
-                verdict(
-                    &source,
-                    &policy,
-                    digest,
-                    tag,
-                    Some(&manifest.body),
-                    Discovery::Upstream,
-                )
+                verdict(&source, &policy, digest, tag, manifest, Discovery::Upstream)
             })
+            .await
+    }
+
+    /// The verdict on `digest` (cached), and what the scope's mode makes of it: `Ok` with an
+    /// optional warning to serve, or `Err(Denied)`. Audited once per computed verdict.
+    async fn decide(
+        &self,
+        reference: &str,
+        digest: &Digest,
+        tag: Option<&Tag>,
+        manifest: &CachedManifest,
+    ) -> Result<(Arc<Verdict>, Option<String>), ProxyError> {
+        let cached = self
+            .cached_verdict(digest, tag, Some(&manifest.body))
             .await?;
         let verdict = cached.verdict;
         let outcome = verdict.pull_outcome();
@@ -506,26 +514,11 @@ pub async fn check_blob(pull: &Pull<'_>, digest: &Digest) -> Result<Option<Strin
     }
     let d = digest.clone();
     let owners = blocking(&pull.state.store, move |s| s.blob_owners(&d)).await?;
-    let source = pull.source();
     for (manifest, kind) in &owners {
         if *kind == ManifestKind::Signature {
             return Ok(None);
         }
-        let key = VerdictKey {
-            upstream: pull.upstream.config.name.clone(),
-            repository: pull.name.clone(),
-            digest: manifest.clone(),
-            tag: None,
-            generation: policy.generation(),
-        };
-        let cached = pull
-            .state
-            .pull
-            .verdicts
-            .get_or_compute(&key, || {
-                verdict(&source, &policy, manifest, None, None, Discovery::Upstream)
-            })
-            .await?;
+        let cached = pull.cached_verdict(manifest, None, None).await?;
         if cached.verdict.admitted().is_some() {
             return Ok(None);
         }
@@ -724,8 +717,6 @@ async fn follow_drift(
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
 
     #[test]

@@ -122,19 +122,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let svc = service(state);
     tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning on the error.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    while let Some((stream, peer)) = accept(&listener, shutdown.as_mut()).await {
         let _ = stream.set_nodelay(true);
         let connection = Connection {
             builder: builder.clone(),
@@ -158,6 +146,26 @@ pub async fn serve(
     tokio::select! {
         () = graceful.shutdown() => info!("all connections drained"),
         () = tokio::time::sleep(grace) => warn!(?grace, "grace period over; closing the remaining connections"),
+    }
+}
+
+/// The next connection on `listener`, or `None` once `shutdown` has completed.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => return Some(pair),
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning on the error.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            () = &mut shutdown => return None,
+        }
     }
 }
 

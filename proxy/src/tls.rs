@@ -392,18 +392,20 @@ pub fn read_ca_bundle(
     Ok(certs)
 }
 
-/// Verifies client certificates against the CAs in `ca`.
-fn client_verifier(
+/// Verifies client certificates against the CAs in `ca`, the file configuration key `key`
+/// names (`tls.client_ca`, `admin.client_ca`).
+pub(crate) fn client_verifier(
     ca: &Path,
+    key: &str,
     mode: ClientAuth,
     provider: Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, TlsFileError> {
     let mut roots = RootCertStore::empty();
-    for cert in read_ca_bundle(ca, "tls.client_ca")? {
+    for cert in read_ca_bundle(ca, key)? {
         // Checked by `read_ca_bundle`.
         roots
             .add(cert)
-            .map_err(|e| TlsFileError::new("tls.client_ca", e.to_string()))?;
+            .map_err(|e| TlsFileError::new(key, e.to_string()))?;
     }
     let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
     let builder = match mode {
@@ -412,7 +414,7 @@ fn client_verifier(
     };
     builder
         .build()
-        .map_err(|e| TlsFileError::new("tls.client_ca", format!("{}: {e}", ca.display())))
+        .map_err(|e| TlsFileError::new(key, format!("{}: {e}", ca.display())))
 }
 
 /// The built `[tls]`: the rustls configuration and the certificate it serves.
@@ -462,9 +464,12 @@ pub fn build(raw: &RawTls, base: &Path) -> Result<ServerTls, ConfigError> {
         .as_ref()
         .map(|_| raw.client_auth.unwrap_or(ClientAuth::Required));
     let builder = match (&raw.client_ca, client_auth) {
-        (Some(ca), Some(mode)) => {
-            builder.with_client_cert_verifier(client_verifier(&base.join(ca), mode, provider)?)
-        }
+        (Some(ca), Some(mode)) => builder.with_client_cert_verifier(client_verifier(
+            &base.join(ca),
+            "tls.client_ca",
+            mode,
+            provider,
+        )?),
         _ => builder.with_no_client_auth(),
     };
     let mut server = builder.with_cert_resolver(cert.clone());

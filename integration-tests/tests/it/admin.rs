@@ -41,19 +41,9 @@ async fn gated(dir: &Path, ci: &CosignKey, release: &CosignKey) -> (Registry, Se
 }
 
 async fn push_signed(base: &str, name: &str, tag: &str, key: &CosignKey) -> String {
-    let (digest, manifest) = oci::tiny_image(base, name, &unique_salt()).await;
-    oci::put_manifest(base, name, &digest, &manifest).await;
-    let signed = push_signature(
-        base,
-        name,
-        &digest,
-        &[key.sign(&format!("registry.example/{name}"), &digest)],
-    )
-    .await;
-    assert_eq!(signed.status, StatusCode::CREATED, "{}", signed.text());
-    let tagged = oci::put_manifest(base, name, tag, &manifest).await;
-    assert_eq!(tagged.status, StatusCode::CREATED, "{}", tagged.text());
-    digest
+    sealgate_integration_tests::cosign::push_signed_tiny_image(base, name, tag, key)
+        .await
+        .0
 }
 
 async fn pull_status(

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use sealgate_integration_tests::cosign::{
     CosignKey, SIGNATURE_ARTIFACT_TYPE, push_signature, push_signature_referrer,
+    push_signed_tiny_image as push_signed,
 };
 use sealgate_integration_tests::{
     Containerd, MANIFEST_ACCEPT, OciLayout, Platform, Registry, Sealgate, oci, push_sample_image,
@@ -56,29 +57,6 @@ async fn gated(dir: &Path, ci: &CosignKey, namespaces: &[&str]) -> (Registry, Se
         .start()
         .await;
     (registry, sealgate)
-}
-
-/// Pushes a tiny image through sealgate by digest, signs it with `key`, and tags it: pinned.
-async fn push_signed(base: &str, name: &str, tag: &str, key: &CosignKey) -> (String, Bytes) {
-    let (digest, manifest) = oci::tiny_image(base, name, &unique_salt()).await;
-    let by_digest = oci::put_manifest(base, name, &digest, &manifest).await;
-    assert_eq!(
-        by_digest.status,
-        StatusCode::CREATED,
-        "{}",
-        by_digest.text()
-    );
-    let signed = push_signature(
-        base,
-        name,
-        &digest,
-        &[key.sign(&format!("registry.example/{name}"), &digest)],
-    )
-    .await;
-    assert_eq!(signed.status, StatusCode::CREATED, "{}", signed.text());
-    let tagged = oci::put_manifest(base, name, tag, &manifest).await;
-    assert_eq!(tagged.status, StatusCode::CREATED, "{}", tagged.text());
-    (digest, manifest)
 }
 
 async fn get(url: &str) -> sealgate_integration_tests::Reply {

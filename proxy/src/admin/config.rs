@@ -162,43 +162,19 @@ fn build_tls(
     }
     let key_der = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| invalid("key", format_args!("cannot read {}: {e}", key.display())))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crate::tls::provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid("cert", e))?;
     let builder = match client_ca {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let cas = CertificateDer::pem_file_iter(ca)
-                .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| {
-                    invalid(
-                        "client_ca",
-                        format_args!("cannot read {}: {e}", ca.display()),
-                    )
-                })?;
-            for der in cas {
-                roots
-                    .add(der)
-                    .map_err(|e| invalid("client_ca", format_args!("{}: {e}", ca.display())))?;
-            }
-            if roots.is_empty() {
-                return Err(invalid(
-                    "client_ca",
-                    format_args!("{} holds no CERTIFICATE block", ca.display()),
-                ));
-            }
-            // Optional at the TLS layer: a client without a certificate may still present the
-            // token; the handler decides.
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| invalid("client_ca", e))?;
-            builder.with_client_cert_verifier(verifier)
-        }
+        // Optional at the TLS layer: a client without a certificate may still present the
+        // token; the handler decides.
+        Some(ca) => builder.with_client_cert_verifier(crate::tls::client_verifier(
+            ca,
+            "admin.client_ca",
+            crate::tls::ClientAuth::Optional,
+            provider,
+        )?),
         None => builder.with_no_client_auth(),
     };
     let mut server = builder

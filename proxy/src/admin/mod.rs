@@ -35,7 +35,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::body::{ProxyBody, full};
 use crate::gateway::AppState;
@@ -63,18 +63,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(ADMIN_TIMEOUT);
     tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    while let Some((stream, peer)) = crate::server::accept(&listener, shutdown.as_mut()).await {
         let state = state.clone();
         let admin = admin.clone();
         let builder = builder.clone();
