@@ -259,6 +259,22 @@ impl Policy {
                 },
             );
         }
+        // One key is one signer: under two names it would count twice towards `require`.
+        let mut by_key: BTreeMap<&Fingerprint, &str> = BTreeMap::new();
+        for signer in signers.values() {
+            if let SignerKind::Key { key, .. } = &signer.kind
+                && let Some(other) = by_key.insert(key.fingerprint(), &signer.name)
+            {
+                return Err(error(
+                    format!("trust.keys.{}", signer.name),
+                    format_args!(
+                        "the same key ({}) is already configured as signer {other:?}; one key is \
+                         one signer (give it one name)",
+                        key.fingerprint()
+                    ),
+                ));
+            }
+        }
         for (name, raw) in &trust.keyless {
             let prefix = format!("trust.keyless.{name}");
             check_signer_name(&prefix, name)?;

@@ -287,7 +287,8 @@ impl Verdict {
                     DenyReason::Unsigned => "no signature found".to_owned(),
                     DenyReason::NoSigners => format!("scope {:?} lists no signers", self.scope),
                     DenyReason::NotEnoughSigners { needed, missing } => format!(
-                        "needs {needed} valid signer(s) of scope {:?}; missing {}",
+                        "needs {needed} distinct valid signer(s) of scope {:?} (one key or \
+                         certificate identity counts once); missing {}",
                         self.scope,
                         missing.join(", ")
                     ),
@@ -315,7 +316,8 @@ pub fn evaluate(
     now: UnixTime,
 ) -> Verdict {
     let scope = policy.scope_for(&subject.repository);
-    let mut satisfied: Vec<Satisfied> = Vec::new();
+    // Every (signer, evidence) pair that verified; thresholds are counted from these below.
+    let mut verified: Vec<Satisfied> = Vec::new();
     let mut failures = Vec::new();
     for (index, ev) in evidence.iter().enumerate() {
         let mut this_failures = Vec::new();
@@ -324,13 +326,11 @@ pub fn evaluate(
             match check(policy, name, ev, subject, &scope.reference, now) {
                 Ok(identity) => {
                     any = true;
-                    if !satisfied.iter().any(|s| &s.signer == name) {
-                        satisfied.push(Satisfied {
-                            signer: name.clone(),
-                            identity,
-                            evidence: index,
-                        });
-                    }
+                    verified.push(Satisfied {
+                        signer: name.clone(),
+                        identity,
+                        evidence: index,
+                    });
                 }
                 Err(reason) => this_failures.push(EvidenceFailure {
                     evidence: index,
@@ -353,6 +353,7 @@ pub fn evaluate(
             failures.extend(this_failures);
         }
     }
+    let satisfied = distinct_signers(&scope.signers, verified);
     let needed = scope.require.needed(scope.signers.len());
     let decision = if scope.signers.is_empty() {
         Decision::Deny(DenyReason::NoSigners)
@@ -380,6 +381,79 @@ pub fn evaluate(
         failures,
         generation: policy.generation(),
     }
+}
+
+/// Who stands behind a signature, for counting thresholds: a key, or a certificate's identity
+/// (its SAN, else its subject). Two certificates for the same identity (keyless signing makes a
+/// new one each time) are one signer, whatever issued them.
+fn signer_identity_key(identity: &SignerIdentity) -> String {
+    match identity {
+        SignerIdentity::Key { fingerprint } => format!("key {fingerprint}"),
+        SignerIdentity::Certificate { subject, san, .. } => match san {
+            Some(san) => format!("san {san}"),
+            None => format!("subject {subject}"),
+        },
+    }
+}
+
+/// The largest set of configured signers that distinct evidence satisfies: each signer is
+/// matched to a different key or certificate identity, so one signature (or one key configured
+/// under two names, or one identity matching two overlapping globs) counts once. A maximum
+/// bipartite matching (augmenting paths; signers are few), in the scope's signer order.
+fn distinct_signers(signers: &[String], verified: Vec<Satisfied>) -> Vec<Satisfied> {
+    let mut identities: Vec<String> = Vec::new();
+    // edges[s]: (identity index, the first verified pair of signer s with that identity)
+    let mut edges: Vec<Vec<(usize, usize)>> = vec![Vec::new(); signers.len()];
+    for (pair, v) in verified.iter().enumerate() {
+        let key = signer_identity_key(&v.identity);
+        let id = match identities.iter().position(|k| *k == key) {
+            Some(id) => id,
+            None => {
+                identities.push(key);
+                identities.len() - 1
+            }
+        };
+        if let Some(s) = signers.iter().position(|n| *n == v.signer)
+            && !edges[s].iter().any(|(i, _)| *i == id)
+        {
+            edges[s].push((id, pair));
+        }
+    }
+    // owner[identity] = (signer, pair) currently matched to it
+    let mut owner: Vec<Option<(usize, usize)>> = vec![None; identities.len()];
+    fn augment(
+        s: usize,
+        edges: &[Vec<(usize, usize)>],
+        owner: &mut [Option<(usize, usize)>],
+        seen: &mut [bool],
+    ) -> bool {
+        for &(id, pair) in &edges[s] {
+            if seen[id] {
+                continue;
+            }
+            seen[id] = true;
+            let free = match owner[id] {
+                None => true,
+                Some((other, _)) => augment(other, edges, owner, seen),
+            };
+            if free {
+                owner[id] = Some((s, pair));
+                return true;
+            }
+        }
+        false
+    }
+    for s in 0..signers.len() {
+        let mut seen = vec![false; identities.len()];
+        augment(s, &edges, &mut owner, &mut seen);
+    }
+    let mut matched: Vec<(usize, usize)> = owner.into_iter().flatten().collect();
+    matched.sort_unstable();
+    let mut verified: Vec<Option<Satisfied>> = verified.into_iter().map(Some).collect();
+    matched
+        .into_iter()
+        .filter_map(|(_, pair)| verified[pair].take())
+        .collect()
 }
 
 /// Checks one piece of evidence against one signer, revocations included.

@@ -59,9 +59,9 @@ fn pki(roots: &str, intermediates: Option<&str>, trusted_root: Option<&str>) -> 
     }
 }
 
-fn key(trusted_root: Option<&str>) -> RawKey {
+fn key(name: &str, trusted_root: Option<&str>) -> RawKey {
     RawKey {
-        path: "cosign-legacy/connaisseur-testimage/keys/alice.pub".to_owned(),
+        path: format!("cosign-legacy/connaisseur-testimage/keys/{name}.pub"),
         rsa_scheme: Default::default(),
         trusted_root: trusted_root.map(str::to_owned),
     }
@@ -69,7 +69,7 @@ fn key(trusted_root: Option<&str>) -> RawKey {
 
 /// `corp`: a generated root (serial 0x0a, until 2040) and intermediate (0x0b, 2035-06-01);
 /// `release`: keyless on the public-good trusted root; `ci`: a key logged in that root;
-/// `plain`: a bare key.
+/// `plain`: a bare key (another one).
 fn policy() -> Policy {
     let (root_pem, root) = ca("Corp Root", 0x0a, (2040, 1, 1), None);
     let (inter_pem, _) = ca("Corp Signing CA", 0x0b, (2035, 6, 1), Some(&root));
@@ -89,8 +89,11 @@ fn policy() -> Policy {
             issuer: "https://token.actions.githubusercontent.com".to_owned(),
         },
     );
-    trust.keys.insert("ci".to_owned(), key(Some(PUBLIC_GOOD)));
-    trust.keys.insert("plain".to_owned(), key(None));
+    trust
+        .keys
+        .insert("ci".to_owned(), key("alice", Some(PUBLIC_GOOD)));
+    // Another key: one key under two names is refused (it would count twice).
+    trust.keys.insert("plain".to_owned(), key("bob", None));
     Policy::build(&trust, &RawPolicy::default(), &mut loader(files), 1).unwrap()
 }
 

@@ -505,3 +505,105 @@ fn outcomes_follow_mode_and_unsigned_push() {
         (Outcome::AllowAudited, Outcome::AllowAudited)
     );
 }
+
+#[test]
+fn r11_one_key_under_two_names_is_a_configuration_error() {
+    let mut trust = key_trust(&["alice"]);
+    let same = trust.keys["alice"].clone();
+    trust.keys.insert("alice-again".to_owned(), same);
+    let err = Policy::build(
+        &trust,
+        &RawPolicy {
+            default: scope(&["alice", "alice-again"], Some(RawRequire::Threshold(2))),
+            scopes: vec![],
+        },
+        &mut read,
+        1,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("same key"), "{err}");
+}
+
+#[test]
+fn r11_overlapping_identities_count_once_towards_a_threshold() {
+    let g = generated_pki(ALICE_IMAGE, "team/app");
+    let mut trust = pki_trust(&g, SigningTime::Observed);
+    // A second signer whose identity glob also matches the release certificate.
+    let mut broad = trust.pki["release"].clone();
+    broad.identity.subject = Some("CN=*".to_owned());
+    trust.pki.insert("anyone".to_owned(), broad);
+    let p = policy(
+        &trust,
+        scope(&["release", "anyone"], Some(RawRequire::Threshold(2))),
+    );
+    let subject = subject("team/app", ALICE_IMAGE);
+    let layer = |source: &str| Evidence::Cosign {
+        signature: g.signature.clone(),
+        observed: UnixTime(1_750_000_000),
+        source: source.to_owned(),
+    };
+    // One signature, and the same signature twice (two layers): one signer either way.
+    for evidence in [
+        vec![layer("layer 0")],
+        vec![layer("layer 0"), layer("layer 1")],
+    ] {
+        let v = evaluate(&p, &subject, &evidence, NOW);
+        assert!(v.admitted().is_none(), "{}", v.explain());
+        assert_eq!(v.satisfied.len(), 1, "{:?}", v.satisfied);
+        assert!(
+            matches!(
+                &v.decision,
+                Decision::Deny(DenyReason::NotEnoughSigners { needed: 2, .. })
+            ),
+            "{:?}",
+            v.decision
+        );
+    }
+    // With `require = any` the same signature admits, as before.
+    let p = policy(&trust, scope(&["release", "anyone"], None));
+    assert!(
+        evaluate(&p, &subject, &[layer("layer 0")], NOW)
+            .admitted()
+            .is_some()
+    );
+}
+
+#[test]
+fn r11_thresholds_match_signers_to_distinct_identities() {
+    let cert = |san: &str, serial: &str| SignerIdentity::Certificate {
+        subject: String::new(),
+        san: Some(san.to_owned()),
+        issuer: "CN=ca".to_owned(),
+        serial: serial.to_owned(),
+        not_after: NOW,
+    };
+    let pair = |signer: &str, san: &str, evidence: usize| Satisfied {
+        signer: signer.to_owned(),
+        identity: cert(san, "1"),
+        evidence,
+    };
+    let signers = ["broad".to_owned(), "narrow".to_owned()];
+    // x satisfies both signers, y only the broad one: a greedy count would give x to the broad
+    // signer and stop at one; the matching gives y to broad and x to narrow.
+    let verified = vec![
+        pair("broad", "x@example.com", 0),
+        pair("narrow", "x@example.com", 0),
+        pair("broad", "y@example.com", 1),
+    ];
+    let matched = distinct_signers(&signers, verified);
+    let got: Vec<(&str, usize)> = matched
+        .iter()
+        .map(|s| (s.signer.as_str(), s.evidence))
+        .collect();
+    assert_eq!(got, [("broad", 1), ("narrow", 0)]);
+    // Two certificates for one identity (keyless signs with a fresh one each time) are one.
+    let verified = vec![
+        pair("broad", "x@example.com", 0),
+        Satisfied {
+            identity: cert("x@example.com", "2"),
+            ..pair("narrow", "x@example.com", 1)
+        },
+    ];
+    assert_eq!(distinct_signers(&signers, verified).len(), 1);
+}
