@@ -1,0 +1,20 @@
+//! Manifest and index parsing, including the check that Go's encoding/json (containerd, skopeo,
+//! distribution) would read the same bytes the same way: nothing panics, and what is accepted
+//! reads back with the same shape.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sealgate::manifest::ManifestShape;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(shape) = ManifestShape::parse(data) else {
+        return;
+    };
+    let _ = shape.is_signature();
+    let _ = shape.has_verifiable_signatures();
+    let _ = shape.blobs();
+    let _ = shape.children();
+    let _ = shape.content_type();
+    // Accepted bytes are JSON a generic parser reads too.
+    assert!(serde_json::from_slice::<serde_json::Value>(data).is_ok());
+});
