@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use sealgate_policies::cosign::{CosignSignature, SIMPLE_SIGNING_MEDIA_TYPE, parse_signature_manifest};
+use sealgate_policies::cosign::{
+    CosignSignature, SIMPLE_SIGNING_MEDIA_TYPE, parse_signature_manifest,
+};
 
 fuzz_target!(|data: &[u8]| {
     let (manifest, blob) = match data.iter().position(|b| *b == 0) {

@@ -7,8 +7,9 @@ use sealgate_policies::trusted_root::TrustedRoot;
 use sealgate_policies::x509::CertificateInfo;
 
 /// A self-signed CA (the fixtures' containers-image PKI root), for CRLs to be checked against.
-const ROOT: &[u8] =
-    include_bytes!("../../policies/tests/fixtures/cosign-pki/containers-image-pki/pki_root_crts.pem");
+const ROOT: &[u8] = include_bytes!(
+    "../../policies/tests/fixtures/cosign-pki/containers-image-pki/pki_root_crts.pem"
+);
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, input)) = data.split_first() else {
