@@ -3,7 +3,8 @@
 //!
 //! Every test starts its own processes on free loopback ports, so tests run in parallel. They need
 //! the built binary (`cargo build -p sealgate`) and docker-registry, skopeo, containerd (with
-//! `ctr`) and curl on `PATH`; a missing one fails the test with its install command.
+//! `ctr`), podman and curl on `PATH`, and `.venv-ci` (prometheus-client, oras) from
+//! `scripts/install-deps.sh test`; a missing one fails the test with its install command.
 
 #[path = "it/access.rs"]
 mod access;
@@ -23,6 +24,8 @@ mod hostile;
 mod large_blob;
 #[path = "it/metrics.rs"]
 mod metrics;
+#[path = "it/podman.rs"]
+mod podman;
 #[path = "it/pull_gate.rs"]
 mod pull_gate;
 #[path = "it/push_gate.rs"]
