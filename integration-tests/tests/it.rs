@@ -24,6 +24,8 @@ mod hostile;
 mod large_blob;
 #[path = "it/metrics.rs"]
 mod metrics;
+#[path = "it/oras.rs"]
+mod oras;
 #[path = "it/podman.rs"]
 mod podman;
 #[path = "it/pull_gate.rs"]
