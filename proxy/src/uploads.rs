@@ -48,6 +48,10 @@ const SESSION_IDLE: Duration = Duration::from_secs(60 * 60);
 /// long ago.
 const SUPERSEDED_KEPT: usize = 8;
 
+/// Longest session state remembered (distribution's is about 250 bytes); a longer one is not
+/// remembered, so an upstream cannot make the table large.
+const MAX_STATE_LEN: usize = 4096;
+
 /// How much of a refused chunk is read and dropped before answering, so that the client gets
 /// the answer instead of a reset connection; a larger body gets the answer and the connection
 /// is closed.
@@ -107,6 +111,9 @@ impl UploadSessions {
 
     /// The upstream answered a request made with state `sent` by handing out `current`.
     fn advanced(&self, key: SessionKey, sent: &str, current: String, offset: Option<u64>) {
+        if current.len() > MAX_STATE_LEN {
+            return;
+        }
         let now = Instant::now();
         let replaced = (sent != current).then(|| self.fingerprint(sent));
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -515,6 +522,9 @@ mod tests {
             sessions.advanced(key(&format!("u{i}")), "a", "b".to_owned(), None);
         }
         assert_eq!(sessions.len(), MAX_SESSIONS);
+        let huge = "s".repeat(MAX_STATE_LEN + 1);
+        sessions.advanced(key("huge"), "a", huge, None);
+        assert_eq!(sessions.replacement(&key("huge"), "a"), None);
         let session = UploadSessions::default();
         for i in 0..SUPERSEDED_KEPT * 3 {
             session.advanced(key("u"), &format!("s{i}"), format!("s{}", i + 1), None);
