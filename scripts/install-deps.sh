@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the demo, the tests and the load comparison need, only those that
 # are missing, and for the tests the Python virtualenv .venv-ci (the Helm chart's tests, the
-# /metrics parser).
+# /metrics parser, the oras client).
 # Usage: scripts/install-deps.sh [test|demo|bench]
-#   test   the demo's tools + containerd + .venv-ci   (scripts/test.sh, .ci/run)
+#   test   the demo's tools + containerd + podman + .venv-ci   (scripts/test.sh, .ci/run)
 #   demo   docker-registry, skopeo, umoci, jq, curl, openssl   (scripts/demo.sh)
 #   bench  the demo's tools + nginx, wrk, python3, procps   (benches/load/compare.sh)
 set -euo pipefail
@@ -25,6 +25,7 @@ declare -A wanted=(
 if [[ "$mode" == test ]]; then
   wanted[containerd]=containerd       # mirror-mode client (ctr comes with it)
   wanted[ctr]=containerd
+  wanted[podman]=podman               # push/pull client (containers/image, as skopeo, with its own storage)
 fi
 if [[ "$mode" == bench ]]; then
   wanted[nginx]=nginx                 # the plain reverse proxy sealgate is compared with
@@ -70,15 +71,16 @@ fi
 # The Helm chart's tests (helm/tests/test_chart.py) run Helm's own engine from PyPI
 # (helm-python-sdk: Helm v4's Go SDK in a wheel, no helm binary) and validate the manifests with
 # Kubernetes' schemas (kubernetes-validate); the integration test of /metrics parses sealgate's
-# output with Prometheus' own Python parser (prometheus-client). They live in .venv-ci at the
+# output with Prometheus' own Python parser (prometheus-client); the oras test pushes an artifact
+# with a `subject` with the ORAS Python SDK (oras). They live in .venv-ci at the
 # repository root (not system-wide: Debian's Python refuses pip installs outside a virtualenv).
 # Pinned for repeatable CI; recreated only when the pins change or the virtualenv is broken.
 if [[ "$mode" == test ]]; then
   venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-ci"
-  requirements=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 prometheus-client==0.26.0)
+  requirements=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 prometheus-client==0.26.0 oras==0.2.43)
   stamp="$venv/.requirements"
   if [[ "$(cat "$stamp" 2>/dev/null)" != "${requirements[*]}" ]] ||
-    ! "$venv/bin/python" -c 'import helm_python, kubernetes_validate, prometheus_client' >/dev/null 2>&1; then
+    ! "$venv/bin/python" -c 'import helm_python, kubernetes_validate, prometheus_client, oras' >/dev/null 2>&1; then
     echo "creating $venv: ${requirements[*]}" >&2
     # Debian's python3 makes virtualenvs only with python3-venv installed.
     if ! python3 -m venv --clear "$venv" >/dev/null 2>&1; then

@@ -16,6 +16,7 @@
 //! - [`Sealgate`] and [`SealgateBuilder`]: the binary under test, its config, its memory figures;
 //!   [`registry_behind_sealgate`] starts the usual pair.
 //! - [`Containerd`]: a private containerd daemon used as a node pulling through a mirror.
+//! - [`Podman`]: podman with its own storage and configuration in a temp dir.
 //! - [`RecordingUpstream`]: a fake upstream that records what reaches it, or stalls.
 //! - [`OciLayout`]: writes OCI image layouts (images and multi-arch indexes) for skopeo to read.
 //! - [`oci`]: distribution-API steps (open an upload session, push a blob or a tiny image, HEAD a
@@ -35,6 +36,7 @@ mod containerd;
 pub mod cosign;
 mod layout;
 pub mod oci;
+mod podman;
 mod recording;
 mod registry;
 mod sealgate;
@@ -54,6 +56,7 @@ pub use client::{
 };
 pub use containerd::Containerd;
 pub use layout::{ImageDescriptor, OciLayout, Platform, sample_layer, tar_layer};
+pub use podman::Podman;
 pub use recording::{RecordedRequest, RecordingUpstream, UpstreamBehaviour};
 pub use registry::{Registry, RegistryAuth};
 pub use sealgate::{

@@ -3,12 +3,15 @@
 //!
 //! Every test starts its own processes on free loopback ports, so tests run in parallel. They need
 //! the built binary (`cargo build -p sealgate`) and docker-registry, skopeo, containerd (with
-//! `ctr`) and curl on `PATH`; a missing one fails the test with its install command.
+//! `ctr`), podman and curl on `PATH`, and `.venv-ci` (prometheus-client, oras) from
+//! `scripts/install-deps.sh test`; a missing one fails the test with its install command.
 
 #[path = "it/access.rs"]
 mod access;
 #[path = "it/admin.rs"]
 mod admin;
+#[path = "it/conformance.rs"]
+mod conformance;
 #[path = "it/containerd.rs"]
 mod containerd;
 #[path = "it/faults.rs"]
@@ -21,6 +24,10 @@ mod hostile;
 mod large_blob;
 #[path = "it/metrics.rs"]
 mod metrics;
+#[path = "it/oras.rs"]
+mod oras;
+#[path = "it/podman.rs"]
+mod podman;
 #[path = "it/pull_gate.rs"]
 mod pull_gate;
 #[path = "it/push_gate.rs"]

@@ -123,6 +123,21 @@ pub enum ProxyError {
         /// Digest in the URL.
         requested: String,
     },
+    /// A chunk whose `Content-Range` does not start where the upload is (out of order, or
+    /// sent again). Answered 416 with the upload's `Range` and `Location`.
+    #[error(
+        "chunk starts at byte {start} but the upload is at byte {offset}; chunks go in order \
+         (GET the upload's Location for its status)"
+    )]
+    ChunkOutOfOrder {
+        /// First byte of the refused chunk.
+        start: u64,
+        /// Where the upload is, as the upstream says.
+        offset: u64,
+    },
+    /// A chunk's `Content-Range` is not `<first byte>-<last byte>`.
+    #[error("{0}")]
+    ContentRangeInvalid(String),
     /// The tag exists only in quarantine.
     #[error("{0}")]
     Pending(String),
@@ -173,6 +188,9 @@ impl ProxyError {
                     (StatusCode::BAD_REQUEST, OciErrorCode::BlobUploadInvalid)
                 }
                 RouteError::Query { .. } => (StatusCode::BAD_REQUEST, OciErrorCode::Unsupported),
+                RouteError::ManifestUnknown(_) => {
+                    (StatusCode::NOT_FOUND, OciErrorCode::ManifestUnknown)
+                }
                 RouteError::NotFound => (StatusCode::NOT_FOUND, OciErrorCode::NotFound),
                 RouteError::MethodNotAllowed { .. } => {
                     (StatusCode::METHOD_NOT_ALLOWED, OciErrorCode::Unsupported)
@@ -195,6 +213,13 @@ impl ProxyError {
             Self::UpstreamBody { .. } => (StatusCode::BAD_GATEWAY, OciErrorCode::Unavailable),
             Self::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, OciErrorCode::ManifestInvalid),
             Self::DigestMismatch { .. } => (StatusCode::BAD_REQUEST, OciErrorCode::DigestInvalid),
+            Self::ChunkOutOfOrder { .. } => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                OciErrorCode::BlobUploadInvalid,
+            ),
+            Self::ContentRangeInvalid(_) => {
+                (StatusCode::BAD_REQUEST, OciErrorCode::BlobUploadInvalid)
+            }
             Self::Denied(_) => (StatusCode::FORBIDDEN, OciErrorCode::Denied),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, OciErrorCode::Unauthorized),
             Self::Pending(_) | Self::ManifestUnknown(_) => {

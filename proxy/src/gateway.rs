@@ -49,6 +49,8 @@ pub struct AppState {
     pub tag_locks: crate::push::TagLocks,
     /// Request, decision and verification counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// Upload session states the upstream superseded (see [`crate::uploads`]).
+    pub uploads: crate::uploads::UploadSessions,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             store,
             tag_locks: crate::push::TagLocks::default(),
             metrics: crate::metrics::Metrics::new(),
+            uploads: crate::uploads::UploadSessions::default(),
         }
     }
 
@@ -173,6 +176,37 @@ async fn dispatch(
             let artifact_type =
                 crate::referrers::artifact_type_filter(oci.upstream_query.as_deref());
             return crate::referrers::list(&source, digest, artifact_type.as_deref()).await;
+        }
+        OciRoute::PatchUpload { name, id }
+        | OciRoute::FinishUpload { name, id }
+        | OciRoute::UploadStatus { name, id }
+        | OciRoute::CancelUpload { name, id } => {
+            let session = crate::uploads::SessionRequest {
+                state,
+                upstream,
+                name,
+                id,
+                method: parts.method.clone(),
+                path: parts.uri.path(),
+                headers: &parts.headers,
+                query: oci.upstream_query.as_deref(),
+                ns: oci.ns.as_deref(),
+            };
+            return crate::uploads::handle(&session, body).await;
+        }
+        OciRoute::ListTags { name } => {
+            if let Some(page) = crate::tags::PageRequest::from_query(oci.upstream_query.as_deref())
+            {
+                let list = crate::tags::ListTags {
+                    state,
+                    upstream,
+                    name,
+                    headers: &parts.headers,
+                    ns: oci.ns.as_deref(),
+                    query: oci.upstream_query.as_deref(),
+                };
+                return crate::tags::list(&list, &page).await;
+            }
         }
         _ => {}
     }

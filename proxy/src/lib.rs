@@ -33,6 +33,9 @@
 //! - [`admin`]: the admin API (its own listener) and the `sealgate admin` client.
 //! - [`evidence`]: signature material as the index stores it, and back.
 //! - [`routes`]: the OCI URL grammar, validated before anything reaches an upstream.
+//! - [`tags`]: `tags/list` with `n` and `last`, paginated by sealgate.
+//! - [`uploads`]: chunked uploads: chunk order checked against the upstream's offset (416),
+//!   superseded session states never sent upstream.
 //! - [`upstream`]: the pooled client, namespace routing, header hygiene, `Location` rewriting.
 //! - [`upstream_auth`]: sealgate's own upstream credentials and the registry token flow.
 //! - [`body`]: streaming bodies with idle timeouts.
@@ -58,7 +61,9 @@ pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod signatures;
+pub mod tags;
 pub mod tls;
+pub mod uploads;
 pub mod upstream;
 pub mod upstream_auth;
 pub mod verdicts;

@@ -20,7 +20,7 @@ const MAX_UPLOAD_ID_LEN: usize = 512;
 
 /// An upload session id, as handed out by the upstream in `Location`. Opaque, but restricted to
 /// URL-safe characters so it cannot smuggle path segments or encodings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UploadId(String);
 
 impl UploadId {
@@ -29,7 +29,7 @@ impl UploadId {
         &self.0
     }
 
-    fn parse(s: &str) -> Result<Self, RouteError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, RouteError> {
         let ok = !s.is_empty()
             && s.len() <= MAX_UPLOAD_ID_LEN
             && s.bytes().all(|b| {
@@ -168,6 +168,11 @@ pub enum RouteError {
         /// What was wrong.
         why: String,
     },
+    /// A manifest read (`GET`/`HEAD`) by a reference outside the grammar: nothing can be stored
+    /// under it, so it is unknown (end-3 fails with 404) rather than a bad request. A `PUT` or
+    /// `DELETE` with such a reference stays [`RouteError::Id`].
+    #[error("manifest unknown: {0}")]
+    ManifestUnknown(#[source] OciIdError),
     /// No OCI endpoint has this path.
     #[error("no such endpoint; sealgate serves the OCI distribution API under /v2/")]
     NotFound,
@@ -283,7 +288,14 @@ impl OciRoute {
             Shape::Manifest(name, reference) => {
                 allowed(method, &[M::GET, M::HEAD, M::PUT, M::DELETE])?;
                 let name = name.parse()?;
-                let reference = reference.parse()?;
+                let reads = matches!(*method, M::GET | M::HEAD);
+                let reference = reference.parse().map_err(|e| {
+                    if reads {
+                        RouteError::ManifestUnknown(e)
+                    } else {
+                        RouteError::Id(e)
+                    }
+                })?;
                 match *method {
                     M::PUT => Self::PutManifest { name, reference },
                     M::DELETE => Self::DeleteManifest { name, reference },

@@ -127,18 +127,22 @@ fn hostile_paths_are_refused_with_the_right_error() {
             parse(Method::GET, uri)
         );
     }
-    for uri in [
-        "/v2/a/blobs/sha256:xyz",
-        "/v2/a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e",
-        "/v2/a/manifests/bad:tag:x",
-        "/v2/a/referrers/latest",
+    for (method, uri) in [
+        (Method::GET, "/v2/a/blobs/sha256:xyz"),
+        (
+            Method::GET,
+            "/v2/a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e",
+        ),
+        (Method::PUT, "/v2/a/manifests/bad:tag:x"),
+        (Method::DELETE, "/v2/a/manifests/bad:tag:x"),
+        (Method::GET, "/v2/a/referrers/latest"),
     ] {
         assert!(
             matches!(
-                code_of(Method::GET, uri),
+                code_of(method.clone(), uri),
                 RouteError::Id(OciIdError::Digest { .. })
             ),
-            "{uri}"
+            "{method} {uri}"
         );
     }
     let long_tag = format!("/v2/a/manifests/{}", "t".repeat(200));
@@ -147,13 +151,15 @@ fn hostile_paths_are_refused_with_the_right_error() {
         "/v2/a/manifests/.x",
         long_tag.as_str(),
     ] {
-        assert!(
-            matches!(
-                code_of(Method::GET, uri),
-                RouteError::Id(OciIdError::Tag { .. })
-            ),
-            "{uri}"
-        );
+        for method in [Method::PUT, Method::DELETE] {
+            assert!(
+                matches!(
+                    code_of(method.clone(), uri),
+                    RouteError::Id(OciIdError::Tag { .. })
+                ),
+                "{method} {uri}"
+            );
+        }
     }
     for uri in [
         "/",
@@ -266,4 +272,44 @@ fn bad_query_values_are_refused() {
             other => panic!("{uri}: {other:?}"),
         }
     }
+}
+
+/// Reads of a manifest by a reference outside the grammar are unknown manifests (the spec's
+/// end-3 fails with 404), not bad requests; writes keep the 400 of an invalid tag or digest.
+#[test]
+fn r11_manifest_reads_by_an_invalid_reference_are_unknown() {
+    let long_tag = format!("/v2/a/manifests/{}", "t".repeat(200));
+    for uri in [
+        "/v2/a/manifests/.INVALID_MANIFEST_NAME",
+        "/v2/a/manifests/-bad",
+        "/v2/a/manifests/bad:tag:x",
+        "/v2/a/manifests/sha256:xyz",
+        long_tag.as_str(),
+    ] {
+        for method in [Method::GET, Method::HEAD] {
+            let err = code_of(method.clone(), uri);
+            assert!(
+                matches!(err, RouteError::ManifestUnknown(_)),
+                "{method} {uri}: {err:?}"
+            );
+            let classified = crate::error::ProxyError::Route(err).classify();
+            assert_eq!(
+                classified,
+                (
+                    http::StatusCode::NOT_FOUND,
+                    crate::error::OciErrorCode::ManifestUnknown
+                ),
+                "{method} {uri}"
+            );
+        }
+        assert!(
+            matches!(code_of(Method::PUT, uri), RouteError::Id(_)),
+            "PUT {uri}"
+        );
+    }
+    // The name is still checked first: a bad name is a bad request whatever the method.
+    assert!(matches!(
+        code_of(Method::GET, "/v2/UPPER/manifests/.x"),
+        RouteError::Id(OciIdError::Name { .. })
+    ));
 }
