@@ -9,6 +9,8 @@
 mod access;
 #[path = "it/admin.rs"]
 mod admin;
+#[path = "it/breaks.rs"]
+mod breaks;
 #[path = "it/containerd.rs"]
 mod containerd;
 #[path = "it/faults.rs"]
