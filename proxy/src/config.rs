@@ -735,9 +735,10 @@ fn build_upstreams(
         }
         // Pins are keyed by upstream name: one registry under two names would have two sets of
         // pins, and a tag pinned through one name could be re-pointed through the other.
-        if let Some((first, first_name, first_url)) =
-            registries.insert(registry_identity(&scheme, &authority), (i, &up.name, &up.url))
-        {
+        if let Some((first, first_name, first_url)) = registries.insert(
+            registry_identity(&scheme, &authority),
+            (i, &up.name, &up.url),
+        ) {
             return Err(invalid(
                 key("url"),
                 format_args!(
@@ -788,10 +789,7 @@ fn build_upstreams(
 /// host and port cannot be two registries, one over http and one over https. (Paths are
 /// refused already; two names of one host, or a host and its address, are not detected.)
 fn registry_identity(scheme: &Scheme, authority: &Authority) -> (String, u16) {
-    let host = authority
-        .host()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
+    let host = authority.host().trim_end_matches('.').to_ascii_lowercase();
     let default_port = if scheme.as_str().eq_ignore_ascii_case("https") {
         443
     } else {

@@ -35,8 +35,7 @@ use crate::gateway::AppState;
 use crate::manifest::{ManifestShape, sha256_digest};
 use crate::metrics::Reason;
 use crate::push::{
-    blocking, cosign_signature_subject, is_attachment_tag, log_gate_decision, now, pin_tag,
-    warning,
+    blocking, cosign_signature_subject, is_attachment_tag, log_gate_decision, now, pin_tag, warning,
 };
 use crate::signatures::{MANIFEST_ACCEPT, Source};
 use crate::upstream::{Buffered, Upstream};

@@ -340,18 +340,19 @@ fn signer_names(verdict: &Verdict) -> Vec<String> {
 
 /// `sha256-<hex>.sig`: cosign's signature tag for the image `sha256:<hex>`.
 pub(crate) fn cosign_signature_subject(tag: &Tag) -> Option<Digest> {
-    let hex = tag.as_str().strip_prefix("sha256-")?.strip_suffix(".sig")?;
-    format!("sha256:{hex}").parse().ok()
+    match TagRole::of(tag) {
+        TagRole::Signatures(subject) => Some(subject),
+        _ => None,
+    }
 }
 
 /// `sha256-<hex>` (the referrers fallback index) and cosign's other attachments
 /// (`.att`, `.sbom`): they describe an image, they are not images, and are not pinned.
 pub(crate) fn is_attachment_tag(tag: &Tag) -> bool {
-    let Some(rest) = tag.as_str().strip_prefix("sha256-") else {
-        return false;
-    };
-    let hex = rest.split('.').next().unwrap_or("");
-    hex.len() == 64 && matches!(&rest[64..], "" | ".att" | ".sbom")
+    matches!(
+        TagRole::of(tag),
+        TagRole::Attachment(_) | TagRole::ReferrersFallback(_)
+    )
 }
 
 pub(crate) fn warning(mut response: Response<ProxyBody>, message: &str) -> Response<ProxyBody> {
@@ -445,9 +446,40 @@ async fn gate_manifest(
         TagRole::Attachment(subject) if manifest.has_verifiable_signatures() => {
             intake_signatures(push, &subject, reference, manifest, body, digest, None).await
         }
-        TagRole::Attachment(_) | TagRole::ReferrersFallback(_) => {
+        TagRole::ReferrersFallback(subject) => {
+            // It lists referrers of the subject, and only those sealgate saw name it: not an
+            // arbitrary manifest that a client reading the tag would pick as an image.
+            let upstream = push.upstream.config.name.clone();
+            let repository = push.name.clone();
+            let s = subject.clone();
+            let known = blocking(&push.state.store, move |st| {
+                st.referrers(&upstream, &repository, &s)
+            })
+            .await?;
+            if let Some(stranger) = manifest
+                .children()
+                .into_iter()
+                .find(|child| !known.iter().any(|r| r.digest == *child))
+            {
+                let message = format!(
+                    "{}:{tag} is the referrers fallback tag of {subject}, and {stranger} is not a \
+                     referrer of it pushed here: push each referrer (a manifest whose subject is \
+                     {subject}) before the index that lists it",
+                    push.name
+                );
+                return Err(push
+                    .refuse(
+                        "push",
+                        tag.as_str(),
+                        digest,
+                        (message, Reason::NotForThisTag),
+                        vec![],
+                    )
+                    .await);
+            }
             push.forward_manifest(tag.as_str(), body).await
         }
+        TagRole::Attachment(_) => push.forward_manifest(tag.as_str(), body).await,
     }
 }
 
@@ -976,8 +1008,10 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
         // cleared or replaced meanwhile, or the tag pinned by a signed push. A held push is
         // never released over an immutable pin (the registry's tag would move under it).
         let k = pending.key.clone();
-        let (held, pinned) =
-            blocking(&push.state.store, move |s| Ok((s.pending(&k)?, s.get_pin(&k)?))).await?;
+        let (held, pinned) = blocking(&push.state.store, move |s| {
+            Ok((s.pending(&k)?, s.get_pin(&k)?))
+        })
+        .await?;
         if held.is_none_or(|h| h.digest != *subject) {
             continue;
         }
@@ -1152,6 +1186,151 @@ mod tests {
             }
         }
         assert!(cosign_signature_subject(&"sha256-abc.sig".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn tags_are_told_apart_by_what_they_hold() {
+        let hex = "a".repeat(64);
+        let digest: Digest = format!("sha256:{hex}").parse().unwrap();
+        let role = |t: &str| TagRole::of(&t.parse().unwrap());
+        assert_eq!(
+            role(&format!("sha256-{hex}.sig")),
+            TagRole::Signatures(digest.clone())
+        );
+        assert_eq!(
+            role(&format!("sha256-{hex}.att")),
+            TagRole::Attachment(digest.clone())
+        );
+        assert_eq!(
+            role(&format!("sha256-{hex}.sbom")),
+            TagRole::Attachment(digest.clone())
+        );
+        assert_eq!(
+            role(&format!("sha256-{hex}")),
+            TagRole::ReferrersFallback(digest)
+        );
+        for image in [
+            "v1",
+            "sha256-abc.sig",
+            "sha256-abc",
+            &format!("sha256-{hex}.exe"),
+            &format!("sha256-{hex}a"),
+            &format!("sha256-{}", "A".repeat(64)),
+        ] {
+            assert_eq!(role(image), TagRole::Image, "{image}");
+        }
+    }
+
+    fn admits(tag: &str, body: &str) -> Result<(), (String, Reason)> {
+        let manifest = ManifestShape::parse(body.as_bytes()).unwrap();
+        TagRole::of(&tag.parse().unwrap()).admits(
+            &"team/app".parse().unwrap(),
+            &tag.parse().unwrap(),
+            &manifest,
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn material_tags_never_hold_an_image() {
+        let hex = "a".repeat(64);
+        let b = format!("sha256:{}", "b".repeat(64));
+        let sig = format!("sha256-{hex}.sig");
+        let att = format!("sha256-{hex}.att");
+        let fallback = format!("sha256-{hex}");
+        let layer = |media_type: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"layers":[{{"mediaType":"{media_type}","digest":"{b}"}}]}}"#
+            )
+        };
+        let simple = layer("application/vnd.dev.cosign.simplesigning.v1+json");
+        assert_eq!(admits(&sig, &simple), Ok(()));
+        assert_eq!(
+            admits(&att, &layer("application/vnd.dsse.envelope.v1+json")),
+            Ok(())
+        );
+        assert_eq!(admits(&att, &layer("text/spdx+json")), Ok(()));
+        for runnable in [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "Application/VND.OCI.Image.Layer.v1.tar",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+            "",
+        ] {
+            for tag in [&sig, &att] {
+                let (message, reason) = admits(tag, &layer(runnable)).unwrap_err();
+                assert_eq!(reason, Reason::NotForThisTag, "{runnable:?}");
+                assert!(
+                    message.starts_with(&format!("team/app:{tag} ")),
+                    "{message}"
+                );
+            }
+        }
+        // A signature with one runnable layer among its signature layers is no signature.
+        let mixed = format!(
+            r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{b}"}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{b}"}}]}}"#
+        );
+        assert!(admits(&sig, &mixed).is_err());
+        // Indexes: never under cosign's tags; under the fallback tag only a referrers list.
+        let index = |descriptor: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{descriptor}]}}"#
+            )
+        };
+        let referrer = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{b}","size":1,"artifactType":"application/vnd.example"}}"#
+        );
+        let platform = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{b}","size":1,"platform":{{"architecture":"amd64","os":"linux"}}}}"#
+        );
+        let both = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{b}","size":1,"artifactType":"x","platform":{{"architecture":"amd64","os":"linux"}}}}"#
+        );
+        assert_eq!(admits(&fallback, &index(&referrer)), Ok(()));
+        assert_eq!(admits(&fallback, &index("")), Ok(()), "an empty list");
+        for bad in [&platform, &both] {
+            assert!(admits(&fallback, &index(bad)).is_err(), "{bad}");
+        }
+        assert!(admits(&fallback, &simple).is_err(), "not an index");
+        for tag in [&sig, &att] {
+            assert!(admits(tag, &index(&referrer)).is_err(), "{tag}");
+        }
+        // Schema 1, or no schema version, is refused under these tags.
+        assert!(admits(&att, r#"{"schemaVersion":1,"fsLayers":[]}"#).is_err());
+        assert!(admits(&att, r#"{"layers":[]}"#).is_err());
+    }
+
+    #[test]
+    fn material_tags_hold_material_about_their_own_digest_only() {
+        let hex = "a".repeat(64);
+        let other = format!("sha256:{}", "c".repeat(64));
+        let with_subject = |subject: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{other}"}}],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{subject}","size":1}}}}"#
+            )
+        };
+        for tag in [format!("sha256-{hex}.sig"), format!("sha256-{hex}.att")] {
+            assert_eq!(
+                admits(&tag, &with_subject(&format!("sha256:{hex}"))),
+                Ok(())
+            );
+            let (_, reason) = admits(&tag, &with_subject(&other)).unwrap_err();
+            assert_eq!(reason, Reason::WrongSubject);
+        }
+        // A signature referrer is not pushed under an image tag; an image is.
+        let (message, reason) = admits("v1", &with_subject(&other)).unwrap_err();
+        assert_eq!(reason, Reason::NotForThisTag);
+        assert!(
+            message.contains(&format!("sha256-{}.sig", "c".repeat(64))),
+            "{message}"
+        );
+        let image = format!(
+            r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{other}"}}]}}"#
+        );
+        assert_eq!(admits("v1", &image), Ok(()));
     }
 
     #[test]

@@ -336,7 +336,7 @@ async fn r11_attachment_tags_never_hold_a_runnable_image() {
             assert_eq!(registry_digest(&registry, name, &tag).await, None, "{tag}");
         }
     }
-    // What the tags are for still goes through: an attestation under `.att` …
+    // What the tags are for still goes through: an attestation of the image under `.att` …
     let envelope_bytes = br#"{"payloadType":"x","payload":"","signatures":[]}"#;
     let envelope = oci::push_blob(&base, name, envelope_bytes).await;
     let config = oci::push_blob(&base, name, b"{}").await;
@@ -345,6 +345,7 @@ async fn r11_attachment_tags_never_hold_a_runnable_image() {
             "schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": config},
             "layers": [{"mediaType": "application/vnd.dsse.envelope.v1+json", "size": envelope_bytes.len(), "digest": envelope}],
+            "subject": {"mediaType": OCI_MANIFEST, "size": image_manifest.len(), "digest": image},
         }))
         .expect("JSON"),
     );
@@ -362,6 +363,19 @@ async fn r11_attachment_tags_never_hold_a_runnable_image() {
         .expect("JSON"),
     );
     let fallback = format!("sha256-{}", hex(&image));
+    // Listing a manifest that is no referrer of the image (the image itself, described as an
+    // artifact) is refused.
+    let stranger = Bytes::from(
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_MANIFEST, "size": image_manifest.len(), "digest": image,
+                           "artifactType": "application/vnd.example.sbom"}],
+        }))
+        .expect("JSON"),
+    );
+    let reply = put(&base, name, &fallback, &stranger, OCI_INDEX).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+    assert_eq!(registry_digest(&registry, name, &fallback).await, None);
     let reply = put(&base, name, &fallback, &referrers, OCI_INDEX).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     assert_eq!(

@@ -138,7 +138,9 @@ fn upstreams_are_required_and_unique() {
 #[test]
 fn one_registry_under_two_upstream_names_is_refused() {
     let second = |url: &str| {
-        format!("{MINIMAL}[[upstream]]\nname = \"second\"\nurl = \"{url}\"\nnamespaces = [\"docker.io\"]\n")
+        format!(
+            "{MINIMAL}[[upstream]]\nname = \"second\"\nurl = \"{url}\"\nnamespaces = [\"docker.io\"]\n"
+        )
     };
     // The same registry however the URL is spelled: scheme or host case, the default port, a
     // trailing slash or dot, the other scheme on the same port.
@@ -164,7 +166,10 @@ fn one_registry_under_two_upstream_names_is_refused() {
         "http://registry.example.com",
         "http://other.example",
     ] {
-        assert!(load(&with_first(url), &[]).is_ok(), "{url} is another registry");
+        assert!(
+            load(&with_first(url), &[]).is_ok(),
+            "{url} is another registry"
+        );
     }
     let e = err(&second("http://127.0.0.1:5000/"), &[]);
     assert!(e.starts_with("upstream[1].url"), "{e}");

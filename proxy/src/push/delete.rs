@@ -419,12 +419,16 @@ async fn retire_orphans(
         let (action, reason) = if guard.pinned {
             (
                 "retire-pin",
-                format!("{what} was deleted through sealgate (audit scope {scope}); the pin is retired and the tag is free"),
+                format!(
+                    "{what} was deleted through sealgate (audit scope {scope}); the pin is retired and the tag is free"
+                ),
             )
         } else {
             (
                 "clear-pending",
-                format!("{what} was deleted through sealgate (audit scope {scope}); the held push is dropped"),
+                format!(
+                    "{what} was deleted through sealgate (audit scope {scope}); the held push is dropped"
+                ),
             )
         };
         let event = event(
@@ -456,7 +460,12 @@ async fn retire_orphans(
         })
         .await?;
         if let Some(record) = record {
-            log_gate_decision(&push.state.metrics, &record.event, Reason::PinOrphaned, &scope);
+            log_gate_decision(
+                &push.state.metrics,
+                &record.event,
+                Reason::PinOrphaned,
+                &scope,
+            );
         }
     }
     Ok(())
