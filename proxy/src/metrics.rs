@@ -222,6 +222,8 @@ pub enum Reason {
     NotForThisTag,
     /// A held (quarantined) push dropped because its tag was pinned meanwhile.
     PendingSuperseded,
+    /// An unsigned push of a tag held for another pusher's digest.
+    HeldForAnother,
     /// A delete of content a pinned or held tag needs (refused, or audited where allowed).
     Protected,
     /// A pin retired because its manifest or tag was deleted.
@@ -255,6 +257,7 @@ impl Reason {
             Self::UpstreamMissing => "upstream_missing",
             Self::NotForThisTag => "not_for_this_tag",
             Self::PendingSuperseded => "pending_superseded",
+            Self::HeldForAnother => "held_for_another",
             Self::Protected => "protected",
             Self::PinOrphaned => "pin_orphaned",
         }

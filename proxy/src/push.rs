@@ -758,7 +758,13 @@ async fn push_tag(
     }
 }
 
-/// Stores the manifest upstream by digest only; the tag waits for a signature.
+/// Stores the manifest upstream by digest only; the tag waits for a signature. The caller holds
+/// the tag's lock.
+///
+/// A live held push of another digest is replaced only by the identity that made it: otherwise
+/// anyone allowed to push could swap CI's held image for theirs just before CI signs it, and the
+/// signature would release nothing. Where sealgate knows no identities (passthrough without
+/// client certificates) every pusher is the same unknown one, and the last push is held.
 async fn quarantine(
     push: &Push<'_>,
     key: &PinKey,
@@ -768,6 +774,33 @@ async fn quarantine(
     ttl: Duration,
     verdict: &Verdict,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let k = key.clone();
+    let held = blocking(&push.state.store, move |s| s.pending(&k)).await?;
+    if let Some(held) = held
+        && held.digest != *digest
+        && held.expires_at > now().as_secs()
+        && held.pushed_by.as_deref() != push.identity
+    {
+        let message = format!(
+            "{}:{tag} is held for {} (pushed by {}) until {}; only that pusher may replace it. Sign \
+             that digest, wait until it expires, or push a signed image: a signed push pins the tag",
+            push.name,
+            held.digest,
+            held.pushed_by
+                .as_deref()
+                .unwrap_or("an unidentified client"),
+            UnixTime(held.expires_at)
+        );
+        return Err(push
+            .refuse(
+                "quarantine",
+                tag.as_str(),
+                digest,
+                (message, Reason::HeldForAnother),
+                vec![],
+            )
+            .await);
+    }
     let response = push.forward_manifest(digest.as_str(), body).await?;
     if !response.status().is_success() {
         return Ok(response);

@@ -437,6 +437,134 @@ async fn r11_a_pinned_tag_is_answered_before_a_held_push() {
     assert_eq!(oci::manifest_digest(&base, name, "latest").await, digest);
 }
 
+/// Basic credentials for `identity` with a fresh token, and its line in a tokens file.
+fn gateway_token(identity: &str) -> (String, String) {
+    use base64::Engine as _;
+    let token = format!("{identity}-{}", unique_salt());
+    let entry = format!(
+        "[[token]]\nidentity = \"{identity}\"\nsha256 = \"{}\"\n",
+        hex(&sha256_digest(token.as_bytes()))
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{identity}:{token}"));
+    (format!("Basic {basic}"), entry)
+}
+
+/// Uploads a one-layer image unique to this call as `authorization`; returns its digest and
+/// manifest (not pushed).
+async fn image_as(base: &str, name: &str, authorization: &str) -> (String, Bytes) {
+    let auth = [("authorization", authorization)];
+    let mut digests = Vec::new();
+    let layer = sealgate_integration_tests::tar_layer(&[("salt.txt", unique_salt().as_bytes())]);
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    for blob in [&layer[..], &config[..]] {
+        let start = send(
+            Method::POST,
+            &oci::uploads_url(base, name),
+            &auth,
+            Bytes::new(),
+        )
+        .await;
+        assert_eq!(start.status, StatusCode::ACCEPTED, "{}", start.text());
+        let location = oci::resolve_location(base, start.header("location").expect("Location"));
+        let digest = sha256_digest(blob);
+        let finish = send(
+            Method::PUT,
+            &oci::with_query(&location, "digest", &digest),
+            &[auth[0], ("content-type", "application/octet-stream")],
+            Bytes::copy_from_slice(blob),
+        )
+        .await;
+        assert_eq!(finish.status, StatusCode::CREATED, "{}", finish.text());
+        digests.push(digest);
+    }
+    let manifest = Bytes::from(
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": config.len(), "digest": digests[1]},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": layer.len(), "digest": digests[0]}],
+        }))
+        .expect("JSON"),
+    );
+    (sha256_digest(&manifest), manifest)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn r11_a_held_push_is_replaced_only_by_its_pusher() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let registry = Registry::start().await;
+    let (ci, ci_entry) = gateway_token("ci");
+    let (dev, dev_entry) = gateway_token("dev");
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(&tokens, format!("{ci_entry}{dev_entry}")).expect("write tokens");
+    let key = CosignKey::generate();
+    let sealgate = Sealgate::builder()
+        .upstream("local", &registry.url(), &[])
+        .trust_policy(&format!(
+            "[trust.keys.ci]\npath = {:?}\n[[policy.scope]]\nrepositories = \"held/**\"\nsigners = [\"ci\"]\n\
+             unsigned_push = \"quarantine\"\nquarantine_ttl = \"1h\"\n",
+            key.write_public(dir.path(), "ci").display().to_string()
+        ))
+        .auth(&format!(
+            "[auth]\nmode = \"gateway\"\ntokens_file = {:?}\n[[auth.rule]]\nrepositories = \"held/**\"\n\
+             identities = [\"ci\", \"dev\"]\nactions = [\"push\", \"pull\"]\n",
+            tokens.display().to_string()
+        ))
+        .start()
+        .await;
+    let base = sealgate.base_url();
+    let name = "held/app";
+    let put_as = |authorization: &str, manifest: &Bytes| {
+        let url = format!("{base}/v2/{name}/manifests/v3");
+        let headers = [
+            ("authorization", authorization.to_owned()),
+            ("content-type", OCI_MANIFEST.to_owned()),
+        ];
+        let manifest = manifest.clone();
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            send(Method::PUT, &url, &headers, manifest).await
+        }
+    };
+    let held_for = |authorization: String| {
+        let url = format!("{base}/v2/{name}/manifests/v3");
+        async move {
+            let reply = send(
+                Method::GET,
+                &url,
+                &[
+                    ("authorization", authorization.as_str()),
+                    ("accept", OCI_MANIFEST),
+                ],
+                Bytes::new(),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text());
+            reply.text()
+        }
+    };
+    // CI's unsigned push is held, waiting for its signature.
+    let (first, first_manifest) = image_as(&base, name, &ci).await;
+    let held = put_as(&ci, &first_manifest).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{}", held.text());
+    // Another pusher cannot swap it for theirs.
+    let (_, swap) = image_as(&base, name, &dev).await;
+    let refused = put_as(&dev, &swap).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    assert!(
+        refused.text().contains(&first) && refused.text().contains("pushed by ci"),
+        "{}",
+        refused.text()
+    );
+    assert!(held_for(ci.clone()).await.contains(&first));
+    // CI itself may replace its held push.
+    let (second, second_manifest) = image_as(&base, name, &ci).await;
+    let replaced = put_as(&ci, &second_manifest).await;
+    assert_eq!(replaced.status, StatusCode::CREATED, "{}", replaced.text());
+    assert!(held_for(ci.clone()).await.contains(&second));
+}
+
 // ---- break 5: blobs of pinned images ----------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]
