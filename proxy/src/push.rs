@@ -409,6 +409,10 @@ async fn gate_manifest(
     body: Bytes,
     digest: &Digest,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    // A subject that is no digest is refused before anything is forwarded, whatever the tag.
+    if let Some(subject) = &manifest.subject {
+        subject.parsed_digest("subject")?;
+    }
     let tag = match reference {
         Reference::Digest(_) => {
             // By digest nothing moves: OCI 1.1 referrers carrying signatures are verified and
@@ -456,8 +460,11 @@ async fn gate_manifest(
                 st.referrers(&upstream, &repository, &s)
             })
             .await?;
-            if let Some(stranger) = manifest
-                .children()
+            let mut listed = Vec::new();
+            for descriptor in manifest.manifests.iter().flatten() {
+                listed.push(descriptor.parsed_digest("manifests[]")?);
+            }
+            if let Some(stranger) = listed
                 .into_iter()
                 .find(|child| !known.iter().any(|r| r.digest == *child))
             {
