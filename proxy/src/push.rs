@@ -300,12 +300,15 @@ fn superseded(pinned: &AuditEvent, held: &PendingTag) -> AuditEvent {
         reference: pinned.reference.clone(),
         digest: Some(held.digest.to_string()),
         reason: format!(
-            "the held push of {} is dropped: the tag is pinned ({} of {})",
+            "the held push of {} (by {}) is dropped: the tag is pinned ({} of {})",
             held.digest,
+            held.pushed_by
+                .as_deref()
+                .unwrap_or("an unidentified client"),
             pinned.action,
             pinned.digest.as_deref().unwrap_or("-")
         ),
-        identity: held.pushed_by.clone(),
+        identity: pinned.identity.clone(),
         signers: vec![],
         request_id: pinned.request_id.clone(),
     }
