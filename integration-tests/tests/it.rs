@@ -10,6 +10,8 @@
 mod access;
 #[path = "it/admin.rs"]
 mod admin;
+#[path = "it/breaks.rs"]
+mod breaks;
 #[path = "it/conformance.rs"]
 mod conformance;
 #[path = "it/containerd.rs"]

@@ -4,7 +4,7 @@
 //! is only validated. [`Config`] holds the built objects (socket addresses, parsed upstream URLs,
 //! the rustls server config). Every key is documented in `docs/configuration.md`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -671,6 +671,8 @@ fn build_upstreams(
     }
     let mut names = HashSet::new();
     let mut namespaces = HashSet::new();
+    // Registry identity -> (index, name, url) of the first upstream naming it.
+    let mut registries: HashMap<(String, u16), (usize, &str, &str)> = HashMap::new();
     let mut built = Vec::with_capacity(raw.len());
     for (i, up) in raw.iter().enumerate() {
         let key = |field: &str| format!("upstream[{i}].{field}");
@@ -731,6 +733,22 @@ fn build_upstreams(
                 ),
             ));
         }
+        // Pins are keyed by upstream name: one registry under two names would have two sets of
+        // pins, and a tag pinned through one name could be re-pointed through the other.
+        if let Some((first, first_name, first_url)) = registries.insert(
+            registry_identity(&scheme, &authority),
+            (i, &up.name, &up.url),
+        ) {
+            return Err(invalid(
+                key("url"),
+                format_args!(
+                    "{:?} (upstream {:?}) is the same registry as upstream[{first}].url {first_url:?} \
+                     (upstream {first_name:?}): its pins would not protect tags pushed through the \
+                     other name; keep one [[upstream]] and list every namespace on it",
+                    up.url, up.name
+                ),
+            ));
+        }
         for (j, ns) in up.namespaces.iter().enumerate() {
             if !is_valid_namespace(ns) {
                 return Err(invalid(
@@ -764,6 +782,20 @@ fn build_upstreams(
         });
     }
     Ok(built)
+}
+
+/// What makes two upstream URLs the same registry: the host without case or a trailing dot,
+/// and the port with the scheme's default filled in. The scheme itself is left out: one
+/// host and port cannot be two registries, one over http and one over https. (Paths are
+/// refused already; two names of one host, or a host and its address, are not detected.)
+fn registry_identity(scheme: &Scheme, authority: &Authority) -> (String, u16) {
+    let host = authority.host().trim_end_matches('.').to_ascii_lowercase();
+    let default_port = if scheme.as_str().eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
+    (host, authority.port_u16().unwrap_or(default_port))
 }
 
 /// Reads the password of one `[upstream.auth]` now, so that a missing secret stops the start

@@ -147,6 +147,11 @@ pub enum ProxyError {
     /// Refused by policy: the message says why and what to do.
     #[error("{0}")]
     Denied(String),
+    /// A DELETE that is not carried out: content a pinned or held tag needs, in a scope that
+    /// protects it, or a tag the upstream cannot delete. The spec's answer to a delete that is
+    /// not allowed is 405 (end-9, end-10).
+    #[error("{0}")]
+    DeleteNotAllowed(String),
     /// Gateway mode: the request carries no identity sealgate accepts. Answered with a
     /// `WWW-Authenticate: Basic` challenge.
     #[error("{0}")]
@@ -221,6 +226,9 @@ impl ProxyError {
                 (StatusCode::BAD_REQUEST, OciErrorCode::BlobUploadInvalid)
             }
             Self::Denied(_) => (StatusCode::FORBIDDEN, OciErrorCode::Denied),
+            Self::DeleteNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, OciErrorCode::Unsupported)
+            }
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, OciErrorCode::Unauthorized),
             Self::Pending(_) | Self::ManifestUnknown(_) => {
                 (StatusCode::NOT_FOUND, OciErrorCode::ManifestUnknown)

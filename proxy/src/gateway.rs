@@ -1,7 +1,8 @@
 //! Request dispatch: health endpoints, the OCI route parser, then the upstream.
 //!
-//! Manifest PUTs and DELETEs go through the push gate ([`crate::push`]); everything else is
-//! passed through: blob bodies stream, manifest bodies are read with a cap.
+//! Manifest PUTs, and DELETEs of manifests and blobs, go through the push gate
+//! ([`crate::push`]); everything else is passed through: blob bodies stream, manifest bodies are
+//! read with a cap.
 
 use std::sync::Arc;
 
@@ -123,7 +124,6 @@ async fn dispatch(
     let upstream = state.upstreams.select(oci.ns.as_deref())?;
     let idle = state.config.timeouts.idle;
     let mut warning = None;
-    let mut deleted = None;
     match &oci.route {
         OciRoute::PutManifest { name, reference } => {
             let manifest =
@@ -139,10 +139,26 @@ async fn dispatch(
             return crate::push::put_manifest(&push, reference, manifest).await;
         }
         OciRoute::DeleteManifest { name, reference } => {
-            crate::push::check_delete(state, upstream, name, reference).await?;
-            if let sealgate_policies::oci::Reference::Digest(digest) = reference {
-                deleted = Some(digest);
-            }
+            let push = Push {
+                state,
+                upstream,
+                name,
+                headers: &parts.headers,
+                ns: oci.ns.as_deref(),
+                identity: identity.as_deref(),
+            };
+            return crate::push::delete_manifest(&push, reference).await;
+        }
+        OciRoute::DeleteBlob { name, digest } => {
+            let push = Push {
+                state,
+                upstream,
+                name,
+                headers: &parts.headers,
+                ns: oci.ns.as_deref(),
+                identity: identity.as_deref(),
+            };
+            return crate::push::delete_blob(&push, digest).await;
         }
         OciRoute::GetManifest { name, reference } => {
             let pull = Pull {
@@ -219,12 +235,6 @@ async fn dispatch(
         ns: oci.ns.as_deref(),
     };
     let response = state.upstreams.forward(upstream, forward, body).await?;
-    if let Some(digest) = deleted
-        && response.status().is_success()
-    {
-        // Not served from memory once the registry has deleted it.
-        state.pull.manifests.remove_digest(digest);
-    }
     Ok(match warning {
         Some(message) => crate::push::warning(response, &message),
         None => response,

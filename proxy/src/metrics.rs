@@ -217,6 +217,17 @@ pub enum Reason {
     UpstreamMoved,
     /// The upstream no longer has the pinned tag.
     UpstreamMissing,
+    /// A manifest of a kind its tag may not hold: a signature under an image tag, an image
+    /// under a signature, attachment or referrers fallback tag.
+    NotForThisTag,
+    /// A held (quarantined) push dropped because its tag was pinned meanwhile.
+    PendingSuperseded,
+    /// An unsigned push of a tag held for another pusher's digest.
+    HeldForAnother,
+    /// A delete of content a pinned or held tag needs (refused, or audited where allowed).
+    Protected,
+    /// A pin retired because its manifest or tag was deleted.
+    PinOrphaned,
 }
 
 impl Reason {
@@ -244,6 +255,11 @@ impl Reason {
             Self::QuarantineExpired => "quarantine_expired",
             Self::UpstreamMoved => "upstream_moved",
             Self::UpstreamMissing => "upstream_missing",
+            Self::NotForThisTag => "not_for_this_tag",
+            Self::PendingSuperseded => "pending_superseded",
+            Self::HeldForAnother => "held_for_another",
+            Self::Protected => "protected",
+            Self::PinOrphaned => "pin_orphaned",
         }
     }
 
@@ -338,6 +354,9 @@ const ACTIONS: &[&str] = &[
     "pin",
     "drift",
     "follow-drift",
+    "clear-pending",
+    "delete",
+    "retire-pin",
 ];
 const OUTCOMES: &[&str] = &["allow", "deny", "warn", "audit", "quarantine", "drift"];
 

@@ -35,7 +35,7 @@ use crate::gateway::AppState;
 use crate::manifest::{ManifestShape, sha256_digest};
 use crate::metrics::Reason;
 use crate::push::{
-    blocking, cosign_signature_subject, is_attachment_tag, log_gate_decision, now, warning,
+    blocking, cosign_signature_subject, is_attachment_tag, log_gate_decision, now, pin_tag, warning,
 };
 use crate::signatures::{MANIFEST_ACCEPT, Source};
 use crate::upstream::{Buffered, Upstream};
@@ -404,6 +404,12 @@ async fn by_tag(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, Proxy
         Ok((s.pending(&k)?, s.get_pin(&k)?))
     })
     .await?;
+    // The pin first: a push held in quarantine (an unsigned push of a mutable tag, or one that
+    // raced a signed push) never hides the image the tag is pinned to.
+    if let Some(pin) = pin {
+        check_drift_when_due(pull, &key, &pin.digest);
+        return serve_pinned(pull, tag, &pin.digest).await;
+    }
     if let Some(pending) = pending {
         // A quarantined tag gets 404 saying why, not the upstream's bare 404.
         return Err(ProxyError::Pending(format!(
@@ -413,13 +419,7 @@ async fn by_tag(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, Proxy
             UnixTime(pending.expires_at)
         )));
     }
-    match pin {
-        Some(pin) => {
-            check_drift_when_due(pull, &key, &pin.digest);
-            serve_pinned(pull, tag, &pin.digest).await
-        }
-        None => first_pull(pull, &key).await,
-    }
+    first_pull(pull, &key).await
 }
 
 async fn serve_pinned(
@@ -476,9 +476,8 @@ async fn first_pull(pull: &Pull<'_>, key: &PinKey) -> Result<Response<ProxyBody>
         Reason::Admitted,
         &verdict.scope,
     );
-    let k = key.clone();
-    let (outcome, _) = blocking(&pull.state.store, move |s| s.pin(&k, pin, false, event)).await?;
-    match outcome {
+    let pinned = pin_tag(pull.state, key, pin, false, event).await?;
+    match pinned.outcome {
         PinOutcome::Conflict { existing } => {
             // Pinned by a push (or another pull) meanwhile: the pin wins.
             drop(_guard);
@@ -709,8 +708,7 @@ async fn follow_drift(
         Reason::Admitted,
         &verdict.scope,
     );
-    let k = key.clone();
-    blocking(&source.state.store, move |s| s.pin(&k, pin, true, event)).await?;
+    pin_tag(source.state, key, pin, true, event).await?;
     source.state.pull.drift_reported.remove(key);
     Ok(())
 }

@@ -25,7 +25,8 @@ use sealgate_policies::policy::Scope;
 use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Outcome, Verdict, evaluate};
 use sealgate_storage::{
-    AuditEvent, PendingTag, Pin, PinKey, PinOutcome, SignatureRecord, StorageError, Store,
+    AuditEvent, PendingTag, Pin, PinKey, PinOutcome, PinnedTag, SignatureRecord, StorageError,
+    Store,
 };
 use tokio::sync::Mutex;
 
@@ -37,6 +38,10 @@ use crate::metrics::{Metrics, Reason};
 use crate::signatures::{Source, layer_evidence, record_for};
 use crate::upstream::{Forward, Upstream};
 use crate::verdicts::Discovery;
+
+mod delete;
+
+pub use delete::{delete_blob, delete_manifest};
 
 /// Striped locks serialising pushes to the same tag.
 pub struct TagLocks {
@@ -261,6 +266,68 @@ fn emit_decision(event: &AuditEvent, scope: &str, reason_code: &str) {
     );
 }
 
+/// Pins `key` and drops a held (quarantined) push of the tag in the same transaction
+/// ([`Store::pin_clearing_pending`]): once a tag is pinned, an unsigned push held before must
+/// not keep it answering "awaits a signature", nor be promoted over the pin later. The drop is
+/// audited (`clear-pending`, naming the held digest) and logged once durable. Every pin made in
+/// the request path goes through here (push, first verified pull, followed drift).
+pub(crate) async fn pin_tag(
+    state: &AppState,
+    key: &PinKey,
+    pin: Pin,
+    mutable: bool,
+    event: AuditEvent,
+) -> Result<PinnedTag, ProxyError> {
+    let k = key.clone();
+    let base = event.clone();
+    let done = blocking(&state.store, move |s| {
+        s.pin_clearing_pending(&k, pin, mutable, event, &|held| superseded(&base, held))
+    })
+    .await?;
+    log_cleared(state, key, &done);
+    Ok(done)
+}
+
+/// The audit event of a held push dropped because its tag was pinned by `pinned` (the pin's
+/// own event).
+fn superseded(pinned: &AuditEvent, held: &PendingTag) -> AuditEvent {
+    AuditEvent {
+        at: pinned.at,
+        action: "clear-pending".to_owned(),
+        outcome: "deny".to_owned(),
+        upstream: pinned.upstream.clone(),
+        repository: pinned.repository.clone(),
+        reference: pinned.reference.clone(),
+        digest: Some(held.digest.to_string()),
+        reason: format!(
+            "the held push of {} (by {}) is dropped: the tag is pinned ({} of {})",
+            held.digest,
+            held.pushed_by
+                .as_deref()
+                .unwrap_or("an unidentified client"),
+            pinned.action,
+            pinned.digest.as_deref().unwrap_or("-")
+        ),
+        identity: pinned.identity.clone(),
+        signers: vec![],
+        request_id: pinned.request_id.clone(),
+    }
+}
+
+/// Logs the held push a pin dropped, if any (the pin itself is logged by its caller).
+fn log_cleared(state: &AppState, key: &PinKey, done: &PinnedTag) {
+    if let Some((_, record)) = &done.cleared {
+        let policy = state.policy();
+        let scope = policy.scope_for(&key.repository).label();
+        let reason = if record.event.action == "clear-pending" {
+            Reason::PendingSuperseded
+        } else {
+            Reason::Admitted
+        };
+        log_gate_decision(&state.metrics, &record.event, reason, scope);
+    }
+}
+
 /// Signer names separated by commas, `-` for none (a plain string in JSON logs as in text).
 fn signers_text(signers: &[String]) -> String {
     if signers.is_empty() {
@@ -276,18 +343,19 @@ fn signer_names(verdict: &Verdict) -> Vec<String> {
 
 /// `sha256-<hex>.sig`: cosign's signature tag for the image `sha256:<hex>`.
 pub(crate) fn cosign_signature_subject(tag: &Tag) -> Option<Digest> {
-    let hex = tag.as_str().strip_prefix("sha256-")?.strip_suffix(".sig")?;
-    format!("sha256:{hex}").parse().ok()
+    match TagRole::of(tag) {
+        TagRole::Signatures(subject) => Some(subject),
+        _ => None,
+    }
 }
 
 /// `sha256-<hex>` (the referrers fallback index) and cosign's other attachments
 /// (`.att`, `.sbom`): they describe an image, they are not images, and are not pinned.
 pub(crate) fn is_attachment_tag(tag: &Tag) -> bool {
-    let Some(rest) = tag.as_str().strip_prefix("sha256-") else {
-        return false;
-    };
-    let hex = rest.split('.').next().unwrap_or("");
-    hex.len() == 64 && matches!(&rest[64..], "" | ".att" | ".sbom")
+    matches!(
+        TagRole::of(tag),
+        TagRole::Attachment(_) | TagRole::ReferrersFallback(_)
+    )
 }
 
 pub(crate) fn warning(mut response: Response<ProxyBody>, message: &str) -> Response<ProxyBody> {
@@ -344,42 +412,237 @@ async fn gate_manifest(
     body: Bytes,
     digest: &Digest,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    // OCI 1.1 referrers carrying signatures are verified and recorded, whatever the reference.
-    if let Some(subject) = &manifest.subject
-        && manifest.has_verifiable_signatures()
-    {
-        let subject: Digest = subject
-            .digest
-            .parse()
-            .map_err(|e| ProxyError::ManifestInvalid(format!("subject digest: {e}")))?;
-        return intake_signatures(push, &subject, reference, manifest, body, digest, None).await;
+    // A subject that is no digest is refused before anything is forwarded, whatever the tag.
+    if let Some(subject) = &manifest.subject {
+        subject.parsed_digest("subject")?;
     }
-    match reference {
-        Reference::Tag(tag) => {
-            if let Some(subject) = cosign_signature_subject(tag) {
-                let key = PinKey {
-                    upstream: push.upstream.config.name.clone(),
-                    repository: push.name.clone(),
-                    tag: tag.clone(),
-                };
-                return intake_signatures(
-                    push,
-                    &subject,
-                    reference,
-                    manifest,
-                    body,
-                    digest,
-                    Some(key),
-                )
-                .await;
+    let tag = match reference {
+        Reference::Digest(_) => {
+            // By digest nothing moves: OCI 1.1 referrers carrying signatures are verified and
+            // recorded, anything else is content-addressed and stored as it is.
+            if let Some(subject) = signature_subject(manifest)? {
+                return intake_signatures(push, &subject, reference, manifest, body, digest, None)
+                    .await;
             }
-            if is_attachment_tag(tag) {
-                return push.forward_manifest(tag.as_str(), body).await;
-            }
-            push_tag(push, tag, body, digest).await
+            return push.forward_manifest(digest.as_str(), body).await;
         }
-        Reference::Digest(_) => push.forward_manifest(digest.as_str(), body).await,
+        Reference::Tag(tag) => tag,
+    };
+    // Every write to a tag is decided by what the tag is for: image tags go through the pin
+    // logic, the tags that carry material about an image hold only that material.
+    let role = TagRole::of(tag);
+    if let Err((message, reason)) = role.admits(push.name, tag, manifest, &body) {
+        let action = match role {
+            TagRole::Signatures(_) => "signature",
+            _ => "push",
+        };
+        return Err(push
+            .refuse(action, tag.as_str(), digest, (message, reason), vec![])
+            .await);
     }
+    match role {
+        TagRole::Image => push_tag(push, tag, body, digest).await,
+        TagRole::Signatures(subject) => {
+            let key = PinKey {
+                upstream: push.upstream.config.name.clone(),
+                repository: push.name.clone(),
+                tag: tag.clone(),
+            };
+            intake_signatures(push, &subject, reference, manifest, body, digest, Some(key)).await
+        }
+        TagRole::Attachment(subject) if manifest.has_verifiable_signatures() => {
+            intake_signatures(push, &subject, reference, manifest, body, digest, None).await
+        }
+        TagRole::ReferrersFallback(subject) => {
+            // It lists referrers of the subject, and only those sealgate saw name it: not an
+            // arbitrary manifest that a client reading the tag would pick as an image.
+            let upstream = push.upstream.config.name.clone();
+            let repository = push.name.clone();
+            let s = subject.clone();
+            let known = blocking(&push.state.store, move |st| {
+                st.referrers(&upstream, &repository, &s)
+            })
+            .await?;
+            let mut listed = Vec::new();
+            for descriptor in manifest.manifests.iter().flatten() {
+                listed.push(descriptor.parsed_digest("manifests[]")?);
+            }
+            if let Some(stranger) = listed
+                .into_iter()
+                .find(|child| !known.iter().any(|r| r.digest == *child))
+            {
+                let message = format!(
+                    "{}:{tag} is the referrers fallback tag of {subject}, and {stranger} is not a \
+                     referrer of it pushed here: push each referrer (a manifest whose subject is \
+                     {subject}) before the index that lists it",
+                    push.name
+                );
+                return Err(push
+                    .refuse(
+                        "push",
+                        tag.as_str(),
+                        digest,
+                        (message, Reason::NotForThisTag),
+                        vec![],
+                    )
+                    .await);
+            }
+            push.forward_manifest(tag.as_str(), body).await
+        }
+        TagRole::Attachment(_) => push.forward_manifest(tag.as_str(), body).await,
+    }
+}
+
+/// The subject of a manifest that carries signatures sealgate verifies (an OCI 1.1 referrer
+/// with cosign layers or sigstore bundles); `None` for anything else.
+fn signature_subject(manifest: &ManifestShape) -> Result<Option<Digest>, ProxyError> {
+    match &manifest.subject {
+        Some(subject) if manifest.has_verifiable_signatures() => {
+            subject.parsed_digest("subject").map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What a tag is for, by its name. cosign's tags and the referrers fallback tag hold material
+/// about the image `sha256:<hex>` they name; they are never pinned, so they must never hold an
+/// image: a runnable image under an unpinned tag is what the pin exists to prevent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TagRole {
+    /// An ordinary tag: pinned, and its image verified.
+    Image,
+    /// `sha256-<hex>.sig`: cosign signatures of the digest.
+    Signatures(Digest),
+    /// `sha256-<hex>.att` / `.sbom`: cosign attestations or SBOMs of the digest.
+    Attachment(Digest),
+    /// `sha256-<hex>`: the referrers API's fallback index for the digest (OCI 1.1).
+    ReferrersFallback(Digest),
+}
+
+impl TagRole {
+    fn of(tag: &Tag) -> Self {
+        let Some(rest) = tag.as_str().strip_prefix("sha256-") else {
+            return Self::Image;
+        };
+        let (hex, suffix) = rest.split_at(rest.len().min(64));
+        let Ok(digest) = format!("sha256:{hex}").parse::<Digest>() else {
+            return Self::Image;
+        };
+        match suffix {
+            ".sig" => Self::Signatures(digest),
+            ".att" | ".sbom" => Self::Attachment(digest),
+            "" => Self::ReferrersFallback(digest),
+            _ => Self::Image,
+        }
+    }
+
+    /// Whether `manifest` (its bytes `body`) may be stored under `tag`; if not, the message and
+    /// the metrics reason of the refusal.
+    fn admits(
+        &self,
+        name: &RepoName,
+        tag: &Tag,
+        manifest: &ManifestShape,
+        body: &[u8],
+    ) -> Result<(), (String, Reason)> {
+        let refuse = |why: String| Err((format!("{name}:{tag} {why}"), Reason::NotForThisTag));
+        let described = match self {
+            Self::Image => {
+                // A signature referrer is not an image: pinned under an image tag it would
+                // move the registry's tag to something else than the image.
+                if let Ok(Some(subject)) = signature_subject(manifest) {
+                    let hex = subject.hex();
+                    return refuse(format!(
+                        "is an image tag, and this is a signature manifest for {subject}: push it by \
+                         digest (cosign's OCI 1.1 mode) or under its cosign tag sha256-{hex}.sig"
+                    ));
+                }
+                return Ok(());
+            }
+            Self::Signatures(d) | Self::Attachment(d) | Self::ReferrersFallback(d) => d,
+        };
+        if let Some(subject) = &manifest.subject
+            && subject.digest != described.as_str()
+        {
+            return Err((
+                format!(
+                    "{name}:{tag} holds material about {described}, but this manifest's subject is \
+                     {}; push it by digest, or under the tag of its own subject",
+                    subject.digest
+                ),
+                Reason::WrongSubject,
+            ));
+        }
+        let doc: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        if doc.get("schemaVersion").and_then(serde_json::Value::as_u64) != Some(2)
+            || doc.get("fsLayers").is_some()
+        {
+            return refuse(format!(
+                "holds material about {described}; only schema 2 (OCI or Docker v2) manifests are \
+                 accepted here"
+            ));
+        }
+        match self {
+            Self::ReferrersFallback(_) => {
+                let referrers = doc
+                    .get("manifests")
+                    .and_then(serde_json::Value::as_array)
+                    .filter(|_| manifest.layers.is_empty() && manifest.config.is_none());
+                let listed = referrers.is_some_and(|list| {
+                    list.iter().all(|d| {
+                        d.get("artifactType")
+                            .and_then(serde_json::Value::as_str)
+                            .is_some_and(|t| !t.is_empty())
+                            && d.get("platform").is_none()
+                    })
+                });
+                if listed {
+                    Ok(())
+                } else {
+                    refuse(format!(
+                        "is the referrers fallback tag of {described}: it holds an image index listing \
+                         referrers (each with an artifactType, none with a platform), never an image"
+                    ))
+                }
+            }
+            _ if manifest.manifests.is_some() || doc.get("manifests").is_some() => refuse(format!(
+                "holds material about {described} (signatures, attestations, SBOMs), never an index \
+                 of images"
+            )),
+            Self::Signatures(_) if !manifest.is_signature() => refuse(format!(
+                "holds cosign signatures of {described}: every layer must be signature material \
+                 (simple signing, a sigstore bundle or a DSSE envelope)"
+            )),
+            _ => match manifest
+                .layers
+                .iter()
+                .position(|l| is_runnable_layer(&l.media_type))
+            {
+                Some(i) => refuse(format!(
+                    "holds material about {described}, never a runnable image: layer {i} has media \
+                     type {:?}; push images under an image tag, where they are pinned and verified",
+                    manifest.layers[i].media_type
+                )),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// Whether a container runtime would unpack a layer of this media type into a root filesystem:
+/// OCI layers in any compression (and nondistributable ones), Docker's rootfs diffs (containerd's
+/// `images.IsLayerType`), compared without parameters or case. A layer with no media type counts
+/// too: its kind is unknown, so it is not taken for metadata.
+fn is_runnable_layer(media_type: &str) -> bool {
+    let base = media_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    base.is_empty()
+        || base.starts_with("application/vnd.oci.image.layer.")
+        || base.starts_with("application/vnd.docker.image.rootfs.")
 }
 
 /// A manifest pushed by tag: immutability, then signatures.
@@ -468,10 +731,8 @@ async fn push_tag(
                 Reason::of_verdict(&verdict),
                 scope.label(),
             );
-            let k = key.clone();
-            let (outcome_pin, _) =
-                blocking(&push.state.store, move |s| s.pin(&k, pin, mutable, event)).await?;
-            if let PinOutcome::Conflict { existing } = outcome_pin {
+            let pinned = pin_tag(push.state, &key, pin, mutable, event).await?;
+            if let PinOutcome::Conflict { existing } = pinned.outcome {
                 // Cannot happen under the tag lock; fail closed if it does.
                 return Err(ProxyError::Denied(format!(
                     "tag {}:{tag} was pinned to {} meanwhile",
@@ -507,7 +768,13 @@ async fn push_tag(
     }
 }
 
-/// Stores the manifest upstream by digest only; the tag waits for a signature.
+/// Stores the manifest upstream by digest only; the tag waits for a signature. The caller holds
+/// the tag's lock.
+///
+/// A live held push of another digest is replaced only by the identity that made it: otherwise
+/// anyone allowed to push could swap CI's held image for theirs just before CI signs it, and the
+/// signature would release nothing. Where sealgate knows no identities (passthrough without
+/// client certificates) every pusher is the same unknown one, and the last push is held.
 async fn quarantine(
     push: &Push<'_>,
     key: &PinKey,
@@ -517,6 +784,33 @@ async fn quarantine(
     ttl: Duration,
     verdict: &Verdict,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let k = key.clone();
+    let held = blocking(&push.state.store, move |s| s.pending(&k)).await?;
+    if let Some(held) = held
+        && held.digest != *digest
+        && held.expires_at > now().as_secs()
+        && held.pushed_by.as_deref() != push.identity
+    {
+        let message = format!(
+            "{}:{tag} is held for {} (pushed by {}) until {}; only that pusher may replace it. Sign \
+             that digest, wait until it expires, or push a signed image: a signed push pins the tag",
+            push.name,
+            held.digest,
+            held.pushed_by
+                .as_deref()
+                .unwrap_or("an unidentified client"),
+            UnixTime(held.expires_at)
+        );
+        return Err(push
+            .refuse(
+                "quarantine",
+                tag.as_str(),
+                digest,
+                (message, Reason::HeldForAnother),
+                vec![],
+            )
+            .await);
+    }
     let response = push.forward_manifest(digest.as_str(), body).await?;
     if !response.status().is_success() {
         return Ok(response);
@@ -752,6 +1046,47 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
             continue;
         }
         let _guard = push.state.tag_locks.lock(&pending.key).await;
+        let mutable = scope.tag_is_mutable(&tag);
+        // Under the tag's lock, before the registry's tag is touched: the entry may have been
+        // cleared or replaced meanwhile, or the tag pinned by a signed push. A held push is
+        // never released over an immutable pin (the registry's tag would move under it).
+        let k = pending.key.clone();
+        let (held, pinned) = blocking(&push.state.store, move |s| {
+            Ok((s.pending(&k)?, s.get_pin(&k)?))
+        })
+        .await?;
+        if held.is_none_or(|h| h.digest != *subject) {
+            continue;
+        }
+        if let Some(pin) = pinned
+            && pin.digest != *subject
+            && !mutable
+        {
+            let event = push.event(
+                "clear-pending",
+                "deny",
+                tag.as_str(),
+                subject,
+                format!(
+                    "signed, but {}:{tag} is pinned to {} and tags are immutable here; the held push \
+                     is dropped",
+                    push.name, pin.digest
+                ),
+                signer_names(&verdict),
+            );
+            let k = pending.key.clone();
+            if let Some((_, record)) =
+                blocking(&push.state.store, move |s| s.remove_pending(&k, event)).await?
+            {
+                log_gate_decision(
+                    &push.state.metrics,
+                    &record.event,
+                    Reason::PendingSuperseded,
+                    scope.label(),
+                );
+            }
+            continue;
+        }
         let put_headers = push
             .source()
             .headers(header::CONTENT_TYPE, &pending.media_type);
@@ -779,7 +1114,6 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
             signers: signer_names(&verdict),
             history: Vec::new(),
         };
-        let mutable = scope.tag_is_mutable(&tag);
         let pin_event = push.event(
             "promote",
             "allow",
@@ -803,38 +1137,23 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
             scope.label(),
         );
         let key = pending.key.clone();
-        blocking(&push.state.store, move |s| {
-            s.pin(&key, pin, mutable, pin_event)?;
-            s.remove_pending(&key, done_event)?;
-            Ok(())
+        let released = subject.clone();
+        let base = pin_event.clone();
+        let done = blocking(&push.state.store, move |s| {
+            // The entry released is the one read above (the lock keeps it); should it differ,
+            // it is dropped as any held push a pin supersedes.
+            s.pin_clearing_pending(&key, pin, mutable, pin_event, &|held| {
+                if held.digest == released {
+                    done_event.clone()
+                } else {
+                    superseded(&base, held)
+                }
+            })
         })
         .await?;
+        log_cleared(push.state, &pending.key, &done);
     }
     Ok(())
-}
-
-/// `DELETE /v2/<name>/manifests/<reference>` (end-9): a pinned tag, or a digest a tag is pinned
-/// to, is not deleted through the proxy.
-pub async fn check_delete(
-    state: &AppState,
-    upstream: &Upstream,
-    name: &RepoName,
-    reference: &Reference,
-) -> Result<(), ProxyError> {
-    let upstream_name = upstream.config.name.clone();
-    let repo = name.clone();
-    let pins = blocking(&state.store, move |s| s.pins(&upstream_name, Some(&repo))).await?;
-    let pinned = pins.iter().find(|(key, pin)| match reference {
-        Reference::Tag(tag) => key.tag == *tag,
-        Reference::Digest(digest) => pin.digest == *digest,
-    });
-    match pinned {
-        Some((key, pin)) => Err(ProxyError::Denied(format!(
-            "{}:{} is pinned to {}; pins are retired only through the admin API",
-            name, key.tag, pin.digest
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// Drops quarantined tags whose TTL passed, with an audit event each; runs until the process ends.
@@ -910,6 +1229,151 @@ mod tests {
             }
         }
         assert!(cosign_signature_subject(&"sha256-abc.sig".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn tags_are_told_apart_by_what_they_hold() {
+        let hex = "a".repeat(64);
+        let digest: Digest = format!("sha256:{hex}").parse().unwrap();
+        let role = |t: &str| TagRole::of(&t.parse().unwrap());
+        assert_eq!(
+            role(&format!("sha256-{hex}.sig")),
+            TagRole::Signatures(digest.clone())
+        );
+        assert_eq!(
+            role(&format!("sha256-{hex}.att")),
+            TagRole::Attachment(digest.clone())
+        );
+        assert_eq!(
+            role(&format!("sha256-{hex}.sbom")),
+            TagRole::Attachment(digest.clone())
+        );
+        assert_eq!(
+            role(&format!("sha256-{hex}")),
+            TagRole::ReferrersFallback(digest)
+        );
+        for image in [
+            "v1",
+            "sha256-abc.sig",
+            "sha256-abc",
+            &format!("sha256-{hex}.exe"),
+            &format!("sha256-{hex}a"),
+            &format!("sha256-{}", "A".repeat(64)),
+        ] {
+            assert_eq!(role(image), TagRole::Image, "{image}");
+        }
+    }
+
+    fn admits(tag: &str, body: &str) -> Result<(), (String, Reason)> {
+        let manifest = ManifestShape::parse(body.as_bytes()).unwrap();
+        TagRole::of(&tag.parse().unwrap()).admits(
+            &"team/app".parse().unwrap(),
+            &tag.parse().unwrap(),
+            &manifest,
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn material_tags_never_hold_an_image() {
+        let hex = "a".repeat(64);
+        let b = format!("sha256:{}", "b".repeat(64));
+        let sig = format!("sha256-{hex}.sig");
+        let att = format!("sha256-{hex}.att");
+        let fallback = format!("sha256-{hex}");
+        let layer = |media_type: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"layers":[{{"mediaType":"{media_type}","digest":"{b}"}}]}}"#
+            )
+        };
+        let simple = layer("application/vnd.dev.cosign.simplesigning.v1+json");
+        assert_eq!(admits(&sig, &simple), Ok(()));
+        assert_eq!(
+            admits(&att, &layer("application/vnd.dsse.envelope.v1+json")),
+            Ok(())
+        );
+        assert_eq!(admits(&att, &layer("text/spdx+json")), Ok(()));
+        for runnable in [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "Application/VND.OCI.Image.Layer.v1.tar",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+            "",
+        ] {
+            for tag in [&sig, &att] {
+                let (message, reason) = admits(tag, &layer(runnable)).unwrap_err();
+                assert_eq!(reason, Reason::NotForThisTag, "{runnable:?}");
+                assert!(
+                    message.starts_with(&format!("team/app:{tag} ")),
+                    "{message}"
+                );
+            }
+        }
+        // A signature with one runnable layer among its signature layers is no signature.
+        let mixed = format!(
+            r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{b}"}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{b}"}}]}}"#
+        );
+        assert!(admits(&sig, &mixed).is_err());
+        // Indexes: never under cosign's tags; under the fallback tag only a referrers list.
+        let index = |descriptor: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{descriptor}]}}"#
+            )
+        };
+        let referrer = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{b}","size":1,"artifactType":"application/vnd.example"}}"#
+        );
+        let platform = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{b}","size":1,"platform":{{"architecture":"amd64","os":"linux"}}}}"#
+        );
+        let both = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{b}","size":1,"artifactType":"x","platform":{{"architecture":"amd64","os":"linux"}}}}"#
+        );
+        assert_eq!(admits(&fallback, &index(&referrer)), Ok(()));
+        assert_eq!(admits(&fallback, &index("")), Ok(()), "an empty list");
+        for bad in [&platform, &both] {
+            assert!(admits(&fallback, &index(bad)).is_err(), "{bad}");
+        }
+        assert!(admits(&fallback, &simple).is_err(), "not an index");
+        for tag in [&sig, &att] {
+            assert!(admits(tag, &index(&referrer)).is_err(), "{tag}");
+        }
+        // Schema 1, or no schema version, is refused under these tags.
+        assert!(admits(&att, r#"{"schemaVersion":1,"fsLayers":[]}"#).is_err());
+        assert!(admits(&att, r#"{"layers":[]}"#).is_err());
+    }
+
+    #[test]
+    fn material_tags_hold_material_about_their_own_digest_only() {
+        let hex = "a".repeat(64);
+        let other = format!("sha256:{}", "c".repeat(64));
+        let with_subject = |subject: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{other}"}}],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{subject}","size":1}}}}"#
+            )
+        };
+        for tag in [format!("sha256-{hex}.sig"), format!("sha256-{hex}.att")] {
+            assert_eq!(
+                admits(&tag, &with_subject(&format!("sha256:{hex}"))),
+                Ok(())
+            );
+            let (_, reason) = admits(&tag, &with_subject(&other)).unwrap_err();
+            assert_eq!(reason, Reason::WrongSubject);
+        }
+        // A signature referrer is not pushed under an image tag; an image is.
+        let (message, reason) = admits("v1", &with_subject(&other)).unwrap_err();
+        assert_eq!(reason, Reason::NotForThisTag);
+        assert!(
+            message.contains(&format!("sha256-{}.sig", "c".repeat(64))),
+            "{message}"
+        );
+        let image = format!(
+            r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{other}"}}]}}"#
+        );
+        assert_eq!(admits("v1", &image), Ok(()));
     }
 
     #[test]

@@ -21,8 +21,8 @@ use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{
     AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, Referrer, RevokedSigner, SCHEMA_VERSION, SignatureRecord,
-    StorageError, StoreHealth, StoredRevocation, UnixSecs,
+    Pin, PinKey, PinMove, PinOutcome, PinnedTag, Referrer, RevokedSigner, SCHEMA_VERSION,
+    SignatureRecord, StorageError, StoreHealth, StoredRevocation, UnixSecs,
 };
 
 /// Records read per page when walking a whole tree.
@@ -172,6 +172,28 @@ impl<B: Backend> Engine<B> {
         let result = self
             .backend
             .transaction(|tx| pin_in(tx, &pin_key, &pin, mutable, &event))?;
+        self.backend.flush()?;
+        Ok(result)
+    }
+
+    pub(crate) fn pin_clearing_pending(
+        &self,
+        key: &PinKey,
+        pin: Pin,
+        mutable: bool,
+        event: AuditEvent,
+        cleared: &dyn Fn(&PendingTag) -> AuditEvent,
+    ) -> Result<PinnedTag, StorageError> {
+        let pin_key = keys::pin(key);
+        let result = self.backend.transaction(|tx| {
+            let (outcome, record) = pin_in(tx, &pin_key, &pin, mutable, &event)?;
+            let cleared = remove_pending_in(tx, &pin_key, cleared)?;
+            Ok(PinnedTag {
+                outcome,
+                record,
+                cleared,
+            })
+        })?;
         self.backend.flush()?;
         Ok(result)
     }
@@ -607,20 +629,9 @@ impl<B: Backend> Engine<B> {
         event: AuditEvent,
     ) -> Result<Option<(PendingTag, AuditRecord)>, StorageError> {
         let pin_key = keys::pin(key);
-        let removed = self.backend.transaction(|tx| {
-            let Some(raw) = tx.get(Tree::Pending, &pin_key)? else {
-                // Nothing to remove: nothing is decided, so nothing is audited.
-                return Ok(None);
-            };
-            let pending = codec::decode::<PendingTag>(Tree::Pending, &raw)?;
-            tx.remove(Tree::Pending, &pin_key)?;
-            tx.remove(
-                Tree::PendingByDigest,
-                &keys::pending_by_digest(&pending.digest, &pending.key),
-            )?;
-            let record = append_audit_in(tx, &event)?;
-            Ok(Some((pending, record)))
-        })?;
+        let removed = self
+            .backend
+            .transaction(|tx| remove_pending_in(tx, &pin_key, &|_| event.clone()))?;
         if removed.is_some() {
             self.backend.flush()?;
         }
@@ -982,6 +993,27 @@ fn pin_in(
     Ok((outcome, record))
 }
 
+/// Removes the pending entry at `pin_key` inside `tx`, with its digest index entry, and audits
+/// `event(&entry)`. `None`, and nothing audited, when there is no entry.
+fn remove_pending_in(
+    tx: &dyn Tx,
+    pin_key: &[u8],
+    event: &dyn Fn(&PendingTag) -> AuditEvent,
+) -> Result<Option<(PendingTag, AuditRecord)>, TxError> {
+    let Some(raw) = tx.get(Tree::Pending, pin_key)? else {
+        // Nothing to remove: nothing is decided, so nothing is audited.
+        return Ok(None);
+    };
+    let pending = codec::decode::<PendingTag>(Tree::Pending, &raw)?;
+    tx.remove(Tree::Pending, pin_key)?;
+    tx.remove(
+        Tree::PendingByDigest,
+        &keys::pending_by_digest(&pending.digest, &pending.key),
+    )?;
+    let record = append_audit_in(tx, &event(&pending))?;
+    Ok(Some((pending, record)))
+}
+
 /// Appends `event` to the audit log inside `tx`, moving the head in the same transaction.
 fn append_audit_in(tx: &dyn Tx, event: &AuditEvent) -> Result<AuditRecord, TxError> {
     let head = match tx.get(Tree::Meta, keys::AUDIT_HEAD)? {
@@ -1018,6 +1050,17 @@ macro_rules! store_via_engine {
                 event: $crate::AuditEvent,
             ) -> Result<($crate::PinOutcome, $crate::AuditRecord), $crate::StorageError> {
                 self.engine.pin(key, pin, mutable, event)
+            }
+            fn pin_clearing_pending(
+                &self,
+                key: &$crate::PinKey,
+                pin: $crate::Pin,
+                mutable: bool,
+                event: $crate::AuditEvent,
+                cleared: &dyn Fn(&$crate::PendingTag) -> $crate::AuditEvent,
+            ) -> Result<$crate::PinnedTag, $crate::StorageError> {
+                self.engine
+                    .pin_clearing_pending(key, pin, mutable, event, cleared)
             }
             fn pin_batch(
                 &self,

@@ -34,8 +34,8 @@ pub use layout::{keys, trees};
 pub use mem_store::MemStore;
 pub use records::{
     AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, Referrer, RevokedSigner, SignatureFormat, SignatureRecord,
-    StoredRevocation, UnixSecs,
+    Pin, PinKey, PinMove, PinOutcome, PinnedTag, Referrer, RevokedSigner, SignatureFormat,
+    SignatureRecord, StoredRevocation, UnixSecs,
 };
 pub use sled_store::SledStore;
 
@@ -76,6 +76,23 @@ pub trait Store: Send + Sync + 'static {
         mutable: bool,
         event: AuditEvent,
     ) -> Result<(PinOutcome, AuditRecord), StorageError>;
+
+    /// [`Store::pin`], and then, in the same transaction, removes the tag's pending
+    /// (quarantine) entry if it has one, appending `cleared(&entry)` to the audit log after the
+    /// pin's event. Durable on return.
+    ///
+    /// Whatever the outcome the tag is pinned afterwards, and a pinned tag is answered from its
+    /// pin: an entry left pending would only wait to be promoted over the pin (a mutable tag) or
+    /// to fail against it (an immutable one). Every place that pins a tag in the request path
+    /// calls this, so an unsigned push held before a signed one cannot outlive it.
+    fn pin_clearing_pending(
+        &self,
+        key: &PinKey,
+        pin: Pin,
+        mutable: bool,
+        event: AuditEvent,
+        cleared: &dyn Fn(&PendingTag) -> AuditEvent,
+    ) -> Result<PinnedTag, StorageError>;
 
     /// Pins many tags at once: for each entry in order, what [`Store::pin`] does with
     /// `mutable = false` (create if absent; the same digest is [`PinOutcome::Unchanged`];

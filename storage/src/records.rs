@@ -69,6 +69,18 @@ pub enum PinOutcome {
     },
 }
 
+/// What [`crate::Store::pin_clearing_pending`] did: the pin's outcome and its audit record,
+/// and the pending entry it removed, if any, with that removal's audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedTag {
+    /// What happened to the pin, as [`crate::Store::pin`] reports it.
+    pub outcome: PinOutcome,
+    /// The audit record of the pin decision.
+    pub record: AuditRecord,
+    /// The pending entry the tag had, now removed, and the audit record of its removal.
+    pub cleared: Option<(PendingTag, AuditRecord)>,
+}
+
 /// How a signature reached sealgate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SignatureFormat {

@@ -139,7 +139,8 @@ async fn signed_push_is_pinned_and_tags_are_immutable() {
         digest,
         "the upstream tag did not move"
     );
-    // A pinned tag is not deleted through sealgate.
+    // A pinned tag is not deleted through sealgate: 405 UNSUPPORTED, the spec's answer to a
+    // delete that is not allowed (issue 11; it was 403 DENIED before).
     let delete = send(
         Method::DELETE,
         &format!("{base}/v2/prod/api/manifests/v1"),
@@ -147,7 +148,18 @@ async fn signed_push_is_pinned_and_tags_are_immutable() {
         Bytes::new(),
     )
     .await;
-    assert_eq!(delete.status, StatusCode::FORBIDDEN, "{}", delete.text());
+    assert_eq!(
+        delete.status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "{}",
+        delete.text()
+    );
+    assert_eq!(
+        delete.oci_error_codes(),
+        ["UNSUPPORTED"],
+        "{}",
+        delete.text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

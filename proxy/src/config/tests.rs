@@ -136,6 +136,47 @@ fn upstreams_are_required_and_unique() {
 }
 
 #[test]
+fn one_registry_under_two_upstream_names_is_refused() {
+    let second = |url: &str| {
+        format!(
+            "{MINIMAL}[[upstream]]\nname = \"second\"\nurl = \"{url}\"\nnamespaces = [\"docker.io\"]\n"
+        )
+    };
+    // The same registry however the URL is spelled: scheme or host case, the default port, a
+    // trailing slash or dot, the other scheme on the same port.
+    let first = MINIMAL.replace("http://127.0.0.1:5000", "http://registry.example");
+    let with_first = |url: &str| second(url).replace(MINIMAL, &first);
+    for url in [
+        "http://registry.example",
+        "HTTP://Registry.Example/",
+        "http://registry.example:80",
+        "http://registry.example.:80/",
+        "https://registry.example:80",
+    ] {
+        let e = err(&with_first(url), &[]);
+        assert!(e.starts_with("upstream[1].url"), "{url}: {e}");
+        assert!(
+            e.contains("\"local\"") && e.contains("\"second\"") && e.contains("upstream[0]"),
+            "names both: {e}"
+        );
+    }
+    for url in [
+        "https://registry.example",
+        "http://registry.example:5000",
+        "http://registry.example.com",
+        "http://other.example",
+    ] {
+        assert!(
+            load(&with_first(url), &[]).is_ok(),
+            "{url} is another registry"
+        );
+    }
+    let e = err(&second("http://127.0.0.1:5000/"), &[]);
+    assert!(e.starts_with("upstream[1].url"), "{e}");
+    assert!(load(&second("http://127.0.0.1:5001"), &[]).is_ok());
+}
+
+#[test]
 fn tls_files_are_checked_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let missing = format!(

@@ -103,6 +103,9 @@ on_both_backends!(
     referrers_dedupe_and_follow_the_latest_descriptor,
     pending_lifecycle_and_digest_index,
     pending_expiry_boundary,
+    pinning_a_held_tag_clears_its_pending_entry_in_the_same_transaction,
+    pinning_a_tag_without_a_pending_entry_audits_only_the_pin,
+    a_failed_clearing_leaves_neither_pin_nor_removal,
     revocations_round_trip_and_replace_one_record_per_signer,
     revocations_list_keys_first_then_certificates_in_key_order,
     audit_appends_chain_and_page,
@@ -1120,6 +1123,118 @@ fn pending_lifecycle_and_digest_index(store: &impl Harness) {
     );
     assert_eq!(store.verify_audit().unwrap().events, 4);
     store.check_records().unwrap();
+}
+
+fn pinning_a_held_tag_clears_its_pending_entry_in_the_same_transaction(store: &impl Harness) {
+    let k = key("hub", "team/app", "v2");
+    let neighbour = key("hub", "team/app", "v3");
+    // An unsigned push held first (the squatter), another tag held for the same digest.
+    store
+        .put_pending(pending_tag(&k, 7, 1000), event("quarantine", "squat"))
+        .unwrap();
+    store
+        .put_pending(
+            pending_tag(&neighbour, 7, 1000),
+            event("quarantine", "other"),
+        )
+        .unwrap();
+    let cleared_event = |p: &PendingTag| {
+        let mut e = event("clear-pending", "superseded by a pin");
+        e.digest = Some(p.digest.to_string());
+        e
+    };
+    let done = store
+        .pin_clearing_pending(
+            &k,
+            pin_of(1, 100),
+            false,
+            event("push", "signed"),
+            &cleared_event,
+        )
+        .unwrap();
+    assert_eq!(done.outcome, PinOutcome::Created);
+    assert_eq!(done.record.seq, 3);
+    assert_eq!(done.record.event.reason, "signed");
+    let (pending, record) = done.cleared.expect("the held entry is cleared");
+    assert_eq!(pending, pending_tag(&k, 7, 1000));
+    // Audited after the pin, naming the digest that was held.
+    assert_eq!(record.seq, 4);
+    assert_eq!(record.event.action, "clear-pending");
+    assert_eq!(record.event.digest, Some(digest(7).to_string()));
+    assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(1, 100)));
+    assert_eq!(store.pending(&k).unwrap(), None);
+    // The digest index forgets this tag only: promoting digest 7 later cannot reach v2.
+    assert_eq!(
+        store.pending_for_digest(&digest(7)).unwrap(),
+        [pending_tag(&neighbour, 7, 1000)]
+    );
+    assert!(store.expired_pending(u64::MAX).unwrap().len() == 1);
+
+    // A pin that conflicts still clears: the tag stays pinned, and an immutable pinned tag's
+    // held entry could never be promoted.
+    store
+        .put_pending(pending_tag(&k, 8, 1000), event("quarantine", "again"))
+        .unwrap();
+    let done = store
+        .pin_clearing_pending(
+            &k,
+            pin_of(9, 200),
+            false,
+            event("pull", "x"),
+            &cleared_event,
+        )
+        .unwrap();
+    assert!(matches!(done.outcome, PinOutcome::Conflict { .. }));
+    assert_eq!(done.cleared.map(|(p, _)| p.digest), Some(digest(8)));
+    assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(1, 100)));
+    assert_eq!(store.pending(&k).unwrap(), None);
+    assert_eq!(store.verify_audit().unwrap().events, 7);
+    store.check_records().unwrap();
+}
+
+fn pinning_a_tag_without_a_pending_entry_audits_only_the_pin(store: &impl Harness) {
+    let k = key("hub", "team/app", "v1");
+    let never = |_: &PendingTag| -> AuditEvent { panic!("no entry, no event") };
+    let done = store
+        .pin_clearing_pending(&k, pin_of(1, 100), true, event("push", "a"), &never)
+        .unwrap();
+    assert_eq!((done.outcome, done.cleared), (PinOutcome::Created, None));
+    let done = store
+        .pin_clearing_pending(&k, pin_of(2, 200), true, event("push", "b"), &never)
+        .unwrap();
+    assert_eq!(
+        done.outcome,
+        PinOutcome::Moved {
+            previous: digest(1)
+        }
+    );
+    assert_eq!(store.verify_audit().unwrap().events, 2);
+    store.check_records().unwrap();
+}
+
+fn a_failed_clearing_leaves_neither_pin_nor_removal(store: &impl Harness) {
+    let k = key("hub", "team/app", "v2");
+    store
+        .put_pending(pending_tag(&k, 7, 1000), event("quarantine", "held"))
+        .unwrap();
+    // The clearing's audit record (seq 3, after the pin's) cannot be written: a record already
+    // sits there. The whole transaction must fail, the pin included.
+    store.poke(Tree::Audit, &keys::audit(3), Some(b"occupied".to_vec()));
+    let result =
+        store.pin_clearing_pending(&k, pin_of(1, 100), false, event("push", "signed"), &|_| {
+            event("clear-pending", "x")
+        });
+    assert!(
+        matches!(result, Err(StorageError::Corrupt { tree: "audit", .. })),
+        "{result:?}"
+    );
+    assert_eq!(store.get_pin(&k).unwrap(), None);
+    assert_eq!(store.pending(&k).unwrap(), Some(pending_tag(&k, 7, 1000)));
+    assert_eq!(
+        store.peek(Tree::Audit, &keys::audit(2)),
+        None,
+        "not even the pin's record"
+    );
 }
 
 fn pending_expiry_boundary(store: &impl Harness) {

@@ -1,0 +1,529 @@
+//! `DELETE` of manifests (end-9) and blobs (end-10).
+//!
+//! Deleting content that a pinned or held tag needs would leave a signed image unpullable, or a
+//! pin naming a digest that is gone. Such a delete is refused with 405 `UNSUPPORTED`, the spec's
+//! answer to a delete that is not allowed, unless the scope is `mode = "audit"` and every tag
+//! involved may move (`immutable_tags = false`, or the tag matches `mutable_tags`). There it
+//! goes through, audited, and the pins or held pushes it orphans are retired, each with its
+//! own audit event.
+//!
+//! What protects a manifest digest (its "guards"): the tags pinned to it, the tags pinned to an
+//! index that lists it (directly or through nested indexes), and the tags held in quarantine
+//! for either. A blob is protected by the guards of every manifest that lists it (config or
+//! layer).
+//!
+//! Deleting a tag: distribution cannot do it and answers 400 `DIGEST_INVALID`; sealgate answers
+//! 405 `UNSUPPORTED`, which the spec allows for registries that do not delete tags. An upstream
+//! that can delete tags is relayed as it answers.
+
+use std::collections::BTreeSet;
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Response, StatusCode};
+use http_body_util::BodyExt as _;
+use sealgate_policies::config::Mode;
+use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
+use sealgate_policies::policy::Scope;
+use sealgate_storage::{AuditEvent, PinKey, StorageError, Store};
+
+use super::{Push, blocking, log_gate_decision, now};
+use crate::body::{ProxyBody, empty, full};
+use crate::error::ProxyError;
+use crate::metrics::Reason;
+use crate::upstream::Forward;
+
+/// Indexes above a manifest followed at most (nested indexes are rare; the walk is bounded).
+const MAX_ANCESTORS: usize = 256;
+
+/// The most of an upstream's error body read to recognise its code.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A tag that needs the content a delete would remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Guard {
+    /// The tag.
+    tag: Tag,
+    /// The digest it is pinned to, or held for.
+    digest: Digest,
+    /// Pinned (else held in quarantine, waiting for a signature).
+    pinned: bool,
+    /// It names the deleted manifest itself (not an index listing it, nor a manifest listing a
+    /// deleted blob): deleting the manifest orphans it.
+    direct: bool,
+}
+
+impl Guard {
+    fn describe(&self) -> String {
+        let how = if self.pinned { "pinned to" } else { "held for" };
+        format!("{} {how} {}", self.tag, self.digest)
+    }
+}
+
+/// Whether a delete that `guards` protect may go ahead in `scope`; if not, why.
+fn decide(scope: &Scope, guards: &[Guard]) -> Result<(), String> {
+    let mut why = Vec::new();
+    match scope.mode {
+        Mode::Audit => {}
+        Mode::Warn => why.push(format!("the scope {} is in warn mode", scope.label())),
+        Mode::Enforce => why.push(format!("the scope {} is in enforce mode", scope.label())),
+    }
+    let fixed: BTreeSet<&str> = guards
+        .iter()
+        .filter(|g| !scope.tag_is_mutable(&g.tag))
+        .map(|g| g.tag.as_str())
+        .collect();
+    if !fixed.is_empty() {
+        why.push(format!(
+            "tags are immutable here ({})",
+            fixed.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if why.is_empty() {
+        Ok(())
+    } else {
+        Err(why.join(", and "))
+    }
+}
+
+/// The guards of manifest `digest` in one repository: tags pinned or held for it or for an
+/// index above it. `pins` are the repository's pins.
+fn manifest_guards(
+    store: &dyn Store,
+    (upstream, repository): (&str, &RepoName),
+    pins: &[(PinKey, sealgate_storage::Pin)],
+    digest: &Digest,
+    direct: bool,
+) -> Result<Vec<Guard>, StorageError> {
+    // Indexes listing it, and the indexes listing those, breadth first and bounded.
+    let mut ancestors: Vec<Digest> = Vec::new();
+    let mut frontier = vec![digest.clone()];
+    while let Some(next) = frontier.pop() {
+        for parent in store.indexes_containing(&next)? {
+            if ancestors.len() >= MAX_ANCESTORS {
+                break;
+            }
+            if parent != *digest && !ancestors.contains(&parent) {
+                ancestors.push(parent.clone());
+                frontier.push(parent);
+            }
+        }
+    }
+    let mut guards = Vec::new();
+    for (pin_key, pin) in pins {
+        let itself = pin.digest == *digest;
+        if itself || ancestors.contains(&pin.digest) {
+            guards.push(Guard {
+                tag: pin_key.tag.clone(),
+                digest: pin.digest.clone(),
+                pinned: true,
+                direct: direct && itself,
+            });
+        }
+    }
+    for held_for in std::iter::once(digest).chain(&ancestors) {
+        for pending in store.pending_for_digest(held_for)? {
+            if pending.key.upstream == upstream && pending.key.repository == *repository {
+                guards.push(Guard {
+                    tag: pending.key.tag.clone(),
+                    digest: pending.digest.clone(),
+                    pinned: false,
+                    direct: direct && held_for == digest,
+                });
+            }
+        }
+    }
+    Ok(guards)
+}
+
+/// What a delete removes.
+#[derive(Debug, Clone)]
+enum Target {
+    /// A manifest, by tag or digest.
+    Manifest(Reference),
+    /// A blob.
+    Blob(Digest),
+}
+
+impl Target {
+    fn path(&self, name: &RepoName) -> String {
+        match self {
+            Self::Manifest(reference) => format!("/v2/{name}/manifests/{reference}"),
+            Self::Blob(digest) => format!("/v2/{name}/blobs/{digest}"),
+        }
+    }
+
+    fn reference(&self) -> String {
+        match self {
+            Self::Manifest(reference) => reference.to_string(),
+            Self::Blob(digest) => digest.to_string(),
+        }
+    }
+
+    fn what(&self, name: &RepoName) -> String {
+        match self {
+            Self::Manifest(Reference::Tag(tag)) => format!("tag {name}:{tag}"),
+            Self::Manifest(Reference::Digest(digest)) => format!("manifest {name}@{digest}"),
+            Self::Blob(digest) => format!("blob {digest} of {name}"),
+        }
+    }
+}
+
+/// The tags that need what `target` names, read from the store.
+async fn guards(push: &Push<'_>, target: &Target) -> Result<Vec<Guard>, ProxyError> {
+    let upstream = push.upstream.config.name.clone();
+    let repository = push.name.clone();
+    let target = target.clone();
+    blocking(&push.state.store, move |s| {
+        let pins = s.pins(&upstream, Some(&repository))?;
+        let here = (upstream.as_str(), &repository);
+        match &target {
+            Target::Manifest(Reference::Tag(tag)) => {
+                // A tag delete removes the tag only: its own pin or held push is what it touches.
+                let tag_key = PinKey {
+                    upstream: upstream.clone(),
+                    repository: repository.clone(),
+                    tag: tag.clone(),
+                };
+                let mut guards = Vec::new();
+                if let Some(pin) = s.get_pin(&tag_key)? {
+                    guards.push(Guard {
+                        tag: tag.clone(),
+                        digest: pin.digest,
+                        pinned: true,
+                        direct: true,
+                    });
+                }
+                if let Some(pending) = s.pending(&tag_key)? {
+                    guards.push(Guard {
+                        tag: tag.clone(),
+                        digest: pending.digest,
+                        pinned: false,
+                        direct: true,
+                    });
+                }
+                Ok(guards)
+            }
+            Target::Manifest(Reference::Digest(digest)) => {
+                manifest_guards(s, here, &pins, digest, true)
+            }
+            Target::Blob(blob) => {
+                let mut guards = Vec::new();
+                for (manifest, _) in s.blob_owners(blob)? {
+                    for guard in manifest_guards(s, here, &pins, &manifest, false)? {
+                        if !guards.contains(&guard) {
+                            guards.push(guard);
+                        }
+                    }
+                }
+                Ok(guards)
+            }
+        }
+    })
+    .await
+}
+
+/// An audit event about this delete (`digest`: the content concerned, when there is one).
+fn event(
+    push: &Push<'_>,
+    action: &str,
+    outcome: &str,
+    reference: &str,
+    digest: Option<&Digest>,
+    reason: String,
+) -> AuditEvent {
+    AuditEvent {
+        at: now().as_secs(),
+        action: action.to_owned(),
+        outcome: outcome.to_owned(),
+        upstream: push.upstream.config.name.clone(),
+        repository: push.name.to_string(),
+        reference: reference.to_owned(),
+        digest: digest.map(ToString::to_string),
+        reason,
+        identity: push.identity.map(str::to_owned),
+        signers: vec![],
+        request_id: push.request_id(),
+    }
+}
+
+/// `DELETE /v2/<name>/manifests/<reference>` (end-9).
+pub async fn delete_manifest(
+    push: &Push<'_>,
+    reference: &Reference,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let target = Target::Manifest(reference.clone());
+    let guards = check(push, &target).await?;
+    let response = forward(push, &target).await?;
+    let response = match reference {
+        Reference::Tag(tag) => tag_delete_answer(push, tag, response).await?,
+        Reference::Digest(_) => response,
+    };
+    if response.status().is_success() {
+        if let Reference::Digest(digest) = reference {
+            // Not served from memory once the registry has deleted it.
+            push.state.pull.manifests.remove_digest(digest);
+        }
+        retire_orphans(push, &target, &guards).await?;
+    }
+    Ok(response)
+}
+
+/// `DELETE /v2/<name>/blobs/<digest>` (end-10).
+pub async fn delete_blob(
+    push: &Push<'_>,
+    digest: &Digest,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let target = Target::Blob(digest.clone());
+    check(push, &target).await?;
+    forward(push, &target).await
+}
+
+/// Refuses (405, audited) a delete of protected content where the scope protects it; audits
+/// one it allows. Returns the guards, for what a successful delete orphans.
+async fn check(push: &Push<'_>, target: &Target) -> Result<Vec<Guard>, ProxyError> {
+    let guards = guards(push, target).await?;
+    if guards.is_empty() {
+        return Ok(guards);
+    }
+    let policy = push.state.policy();
+    let scope = policy.scope_for(push.name);
+    let needed = guards
+        .iter()
+        .map(Guard::describe)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let reference = target.reference();
+    let digest = match target {
+        Target::Manifest(Reference::Digest(d)) | Target::Blob(d) => Some(d),
+        Target::Manifest(Reference::Tag(_)) => guards.first().map(|g| &g.digest),
+    };
+    let what = target.what(push.name);
+    match decide(scope, &guards) {
+        Ok(()) => {
+            let reason = format!(
+                "{what} deleted, needed by {needed}: allowed in the audit scope {}, where these tags \
+                 may move",
+                scope.label()
+            );
+            push.audit(
+                event(push, "delete", "audit", &reference, digest, reason),
+                Reason::Protected,
+            )
+            .await?;
+            Ok(guards)
+        }
+        Err(why) => {
+            let message = format!(
+                "{what} is not deleted: {needed} needs it, and {why}. Deleting what a pinned or held \
+                 tag needs is allowed only in a scope with mode = \"audit\" whose tags may move; an \
+                 administrator can retire a pin first (sealgate admin retire-pin)"
+            );
+            push.audit(
+                event(push, "delete", "deny", &reference, digest, message.clone()),
+                Reason::Protected,
+            )
+            .await?;
+            Err(ProxyError::DeleteNotAllowed(message))
+        }
+    }
+}
+
+/// Sends the DELETE upstream with the client's headers.
+async fn forward(push: &Push<'_>, target: &Target) -> Result<Response<ProxyBody>, ProxyError> {
+    let path = target.path(push.name);
+    let forward = Forward {
+        method: Method::DELETE,
+        path: &path,
+        query: None,
+        headers: push.headers,
+        ns: push.ns,
+    };
+    push.state
+        .upstreams
+        .forward(push.upstream, forward, empty())
+        .await
+}
+
+/// distribution answers a tag delete with 400 `DIGEST_INVALID` (it reads the tag as a digest);
+/// the spec's answer for a registry that does not delete tags is 405 `UNSUPPORTED`. Any other
+/// answer is relayed as it came.
+async fn tag_delete_answer(
+    push: &Push<'_>,
+    tag: &Tag,
+    response: Response<ProxyBody>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if response.status() != StatusCode::BAD_REQUEST {
+        return Ok(response);
+    }
+    let (parts, mut body) = response.into_parts();
+    let mut read = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ProxyError::UpstreamBody {
+            upstream: push.upstream.config.name.clone(),
+            why: format!("error body of a tag delete: {e}"),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if read.len() + data.len() > MAX_ERROR_BODY {
+                return Err(ProxyError::UpstreamBody {
+                    upstream: push.upstream.config.name.clone(),
+                    why: format!("error body of a tag delete is over {MAX_ERROR_BODY} bytes"),
+                });
+            }
+            read.extend_from_slice(&data);
+        }
+    }
+    let read: Bytes = read.freeze();
+    if error_codes(&read).iter().any(|c| c == "DIGEST_INVALID") {
+        return Err(ProxyError::DeleteNotAllowed(format!(
+            "tag {}:{tag} is not deleted: the registry does not delete tags (it answered 400 \
+             DIGEST_INVALID). Delete the manifest by digest instead, which removes the tags that \
+             point at it",
+            push.name
+        )));
+    }
+    Ok(Response::from_parts(parts, full(read)))
+}
+
+/// The `code`s of an OCI error body; empty when it is not one.
+fn error_codes(body: &[u8]) -> Vec<String> {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    doc.get("errors")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("code").and_then(serde_json::Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// After a successful delete: retires the pins, and drops the held pushes, that named what was
+/// deleted, each with an audit event. Under each tag's lock, and only if the tag still names
+/// the same digest (a push may have re-pinned it meanwhile).
+async fn retire_orphans(
+    push: &Push<'_>,
+    target: &Target,
+    guards: &[Guard],
+) -> Result<(), ProxyError> {
+    let policy = push.state.policy();
+    let scope = policy.scope_for(push.name).label().to_owned();
+    let what = target.what(push.name);
+    for guard in guards.iter().filter(|g| g.direct) {
+        let key = PinKey {
+            upstream: push.upstream.config.name.clone(),
+            repository: push.name.clone(),
+            tag: guard.tag.clone(),
+        };
+        let _lock = push.state.tag_locks.lock(&key).await;
+        let (action, reason) = if guard.pinned {
+            (
+                "retire-pin",
+                format!(
+                    "{what} was deleted through sealgate (audit scope {scope}); the pin is retired and the tag is free"
+                ),
+            )
+        } else {
+            (
+                "clear-pending",
+                format!(
+                    "{what} was deleted through sealgate (audit scope {scope}); the held push is dropped"
+                ),
+            )
+        };
+        let event = event(
+            push,
+            action,
+            "allow",
+            guard.tag.as_str(),
+            Some(&guard.digest),
+            reason,
+        );
+        let expected = guard.digest.clone();
+        let pinned = guard.pinned;
+        let record = blocking(&push.state.store, move |s| {
+            if pinned {
+                match s.get_pin(&key)? {
+                    Some(pin) if pin.digest == expected => {
+                        Ok(s.retire_pin(&key, event)?.map(|(_, r)| r))
+                    }
+                    _ => Ok(None),
+                }
+            } else {
+                match s.pending(&key)? {
+                    Some(held) if held.digest == expected => {
+                        Ok(s.remove_pending(&key, event)?.map(|(_, r)| r))
+                    }
+                    _ => Ok(None),
+                }
+            }
+        })
+        .await?;
+        if let Some(record) = record {
+            log_gate_decision(
+                &push.state.metrics,
+                &record.event,
+                Reason::PinOrphaned,
+                &scope,
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(toml: &str) -> Scope {
+        let raw: sealgate_policies::config::RawPolicy =
+            toml::from_str(&format!("[default]\n{toml}")).unwrap();
+        let policy = sealgate_policies::policy::Policy::build(
+            &sealgate_policies::config::RawTrust::default(),
+            &raw,
+            &mut |_| Err("no files".to_owned()),
+            1,
+        )
+        .unwrap();
+        policy.scope_for(&"any/repo".parse().unwrap()).clone()
+    }
+
+    fn guard(tag: &str) -> Guard {
+        Guard {
+            tag: tag.parse().unwrap(),
+            digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
+            pinned: true,
+            direct: true,
+        }
+    }
+
+    #[test]
+    fn deletes_of_protected_content_pass_only_in_audit_scopes_whose_tags_may_move() {
+        let permissive = scope("mode = \"audit\"\nimmutable_tags = false\n");
+        assert_eq!(decide(&permissive, &[guard("v1"), guard("v2")]), Ok(()));
+        let audit_immutable = scope("mode = \"audit\"\n");
+        let why = decide(&audit_immutable, &[guard("v1")]).unwrap_err();
+        assert!(why.contains("immutable") && why.contains("v1"), "{why}");
+        // Only the tags that may move pass.
+        let some = scope("mode = \"audit\"\nmutable_tags = [\"latest\"]\n");
+        assert_eq!(decide(&some, &[guard("latest")]), Ok(()));
+        let why = decide(&some, &[guard("latest"), guard("v1")]).unwrap_err();
+        assert!(why.contains("(v1)"), "{why}");
+        for (mode, word) in [("warn", "warn"), ("enforce", "enforce")] {
+            let s = scope(&format!("mode = \"{mode}\"\nimmutable_tags = false\n"));
+            let why = decide(&s, &[guard("v1")]).unwrap_err();
+            assert!(why.contains(word), "{why}");
+            assert!(!why.contains("immutable"), "{why}");
+        }
+    }
+
+    #[test]
+    fn upstream_error_codes_are_read_from_oci_bodies_only() {
+        assert_eq!(
+            error_codes(br#"{"errors":[{"code":"DIGEST_INVALID","message":"x"}]}"#),
+            ["DIGEST_INVALID"]
+        );
+        assert!(error_codes(b"<html>400</html>").is_empty());
+        assert!(error_codes(br#"{"errors":"DIGEST_INVALID"}"#).is_empty());
+    }
+}
