@@ -79,7 +79,10 @@ impl StorageError {
     /// Whether retrying later may succeed: an I/O failure (a full disk, a failing device) or a
     /// store closed by one. Corrupt records, newer schemas and the like are not transient.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Io(sled::Error::Io(_)) | Self::Unavailable { .. })
+        matches!(
+            self,
+            Self::Io(sled::Error::Io(_)) | Self::Unavailable { .. }
+        )
     }
 
     /// An I/O error from the backend: the database that returned it may hold writes that never

@@ -253,7 +253,10 @@ impl Shared {
 impl SledBackend {
     /// Runs `op` on the open database, reopening a closed one first (see the module docs). An
     /// I/O error closes the database before it is returned.
-    fn with<R>(&self, op: impl FnOnce(&Open) -> Result<R, StorageError>) -> Result<R, StorageError> {
+    fn with<R>(
+        &self,
+        op: impl FnOnce(&Open) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
         let shared = &self.shared;
         if shared.read().open.is_none() {
             shared.recover()?;

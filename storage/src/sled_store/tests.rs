@@ -397,7 +397,10 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
     }
     let (failed_tag, error) = failed.expect("a pin on a full disk must fail");
     assert!(error.is_transient(), "{error}");
-    assert!(!store.is_open(), "the database that lost a write stays open");
+    assert!(
+        !store.is_open(),
+        "the database that lost a write stays open"
+    );
     // While the disk is full: no read of the lost write, no write, no readiness.
     let read = store.get_pin(&pin_key(&failed_tag));
     assert!(
@@ -442,5 +445,8 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
     assert_eq!(report.events, pins.len() as u64, "{pins:?}");
     drop(store);
     let reopened = reopen(&path).unwrap();
-    assert_eq!(reopened.get_pin(&pin_key("after")).unwrap(), Some(pin_of(3)));
+    assert_eq!(
+        reopened.get_pin(&pin_key("after")).unwrap(),
+        Some(pin_of(3))
+    );
 }
