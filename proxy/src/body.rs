@@ -198,24 +198,29 @@ pub fn watch(inner: ProxyBody, transfer: Transfer) -> ProxyBody {
     .boxed()
 }
 
-pin_project_lite::pin_project! {
-    /// See [`watch`].
-    struct Watched<B> {
-        #[pin]
-        inner: B,
-        transfer: Transfer,
-        sent: u64,
-        // Reached its end or reported its error: nothing more to report.
-        ended: bool,
-    }
+/// See [`watch`].
+struct Watched {
+    inner: ProxyBody,
+    transfer: Transfer,
+    sent: u64,
+    /// Reached its end or reported its error: nothing more to report.
+    ended: bool,
+}
 
-    impl<B> PinnedDrop for Watched<B> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            let complete = this.transfer.expected.is_some_and(|n| *this.sent >= n);
-            if !*this.ended && !complete && this.transfer.direction == Direction::Download {
-                cut(this.transfer, *this.sent, CutReason::Client, &"the body was dropped before its end");
-            }
+impl Drop for Watched {
+    fn drop(&mut self) {
+        // A server may stop polling once the body says it is at its end, without asking for
+        // the final `None`.
+        let complete = self.ended
+            || self.inner.is_end_stream()
+            || self.transfer.expected.is_some_and(|n| self.sent >= n);
+        if !complete && self.transfer.direction == Direction::Download {
+            cut(
+                &self.transfer,
+                self.sent,
+                CutReason::Client,
+                &"the body was dropped before its end",
+            );
         }
     }
 }
@@ -248,32 +253,29 @@ fn cut(transfer: &Transfer, sent: u64, reason: CutReason, error: &dyn std::fmt::
     }
 }
 
-impl<B> Body for Watched<B>
-where
-    B: Body<Data = Bytes, Error = BoxError>,
-{
+impl Body for Watched {
     type Data = Bytes;
     type Error = BoxError;
 
     fn poll_frame(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        let polled = std::task::ready!(this.inner.poll_frame(cx));
+        let this = &mut *self;
+        let polled = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx));
         match &polled {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    *this.sent += data.len() as u64;
+                    this.sent += data.len() as u64;
                 }
             }
-            Some(Err(e)) if !*this.ended => {
-                *this.ended = true;
+            Some(Err(e)) if !this.ended => {
+                this.ended = true;
                 let reason = CutReason::of(e, this.transfer.direction);
-                cut(this.transfer, *this.sent, reason, e);
+                cut(&this.transfer, this.sent, reason, e);
             }
             Some(Err(_)) => {}
-            None => *this.ended = true,
+            None => this.ended = true,
         }
         Poll::Ready(polled)
     }
