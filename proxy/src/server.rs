@@ -149,8 +149,8 @@ pub async fn serve(
     tokio::pin!(shutdown);
     while let Some((stream, peer)) = accept(&listener, shutdown.as_mut()).await {
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            // Closed at once: the client fails fast (and retries) rather than wait in the
-            // backlog for a slot, and an open socket costs nothing more.
+            // Closed at once: the client fails fast (and retries, or goes to another replica)
+            // rather than wait in the kernel's backlog for a slot that may not come.
             drop(stream);
             refusals.note(&state, limits.max);
             continue;
