@@ -18,6 +18,8 @@
 //! - [`Containerd`]: a private containerd daemon used as a node pulling through a mirror.
 //! - [`Podman`]: podman with its own storage and configuration in a temp dir.
 //! - [`RecordingUpstream`]: a fake upstream that records what reaches it, or stalls.
+//! - [`FaultyUpstream`]: a fake upstream answering HTML server errors, or stopping mid-body.
+//! - [`Tmpfs`]: a small filesystem to fill, for the disk-full tests (needs root).
 //! - [`OciLayout`]: writes OCI image layouts (images and multi-arch indexes) for skopeo to read.
 //! - [`oci`]: distribution-API steps (open an upload session, push a blob or a tiny image, HEAD a
 //!   manifest digest).
@@ -34,6 +36,7 @@ mod child;
 mod client;
 mod containerd;
 pub mod cosign;
+mod faulty;
 mod layout;
 pub mod oci;
 mod podman;
@@ -41,6 +44,7 @@ mod recording;
 mod registry;
 mod sealgate;
 mod tls;
+mod tmpfs;
 pub mod token_server;
 mod tools;
 
@@ -55,6 +59,7 @@ pub use client::{
     read_body_hashed, send, send_streaming, try_send,
 };
 pub use containerd::Containerd;
+pub use faulty::{ERROR_PAGE, Fault, FaultyUpstream};
 pub use layout::{ImageDescriptor, OciLayout, Platform, sample_layer, tar_layer};
 pub use podman::Podman;
 pub use recording::{RecordedRequest, RecordingUpstream, UpstreamBehaviour};
@@ -63,6 +68,7 @@ pub use sealgate::{
     PasswordSource, Sealgate, SealgateBuilder, registry_behind_sealgate, sealgate_binary,
 };
 pub use tls::{SelfSignedCert, TestCa, self_signed_cert, self_signed_cert_named};
+pub use tmpfs::Tmpfs;
 pub use tools::{
     push_sample_image, require_tool, run_tool, skopeo, skopeo_push, skopeo_raw_digest,
 };

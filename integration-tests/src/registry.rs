@@ -195,6 +195,18 @@ impl Registry {
         self.spawn_and_wait().await;
     }
 
+    /// The file holding blob `digest` (`sha256:<hex>`) in the registry's filesystem storage, for
+    /// tests that corrupt what the registry serves.
+    pub fn blob_data_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+        self.dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
     /// The registry's log so far (errors only: it runs at `level: error`).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()

@@ -30,6 +30,12 @@ pub const DEFAULT_MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Highest value accepted for `limits.max_manifest_bytes`: manifests are held in memory.
 pub const MAX_MANIFEST_BYTES_CEILING: u64 = 64 * 1024 * 1024;
 
+/// Default of `limits.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// Highest value accepted for `limits.max_connections`.
+pub const MAX_CONNECTIONS_CEILING: usize = 1 << 20;
+
 /// The configuration as written: serde from the file and the environment, not yet validated.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,12 +158,16 @@ pub struct RawLimits {
     /// Largest manifest body accepted on push, in bytes.
     #[serde(default = "defaults::max_manifest_bytes")]
     pub max_manifest_bytes: u64,
+    /// Most client connections served at once; more are accepted and closed at once.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for RawLimits {
     fn default() -> Self {
         Self {
             max_manifest_bytes: DEFAULT_MAX_MANIFEST_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -178,6 +188,14 @@ pub struct RawTimeouts {
     /// How long shutdown waits for in-flight requests before closing them.
     #[serde(default = "defaults::shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// A client connection without a request in flight for this long is closed (also one that
+    /// never sent a request).
+    #[serde(default = "defaults::client_idle", with = "humantime_serde")]
+    pub client_idle: Duration,
+    /// How often an HTTP/2 client is sent a PING while its connection is open; one not
+    /// answered in 20 s closes the connection. `"0s"`: no PINGs.
+    #[serde(default = "defaults::client_keepalive", with = "humantime_serde")]
+    pub client_keepalive: Duration,
 }
 
 impl Default for RawTimeouts {
@@ -187,6 +205,8 @@ impl Default for RawTimeouts {
             response: defaults::response(),
             idle: defaults::idle(),
             shutdown_grace: defaults::shutdown_grace(),
+            client_idle: defaults::client_idle(),
+            client_keepalive: defaults::client_keepalive(),
         }
     }
 }
@@ -263,6 +283,15 @@ mod defaults {
         Duration::from_secs(60)
     }
     pub(super) fn shutdown_grace() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub(super) fn max_connections() -> usize {
+        super::DEFAULT_MAX_CONNECTIONS
+    }
+    pub(super) fn client_idle() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub(super) fn client_keepalive() -> Duration {
         Duration::from_secs(30)
     }
     pub(super) fn drift_check_interval() -> Duration {
@@ -397,6 +426,17 @@ pub struct Timeouts {
     pub shutdown_grace: Duration,
 }
 
+/// How client connections are bounded, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientConnections {
+    /// See [`RawLimits::max_connections`].
+    pub max: usize,
+    /// See [`RawTimeouts::client_idle`].
+    pub idle: Duration,
+    /// See [`RawTimeouts::client_keepalive`]; `None` when off.
+    pub keepalive: Option<Duration>,
+}
+
 /// The built configuration the server runs with.
 #[derive(Clone)]
 pub struct Config {
@@ -410,6 +450,8 @@ pub struct Config {
     pub max_manifest_bytes: usize,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// Client connection limit and timeouts.
+    pub connections: ClientConnections,
     /// rustls server configuration when `[tls]` is set.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The certificate `tls` serves, replaced by a reload or when its files change.
@@ -497,10 +539,18 @@ impl Config {
             ("timeouts.connect", t.connect),
             ("timeouts.response", t.response),
             ("timeouts.idle", t.idle),
+            ("timeouts.client_idle", t.client_idle),
         ] {
             if value.is_zero() {
                 return Err(invalid(key, "must be greater than zero"));
             }
+        }
+        let max_connections = raw.limits.max_connections;
+        if max_connections == 0 || max_connections > MAX_CONNECTIONS_CEILING {
+            return Err(invalid(
+                "limits.max_connections",
+                format_args!("{max_connections} is out of range 1..={MAX_CONNECTIONS_CEILING}"),
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log.level) {
             return Err(invalid(
@@ -540,6 +590,11 @@ impl Config {
                 response: t.response,
                 idle: t.idle,
                 shutdown_grace: t.shutdown_grace,
+            },
+            connections: ClientConnections {
+                max: max_connections,
+                idle: t.client_idle,
+                keepalive: Some(t.client_keepalive).filter(|k| !k.is_zero()),
             },
             tls_cert: tls.as_ref().map(|t| t.cert.clone()),
             tls: tls.map(|t| t.config),

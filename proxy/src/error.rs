@@ -166,6 +166,17 @@ pub enum ProxyError {
         /// rustls' reason.
         why: String,
     },
+    /// The upstream answered with a server error (5xx). Its body (often an HTML page) is not
+    /// relayed: the client gets an OCI error naming the upstream and its status.
+    #[error("upstream {upstream} answered {status}; its body is not relayed")]
+    UpstreamStatus {
+        /// The upstream's name.
+        upstream: String,
+        /// What it answered.
+        status: StatusCode,
+        /// Its `Retry-After` in seconds, kept when it answered 503 with a usable one.
+        retry_after: Option<u32>,
+    },
     /// The index could not be read or written: fail closed.
     #[error("the signature index failed: {0}")]
     Store(#[from] sealgate_storage::StorageError),
@@ -212,6 +223,18 @@ impl ProxyError {
             Self::UpstreamTimeout { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, OciErrorCode::Unavailable)
             }
+            // An upstream that says it is unavailable stays "unavailable" (503, with its
+            // Retry-After): clients back off on 503 as asked. Any other server error is the
+            // upstream's fault, a bad gateway for sealgate's client.
+            Self::UpstreamStatus { status, .. } if *status == StatusCode::SERVICE_UNAVAILABLE => {
+                (StatusCode::SERVICE_UNAVAILABLE, OciErrorCode::Unavailable)
+            }
+            Self::UpstreamStatus { .. } => (StatusCode::BAD_GATEWAY, OciErrorCode::Unavailable),
+            // A full or failing disk: the store reopens by itself once writes succeed, so the
+            // client is told to come back rather than that something is broken for good.
+            Self::Store(e) if e.is_transient() => {
+                (StatusCode::SERVICE_UNAVAILABLE, OciErrorCode::Unavailable)
+            }
             Self::UpstreamRequest(_) | Self::Store(_) | Self::Task(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, OciErrorCode::Unsupported)
             }
@@ -236,21 +259,38 @@ impl ProxyError {
         }
     }
 
+    /// Whether the store failed (counted in `/metrics`).
+    pub fn is_store_failure(&self) -> bool {
+        matches!(self, Self::Store(_))
+    }
+
     /// Turns the error into the OCI JSON response, logging it once.
     pub fn into_response(self) -> Response<ProxyBody> {
-        let (status, code) = self.classify();
-        // 502/503 messages name the upstream and the timeout, which the operator needs; any
-        // other internal error keeps its details in the log only.
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            "internal error; the request was not completed (see sealgate's log)".to_owned()
-        } else {
-            self.to_string()
-        };
+        let status = self.classify().0;
         if status.is_server_error() {
             tracing::error!(error = %ErrorChain(&self), %status, "request failed");
         } else {
             tracing::debug!(error = %self, %status, "request refused");
         }
+        self.response()
+    }
+
+    /// The OCI JSON response of the error, without logging it: for answers built on the way
+    /// (an upstream's 5xx replaced, which the caller logs) rather than at the boundary.
+    pub fn response(&self) -> Response<ProxyBody> {
+        let (status, code) = self.classify();
+        // 502/503 messages name the upstream and the timeout, which the operator needs; any
+        // other internal error keeps its details in the log only, and so does a store failure
+        // (its message names paths and the OS error).
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "internal error; the request was not completed (see sealgate's log)".to_owned()
+        } else if let Self::Store(_) = self {
+            "sealgate's store cannot be written right now; the request was not completed, retry \
+             later (see sealgate's log)"
+                .to_owned()
+        } else {
+            self.to_string()
+        };
         let mut response = error_response(status, code, &message);
         if status == StatusCode::UNAUTHORIZED {
             let challenge = format!("Basic realm=\"{}\"", crate::access::REALM);
@@ -259,12 +299,36 @@ impl ProxyError {
             }
         }
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::BAD_GATEWAY {
+            let retry_after = match self {
+                Self::UpstreamStatus {
+                    retry_after: Some(seconds),
+                    ..
+                } => HeaderValue::from(*seconds),
+                _ => HeaderValue::from_static(DEFAULT_RETRY_AFTER),
+            };
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, retry_after);
         }
         response
     }
+}
+
+/// `Retry-After` (seconds) of sealgate's own 502 and 503 answers.
+const DEFAULT_RETRY_AFTER: &str = "5";
+
+/// Longest upstream `Retry-After` passed on, in seconds; a longer one is replaced by
+/// sealgate's own, so that an upstream cannot park clients for days.
+pub const MAX_RETRY_AFTER: u32 = 3600;
+
+/// The upstream's `Retry-After` worth passing on: delta-seconds up to [`MAX_RETRY_AFTER`]. An
+/// HTTP-date, a larger value or garbage gives `None` (sealgate's own value is sent instead).
+pub fn usable_retry_after(value: Option<&HeaderValue>) -> Option<u32> {
+    let text = value?.to_str().ok()?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u32>().ok().filter(|s| *s <= MAX_RETRY_AFTER)
 }
 
 /// Builds an OCI error response: `{"errors":[{"code","message","detail"}]}`.
@@ -314,3 +378,6 @@ impl fmt::Display for ErrorChain<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use sealgate_storage::Store;
 use serde_json::json;
 
-use crate::body::{ProxyBody, full, stream};
+use crate::body::{Direction, ProxyBody, Transfer, full, stream};
 use crate::config::Config;
 use crate::error::{OciErrorCode, ProxyError, error_response};
 use crate::pull::Pull;
@@ -87,7 +87,12 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Pr
     let mut route = crate::metrics::ROUTE_OTHER;
     let response = match dispatch(&state, req, &mut route).await {
         Ok(response) => response,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            if e.is_store_failure() {
+                state.metrics.store_failure();
+            }
+            e.into_response()
+        }
     };
     state
         .metrics
@@ -124,6 +129,13 @@ async fn dispatch(
     let upstream = state.upstreams.select(oci.ns.as_deref())?;
     let idle = state.config.timeouts.idle;
     let mut warning = None;
+    let mut whole_blob = None;
+    let transfer = |direction, expected| Transfer {
+        direction,
+        request_id: request_id(&parts.headers),
+        expected,
+        cuts: state.metrics.cuts().clone(),
+    };
     match &oci.route {
         OciRoute::PutManifest { name, reference } => {
             let manifest =
@@ -181,6 +193,7 @@ async fn dispatch(
                 identity: identity.as_deref(),
             };
             warning = crate::pull::check_blob(&pull, digest).await?;
+            whole_blob = Some(digest);
         }
         OciRoute::ListReferrers { name, digest } => {
             let source = Source {
@@ -208,6 +221,10 @@ async fn dispatch(
                 query: oci.upstream_query.as_deref(),
                 ns: oci.ns.as_deref(),
             };
+            let body = crate::body::watch(
+                stream(body, idle),
+                transfer(Direction::Upload, content_length(&parts.headers)),
+            );
             return crate::uploads::handle(&session, body).await;
         }
         OciRoute::ListTags { name } => {
@@ -226,19 +243,82 @@ async fn dispatch(
         }
         _ => {}
     }
-    let body = stream(body, idle);
+    let body = crate::body::watch(
+        stream(body, idle),
+        transfer(Direction::Upload, content_length(&parts.headers)),
+    );
+    let method = parts.method.clone();
     let forward = Forward {
-        method: parts.method,
+        method: parts.method.clone(),
         path: parts.uri.path(),
         query: oci.upstream_query.as_deref(),
         headers: &parts.headers,
         ns: oci.ns.as_deref(),
     };
     let response = state.upstreams.forward(upstream, forward, body).await?;
+    let response = watch_download(response, &method, whole_blob, |expected| {
+        transfer(Direction::Download, expected)
+    })
+    .map_err(|e| ProxyError::UpstreamBody {
+        upstream: upstream.config.name.clone(),
+        why: e.to_string(),
+    })?;
     Ok(match warning {
         Some(message) => crate::push::warning(response, &message),
         None => response,
     })
+}
+
+/// The request's `x-request-id` (set by the service stack when the client sent none).
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
+}
+
+/// A `Content-Length` header's value.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Watches a downloaded body to its end (see [`crate::body::watch`]); a whole blob
+/// (`GET /v2/<name>/blobs/<digest>` answered 200) is checked against `blob`, its digest, as it
+/// streams. A blob announced empty that is not the empty blob is refused before any byte goes
+/// out (and counted as a cut).
+fn watch_download(
+    response: Response<ProxyBody>,
+    method: &Method,
+    blob: Option<&sealgate_policies::oci::Digest>,
+    transfer: impl FnOnce(Option<u64>) -> Transfer,
+) -> Result<Response<ProxyBody>, crate::body::DigestMismatch> {
+    let streams = *method == Method::GET
+        && matches!(
+            response.status(),
+            StatusCode::OK | StatusCode::PARTIAL_CONTENT
+        );
+    if !streams {
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let transfer = transfer(content_length(&parts.headers));
+    let body = match blob {
+        Some(digest) if parts.status == StatusCode::OK => crate::body::verify_digest(body, digest)
+            .inspect_err(|_| {
+                transfer
+                    .cuts
+                    .cut(Direction::Download, crate::body::CutReason::DigestMismatch);
+            })?,
+        _ => body,
+    };
+    Ok(Response::from_parts(
+        parts,
+        crate::body::watch(body, transfer),
+    ))
 }
 
 /// Reads a manifest body into memory, refusing it before reading when `Content-Length` already
@@ -281,7 +361,8 @@ fn healthz(method: &Method) -> Response<ProxyBody> {
     json_response(StatusCode::OK, &json!({"status": "ok"}))
 }
 
-/// Ready when the store answers and every upstream answers `GET /v2/`.
+/// Ready when the store reads and writes (a small write is flushed) and every upstream answers
+/// `GET /v2/`.
 async fn readyz(state: &AppState, method: &Method) -> Response<ProxyBody> {
     if *method != Method::GET && *method != Method::HEAD {
         return error_response(
@@ -290,9 +371,13 @@ async fn readyz(state: &AppState, method: &Method) -> Response<ProxyBody> {
             "use GET /readyz",
         );
     }
-    let store = match state.store.health() {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => e.to_string(),
+    // A write-and-flush probe (see `Store::health`): blocking, and a store failure closes
+    // readiness until a write succeeds again.
+    let store = state.store.clone();
+    let store = match tokio::task::spawn_blocking(move || store.health()).await {
+        Ok(Ok(_)) => "ok".to_owned(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => format!("the store check did not finish: {e}"),
     };
     let mut ready = store == "ok";
     let checks = state

@@ -24,6 +24,7 @@ use sealgate_policies::cosign::SignatureFailure;
 use sealgate_policies::pki::ChainError;
 use sealgate_policies::verdict::{Decision, DenyReason, FailureReason, Verdict};
 
+use crate::body::{CutReason, Direction};
 use crate::gateway::AppState;
 use crate::routes::OciRoute;
 use crate::verdicts::Discovery;
@@ -416,6 +417,76 @@ pub struct Metrics {
     /// By scope, then (action, outcome, reason): scope names are looked up without allocating.
     decisions: DashMap<String, CounterVec<(&'static str, &'static str, Reason)>>,
     verification: HistogramVec<&'static str>,
+    /// Streamed transfers cut before their end; shared with the bodies that report them.
+    cuts: Arc<TransferCuts>,
+    /// Client connections.
+    connections: ConnectionCounters,
+    /// Requests that failed because the store did.
+    store_failures: AtomicU64,
+}
+
+/// Streamed transfers cut before their end, by direction and reason.
+#[derive(Debug, Default)]
+pub struct TransferCuts {
+    /// `[direction][reason]`, in [`Direction`] and [`CutReason::ALL`] order.
+    counts: [[AtomicU64; CutReason::ALL.len()]; 2],
+}
+
+impl TransferCuts {
+    /// One transfer cut.
+    pub fn cut(&self, direction: Direction, reason: CutReason) {
+        let d = match direction {
+            Direction::Download => 0,
+            Direction::Upload => 1,
+        };
+        let r = CutReason::ALL
+            .iter()
+            .position(|&known| known == reason)
+            .unwrap_or(0);
+        self.counts[d][r].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many transfers going `direction` were cut for `reason`.
+    pub fn count(&self, direction: Direction, reason: CutReason) -> u64 {
+        let d = match direction {
+            Direction::Download => 0,
+            Direction::Upload => 1,
+        };
+        CutReason::ALL
+            .iter()
+            .position(|&known| known == reason)
+            .map_or(0, |r| self.counts[d][r].load(Ordering::Relaxed))
+    }
+}
+
+/// Client connections: open, refused over `limits.max_connections`, closed while idle.
+#[derive(Debug, Default)]
+pub struct ConnectionCounters {
+    open: AtomicU64,
+    refused: AtomicU64,
+    idle_closed: AtomicU64,
+}
+
+impl ConnectionCounters {
+    /// A connection was accepted and is served.
+    pub fn opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A served connection ended.
+    pub fn closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A connection over the limit was accepted and closed at once; returns the count so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A connection with no request in flight for the idle timeout was closed.
+    pub fn idle_closed(&self) {
+        self.idle_closed.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for Metrics {
@@ -435,7 +506,25 @@ impl Metrics {
             request_duration: HistogramVec::new(REQUEST_BUCKETS),
             decisions: DashMap::new(),
             verification: HistogramVec::new(VERIFICATION_BUCKETS),
+            cuts: Arc::default(),
+            connections: ConnectionCounters::default(),
+            store_failures: AtomicU64::new(0),
         }
+    }
+
+    /// Where streamed bodies count their cuts.
+    pub fn cuts(&self) -> &Arc<TransferCuts> {
+        &self.cuts
+    }
+
+    /// Client connection counters.
+    pub fn connections(&self) -> &ConnectionCounters {
+        &self.connections
+    }
+
+    /// One request failed because the store did.
+    pub fn store_failure(&self) {
+        self.store_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One request answered: `elapsed` runs until the response head was ready (a streamed
@@ -817,6 +906,67 @@ fn exposition(state: &AppState, gauges: &Gauges) -> String {
             &series.duration.snapshot(),
         );
     }
+
+    x.family(
+        "sealgate_transfers_cut_total",
+        "counter",
+        "Streamed bodies that ended before their end, by direction (download: to the client, \
+         upload: to the upstream) and reason (upstream, client, idle, digest_mismatch).",
+    );
+    for direction in [Direction::Download, Direction::Upload] {
+        for reason in CutReason::ALL {
+            x.sample(
+                "sealgate_transfers_cut_total",
+                &[
+                    ("direction", direction.as_str()),
+                    ("reason", reason.as_str()),
+                ],
+                m.cuts.count(direction, reason) as f64,
+            );
+        }
+    }
+    let connections = &m.connections;
+    x.family(
+        "sealgate_connections_open",
+        "gauge",
+        "Client connections being served (the admin listener's not included).",
+    );
+    x.sample(
+        "sealgate_connections_open",
+        &[],
+        connections.open.load(Ordering::Relaxed) as f64,
+    );
+    x.family(
+        "sealgate_connections_refused_total",
+        "counter",
+        "Client connections over limits.max_connections, accepted and closed at once.",
+    );
+    x.sample(
+        "sealgate_connections_refused_total",
+        &[],
+        connections.refused.load(Ordering::Relaxed) as f64,
+    );
+    x.family(
+        "sealgate_connections_idle_closed_total",
+        "counter",
+        "Client connections closed after timeouts.client_idle without a request in flight.",
+    );
+    x.sample(
+        "sealgate_connections_idle_closed_total",
+        &[],
+        connections.idle_closed.load(Ordering::Relaxed) as f64,
+    );
+    x.family(
+        "sealgate_store_failures_total",
+        "counter",
+        "Requests that failed because the store did (a full disk: the store closes itself and \
+         reopens once writes succeed again).",
+    );
+    x.sample(
+        "sealgate_store_failures_total",
+        &[],
+        m.store_failures.load(Ordering::Relaxed) as f64,
+    );
 
     x.family(
         "sealgate_drift_events_total",

@@ -394,7 +394,16 @@ pub async fn put_manifest(
     if !response.status().is_success() {
         return Ok(response);
     }
-    crate::facts::record(&push.source(), &digest, &manifest, size).await?;
+    if let Err(e) = crate::facts::record(&push.source(), &digest, &manifest, size).await {
+        // The push is done (forwarded, its tag pinned): answering 503 now would tell the
+        // client that a pinned tag failed. Blob and child facts are recorded again by the next
+        // pull that fetches the manifest. A referrer's fact is not (the registry has no
+        // referrers API), so that push fails.
+        if manifest.subject.is_some() {
+            return Err(e);
+        }
+        tracing::warn!(error = %e, %digest, "push accepted, but its facts were not recorded (a pull records them)");
+    }
     let mut response = response;
     if let Some(subject) = &manifest.subject
         && let Ok(v) = HeaderValue::from_str(&subject.digest)

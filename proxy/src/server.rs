@@ -1,4 +1,11 @@
-//! Listener, TLS, the tower stack, and graceful shutdown.
+//! Listener, TLS, the tower stack, connection limits, and graceful shutdown.
+//!
+//! Client connections are bounded in number (`limits.max_connections`: one over the limit is
+//! accepted and closed at once, counted, and logged at most every [`REFUSAL_LOG_INTERVAL`]) and
+//! in idleness (`timeouts.client_idle`: a connection with no request in flight for that long is
+//! closed, on HTTP/1.1 and HTTP/2 alike, also one that never sent a request, such as an h2c
+//! preface followed by silence). HTTP/2 clients are sent PINGs (`timeouts.client_keepalive`), so
+//! a peer that vanished mid-stream is noticed.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,9 +19,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::{ServiceBuilder, ServiceExt as _};
 use tower_http::request_id::{
@@ -35,6 +42,17 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// A TLS handshake must finish within this time.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP/2 PING not answered within this time closes the connection.
+const KEEPALIVE_ACK_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Once a connection is being closed (idle, or shutdown), how long it may stay without a
+/// request in flight before it is dropped: a peer that never answers the close (a half-done
+/// HTTP/2 handshake) must not hold it open.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Refused connections are logged at most this often (with the number refused since).
+pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Request ids from a process-wide counter: unique, cheap, and sortable in logs.
 #[derive(Clone, Default)]
@@ -100,6 +118,7 @@ pub async fn serve(
     grace: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
+    let limits = state.config.connections;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -110,7 +129,10 @@ pub async fn serve(
         .max_buf_size(MAX_HEADER_BYTES);
     builder
         .http2()
-        .max_header_list_size(MAX_HEADER_BYTES as u32);
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .keep_alive_interval(limits.keepalive)
+        .keep_alive_timeout(KEEPALIVE_ACK_TIMEOUT);
     // New handshakes get a replaced certificate: its files are compared while serving.
     let cert_watch = state
         .config
@@ -119,16 +141,28 @@ pub async fn serve(
         .filter(|_| tls.is_some())
         .map(|cert| tokio::spawn(crate::tls::watch(cert)));
     let acceptor = tls.map(TlsAcceptor::from);
-    let graceful = GracefulShutdown::new();
-    let svc = service(state);
+    // One permit per connection served: the limit, and (all permits back) the end of draining.
+    let slots = Arc::new(Semaphore::new(limits.max));
+    let (stop, stopping) = watch::channel(false);
+    let svc = service(state.clone());
+    let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     while let Some((stream, peer)) = accept(&listener, shutdown.as_mut()).await {
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            // Closed at once: the client fails fast (and retries, or goes to another replica)
+            // rather than wait in the kernel's backlog for a slot that may not come.
+            drop(stream);
+            refusals.note(&state, limits.max);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let connection = Connection {
             builder: builder.clone(),
             service: svc.clone(),
-            watcher: graceful.watcher(),
+            stopping: stopping.clone(),
+            idle: limits.idle,
             peer,
+            open: OpenConnection::new(slot, state.clone()),
         };
         match &acceptor {
             None => tokio::spawn(connection.serve(TokioIo::new(stream), None)),
@@ -140,12 +174,62 @@ pub async fn serve(
         task.abort();
     }
     info!(
-        connections = graceful.count(),
+        connections = limits.max - slots.available_permits(),
         "shutting down: draining in-flight requests"
     );
+    let _ = stop.send(true);
+    let all = u32::try_from(limits.max).unwrap_or(u32::MAX);
     tokio::select! {
-        () = graceful.shutdown() => info!("all connections drained"),
+        _ = slots.acquire_many(all) => info!("all connections drained"),
         () = tokio::time::sleep(grace) => warn!(?grace, "grace period over; closing the remaining connections"),
+    }
+}
+
+/// Connections refused over the limit since the last log line.
+#[derive(Default)]
+struct Refusals {
+    last_logged: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl Refusals {
+    fn note(&mut self, state: &AppState, limit: usize) {
+        let total = state.metrics.connections().refused();
+        self.unlogged += 1;
+        if self
+            .last_logged
+            .is_some_and(|at| at.elapsed() < REFUSAL_LOG_INTERVAL)
+        {
+            return;
+        }
+        warn!(
+            refused = self.unlogged,
+            total,
+            limit,
+            "connection limit reached (limits.max_connections): connections over it are closed at once"
+        );
+        self.last_logged = Some(std::time::Instant::now());
+        self.unlogged = 0;
+    }
+}
+
+/// A served connection's slot and its place in the open-connections gauge, both given back
+/// when the connection's task ends (or is dropped at the end of the grace period).
+struct OpenConnection {
+    _slot: OwnedSemaphorePermit,
+    state: Arc<AppState>,
+}
+
+impl OpenConnection {
+    fn new(slot: OwnedSemaphorePermit, state: Arc<AppState>) -> Self {
+        state.metrics.connections().opened();
+        Self { _slot: slot, state }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.state.metrics.connections().closed();
     }
 }
 
@@ -174,9 +258,13 @@ struct Connection<S> {
     builder: auto::Builder<TokioExecutor>,
     /// The tower stack; the connection's client identity is added to each request before it.
     service: S,
-    /// Keeps the connection counted until it ends, so shutdown waits for it.
-    watcher: hyper_util::server::graceful::Watcher,
+    /// Turns true when the server shuts down: the connection finishes its requests and ends.
+    stopping: watch::Receiver<bool>,
+    /// `timeouts.client_idle`.
+    idle: Duration,
     peer: SocketAddr,
+    /// Holds the connection's slot until it ends.
+    open: OpenConnection,
 }
 
 impl<S, B> Connection<S>
@@ -187,10 +275,11 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<crate::body::BoxError>,
 {
-    async fn serve<I>(self, io: TokioIo<I>, identity: Option<PeerIdentity>)
+    async fn serve<I>(mut self, io: TokioIo<I>, identity: Option<PeerIdentity>)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        let activity = Activity::default();
         // Set here, from the handshake, and nowhere else: no header can claim an identity.
         let service = self.service.map_request(move |mut req: Request<Incoming>| {
             if let Some(identity) = &identity {
@@ -198,11 +287,46 @@ where
             }
             req
         });
+        let tracked = {
+            let activity = activity.clone();
+            tower::service_fn(move |req: Request<Incoming>| {
+                // In flight from its head until its response body is done or dropped.
+                let in_flight = activity.start();
+                let call = service.clone().oneshot(req);
+                async move {
+                    let response = call.await?;
+                    Ok::<_, S::Error>(response.map(|body| InFlightBody {
+                        inner: body,
+                        _in_flight: in_flight,
+                    }))
+                }
+            })
+        };
         let conn = self
             .builder
-            .serve_connection(io, TowerToHyperService::new(service))
-            .into_owned();
-        if let Err(e) = self.watcher.watch(conn).await {
+            .serve_connection(io, TowerToHyperService::new(tracked));
+        tokio::pin!(conn);
+        let mut closing = false;
+        let ended = loop {
+            tokio::select! {
+                ended = conn.as_mut() => break ended,
+                _ = self.stopping.wait_for(|stop| *stop), if !closing => {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                () = activity.idle_for(self.idle), if !closing => {
+                    closing = true;
+                    self.open.state.metrics.connections().idle_closed();
+                    debug!(peer = %self.peer, idle = ?self.idle, "closing an idle connection (timeouts.client_idle)");
+                    conn.as_mut().graceful_shutdown();
+                }
+                () = activity.idle_for(CLOSE_GRACE), if closing => {
+                    debug!(peer = %self.peer, "dropping a closed connection the peer did not end");
+                    return;
+                }
+            }
+        };
+        if let Err(e) = ended {
             debug!(peer = %self.peer, error = %e, "connection ended with an error");
         }
     }
@@ -217,6 +341,72 @@ where
             Ok(Err(e)) => debug!(peer = %self.peer, error = %e, "TLS handshake failed"),
             Err(_) => debug!(peer = %self.peer, "TLS handshake timed out"),
         }
+    }
+}
+
+/// Requests in flight on one connection.
+#[derive(Clone, Default)]
+struct Activity(Arc<watch::Sender<usize>>);
+
+impl Activity {
+    /// One more request in flight, until the guard is dropped.
+    fn start(&self) -> InFlight {
+        self.0.send_modify(|n| *n += 1);
+        InFlight(self.clone())
+    }
+
+    /// Completes once no request has been in flight for `idle` (at once counting from now if
+    /// none is).
+    async fn idle_for(&self, idle: Duration) {
+        let mut requests = self.0.subscribe();
+        loop {
+            // The sender lives in `self`: neither wait can fail.
+            let _ = requests.wait_for(|n| *n == 0).await;
+            if tokio::time::timeout(idle, requests.changed())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// A request in flight; see [`Activity::start`].
+struct InFlight(Activity);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request counted as in flight until it is done.
+    struct InFlightBody<B> {
+        #[pin]
+        inner: B,
+        _in_flight: InFlight,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for InFlightBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -247,3 +437,6 @@ pub async fn shutdown_signal() {
         () = term => info!("SIGTERM received"),
     }
 }
+
+#[cfg(test)]
+mod tests;

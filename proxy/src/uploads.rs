@@ -27,10 +27,9 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, Response, StatusCode, Uri, header};
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
 use sealgate_policies::oci::RepoName;
 
-use crate::body::{ProxyBody, stream};
+use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::gateway::AppState;
 use crate::routes::UploadId;
@@ -301,16 +300,16 @@ impl SessionRequest<'_> {
 }
 
 /// Handles `PATCH`, `PUT`, `GET` and `DELETE` of an upload session.
+/// `body` is the client's, already bounded by the idle timeout and watched for cuts.
 pub async fn handle(
     req: &SessionRequest<'_>,
-    body: Incoming,
+    body: ProxyBody,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let sessions = &req.state.uploads;
     let key = req.key();
     let asked = session_state(req.query);
     // A state the upstream replaced would make it cancel the upload: send the current one.
     let state = sessions.replacement(&key, &asked).unwrap_or(asked);
-    let idle = req.state.config.timeouts.idle;
     let chunk = match (&req.method, req.headers.get(header::CONTENT_RANGE)) {
         (&Method::PATCH, Some(value)) => {
             let parsed = value
@@ -320,7 +319,7 @@ pub async fn handle(
             match parsed {
                 Ok(range) => Some(range),
                 Err(why) => {
-                    drain(body, idle).await;
+                    drain(body).await;
                     return Err(ProxyError::ContentRangeInvalid(why));
                 }
             }
@@ -331,7 +330,7 @@ pub async fn handle(
         let status = req.status(&state).await?;
         if !status.status().is_success() {
             // The session is unknown or broken upstream: its answer says so.
-            drain(body, idle).await;
+            drain(body).await;
             return Ok(status);
         }
         let range_header = status.headers().get(header::RANGE).cloned();
@@ -348,7 +347,7 @@ pub async fn handle(
         if let Some((low, high)) = offset
             && !(low..=high).contains(&range.start)
         {
-            drain(body, idle).await;
+            drain(body).await;
             let mut response = ProxyError::ChunkOutOfOrder {
                 start: range.start,
                 offset: low,
@@ -375,7 +374,7 @@ pub async fn handle(
     let response = req
         .state
         .upstreams
-        .forward(req.upstream, forward, stream(body, idle))
+        .forward(req.upstream, forward, body)
         .await?;
     let status = response.status();
     match req.method {
@@ -402,8 +401,7 @@ pub async fn handle(
 }
 
 /// Reads and drops up to [`MAX_DRAIN`] bytes of a request body that is refused.
-async fn drain(body: Incoming, idle: Duration) {
-    let mut body = stream(body, idle);
+async fn drain(mut body: ProxyBody) {
     let mut read = 0u64;
     while read <= MAX_DRAIN {
         match body.frame().await {

@@ -363,13 +363,18 @@ impl Upstreams {
     }
 
     /// The client's view of an upstream response: hop-by-hop headers dropped, `Location`
-    /// rewritten, the body streamed with the idle timeout.
+    /// rewritten, the body streamed with the idle timeout. A server error (5xx) becomes
+    /// sealgate's OCI error instead (see [`server_error`]), for pass-through and buffered
+    /// answers alike, so no upstream error page reaches a client.
     fn relay(
         &self,
         upstream: &Upstream,
         response: Response<Incoming>,
         ns: Option<&str>,
     ) -> Response<ProxyBody> {
+        if response.status().is_server_error() {
+            return server_error(&upstream.config.name, response.status(), response.headers());
+        }
         let (mut parts, incoming) = response.into_parts();
         let mut headers = HeaderMap::with_capacity(parts.headers.len());
         copy_end_to_end(&parts.headers, &mut headers);
@@ -434,6 +439,28 @@ impl Upstreams {
             Ok(Ok(r)) => Err(format!("GET /v2/ answered {}", r.status())),
         }
     }
+}
+
+/// The answer to a client for an upstream's server error: 502 `UNAVAILABLE` naming the
+/// upstream and its status, or 503 for an upstream 503, keeping a sane `Retry-After`. The
+/// upstream's body is dropped unread (an HTML page, or internals the client need not see).
+fn server_error(upstream: &str, status: StatusCode, headers: &HeaderMap) -> Response<ProxyBody> {
+    let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE)
+        .then(|| crate::error::usable_retry_after(headers.get(header::RETRY_AFTER)))
+        .flatten();
+    let error = ProxyError::UpstreamStatus {
+        upstream: upstream.to_owned(),
+        status,
+        retry_after,
+    };
+    let response = error.response();
+    tracing::warn!(
+        upstream,
+        %status,
+        answered = %response.status(),
+        "upstream server error; answered with an OCI error instead of its body"
+    );
+    response
 }
 
 /// The TCP connector every pool uses.

@@ -156,6 +156,11 @@ impl<B: Backend> Engine<B> {
         let schema_version = self
             .read_schema_version()?
             .ok_or_else(|| corrupt(Tree::Meta, "schema version missing"))?;
+        // The write probe: the version is written again, as it is, and flushed. A store that
+        // reads fine but cannot write (a full disk) is not healthy.
+        if schema_version == SCHEMA_VERSION {
+            self.write_schema_version()?;
+        }
         Ok(StoreHealth { schema_version })
     }
 

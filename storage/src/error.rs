@@ -61,6 +61,35 @@ pub enum StorageError {
     /// A read or write failed.
     #[error("store I/O failed: {0}")]
     Io(#[from] sled::Error),
+    /// The store closed itself after an I/O error (a full disk) and cannot be reopened yet; it
+    /// is retried by later calls and recovers without a restart once the disk accepts writes.
+    #[error(
+        "the store at {path} is closed after an I/O error and reopens once the disk accepts \
+         writes again: {reason}"
+    )]
+    Unavailable {
+        /// The store directory.
+        path: PathBuf,
+        /// The error that closed it, and the last reopen error.
+        reason: String,
+    },
+}
+
+impl StorageError {
+    /// Whether retrying later may succeed: an I/O failure (a full disk, a failing device) or a
+    /// store closed by one. Corrupt records, newer schemas and the like are not transient.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Io(sled::Error::Io(_)) | Self::Unavailable { .. }
+        )
+    }
+
+    /// An I/O error from the backend: the database that returned it may hold writes that never
+    /// reached the disk, so it is closed and reopened.
+    pub(crate) fn closes_store(&self) -> bool {
+        matches!(self, Self::Io(sled::Error::Io(_)))
+    }
 }
 
 /// Why [`crate::Store::verify_audit`] rejected the audit log.

@@ -55,7 +55,8 @@ pub struct StoreHealth {
 /// Methods that back an acknowledged response (every write) return only once their writes are
 /// durable.
 pub trait Store: Send + Sync + 'static {
-    /// Proves the store answers reads; used by `/readyz`.
+    /// Proves the store answers reads and that a write reaches the disk (it writes the schema
+    /// version again, unchanged, and flushes); used by `/readyz`.
     fn health(&self) -> Result<StoreHealth, StorageError>;
 
     /// Pins `key` to `pin.digest` unless it is pinned already, and appends `event` to the audit

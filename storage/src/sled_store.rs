@@ -14,8 +14,22 @@
 //! pin's compare-and-swap, the audit head) cannot interleave with another. Reads outside a
 //! transaction take the read side of that lock, so they wait while a transaction runs: a long
 //! [`crate::Store::pin_batch`] stalls lookups (measured in `benches/README.md`).
+//!
+//! A failed write closes the database, and the store reopens it by itself (checked on sled 0.34.7
+//! against a full tmpfs): once a write or flush hits an I/O error (ENOSPC), sled keeps that
+//! error as a global one and fails every later write of the same `Db`, even after space was
+//! freed, until the process restarts; and the failed transaction stays visible to reads of that
+//! `Db` although it never reached the disk. So the first I/O error drops the `Db` (nothing reads
+//! the unwritten state afterwards) and the store is reopened from what is on disk: at once, or,
+//! while the disk is still full (sled's open writes too, and fails), by a later call at most
+//! once per [`REOPEN_INTERVAL`]. While it is closed every call fails with
+//! [`StorageError::Unavailable`]: the gates fail closed rather than serve from a store that
+//! lost writes. Reopening finds the last durable state: a write that failed is gone, every
+//! acknowledged one is there.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
@@ -24,34 +38,90 @@ use crate::engine::{Backend, Engine, Entries, Tx, TxError, store_via_engine};
 use crate::layout::trees::Tree;
 use crate::{SCHEMA_VERSION, StorageError};
 
-/// The embedded sled store. One process per directory: sled takes a file lock.
+/// Least time between two attempts to reopen a closed store: a reopen replays sled's log, which
+/// takes a while on a large store, and fails as long as the disk is full.
+pub(crate) const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a reopen waits for the directory lock of the dropped database: sled's background
+/// threads may hold it for a moment after the last handle is gone.
+const LOCK_RELEASE_WAIT: Duration = Duration::from_millis(500);
+
+/// The embedded sled store. One process per directory: sled takes a file lock. Clones share
+/// one database.
 #[derive(Debug, Clone)]
 pub struct SledStore {
     engine: Engine<SledBackend>,
 }
 
-/// The sled database and its trees, opened once, in [`Tree::ALL`] order.
+/// The database, shared by the clones of a store, and closed and reopened after I/O errors.
 #[derive(Debug, Clone)]
 pub(crate) struct SledBackend {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// The store directory, for reopening.
+    path: PathBuf,
+    /// Operations run under the read side; closing and reopening take the write side, so no
+    /// operation runs on a database being replaced.
+    state: RwLock<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The open database; `None` after an I/O error until a reopen succeeds.
+    open: Option<Open>,
+    /// Bumped by each reopen, so that an error seen on a database already replaced does not
+    /// close its successor.
+    generation: u64,
+    /// Why the store is closed (the write error, then the last reopen error).
+    closed_because: String,
+    /// No reopen is attempted before this.
+    next_attempt: Instant,
+}
+
+/// The sled database and its trees, opened once, in [`Tree::ALL`] order.
+#[derive(Debug)]
+struct Open {
     db: sled::Db,
     trees: Vec<sled::Tree>,
+}
+
+impl Open {
+    fn at(path: &Path) -> Result<Self, sled::Error> {
+        let db = sled::Config::new().path(path).open()?;
+        let trees = Tree::ALL
+            .iter()
+            .map(|tree| db.open_tree(tree.name()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { db, trees })
+    }
+
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        &self.trees[tree.index()]
+    }
 }
 
 impl SledStore {
     /// Opens (creating if missing) the store in `path` and checks its schema version.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let open_err = |source| StorageError::Open {
+        let open = Open::at(path).map_err(|source| StorageError::Open {
             path: path.to_owned(),
             source,
-        };
-        let db = sled::Config::new().path(path).open().map_err(open_err)?;
-        let trees = Tree::ALL
-            .iter()
-            .map(|tree| db.open_tree(tree.name()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(open_err)?;
+        })?;
         let store = Self {
-            engine: Engine::new(SledBackend { db, trees }),
+            engine: Engine::new(SledBackend {
+                shared: Arc::new(Shared {
+                    path: path.to_owned(),
+                    state: RwLock::new(State {
+                        open: Some(open),
+                        generation: 0,
+                        closed_because: String::new(),
+                        next_attempt: Instant::now(),
+                    }),
+                }),
+            }),
         };
         match store.engine.read_schema_version()? {
             Some(found) if found > SCHEMA_VERSION => {
@@ -81,6 +151,11 @@ impl SledStore {
         self.engine.verify_records()
     }
 
+    /// Whether the database is open: false from an I/O error until a reopen succeeds.
+    pub fn is_open(&self) -> bool {
+        self.engine.backend.shared.read().open.is_some()
+    }
+
     #[cfg(test)]
     pub(crate) fn engine(&self) -> &Engine<SledBackend> {
         &self.engine
@@ -89,9 +164,117 @@ impl SledStore {
 
 store_via_engine!(SledStore);
 
+impl Shared {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while holding the lock leaves the state as consistent as it was: every
+        // change to it is a single assignment.
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn unavailable(&self, state: &State) -> StorageError {
+        StorageError::Unavailable {
+            path: self.path.clone(),
+            reason: state.closed_because.clone(),
+        }
+    }
+
+    /// Closes the database of `generation` after `error` (unless it was replaced already), then
+    /// tries to reopen it at once.
+    fn close(&self, generation: u64, error: &StorageError) {
+        let mut state = self.write();
+        if state.generation != generation || state.open.is_none() {
+            return;
+        }
+        // Dropping the last handle stops sled's threads and releases the directory lock.
+        state.open = None;
+        state.closed_because = error.to_string();
+        self.reopen(&mut state);
+    }
+
+    /// Reopens a closed database, unless that was tried less than [`REOPEN_INTERVAL`] ago.
+    fn recover(&self) -> Result<(), StorageError> {
+        let mut state = self.write();
+        if state.open.is_some() {
+            return Ok(());
+        }
+        if Instant::now() < state.next_attempt {
+            return Err(self.unavailable(&state));
+        }
+        self.reopen(&mut state);
+        match state.open {
+            Some(_) => Ok(()),
+            None => Err(self.unavailable(&state)),
+        }
+    }
+
+    fn reopen(&self, state: &mut State) {
+        let deadline = Instant::now() + LOCK_RELEASE_WAIT;
+        let result = loop {
+            match Open::at(&self.path) {
+                // The lock of the dropped database may be held a moment longer; sled reports
+                // that as an `Other` I/O error with this text.
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(open) => {
+                state.open = Some(open);
+                state.generation += 1;
+                state.closed_because.clear();
+            }
+            Err(e) => {
+                let first = state
+                    .closed_because
+                    .split("; reopening failed: ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                state.closed_because = format!("{first}; reopening failed: {e}");
+                state.next_attempt = Instant::now() + REOPEN_INTERVAL;
+            }
+        }
+    }
+}
+
 impl SledBackend {
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        &self.trees[tree.index()]
+    /// Runs `op` on the open database, reopening a closed one first (see the module docs). An
+    /// I/O error closes the database before it is returned.
+    fn with<R>(
+        &self,
+        op: impl FnOnce(&Open) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        let shared = &self.shared;
+        if shared.read().open.is_none() {
+            shared.recover()?;
+        }
+        let state = shared.read();
+        let Some(open) = &state.open else {
+            // Closed again in between by another caller's error.
+            return Err(shared.unavailable(&state));
+        };
+        let generation = state.generation;
+        let result = op(open);
+        drop(state);
+        if let Err(e) = &result
+            && e.closes_store()
+        {
+            shared.close(generation, e);
+        }
+        result
     }
 }
 
@@ -116,7 +299,7 @@ impl Tx for SledTx<'_> {
 
 impl Backend for SledBackend {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.tree(tree).get(key)?.map(|v| v.to_vec()))
+        self.with(|open| Ok(open.tree(tree).get(key)?.map(|v| v.to_vec())))
     }
 
     fn scan(
@@ -127,43 +310,54 @@ impl Backend for SledBackend {
         limit: usize,
     ) -> Result<Entries, StorageError> {
         let start = from.max(prefix);
-        let mut out = Vec::new();
-        for entry in self.tree(tree).range(start..) {
-            if out.len() >= limit {
-                break;
+        self.with(|open| {
+            let mut out = Vec::new();
+            for entry in open.tree(tree).range(start..) {
+                if out.len() >= limit {
+                    break;
+                }
+                let (key, value) = entry?;
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                out.push((key.to_vec(), value.to_vec()));
             }
-            let (key, value) = entry?;
-            if !key.starts_with(prefix) {
-                break;
-            }
-            out.push((key.to_vec(), value.to_vec()));
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn transaction<R>(
         &self,
         body: impl Fn(&dyn Tx) -> Result<R, TxError>,
     ) -> Result<R, StorageError> {
-        let result = self.trees.as_slice().transaction(|views| {
-            body(&SledTx(views)).map_err(|e| match e {
-                TxError::Store(e) => ConflictableTransactionError::Abort(e),
-                TxError::Backend(e) => e.into(),
-            })
-        });
-        result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StorageError::Io(e),
+        self.with(|open| {
+            let result = open.trees.as_slice().transaction(|views| {
+                body(&SledTx(views)).map_err(|e| match e {
+                    TxError::Store(e) => ConflictableTransactionError::Abort(e),
+                    TxError::Backend(e) => e.into(),
+                })
+            });
+            let committed = result.map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StorageError::Io(e),
+            })?;
+            // Flushed on the database that committed it: were the flush left to the caller's
+            // own call, the database could be replaced in between (after another caller's
+            // error), and that flush would succeed on the new one while this write is lost.
+            open.db.flush()?;
+            Ok(committed)
         })
     }
 
     fn flush(&self) -> Result<(), StorageError> {
-        self.db.flush()?;
-        Ok(())
+        self.with(|open| {
+            open.db.flush()?;
+            Ok(())
+        })
     }
 
     fn size_on_disk(&self) -> Result<u64, StorageError> {
-        Ok(self.db.size_on_disk()?)
+        self.with(|open| Ok(open.db.size_on_disk()?))
     }
 }
 

@@ -562,3 +562,32 @@ fn a_reload_may_change_auth_but_not_tls() {
     let ca = format!("{MINIMAL}ca = \"ca.pem\"\n{tls}");
     assert_ne!(raw(&ca).restart_only_sections(), started);
 }
+
+#[test]
+fn client_connection_limits_have_defaults_bounds_and_overrides() {
+    let cfg = load(MINIMAL, &[]).unwrap();
+    assert_eq!(cfg.connections.max, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(cfg.connections.idle, Duration::from_secs(60));
+    assert_eq!(cfg.connections.keepalive, Some(Duration::from_secs(30)));
+    let cfg = load(
+        MINIMAL,
+        &[
+            ("SEALGATE_LIMITS__MAX_CONNECTIONS", "8"),
+            ("SEALGATE_TIMEOUTS__CLIENT_IDLE", "2s"),
+            ("SEALGATE_TIMEOUTS__CLIENT_KEEPALIVE", "0s"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(cfg.connections.max, 8);
+    assert_eq!(cfg.connections.idle, Duration::from_secs(2));
+    assert_eq!(cfg.connections.keepalive, None);
+    for (key, value) in [
+        ("SEALGATE_LIMITS__MAX_CONNECTIONS", "0"),
+        ("SEALGATE_LIMITS__MAX_CONNECTIONS", "2000000"),
+    ] {
+        let e = err(MINIMAL, &[(key, value)]);
+        assert!(e.starts_with("limits.max_connections"), "{value}: {e}");
+    }
+    let e = err(MINIMAL, &[("SEALGATE_TIMEOUTS__CLIENT_IDLE", "0s")]);
+    assert!(e.starts_with("timeouts.client_idle"), "{e}");
+}

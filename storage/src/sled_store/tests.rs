@@ -36,9 +36,15 @@ fn reopen(path: &std::path::Path) -> Result<SledStore, StorageError> {
 }
 
 fn set_schema(store: &SledStore, raw: &[u8]) {
-    let meta = store.engine.backend.tree(Tree::Meta);
-    meta.insert(keys::SCHEMA_VERSION, raw).unwrap();
-    store.engine.backend.db.flush().unwrap();
+    store
+        .engine
+        .backend
+        .with(|open| {
+            open.tree(Tree::Meta).insert(keys::SCHEMA_VERSION, raw)?;
+            open.db.flush()?;
+            Ok(())
+        })
+        .unwrap();
 }
 
 #[test]
@@ -292,4 +298,155 @@ fn a_store_in_use_is_an_open_error() {
     let _first = SledStore::open(dir.path()).unwrap();
     let second = SledStore::open(dir.path());
     assert!(matches!(second, Err(StorageError::Open { .. })));
+}
+
+/// A tmpfs of `size` mounted on a fresh temp dir, unmounted on drop (also when a test panics).
+/// Mounting needs root: the test fails, saying so, rather than skip the case.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount(8)");
+        assert!(
+            out.status.success(),
+            "this test needs a small full disk: mounting a tmpfs on {} failed (run the tests as \
+             root): {}",
+            dir.path().display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the filesystem is full; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while file.write_all(&chunk).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn pin_key(tag: &str) -> PinKey {
+    PinKey {
+        upstream: "hub".to_owned(),
+        repository: "team/app".parse().unwrap(),
+        tag: tag.parse().unwrap(),
+    }
+}
+
+fn pin_of(n: u8) -> Pin {
+    Pin {
+        digest: format!("sha256:{}", format!("{n:02x}").repeat(32))
+            .parse()
+            .unwrap(),
+        pinned_at: 1,
+        pushed_by: None,
+        signers: vec!["release".to_owned()],
+        history: Vec::new(),
+    }
+}
+
+/// r11: a full disk failed every write until restart (sled keeps its first I/O error) and left
+/// the failed write readable. Now the store closes, refuses reads and writes while it cannot
+/// reopen, and reopens by itself once space is back, without the write that failed.
+#[test]
+fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
+    let disk = Tmpfs::mount("4m");
+    let path = disk.path().join("store");
+    let store = SledStore::open(&path).unwrap();
+    store
+        .pin(&pin_key("before"), pin_of(1), false, admin_event("push"))
+        .unwrap();
+    let filler = disk.fill();
+
+    // Pins (with their audit events) until one fails: sled's segment may still have room for a
+    // few.
+    let mut failed = None;
+    let mut acknowledged = vec![("before".to_owned(), pin_of(1))];
+    for i in 0..200u8 {
+        let tag = format!("during{i}");
+        match store.pin(&pin_key(&tag), pin_of(i), false, admin_event("push")) {
+            Ok(_) => acknowledged.push((tag, pin_of(i))),
+            Err(e) => {
+                failed = Some((tag, e));
+                break;
+            }
+        }
+    }
+    let (failed_tag, error) = failed.expect("a pin on a full disk must fail");
+    assert!(error.is_transient(), "{error}");
+    assert!(
+        !store.is_open(),
+        "the database that lost a write stays open"
+    );
+    // While the disk is full: no read of the lost write, no write, no readiness.
+    let read = store.get_pin(&pin_key(&failed_tag));
+    assert!(
+        matches!(read, Err(StorageError::Unavailable { .. })),
+        "{read:?}"
+    );
+    assert!(store.health().is_err());
+    assert!(
+        store
+            .pin(&pin_key("blocked"), pin_of(2), false, admin_event("push"))
+            .unwrap_err()
+            .is_transient()
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    std::thread::sleep(REOPEN_INTERVAL);
+    assert_eq!(
+        store.health().unwrap().schema_version,
+        SCHEMA_VERSION,
+        "the store did not reopen once space was back"
+    );
+    assert!(store.is_open());
+    assert_eq!(
+        store.get_pin(&pin_key(&failed_tag)).unwrap(),
+        None,
+        "the pin whose write failed is in the store"
+    );
+    for (tag, pin) in &acknowledged {
+        assert_eq!(
+            store.get_pin(&pin_key(tag)).unwrap().as_ref(),
+            Some(pin),
+            "acknowledged pin {tag} lost"
+        );
+    }
+    store
+        .pin(&pin_key("after"), pin_of(3), false, admin_event("push"))
+        .unwrap();
+    let report = store.verify_audit().unwrap();
+    store.verify_records().unwrap();
+    // One event per acknowledged pin, none for the failed one.
+    let pins = store.all_pins().unwrap();
+    assert_eq!(report.events, pins.len() as u64, "{pins:?}");
+    drop(store);
+    let reopened = reopen(&path).unwrap();
+    assert_eq!(
+        reopened.get_pin(&pin_key("after")).unwrap(),
+        Some(pin_of(3))
+    );
 }
