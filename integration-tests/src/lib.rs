@@ -16,7 +16,8 @@
 //! - [`Sealgate`] and [`SealgateBuilder`]: the binary under test, its config, its memory figures;
 //!   [`registry_behind_sealgate`] starts the usual pair.
 //! - [`Containerd`]: a private containerd daemon used as a node pulling through a mirror.
-//! - [`RecordingUpstream`]: a fake upstream that records what reaches it, or stalls.
+//! - [`RecordingUpstream`]: a fake upstream that records what reaches it, or stalls;
+//!   [`ScriptedUpstream`]: one that answers fixed bytes and headers per path (it can lie).
 //! - [`OciLayout`]: writes OCI image layouts (images and multi-arch indexes) for skopeo to read.
 //! - [`oci`]: distribution-API steps (open an upload session, push a blob or a tiny image, HEAD a
 //!   manifest digest).
@@ -37,6 +38,7 @@ mod layout;
 pub mod oci;
 mod recording;
 mod registry;
+mod scripted;
 mod sealgate;
 mod tls;
 pub mod token_server;
@@ -56,6 +58,7 @@ pub use containerd::Containerd;
 pub use layout::{ImageDescriptor, OciLayout, Platform, sample_layer, tar_layer};
 pub use recording::{RecordedRequest, RecordingUpstream, UpstreamBehaviour};
 pub use registry::{Registry, RegistryAuth};
+pub use scripted::{ScriptedAnswer, ScriptedUpstream};
 pub use sealgate::{
     PasswordSource, Sealgate, SealgateBuilder, registry_behind_sealgate, sealgate_binary,
 };

@@ -9,6 +9,8 @@
 mod access;
 #[path = "it/admin.rs"]
 mod admin;
+#[path = "it/bypass.rs"]
+mod bypass;
 #[path = "it/containerd.rs"]
 mod containerd;
 #[path = "it/faults.rs"]

@@ -129,6 +129,19 @@ pub enum ManifestKind {
     Signature,
 }
 
+/// A signature manifest sealgate verified itself: the subject at least one of its layers is a
+/// valid signature of (under the trust in force then), and the layer blobs sealgate read and
+/// checked against their digests while verifying it. Only such a manifest is served as a
+/// signature artifact, and only its `layers` are served as signature blobs; both only while the
+/// subject is admitted (the proxy decides that).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedSubject {
+    /// The manifest the signatures are about.
+    pub subject: Digest,
+    /// Layer blobs of the signature manifest that sealgate read while verifying it.
+    pub layers: Vec<Digest>,
+}
+
 /// An OCI descriptor of a manifest whose `subject` is another manifest (OCI 1.1 referrer).
 ///
 /// Its serde shape is the store's record shape (snake_case field names, see
