@@ -119,13 +119,16 @@ pub struct SignatureRecord {
 ///
 /// Stored as `"image"` or `"signature"` (see [`crate::layout`]). A new kind is a new record
 /// version: an older binary must refuse it by version rather than read it as corrupt.
+///
+/// The kind is what the manifest's shape says (its layers' media types), which any pusher
+/// chooses: it is information, never a reason to serve anything. What sealgate verified as a
+/// signature manifest is in [`crate::Store::signature_manifest_subjects`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ManifestKind {
     /// An image (or any artifact that is not a signature): its config and layers.
     Image,
-    /// A signature artifact (cosign `.sig` manifest, signature referrer, bundle): clients fetch
-    /// these blobs to verify for themselves.
+    /// Shaped like a signature artifact (cosign `.sig` manifest, signature referrer, bundle).
     Signature,
 }
 

@@ -25,7 +25,7 @@ const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// Peak RSS growth allowed while hostile signature manifests are refused (see README, "What the
 /// push gate does"). Before issue 11 one such push took sealgate from 12 MiB to 1.36 GiB.
-const MAX_RSS_GROWTH_KIB: u64 = 48 * 1024;
+const MAX_RSS_GROWTH_KIB: u64 = 32 * 1024;
 
 /// Enforce everywhere, `ci` the only signer; `gate_blobs` as asked.
 fn policy(dir: &Path, ci: &CosignKey, gate_blobs: bool) -> String {
@@ -519,6 +519,12 @@ async fn r11_signature_intake_memory_is_bounded() {
             refused.status,
             short(&refused)
         );
+        eprintln!(
+            "{what}: {} in {:?}: {}",
+            refused.status,
+            started.elapsed(),
+            short(&refused)
+        );
         took.push((what, started.elapsed()));
     }
     let after = sealgate.peak_rss_kib();
@@ -572,6 +578,12 @@ async fn r11_pull_time_discovery_memory_is_bounded() {
             refused.status,
             StatusCode::FORBIDDEN,
             "{what}: {}",
+            short(&refused)
+        );
+        eprintln!(
+            "{what}: {} in {:?}: {}",
+            refused.status,
+            started.elapsed(),
             short(&refused)
         );
         took.push((what, started.elapsed()));
