@@ -241,6 +241,27 @@ mod tests {
     }
 
     #[test]
+    fn r11_manifests_go_reads_differently_are_invalid() {
+        let sig = r#"{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:00"}"#;
+        let tar =
+            r#"{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:00"}"#;
+        for doc in [
+            format!(r#"{{"schemaVersion":2,"layers":[{sig}],"Layers":[{tar}]}}"#),
+            format!(r#"{{"schemaVersion":2,"layers":[{sig}],"layers":[{tar}]}}"#),
+            format!(r#"{{"schemaVersion":2,"layers":[{sig}],"layer\u017f":[{tar}]}}"#),
+            format!(r#"{{"schemaVersion":2,"manifests":[],"layers":[{tar}]}}"#),
+        ] {
+            // serde alone reads the first three as a signature.
+            match ManifestShape::parse(doc.as_bytes()) {
+                Err(ProxyError::ManifestInvalid(why)) => {
+                    assert!(why.contains("Go clients"), "{why}");
+                }
+                other => panic!("{doc}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn blobs_children_and_content_type() {
         let a = format!("sha256:{}", "a".repeat(64));
         let b = format!("sha256:{}", "b".repeat(64));
@@ -278,6 +299,13 @@ mod tests {
             docker.content_type(),
             "application/vnd.docker.distribution.manifest.v2+json"
         );
+        // Docker schema 1 states no mediaType: signed or not by its `signatures`.
+        let schema1 = ManifestShape::parse(br#"{"schemaVersion":1,"fsLayers":[]}"#).unwrap();
+        assert_eq!(schema1.content_type(), DOCKER_SCHEMA1);
+        let signed =
+            ManifestShape::parse(br#"{"schemaVersion":1,"fsLayers":[],"signatures":[{}]}"#)
+                .unwrap();
+        assert_eq!(signed.content_type(), DOCKER_SCHEMA1_SIGNED);
     }
 
     #[test]

@@ -821,6 +821,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn attachment_tags_name_their_image() {
+        let hex = "a".repeat(64);
+        for kind in ["sig", "att", "sbom"] {
+            let tag: Tag = format!("sha256-{hex}.{kind}").parse().unwrap();
+            assert_eq!(
+                attachment_subject(&tag).map(|d| d.to_string()),
+                Some(format!("sha256:{hex}"))
+            );
+        }
+        for other in [
+            format!("sha256-{hex}"),
+            format!("sha256-{hex}.exe"),
+            "v1".to_owned(),
+            "sha256-ab.sig".to_owned(),
+        ] {
+            assert_eq!(attachment_subject(&other.parse().unwrap()), None, "{other}");
+        }
+    }
+
+    #[test]
     fn relayed_answers_keep_the_challenge() {
         let mut headers = HeaderMap::new();
         headers.insert(

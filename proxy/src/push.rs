@@ -968,6 +968,17 @@ mod tests {
     }
 
     #[test]
+    fn r11_refusal_messages_list_a_few_reasons() {
+        let reasons: Vec<String> = (0..400).map(|i| format!("layer {i} bad")).collect();
+        let text = summarise(&reasons);
+        assert_eq!(
+            text,
+            "layer 0 bad; layer 1 bad; layer 2 bad; and 397 more layer(s) refused"
+        );
+        assert_eq!(summarise(&reasons[..2]), "layer 0 bad; layer 1 bad");
+    }
+
+    #[test]
     fn signature_manifests_are_recognised_by_their_layers() {
         let sig = ManifestShape::parse(
             br#"{"schemaVersion":2,"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:00"}]}"#,

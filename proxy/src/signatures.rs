@@ -484,3 +484,67 @@ pub fn record_for(
         evidence: stored,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(layers: usize, media_type: &str, size: u64) -> ManifestShape {
+        let layer = format!(
+            r#"{{"mediaType":"{media_type}","digest":"sha256:{}","size":{size}}}"#,
+            "a".repeat(64)
+        );
+        let doc = format!(
+            r#"{{"schemaVersion":2,"layers":[{}]}}"#,
+            vec![layer; layers].join(",")
+        );
+        ManifestShape::parse(doc.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn r11_layer_count_is_capped() {
+        assert!(
+            check_layer_count(&shape(MAX_SIGNATURE_LAYERS, SIMPLE_SIGNING_MEDIA_TYPE, 1)).is_ok()
+        );
+        match check_layer_count(&shape(
+            MAX_SIGNATURE_LAYERS + 1,
+            SIMPLE_SIGNING_MEDIA_TYPE,
+            1,
+        )) {
+            Err(ProxyError::ManifestInvalid(why)) => {
+                assert!(
+                    why.contains("129 layers") && why.contains("at most 128"),
+                    "{why}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn r11_only_verifiable_layers_are_fetched_each_with_its_cap() {
+        let layer = |media_type: &str| shape(1, media_type, 1).layers.remove(0);
+        assert_eq!(
+            blob_cap(&layer(SIMPLE_SIGNING_MEDIA_TYPE)),
+            Some(MAX_PAYLOAD_BYTES)
+        );
+        for bundle in BUNDLE_MEDIA_TYPES {
+            assert_eq!(blob_cap(&layer(bundle)), Some(MAX_SIGNATURE_BLOB));
+        }
+        for other in [
+            crate::manifest::DSSE_MEDIA_TYPE,
+            "application/vnd.oci.image.layer.v1.tar",
+        ] {
+            assert_eq!(blob_cap(&layer(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn budgets_only_go_down() {
+        let mut budget = Budget::new(10);
+        budget.spend(4);
+        assert_eq!((budget.left(), budget.limit()), (6, 10));
+        budget.spend(100);
+        assert_eq!(budget.left(), 0);
+    }
+}
