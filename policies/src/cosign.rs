@@ -190,17 +190,7 @@ impl CosignSignature {
                 found: media_type.to_owned(),
             });
         }
-        let encoded = annotations
-            .get(ANNOTATION_SIGNATURE)
-            .ok_or(SignatureFailure::SignatureEncoding)?;
-        // BYO-PKI signatures arrive line-wrapped.
-        let compact: String = encoded
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        let signature = base64::engine::general_purpose::STANDARD
-            .decode(compact)
-            .map_err(|_| SignatureFailure::SignatureEncoding)?;
+        let signature = signature_annotation(annotations)?;
         Ok(Self {
             media_type: media_type.to_owned(),
             payload: payload.into(),
@@ -210,6 +200,24 @@ impl CosignSignature {
             rekor_bundle: annotations.get(ANNOTATION_BUNDLE).cloned(),
         })
     }
+}
+
+/// The signature a layer's `dev.cosignproject.cosign/signature` annotation carries, decoded.
+/// Checked before the layer's payload is fetched or hashed: a layer without one cannot verify.
+pub fn signature_annotation(
+    annotations: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, SignatureFailure> {
+    let encoded = annotations
+        .get(ANNOTATION_SIGNATURE)
+        .ok_or(SignatureFailure::SignatureEncoding)?;
+    // BYO-PKI signatures arrive line-wrapped.
+    let compact: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| SignatureFailure::SignatureEncoding)
 }
 
 impl CosignSignature {
@@ -269,6 +277,8 @@ pub fn parse_signature_manifest(
                     found: layer.media_type.clone(),
                 });
             }
+            // Before the blob: a layer that carries no signature cannot verify.
+            signature_annotation(&layer.annotations)?;
             let digest: Digest =
                 layer
                     .digest

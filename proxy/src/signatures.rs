@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt as _;
 use sealgate_policies::cosign::{
     MAX_PAYLOAD_BYTES, SIMPLE_SIGNING_MEDIA_TYPE, SignatureFailure, parse_signature_manifest,
+    signature_annotation,
 };
 use sealgate_policies::oci::{Digest, RepoName};
 use sealgate_policies::time::UnixTime;
@@ -240,8 +241,8 @@ impl Source<'_> {
         Ok(BlobRead::Bytes(read))
     }
 
-    /// The blobs of a signature manifest's layers that sealgate can verify (cosign payloads and
-    /// sigstore bundles); other layers are never fetched. Bounded before
+    /// The blobs of a signature manifest's layers that sealgate can verify (cosign payloads that
+    /// carry a signature, and sigstore bundles); other layers are never fetched. Bounded before
     /// anything is fetched: at most [`MAX_SIGNATURE_LAYERS`] layers, each declaring no more than
     /// its kind's cap; then each distinct blob is fetched once, read with that cap and with what
     /// is left of `budget`, and checked against its digest. Refusals are `MANIFEST_INVALID`
@@ -258,6 +259,13 @@ impl Source<'_> {
             let Some(cap) = blob_cap(layer) else {
                 continue;
             };
+            // Checked before fetching: a cosign layer without a decodable signature cannot
+            // verify, and its evidence says so without its payload.
+            if layer.media_type == SIMPLE_SIGNING_MEDIA_TYPE
+                && signature_annotation(&layer.annotations).is_err()
+            {
+                continue;
+            }
             let digest = layer.parsed_digest(&format!("signature layer {index}"))?;
             if layer.size > cap as u64 {
                 return Err(ProxyError::ManifestInvalid(format!(

@@ -60,8 +60,9 @@
 //! and repository because the answer is per repository; `manifest` comes before `subject` so
 //! that "what does this manifest sign here" is one prefix scan. It was added the same way as the
 //! trees above, without changing [`crate::SCHEMA_VERSION`]: a store written before it opens
-//! with it empty, which is the truth (nothing recorded yet); the proxy verifies a signature
-//! manifest again when a pull asks for it and its subject is admitted, and records it then.
+//! with it empty, which is the truth (nothing recorded yet). The proxy verifies a signature
+//! manifest again, and records it, when a pull asks for it by its `.sig` tag (or it names its
+//! `subject`) and that subject is admitted; until then it is not served by digest.
 //!
 //! `revocations` holds the revocations made at runtime (the admin API); the proxy merges them
 //! with the configuration's. A key starts with a *kind* component, `key` or `cert`, followed by

@@ -156,6 +156,14 @@ fn r11_layers_share_their_blob_and_oversized_payloads_are_refused_unhashed() {
         // The same allocation, not 50 copies of it.
         assert_eq!(result.unwrap().payload.as_ptr(), payload.as_ptr());
     }
+    // No signature annotation: refused as such, without the blob.
+    let unsigned = format!(
+        r#"{{"layers":[{{"mediaType":"{SIMPLE_SIGNING_MEDIA_TYPE}","digest":"{digest}"}}]}}"#
+    );
+    assert_eq!(
+        parse_signature_manifest(unsigned.as_bytes(), &|_| panic!("no blob is needed")).unwrap(),
+        [Err(SignatureFailure::SignatureEncoding)]
+    );
     // Larger than any payload: refused without hashing (the digest would not match either).
     let huge = bytes::Bytes::from(vec![b' '; MAX_PAYLOAD_BYTES + 1]);
     let results = parse_signature_manifest(manifest.as_bytes(), &|_| Some(huge.clone())).unwrap();
