@@ -462,9 +462,9 @@ fn attachment_subject(tag: &Tag) -> Option<Digest> {
 /// cosign's `.sig`/`.att`/`.sbom` tags and the referrers fallback tag: never pinned (they grow
 /// as signatures are added). What an attachment tag holds is served like any digest
 /// ([`serve_digest`]): as a signature sealgate verified for the admitted image the tag names, or
-/// by its own verdict. The fallback tag's referrers index is served as it is: an index runs
-/// nothing, sealgate records it as no one's parent with signatures (it is unsigned, so it admits
-/// no child), and each referrer it lists is fetched by digest, through [`serve_digest`].
+/// by its own verdict. The fallback tag's referrers index is served as it is, which is safe: an
+/// index runs nothing, it is unsigned so it admits none of the children it lists, and a client
+/// fetches each of them by digest, through [`serve_digest`].
 async fn attachment(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, ProxyError> {
     let (manifest, digest) = match pull.fetch(tag.as_str()).await? {
         Fetched::Manifest(m, d) => (m, d),
