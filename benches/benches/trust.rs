@@ -45,7 +45,9 @@ fn connaisseur_layers(image: &str) -> Vec<CosignSignature> {
         &image[7..]
     ));
     let blob = |d: &Digest| {
-        std::fs::read(format!("{FIXTURES}/{CONNAISSEUR}/blobs/sha256/{}", d.hex())).ok()
+        std::fs::read(format!("{FIXTURES}/{CONNAISSEUR}/blobs/sha256/{}", d.hex()))
+            .ok()
+            .map(bytes::Bytes::from)
     };
     parse_signature_manifest(&manifest, &blob)
         .expect("manifest")

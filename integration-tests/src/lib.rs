@@ -17,7 +17,8 @@
 //!   [`registry_behind_sealgate`] starts the usual pair.
 //! - [`Containerd`]: a private containerd daemon used as a node pulling through a mirror.
 //! - [`Podman`]: podman with its own storage and configuration in a temp dir.
-//! - [`RecordingUpstream`]: a fake upstream that records what reaches it, or stalls.
+//! - [`RecordingUpstream`]: a fake upstream that records what reaches it, or stalls;
+//!   [`ScriptedUpstream`]: one that answers fixed bytes and headers per path (it can lie).
 //! - [`FaultyUpstream`]: a fake upstream answering HTML server errors, or stopping mid-body.
 //! - [`Tmpfs`]: a small filesystem to fill, for the disk-full tests (needs root).
 //! - [`OciLayout`]: writes OCI image layouts (images and multi-arch indexes) for skopeo to read.
@@ -42,6 +43,7 @@ pub mod oci;
 mod podman;
 mod recording;
 mod registry;
+mod scripted;
 mod sealgate;
 mod tls;
 mod tmpfs;
@@ -64,6 +66,7 @@ pub use layout::{ImageDescriptor, OciLayout, Platform, sample_layer, tar_layer};
 pub use podman::Podman;
 pub use recording::{RecordedRequest, RecordingUpstream, UpstreamBehaviour};
 pub use registry::{Registry, RegistryAuth};
+pub use scripted::{ScriptedAnswer, ScriptedUpstream};
 pub use sealgate::{
     PasswordSource, Sealgate, SealgateBuilder, registry_behind_sealgate, sealgate_binary,
 };

@@ -12,6 +12,8 @@ mod access;
 mod admin;
 #[path = "it/breaks.rs"]
 mod breaks;
+#[path = "it/bypass.rs"]
+mod bypass;
 #[path = "it/conformance.rs"]
 mod conformance;
 #[path = "it/containerd.rs"]

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+use bytes::Bytes;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
@@ -31,8 +32,9 @@ pub const ANNOTATION_BUNDLE: &str = "dev.sigstore.cosign/bundle";
 /// The `critical.type` of a cosign image signature.
 pub const PAYLOAD_TYPE: &str = "cosign container image signature";
 
-/// Largest payload accepted: real ones are a few hundred bytes.
-const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+/// Largest payload accepted: real ones are a few hundred bytes. The proxy refuses a
+/// simple-signing layer that declares more before fetching its blob.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
 /// A signature manifest that cannot be read at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -163,8 +165,8 @@ pub enum SignatureFailure {
 pub struct CosignSignature {
     /// The layer's media type.
     pub media_type: String,
-    /// The exact signed bytes (the layer blob).
-    pub payload: Vec<u8>,
+    /// The exact signed bytes (the layer blob), shared with whoever else holds the blob.
+    pub payload: Bytes,
     /// The decoded signature.
     pub signature: Vec<u8>,
     /// `dev.sigstore.cosign/certificate`, PEM.
@@ -176,10 +178,11 @@ pub struct CosignSignature {
 }
 
 impl CosignSignature {
-    /// Builds a signature from a layer's media type, blob and annotations.
+    /// Builds a signature from a layer's media type, blob and annotations. The blob is shared,
+    /// not copied.
     pub fn from_layer(
         media_type: &str,
-        payload: Vec<u8>,
+        payload: impl Into<Bytes>,
         annotations: &BTreeMap<String, String>,
     ) -> Result<Self, SignatureFailure> {
         if media_type != SIMPLE_SIGNING_MEDIA_TYPE {
@@ -187,26 +190,34 @@ impl CosignSignature {
                 found: media_type.to_owned(),
             });
         }
-        let encoded = annotations
-            .get(ANNOTATION_SIGNATURE)
-            .ok_or(SignatureFailure::SignatureEncoding)?;
-        // BYO-PKI signatures arrive line-wrapped.
-        let compact: String = encoded
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        let signature = base64::engine::general_purpose::STANDARD
-            .decode(compact)
-            .map_err(|_| SignatureFailure::SignatureEncoding)?;
+        let signature = signature_annotation(annotations)?;
         Ok(Self {
             media_type: media_type.to_owned(),
-            payload,
+            payload: payload.into(),
             signature,
             certificate_pem: annotations.get(ANNOTATION_CERTIFICATE).cloned(),
             chain_pem: annotations.get(ANNOTATION_CHAIN).cloned(),
             rekor_bundle: annotations.get(ANNOTATION_BUNDLE).cloned(),
         })
     }
+}
+
+/// The signature a layer's `dev.cosignproject.cosign/signature` annotation carries, decoded.
+/// Checked before the layer's payload is fetched or hashed: a layer without one cannot verify.
+pub fn signature_annotation(
+    annotations: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, SignatureFailure> {
+    let encoded = annotations
+        .get(ANNOTATION_SIGNATURE)
+        .ok_or(SignatureFailure::SignatureEncoding)?;
+    // BYO-PKI signatures arrive line-wrapped.
+    let compact: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| SignatureFailure::SignatureEncoding)
 }
 
 impl CosignSignature {
@@ -244,11 +255,13 @@ struct RawLayer {
 }
 
 /// Reads every layer of a signature manifest. `blob` returns a layer blob by digest (the proxy
-/// fetched them); each blob is checked against its digest. One bad layer does not hide the
+/// fetched them), shared rather than copied: many layers may list the same blob, and each result
+/// holds a reference to it, not a copy. Each blob is checked against its digest, and one larger
+/// than [`MAX_PAYLOAD_BYTES`] is refused before it is hashed. One bad layer does not hide the
 /// others: each comes back with its own result.
 pub fn parse_signature_manifest(
     manifest: &[u8],
-    blob: &dyn Fn(&Digest) -> Option<Vec<u8>>,
+    blob: &dyn Fn(&Digest) -> Option<Bytes>,
 ) -> Result<Vec<Result<CosignSignature, SignatureFailure>>, ManifestError> {
     let raw: RawManifest =
         serde_json::from_slice(manifest).map_err(|e| ManifestError::Malformed(e.to_string()))?;
@@ -264,6 +277,8 @@ pub fn parse_signature_manifest(
                     found: layer.media_type.clone(),
                 });
             }
+            // Before the blob: a layer that carries no signature cannot verify.
+            signature_annotation(&layer.annotations)?;
             let digest: Digest =
                 layer
                     .digest
@@ -274,6 +289,12 @@ pub fn parse_signature_manifest(
             let bytes = blob(&digest).ok_or_else(|| SignatureFailure::PayloadMissing {
                 digest: layer.digest.clone(),
             })?;
+            if bytes.len() > MAX_PAYLOAD_BYTES {
+                return Err(SignatureFailure::PayloadMalformed(format!(
+                    "{} bytes, more than the {MAX_PAYLOAD_BYTES} a payload may have",
+                    bytes.len()
+                )));
+            }
             if digest.algorithm() != DigestAlgorithm::Sha256
                 || hex::encode(Sha256::digest(&bytes)) != digest.hex()
             {

@@ -1,7 +1,8 @@
 //! Facts a manifest's bytes state: the blobs it lists, an index's children, the subject a
 //! referrer points at. Content-addressed, so true forever; the gates evaluate them later against
 //! the trust in force (a blob is served if a manifest listing it is admitted, a child if its
-//! index is).
+//! index is). The [`ManifestKind`] recorded with the blobs is the manifest's shape, which the
+//! pusher chooses: information only, it opens nothing (see `pull::check_blob`).
 
 use sealgate_policies::oci::Digest;
 use sealgate_storage::ManifestKind;

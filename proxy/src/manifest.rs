@@ -1,7 +1,11 @@
 //! The parts of a manifest or index the gates read, and what kind of thing it is.
 //!
 //! Only the fields the gates need are parsed; everything else passes through untouched, since
-//! the bytes (not a re-serialisation) are what the digest covers.
+//! the bytes (not a re-serialisation) are what the digest covers. Every manifest is first checked
+//! by [`agreement::check`]: what sealgate judges must be what a Go client (containerd, skopeo,
+//! the registry) reads from the same bytes.
+
+pub mod agreement;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +32,12 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// The OCI image index media type.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
+/// Docker schema 1, signed (the registry serves schema 1 manifests with their JWS).
+pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
+/// Docker schema 1, unsigned.
+pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+
 /// The sha256 digest of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> Digest {
     Digest::from_hash(DigestAlgorithm::Sha256, &Sha256::digest(bytes))
@@ -37,6 +47,9 @@ pub fn sha256_digest(bytes: &[u8]) -> Digest {
 /// The parts of a manifest the gates read.
 #[derive(Debug, Deserialize)]
 pub struct ManifestShape {
+    /// `schemaVersion` (2 for OCI and Docker schema 2, 1 for Docker schema 1).
+    #[serde(rename = "schemaVersion", default)]
+    pub schema_version: Option<u64>,
     /// `mediaType`, when the manifest states it.
     #[serde(rename = "mediaType", default)]
     pub media_type: Option<String>,
@@ -57,6 +70,9 @@ pub struct ManifestShape {
     /// Annotations of the manifest itself.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// A Docker schema 1 manifest's JWS signatures, when present (only their presence matters).
+    #[serde(default)]
+    pub signatures: Option<serde::de::IgnoredAny>,
 }
 
 /// An OCI descriptor, as far as the gates read it.
@@ -103,9 +119,15 @@ impl Descriptor {
 }
 
 impl ManifestShape {
-    /// Parses manifest bytes; anything that is not a JSON object with these fields is
-    /// `MANIFEST_INVALID`.
+    /// Parses manifest bytes; anything that is not a JSON object with these fields, or that Go's
+    /// `encoding/json` could read differently ([`agreement::check`]), is `MANIFEST_INVALID`.
     pub fn parse(body: &[u8]) -> Result<Self, ProxyError> {
+        agreement::check(body).map_err(|e| {
+            ProxyError::ManifestInvalid(format!(
+                "not a manifest that sealgate and Go clients (containerd, skopeo, the registry) \
+                 read alike: {e}"
+            ))
+        })?;
         serde_json::from_slice(body)
             .map_err(|e| ProxyError::ManifestInvalid(format!("not a manifest or index: {e}")))
     }
@@ -151,11 +173,16 @@ impl ManifestShape {
     }
 
     /// The media type to serve the manifest with: its own `mediaType`, else what its shape
-    /// says (OCI index or manifest).
+    /// says (OCI index, Docker schema 1, OCI manifest). Never the upstream's `Content-Type`,
+    /// which could contradict the bytes and make a client read them as another kind.
     pub fn content_type(&self) -> &str {
         match &self.media_type {
             Some(m) if !m.is_empty() => m,
             _ if self.manifests.is_some() => OCI_INDEX,
+            _ if self.schema_version == Some(1) && self.signatures.is_some() => {
+                DOCKER_SCHEMA1_SIGNED
+            }
+            _ if self.schema_version == Some(1) => DOCKER_SCHEMA1,
             _ => OCI_MANIFEST,
         }
     }
@@ -214,6 +241,27 @@ mod tests {
     }
 
     #[test]
+    fn r11_manifests_go_reads_differently_are_invalid() {
+        let sig = r#"{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:00"}"#;
+        let tar =
+            r#"{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:00"}"#;
+        for doc in [
+            format!(r#"{{"schemaVersion":2,"layers":[{sig}],"Layers":[{tar}]}}"#),
+            format!(r#"{{"schemaVersion":2,"layers":[{sig}],"layers":[{tar}]}}"#),
+            format!(r#"{{"schemaVersion":2,"layers":[{sig}],"layer\u017f":[{tar}]}}"#),
+            format!(r#"{{"schemaVersion":2,"manifests":[],"layers":[{tar}]}}"#),
+        ] {
+            // serde alone reads the first three as a signature.
+            match ManifestShape::parse(doc.as_bytes()) {
+                Err(ProxyError::ManifestInvalid(why)) => {
+                    assert!(why.contains("Go clients"), "{why}");
+                }
+                other => panic!("{doc}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn blobs_children_and_content_type() {
         let a = format!("sha256:{}", "a".repeat(64));
         let b = format!("sha256:{}", "b".repeat(64));
@@ -251,6 +299,13 @@ mod tests {
             docker.content_type(),
             "application/vnd.docker.distribution.manifest.v2+json"
         );
+        // Docker schema 1 states no mediaType: signed or not by its `signatures`.
+        let schema1 = ManifestShape::parse(br#"{"schemaVersion":1,"fsLayers":[]}"#).unwrap();
+        assert_eq!(schema1.content_type(), DOCKER_SCHEMA1);
+        let signed =
+            ManifestShape::parse(br#"{"schemaVersion":1,"fsLayers":[],"signatures":[{}]}"#)
+                .unwrap();
+        assert_eq!(signed.content_type(), DOCKER_SCHEMA1_SIGNED);
     }
 
     #[test]

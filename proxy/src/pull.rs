@@ -4,10 +4,12 @@
 //!   trust in force; a tag sealgate has not pinned is resolved in the upstream, verified with
 //!   the signatures found there, and pinned when admitted (trust on first verified use).
 //! - A digest is served when it is admitted (signed, or a child of a signed index) or when it
-//!   is a signature artifact, which clients need to verify for themselves.
+//!   is a signature manifest sealgate itself verified for a subject admitted now (clients need
+//!   it to verify for themselves); never on its shape alone.
 //! - The upstream's tag is compared with the pin now and then; a moved tag is drift: reported
 //!   (audit, log, counter), never followed unless the scope says so and the new digest is admitted.
-//! - With `gate_blobs`, a blob is served only when a manifest listing it is admitted.
+//! - With `gate_blobs`, a blob is served only when a manifest listing it is admitted, or it is a
+//!   layer of a signature manifest sealgate verified for an admitted subject.
 //!
 //! Enforce refuses with 403 and the reason; warn serves with a `Warning` header; audit serves.
 //! Each computed verdict is audited once, not every retry of a refused pull.
@@ -23,7 +25,7 @@ use sealgate_policies::config::Mode;
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
 use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Outcome, Verdict};
-use sealgate_storage::{AuditEvent, ManifestKind, Pin, PinKey, PinOutcome};
+use sealgate_storage::{AuditEvent, Pin, PinKey, PinOutcome};
 
 use crate::body::{ProxyBody, empty, full};
 use crate::cache::{
@@ -35,11 +37,12 @@ use crate::gateway::AppState;
 use crate::manifest::{ManifestShape, sha256_digest};
 use crate::metrics::Reason;
 use crate::push::{
-    blocking, cosign_signature_subject, is_attachment_tag, log_gate_decision, now, pin_tag, warning,
+    attachment_subject, blocking, cosign_signature_subject, is_attachment_tag, log_gate_decision,
+    now, pin_tag, warning,
 };
 use crate::signatures::{MANIFEST_ACCEPT, Source};
 use crate::upstream::{Buffered, Upstream};
-use crate::verdicts::{Discovery, verdict};
+use crate::verdicts::{Discovery, verdict, verify_signature_manifest};
 
 /// Verdicts held at most (each a few hundred bytes).
 const MAX_VERDICTS: usize = 100_000;
@@ -214,13 +217,9 @@ impl Pull<'_> {
             why: format!("manifest {reference}: {e}"),
         })?;
         crate::facts::record(&source, &digest, &shape, fetched.body.len()).await?;
-        let media_type = fetched
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| shape.content_type())
-            .to_owned();
+        // The type the verified bytes declare, never the upstream's header: a Content-Type that
+        // contradicts the bytes would make clients read them as another kind of document.
+        let media_type = shape.content_type().to_owned();
         let cached = self.state.pull.manifests.insert(
             cache_key(digest.clone()),
             CachedManifest {
@@ -360,41 +359,119 @@ async fn by_digest(pull: &Pull<'_>, digest: &Digest) -> Result<Response<ProxyBod
         Fetched::Manifest(m, d) => (m, d),
         Fetched::Relay(upstream) => return Ok(relay(upstream)),
     };
-    serve_digest(pull, digest.as_str(), &digest, &manifest).await
+    serve_digest(pull, digest.as_str(), &digest, &manifest, None).await
 }
 
-/// A digest, whatever named it: signature artifacts are served, anything else by its verdict.
+/// A digest, whatever named it, is served only with a verdict: a signature manifest that
+/// sealgate verified for a subject admitted now ([`verified_signature`]), anything else by its
+/// own verdict (refused in enforce unless it is signed itself). `tag_subject` is the subject a
+/// cosign attachment tag names.
 async fn serve_digest(
     pull: &Pull<'_>,
     reference: &str,
     digest: &Digest,
     manifest: &CachedManifest,
+    tag_subject: Option<&Digest>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let is_signature = ManifestShape::parse(&manifest.body).is_ok_and(|s| s.is_signature());
-    if is_signature {
+    if verified_signature(pull, digest, manifest, tag_subject).await? {
         return Ok(pull.respond(digest, manifest, None));
     }
     let (_, warn) = pull.decide(reference, digest, None, manifest).await?;
     Ok(pull.respond(digest, manifest, warn.as_deref()))
 }
 
+/// Whether `manifest` (digest `digest`) is signature material sealgate verified itself, in this
+/// repository, for a subject that is admitted now. Its shape alone proves nothing (any image
+/// can label its layers as signatures), so it must be recorded as verified; one that is not
+/// (added in the upstream, or recorded by an older sealgate) is verified now when it names a
+/// subject (`tag_subject`, or its own `subject`) that is admitted, and recorded if it passes.
+async fn verified_signature(
+    pull: &Pull<'_>,
+    digest: &Digest,
+    manifest: &CachedManifest,
+    tag_subject: Option<&Digest>,
+) -> Result<bool, ProxyError> {
+    let Ok(shape) = ManifestShape::parse(&manifest.body) else {
+        return Ok(false);
+    };
+    if !shape.is_signature() {
+        return Ok(false);
+    }
+    let (upstream, repository, d) = (
+        pull.upstream.config.name.clone(),
+        pull.name.clone(),
+        digest.clone(),
+    );
+    let recorded = blocking(&pull.state.store, move |s| {
+        s.signature_manifest_subjects(&upstream, &repository, &d)
+    })
+    .await?;
+    for signed in &recorded {
+        if subject_admitted(pull, &signed.subject).await? {
+            return Ok(true);
+        }
+    }
+    let named = tag_subject.cloned().or_else(|| {
+        shape
+            .subject
+            .as_ref()
+            .and_then(|s| s.digest.parse::<Digest>().ok())
+    });
+    let Some(subject) = named else {
+        return Ok(false);
+    };
+    // Verified for it already, and it is not admitted: nothing to gain by verifying again.
+    if recorded.iter().any(|r| r.subject == subject) || !subject_admitted(pull, &subject).await? {
+        return Ok(false);
+    }
+    let policy = pull.state.policy();
+    verify_signature_manifest(
+        &pull.source(),
+        &policy,
+        &subject,
+        digest,
+        &manifest.body,
+        &shape,
+    )
+    .await
+}
+
+/// Whether `subject` is admitted now in this repository: its verdict (cached), computed with
+/// its manifest's bytes (from the cache or the upstream) so that bundles over the artifact
+/// count. Not admitted when the upstream does not have it.
+async fn subject_admitted(pull: &Pull<'_>, subject: &Digest) -> Result<bool, ProxyError> {
+    let manifest = match pull.fetch(subject.as_str()).await? {
+        Fetched::Manifest(m, _) => m,
+        Fetched::Relay(_) => return Ok(false),
+    };
+    let cached = pull
+        .cached_verdict(subject, None, Some(&manifest.body))
+        .await?;
+    Ok(cached.verdict.admitted().is_some())
+}
+
 /// cosign's `.sig`/`.att`/`.sbom` tags and the referrers fallback tag: never pinned (they grow
-/// as signatures are added); what they hold is served when it is signature material or a
-/// referrers index, and gated like any digest otherwise.
+/// as signatures are added). What an attachment tag holds is served like any digest
+/// ([`serve_digest`]): as a signature sealgate verified for the admitted image the tag names, or
+/// by its own verdict. The fallback tag's referrers index is served as it is, which is safe: an
+/// index runs nothing, it is unsigned so it admits none of the children it lists, and a client
+/// fetches each of them by digest, through [`serve_digest`].
 async fn attachment(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, ProxyError> {
     let (manifest, digest) = match pull.fetch(tag.as_str()).await? {
         Fetched::Manifest(m, d) => (m, d),
         Fetched::Relay(upstream) => return Ok(relay(upstream)),
     };
-    let referrers_index = ManifestShape::parse(&manifest.body).is_ok_and(|s| {
-        s.manifests
-            .as_ref()
-            .is_some_and(|m| m.iter().all(|d| d.artifact_type.is_some()))
-    });
+    let subject = attachment_subject(tag);
+    let referrers_index = subject.is_none()
+        && ManifestShape::parse(&manifest.body).is_ok_and(|s| {
+            s.manifests
+                .as_ref()
+                .is_some_and(|m| m.iter().all(|d| d.artifact_type.is_some()))
+        });
     if referrers_index {
         return Ok(pull.respond(&digest, &manifest, None));
     }
-    serve_digest(pull, tag.as_str(), &digest, &manifest).await
+    serve_digest(pull, tag.as_str(), &digest, &manifest, subject.as_ref()).await
 }
 
 async fn by_tag(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, ProxyError> {
@@ -503,8 +580,12 @@ fn relay(upstream: Buffered) -> Response<ProxyBody> {
     response
 }
 
-/// With `gate_blobs`, a blob is served only when a manifest listing it is admitted (or is a
-/// signature artifact). Returns a warning to add in warn mode.
+/// With `gate_blobs`, a blob is served only when a manifest listing it is admitted, or when it
+/// is a layer blob sealgate itself read (and checked against its digest) while verifying a
+/// signature manifest of a subject admitted now (clients such as cosign fetch the payloads to
+/// verify for themselves). A manifest's kind says nothing here: a signature-shaped manifest
+/// sealgate did not verify opens no blob, and a verified one opens only its layers, not its
+/// config. Returns a warning to add in warn mode.
 pub async fn check_blob(pull: &Pull<'_>, digest: &Digest) -> Result<Option<String>, ProxyError> {
     let policy = pull.state.policy();
     let scope = policy.scope_for(pull.name);
@@ -513,9 +594,20 @@ pub async fn check_blob(pull: &Pull<'_>, digest: &Digest) -> Result<Option<Strin
     }
     let d = digest.clone();
     let owners = blocking(&pull.state.store, move |s| s.blob_owners(&d)).await?;
-    for (manifest, kind) in &owners {
-        if *kind == ManifestKind::Signature {
-            return Ok(None);
+    for (manifest, _) in &owners {
+        let (upstream, repository, m) = (
+            pull.upstream.config.name.clone(),
+            pull.name.clone(),
+            manifest.clone(),
+        );
+        let verified = blocking(&pull.state.store, move |s| {
+            s.signature_manifest_subjects(&upstream, &repository, &m)
+        })
+        .await?;
+        for signed in verified.iter().filter(|s| s.layers.contains(digest)) {
+            if subject_admitted(pull, &signed.subject).await? {
+                return Ok(None);
+            }
         }
         let cached = pull.cached_verdict(manifest, None, None).await?;
         if cached.verdict.admitted().is_some() {
@@ -716,6 +808,26 @@ async fn follow_drift(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachment_tags_name_their_image() {
+        let hex = "a".repeat(64);
+        for kind in ["sig", "att", "sbom"] {
+            let tag: Tag = format!("sha256-{hex}.{kind}").parse().unwrap();
+            assert_eq!(
+                attachment_subject(&tag).map(|d| d.to_string()),
+                Some(format!("sha256:{hex}"))
+            );
+        }
+        for other in [
+            format!("sha256-{hex}"),
+            format!("sha256-{hex}.exe"),
+            "v1".to_owned(),
+            "sha256-ab.sig".to_owned(),
+        ] {
+            assert_eq!(attachment_subject(&other.parse().unwrap()), None, "{other}");
+        }
+    }
 
     #[test]
     fn relayed_answers_keep_the_challenge() {

@@ -25,8 +25,8 @@ use sealgate_policies::policy::Scope;
 use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Outcome, Verdict, evaluate};
 use sealgate_storage::{
-    AuditEvent, PendingTag, Pin, PinKey, PinOutcome, PinnedTag, SignatureRecord, StorageError,
-    Store,
+    AuditEvent, PendingTag, Pin, PinKey, PinOutcome, PinnedTag, SignatureRecord, SignedSubject,
+    StorageError, Store,
 };
 use tokio::sync::Mutex;
 
@@ -35,7 +35,9 @@ use crate::error::ProxyError;
 use crate::gateway::AppState;
 use crate::manifest::{Descriptor, ManifestShape, sha256_digest};
 use crate::metrics::{Metrics, Reason};
-use crate::signatures::{Source, layer_evidence, record_for};
+use crate::signatures::{
+    Budget, MAX_SIGNATURE_BYTES, Source, check_layer_count, layer_evidence, record_for,
+};
 use crate::upstream::{Forward, Upstream};
 use crate::verdicts::Discovery;
 
@@ -345,6 +347,15 @@ fn signer_names(verdict: &Verdict) -> Vec<String> {
 pub(crate) fn cosign_signature_subject(tag: &Tag) -> Option<Digest> {
     match TagRole::of(tag) {
         TagRole::Signatures(subject) => Some(subject),
+        _ => None,
+    }
+}
+
+/// The image a cosign attachment tag (`sha256-<hex>.sig`, `.att`, `.sbom`) is about; `None`
+/// for image tags and the referrers fallback tag.
+pub(crate) fn attachment_subject(tag: &Tag) -> Option<Digest> {
+    match TagRole::of(tag) {
+        TagRole::Signatures(subject) | TagRole::Attachment(subject) => Some(subject),
         _ => None,
     }
 }
@@ -879,10 +890,13 @@ async fn intake_signatures(
     let policy = push.state.policy();
     let scope = policy.scope_for(push.name);
     let reference_text = reference.to_string();
-    let layer_ids: Vec<Digest> = manifest
+    // Bounded before anything is done per layer: a 4 MiB manifest can list ~20,000 layers.
+    check_layer_count(manifest)?;
+    // One entry per layer, in order (`None` for a layer whose digest does not parse).
+    let layer_ids: Vec<Option<Digest>> = manifest
         .layers
         .iter()
-        .filter_map(Descriptor::layer_identity)
+        .map(Descriptor::layer_identity)
         .collect();
     // `.sig` tags only grow: cosign appends a signature by re-pushing the tag with one more layer.
     let previous = match &sig_tag {
@@ -892,7 +906,10 @@ async fn intake_signatures(
         }
         None => Vec::new(),
     };
-    if previous.iter().any(|d| !layer_ids.contains(d)) {
+    if previous
+        .iter()
+        .any(|d| !layer_ids.iter().flatten().any(|id| id == d))
+    {
         let message = format!(
             "{}:{reference_text} is append-only: the new manifest drops an earlier signature layer; keep every \
              earlier layer and add yours",
@@ -909,7 +926,11 @@ async fn intake_signatures(
             .await);
     }
     let source = push.source();
-    let blobs = source.signature_blobs(manifest).await?;
+    // Every verifiable layer's blob, each distinct one fetched once, within one budget (layers
+    // verified before are read too, so the manifest's record names all its blobs).
+    let blobs = source
+        .signature_blobs(manifest, &mut Budget::new(MAX_SIGNATURE_BYTES))
+        .await?;
     let observed = now();
     let subject_of = Subject {
         repository: push.name.clone(),
@@ -926,7 +947,12 @@ async fn intake_signatures(
         &blobs,
         observed,
         &reference_text,
-        |index| layer_ids.get(index).is_some_and(|id| previous.contains(id)),
+        |index| {
+            layer_ids
+                .get(index)
+                .and_then(Option::as_ref)
+                .is_some_and(|id| previous.contains(id))
+        },
     )?;
     for layer in &layers {
         let verdict = evaluate(
@@ -952,7 +978,7 @@ async fn intake_signatures(
         let message = format!(
             "signature for {}@{subject} refused: {}",
             push.name,
-            refused.join("; ")
+            summarise(&refused)
         );
         return Err(push
             .refuse(
@@ -973,14 +999,31 @@ async fn intake_signatures(
         return Ok(response);
     }
     let records: Vec<SignatureRecord> = accepted.into_iter().map(|a| a.record).collect();
-    let layers = layer_ids.clone();
+    let layers: Vec<Digest> = layer_ids.iter().flatten().cloned().collect();
     let tag_key = sig_tag.clone();
+    // Verified here: pulls may serve this manifest (and its layer blobs) while the subject is
+    // admitted. Only when a layer was verified now; an append that only re-lists earlier layers
+    // (or adds attestations) is verified again if a pull asks for it.
+    let verified = (!records.is_empty()).then(|| {
+        (
+            push.upstream.config.name.clone(),
+            push.name.clone(),
+            manifest_digest.clone(),
+            SignedSubject {
+                subject: subject.clone(),
+                layers: blobs.digests(),
+            },
+        )
+    });
     blocking(&push.state.store, move |s| {
         for record in records {
             s.record_signature(record)?;
         }
         if let Some(key) = tag_key {
             s.set_sig_tag_layers(&key, &layers)?;
+        }
+        if let Some((upstream, repository, manifest, signed)) = verified {
+            s.record_signature_manifest(&upstream, &repository, &manifest, &signed)?;
         }
         Ok(())
     })
@@ -994,7 +1037,7 @@ async fn intake_signatures(
         format!(
             "accepted by {:?} mode despite: {}",
             scope.mode,
-            refused.join("; ")
+            summarise(&refused)
         )
     };
     push.audit(
@@ -1015,6 +1058,26 @@ async fn intake_signatures(
     } else {
         warning(response, &reason)
     })
+}
+
+/// The first few refusal reasons, and how many more there are: a manifest may hold up to
+/// [`crate::signatures::MAX_SIGNATURE_LAYERS`] refused layers, and the message goes to the
+/// client, the log and the audit event.
+fn summarise(refused: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = refused
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if refused.len() > SHOWN {
+        text.push_str(&format!(
+            "; and {} more layer(s) refused",
+            refused.len() - SHOWN
+        ));
+    }
+    text
 }
 
 /// Tags waiting for `subject` in this repository become real once it is admitted: the manifest
@@ -1383,6 +1446,17 @@ mod tests {
             r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{other}"}}]}}"#
         );
         assert_eq!(admits("v1", &image), Ok(()));
+    }
+
+    #[test]
+    fn r11_refusal_messages_list_a_few_reasons() {
+        let reasons: Vec<String> = (0..400).map(|i| format!("layer {i} bad")).collect();
+        let text = summarise(&reasons);
+        assert_eq!(
+            text,
+            "layer 0 bad; layer 1 bad; layer 2 bad; and 397 more layer(s) refused"
+        );
+        assert_eq!(summarise(&reasons[..2]), "layer 0 bad; layer 1 bad");
     }
 
     #[test]

@@ -2,20 +2,26 @@
 //! upstream holds (for content that never came through sealgate), and the indexes that list the
 //! digest (a signed index admits its children).
 
+use std::collections::{BTreeMap, HashMap};
+
 use bytes::Bytes;
+use http::header;
 use sealgate_policies::cosign::Subject;
 use sealgate_policies::oci::{Digest, Tag};
 use sealgate_policies::policy::Policy;
 use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Evidence, Verdict, evaluate};
-use sealgate_storage::ManifestKind;
+use sealgate_storage::{ManifestKind, SignatureRecord, SignedSubject};
 
 use crate::error::ProxyError;
 use crate::evidence;
 use crate::manifest::{ManifestShape, sha256_digest};
 use crate::push::{blocking, now};
 use crate::referrers::upstream_referrers;
-use crate::signatures::{LayerEvidence, Source, layer_evidence, record_for};
+use crate::signatures::{
+    Bounded, Budget, LayerEvidence, MANIFEST_ACCEPT, MAX_DISCOVERY_BYTES, MAX_SIGNATURE_BYTES,
+    Source, layer_evidence, record_for,
+};
 
 /// Most referrers of one digest read from an upstream while looking for signatures: enough for
 /// several signers and attestations, bounded so that a hostile upstream cannot make one pull
@@ -95,28 +101,35 @@ async fn compute(
             .iter()
             .map(|r| (r.signature_manifest.clone(), r.layer_index as usize))
             .collect();
-        let found = discover(source, digest, observed, &known).await?;
-        if !found.is_empty() {
+        let discovered = discover(source, digest, observed, &known).await?;
+        if !discovered.found.is_empty() {
             let stored = evidence.len();
+            let found = &discovered.found;
             evidence.extend(found.iter().map(|(_, layer)| layer.evidence.clone()));
             own = evaluate(policy, &subject, &evidence, observed);
             if own.admitted().is_some() {
-                let records: Vec<_> = own
-                    .satisfied
-                    .iter()
-                    .filter_map(|s| {
-                        let (manifest_digest, layer) =
-                            found.get(s.evidence.checked_sub(stored)?)?;
-                        Some(record_for(digest, manifest_digest, layer, s, observed))
-                    })
-                    .collect();
-                blocking(&state.store, move |s| {
-                    for record in records {
-                        s.record_signature(record)?;
-                    }
-                    Ok(())
-                })
-                .await?;
+                let mut records = Vec::new();
+                // The signature manifests whose layers admitted the digest: served from now on.
+                let mut verified: BTreeMap<Digest, SignedSubject> = BTreeMap::new();
+                for s in &own.satisfied {
+                    let Some((manifest_digest, layer)) =
+                        s.evidence.checked_sub(stored).and_then(|i| found.get(i))
+                    else {
+                        continue;
+                    };
+                    records.push(record_for(digest, manifest_digest, layer, s, observed));
+                    verified
+                        .entry(manifest_digest.clone())
+                        .or_insert_with(|| SignedSubject {
+                            subject: digest.clone(),
+                            layers: discovered
+                                .layers_read
+                                .get(manifest_digest)
+                                .cloned()
+                                .unwrap_or_default(),
+                        });
+                }
+                record_verified(source, records, verified).await?;
                 return Ok(own);
             }
         }
@@ -137,46 +150,151 @@ async fn compute(
     Ok(own)
 }
 
+/// Writes the signature records of layers that satisfied a signer, and the signature manifests
+/// they came from as verified signature manifests of their subject in `source`'s repository.
+async fn record_verified(
+    source: &Source<'_>,
+    records: Vec<SignatureRecord>,
+    manifests: BTreeMap<Digest, SignedSubject>,
+) -> Result<(), ProxyError> {
+    let upstream = source.upstream.config.name.clone();
+    let repository = source.name.clone();
+    blocking(&source.state.store, move |s| {
+        for record in records {
+            s.record_signature(record)?;
+        }
+        for (manifest, signed) in &manifests {
+            s.record_signature_manifest(&upstream, &repository, manifest, signed)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Verifies `body` (a manifest with digest `manifest_digest`, parsed as `shape`, read from
+/// `source`'s repository) as a signature manifest of `subject` under `policy`, with the same
+/// bounds as signature intake. Each layer that satisfies a signer is recorded, and the manifest
+/// with it as a verified signature manifest of `subject`; returns whether any did. Used when a
+/// pull asks for a signature manifest sealgate has not verified yet (added in the upstream, or
+/// recorded by an older sealgate) whose subject is admitted.
+pub async fn verify_signature_manifest(
+    source: &Source<'_>,
+    policy: &Policy,
+    subject: &Digest,
+    manifest_digest: &Digest,
+    body: &[u8],
+    shape: &ManifestShape,
+) -> Result<bool, ProxyError> {
+    let about_subject = shape
+        .subject
+        .as_ref()
+        .is_none_or(|s| s.digest == subject.as_str());
+    if !shape.has_verifiable_signatures() || !about_subject {
+        return Ok(false);
+    }
+    let mut budget = Budget::new(MAX_SIGNATURE_BYTES);
+    let blobs = match source.signature_blobs(shape, &mut budget).await {
+        Ok(blobs) => blobs,
+        Err(ProxyError::ManifestInvalid(why)) => {
+            tracing::debug!(%subject, %manifest_digest, %why, "signature manifest not verified");
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
+    let observed = now();
+    let origin = format!("{manifest_digest} (in the upstream)");
+    let Ok(layers) = layer_evidence(body, shape, &blobs, observed, &origin, |_| false) else {
+        return Ok(false);
+    };
+    let subject_of = Subject {
+        repository: source.name.clone(),
+        digest: subject.clone(),
+        tag: None,
+    };
+    let records: Vec<SignatureRecord> = layers
+        .iter()
+        .filter_map(|layer| {
+            let verdict = evaluate(
+                policy,
+                &subject_of,
+                std::slice::from_ref(&layer.evidence),
+                observed,
+            );
+            let satisfied = verdict.satisfied.first()?;
+            Some(record_for(
+                subject,
+                manifest_digest,
+                layer,
+                satisfied,
+                observed,
+            ))
+        })
+        .collect();
+    if records.is_empty() {
+        return Ok(false);
+    }
+    let verified = BTreeMap::from([(
+        manifest_digest.clone(),
+        SignedSubject {
+            subject: subject.clone(),
+            layers: blobs.digests(),
+        },
+    )]);
+    record_verified(source, records, verified).await?;
+    // The subject's verdict may count the new signatures.
+    source.state.pull.verdicts.invalidate(subject);
+    Ok(true)
+}
+
+/// What a pull-time discovery found: evidence with the signature manifest it came from, and the
+/// layer blobs read from each manifest.
+#[derive(Default)]
+struct Discovered {
+    found: Vec<(Digest, LayerEvidence)>,
+    layers_read: HashMap<Digest, Vec<Digest>>,
+}
+
 /// Signature layers the upstream holds for `digest` (other than the `known` ones): its cosign
-/// `.sig` tag and its signature referrers (the upstream's referrers API, or the fallback tag). Manifests that are not
-/// signatures of `digest` are skipped; a signature whose blobs are missing is skipped too (it
-/// cannot be verified, and it is not sealgate's to repair).
+/// `.sig` tag and its signature referrers (the upstream's referrers API, or the fallback tag).
+/// Manifests that are not signatures of `digest` are skipped; a signature whose blobs are
+/// missing or too large is skipped too (it cannot be verified, and it is not sealgate's to
+/// repair). Everything read (manifests and blobs) comes out of one [`MAX_DISCOVERY_BYTES`]
+/// budget, each manifest's blobs out of at most [`MAX_SIGNATURE_BYTES`] of it, and manifests are
+/// examined one at a time, so a hostile upstream cannot make a pull hold more.
 async fn discover(
     source: &Source<'_>,
     digest: &Digest,
     observed: UnixTime,
     known: &[(Digest, usize)],
-) -> Result<Vec<(Digest, LayerEvidence)>, ProxyError> {
-    let mut manifests: Vec<Bytes> = Vec::new();
-    if let Some(sig) = source
-        .manifest(&format!("sha256-{}.sig", digest.hex()))
-        .await?
-    {
-        manifests.push(sig.body);
-    }
+) -> Result<Discovered, ProxyError> {
+    let mut budget = Budget::new(MAX_DISCOVERY_BYTES);
+    let mut references = vec![format!("sha256-{}.sig", digest.hex())];
     let referrers = upstream_referrers(source, digest).await?;
-    for descriptor in referrers
-        .iter()
-        .filter(|d| {
-            d.get("artifactType")
-                .and_then(|t| t.as_str())
-                .is_some_and(|t| SIGNATURE_ARTIFACT_PREFIXES.iter().any(|p| t.starts_with(p)))
-        })
-        .take(MAX_DISCOVERED_REFERRERS)
-    {
-        let Some(referrer) = descriptor
-            .get("digest")
-            .and_then(|d| d.as_str())
-            .and_then(|d| d.parse::<Digest>().ok())
-        else {
+    references.extend(
+        referrers
+            .iter()
+            .filter(|d| {
+                d.get("artifactType")
+                    .and_then(|t| t.as_str())
+                    .is_some_and(|t| SIGNATURE_ARTIFACT_PREFIXES.iter().any(|p| t.starts_with(p)))
+            })
+            .take(MAX_DISCOVERED_REFERRERS)
+            .filter_map(|d| {
+                d.get("digest")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| d.parse::<Digest>().ok())
+            })
+            .map(|d| d.to_string()),
+    );
+    let mut out = Discovered::default();
+    for reference in references {
+        if budget.left() == 0 {
+            tracing::debug!(%digest, "signature discovery stopped: its budget is spent");
+            break;
+        }
+        let Some(body) = discovered_manifest(source, &reference, &mut budget).await? else {
             continue;
         };
-        if let Some(fetched) = source.manifest(referrer.as_str()).await? {
-            manifests.push(fetched.body);
-        }
-    }
-    let mut found = Vec::new();
-    for body in manifests {
         let manifest_digest = sha256_digest(&body);
         let Ok(shape) = ManifestShape::parse(&body) else {
             continue;
@@ -188,7 +306,10 @@ async fn discover(
         if !shape.has_verifiable_signatures() || !about_digest {
             continue;
         }
-        let blobs = match source.signature_blobs(&shape).await {
+        let mut blob_budget = Budget::new(MAX_SIGNATURE_BYTES.min(budget.left()));
+        let blobs = source.signature_blobs(&shape, &mut blob_budget).await;
+        budget.spend(blob_budget.limit() - blob_budget.left());
+        let blobs = match blobs {
             Ok(blobs) => blobs,
             Err(ProxyError::ManifestInvalid(why)) => {
                 tracing::debug!(%digest, %manifest_digest, %why, "signature in the upstream skipped");
@@ -196,21 +317,66 @@ async fn discover(
             }
             Err(e) => return Err(e),
         };
-        let blob_digests: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
-        let md = manifest_digest.clone();
+        let read = blobs.digests();
+        let (md, owned) = (manifest_digest.clone(), read.clone());
         blocking(&source.state.store, move |s| {
-            s.record_blobs(&md, ManifestKind::Signature, &blob_digests)
+            s.record_blobs(&md, ManifestKind::Signature, &owned)
         })
         .await?;
         let origin = format!("{manifest_digest} (in the upstream)");
         match layer_evidence(&body, &shape, &blobs, observed, &origin, |index| {
             known.contains(&(manifest_digest.clone(), index))
         }) {
-            Ok(layers) => found.extend(layers.into_iter().map(|l| (manifest_digest.clone(), l))),
+            Ok(layers) => {
+                out.found
+                    .extend(layers.into_iter().map(|l| (manifest_digest.clone(), l)));
+                out.layers_read.insert(manifest_digest, read);
+            }
             Err(e) => {
                 tracing::debug!(%digest, %manifest_digest, error = %e, "signature in the upstream skipped");
             }
         }
     }
-    Ok(found)
+    Ok(out)
+}
+
+/// A signature manifest (`.sig` tag or referrer digest) read within what is left of `budget`;
+/// `None` when the upstream does not have it or it does not fit. A manifest fetched by digest
+/// must hash to it.
+async fn discovered_manifest(
+    source: &Source<'_>,
+    reference: &str,
+    budget: &mut Budget,
+) -> Result<Option<Bytes>, ProxyError> {
+    let headers = source.headers(header::ACCEPT, MANIFEST_ACCEPT);
+    let cap = source.state.config.max_manifest_bytes.min(budget.left());
+    let read = match source
+        .get_bounded(&format!("manifests/{reference}"), &headers, cap)
+        .await?
+    {
+        Bounded::TooLarge => {
+            tracing::debug!(%reference, cap, "signature manifest in the upstream skipped: too large");
+            return Ok(None);
+        }
+        Bounded::Read(read) => read,
+    };
+    if read.status == http::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !read.status.is_success() {
+        return Err(ProxyError::UpstreamBody {
+            upstream: source.upstream.config.name.clone(),
+            why: format!("GET manifest {reference} answered {}", read.status),
+        });
+    }
+    budget.spend(read.body.len());
+    if let Ok(digest) = reference.parse::<Digest>()
+        && sha256_digest(&read.body) != digest
+    {
+        return Err(ProxyError::UpstreamBody {
+            upstream: source.upstream.config.name.clone(),
+            why: format!("manifest {digest} does not hash to its digest"),
+        });
+    }
+    Ok(Some(read.body))
 }

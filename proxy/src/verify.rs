@@ -393,7 +393,7 @@ fn collect_evidence(
         }
     }
     for (source, manifest) in manifests {
-        let lookup = |d: &Digest| blobs.get(d.as_str()).cloned();
+        let lookup = |d: &Digest| blobs.get(d.as_str()).cloned().map(bytes::Bytes::from);
         let layers = parse_signature_manifest(&manifest, &lookup)
             .map_err(|e| usage(format!("{source}: {e}")))?;
         for (i, layer) in layers.into_iter().enumerate() {

@@ -129,6 +129,13 @@ pub(crate) struct SigTagLayers {
     pub(crate) layers: Vec<Digest>,
 }
 
+/// The layer blobs sealgate read while verifying a signature manifest (the subject is in the
+/// key).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SignatureManifestLayers {
+    pub(crate) layers: Vec<Digest>,
+}
+
 /// An index's children.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct IndexChildren {

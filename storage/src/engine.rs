@@ -16,13 +16,15 @@ use std::collections::BTreeSet;
 
 use sealgate_policies::oci::{Digest, RepoName};
 
-use crate::codec::{self, AuditHead, BlobOwner, IndexChildren, SigTagLayers};
+use crate::codec::{
+    self, AuditHead, BlobOwner, IndexChildren, SigTagLayers, SignatureManifestLayers,
+};
 use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{
     AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, ManifestKind, PendingTag,
     Pin, PinKey, PinMove, PinOutcome, PinnedTag, Referrer, RevokedSigner, SCHEMA_VERSION,
-    SignatureRecord, StorageError, StoreHealth, StoredRevocation, UnixSecs,
+    SignatureRecord, SignedSubject, StorageError, StoreHealth, StoredRevocation, UnixSecs,
 };
 
 /// Records read per page when walking a whole tree.
@@ -364,6 +366,76 @@ impl<B: Backend> Engine<B> {
         self.backend
             .transaction(|tx| tx.insert(Tree::SigTags, &key, value.clone()))?;
         self.backend.flush()
+    }
+
+    // ---- verified signature manifests -----------------------------------------------------
+
+    pub(crate) fn record_signature_manifest(
+        &self,
+        upstream: &str,
+        repository: &RepoName,
+        manifest: &Digest,
+        signed: &SignedSubject,
+    ) -> Result<bool, StorageError> {
+        let key = keys::signature_manifest(upstream, repository, manifest, &signed.subject);
+        let stored = |raw: Option<Vec<u8>>| -> Result<Option<BTreeSet<Digest>>, StorageError> {
+            raw.map(|raw| {
+                codec::decode::<SignatureManifestLayers>(Tree::SignatureManifests, &raw)
+                    .map(|l| l.layers.into_iter().collect())
+            })
+            .transpose()
+        };
+        let covers = |recorded: &Option<BTreeSet<Digest>>| {
+            recorded
+                .as_ref()
+                .is_some_and(|r| signed.layers.iter().all(|l| r.contains(l)))
+        };
+        // Pull paths record what they verify on every first pull: skip the transaction when
+        // nothing is new.
+        if covers(&stored(self.backend.get(Tree::SignatureManifests, &key)?)?) {
+            return Ok(false);
+        }
+        let (new, written) = self.backend.transaction(|tx| {
+            let existing = stored(tx.get(Tree::SignatureManifests, &key)?)?;
+            if covers(&existing) {
+                return Ok((false, false));
+            }
+            let new = existing.is_none();
+            let mut layers = existing.unwrap_or_default();
+            layers.extend(signed.layers.iter().cloned());
+            let value = codec::encode(
+                Tree::SignatureManifests,
+                &SignatureManifestLayers {
+                    layers: layers.into_iter().collect(),
+                },
+            )?;
+            tx.insert(Tree::SignatureManifests, &key, value)?;
+            Ok((new, true))
+        })?;
+        if written {
+            self.backend.flush()?;
+        }
+        Ok(new)
+    }
+
+    pub(crate) fn signature_manifest_subjects(
+        &self,
+        upstream: &str,
+        repository: &RepoName,
+        manifest: &Digest,
+    ) -> Result<Vec<SignedSubject>, StorageError> {
+        let mut out = Vec::new();
+        self.for_each(
+            Tree::SignatureManifests,
+            &keys::signature_manifest_prefix(upstream, repository, manifest),
+            |key, value| {
+                out.push(decode_signed_subject(key, value)?);
+                Ok(())
+            },
+        )?;
+        // Keys sort by length first (sha256 before sha512); answer in digest order.
+        out.sort_by(|a, b| a.subject.cmp(&b.subject));
+        Ok(out)
     }
 
     // ---- indexes -------------------------------------------------------------------------
@@ -869,6 +941,16 @@ fn decode_referrer(name: &'static str, key: &[u8], value: &[u8]) -> Result<Refer
     Ok(referrer)
 }
 
+/// A verified signature manifest's record, with the subject its key names.
+fn decode_signed_subject(key: &[u8], value: &[u8]) -> Result<SignedSubject, StorageError> {
+    let key = keys::parse_signature_manifest(Tree::SignatureManifests.name(), key)?;
+    let layers = codec::decode::<SignatureManifestLayers>(Tree::SignatureManifests, value)?.layers;
+    Ok(SignedSubject {
+        subject: key.subject,
+        layers,
+    })
+}
+
 /// One entry of `tree`, decoded and cross-checked against its key.
 fn check_entry(
     tree: Tree,
@@ -937,6 +1019,7 @@ fn check_entry(
             expect_empty("a pending index")
         }
         Tree::Revocations => decode_revocation(name, key, value).map(drop),
+        Tree::SignatureManifests => decode_signed_subject(key, value).map(drop),
         Tree::Audit => {
             let seq = keys::parse_audit(key)
                 .ok_or_else(|| corrupt(tree, "a key is not a sequence number"))?;
@@ -1120,6 +1203,25 @@ macro_rules! store_via_engine {
                 layers: &[::sealgate_policies::oci::Digest],
             ) -> Result<(), $crate::StorageError> {
                 self.engine.set_sig_tag_layers(key, layers)
+            }
+            fn record_signature_manifest(
+                &self,
+                upstream: &str,
+                repository: &::sealgate_policies::oci::RepoName,
+                manifest: &::sealgate_policies::oci::Digest,
+                signed: &$crate::SignedSubject,
+            ) -> Result<bool, $crate::StorageError> {
+                self.engine
+                    .record_signature_manifest(upstream, repository, manifest, signed)
+            }
+            fn signature_manifest_subjects(
+                &self,
+                upstream: &str,
+                repository: &::sealgate_policies::oci::RepoName,
+                manifest: &::sealgate_policies::oci::Digest,
+            ) -> Result<Vec<$crate::SignedSubject>, $crate::StorageError> {
+                self.engine
+                    .signature_manifest_subjects(upstream, repository, manifest)
             }
             fn record_index(
                 &self,

@@ -20,6 +20,7 @@
 //! | `pins`              | `pinkey`                                 | [`crate::Pin`], versioned JSON         |
 //! | `signatures`        | `subject`, `signature_manifest`, `layer_index` (`u32` BE) | [`crate::SignatureRecord`], versioned JSON (evidence base64) |
 //! | `sig_tags`          | `pinkey` (of the `.sig` tag)             | `{"v":1,"layers":[digest…]}`           |
+//! | `signature_manifests` | `upstream`, `repository`, `manifest`, `subject` | `{"v":1,"layers":[digest…]}` ([`crate::SignedSubject`]) |
 //! | `index_children`    | `index`                                  | `{"v":1,"children":[digest…]}`         |
 //! | `index_parents`     | `child`, `index`                         | empty: the key is the fact             |
 //! | `blob_owners`       | `blob`, `manifest`                       | `{"v":1,"kind":"image"}` or `{"v":1,"kind":"signature"}` ([`crate::ManifestKind`]) |
@@ -51,6 +52,17 @@
 //! Bumping the version would only make that older binary refuse the store. What a downgrade
 //! does cost: facts about manifests the older binary handled are missing until a manifest
 //! passes through a binary that records them again.
+//!
+//! `signature_manifests` says which signature manifests sealgate verified itself, for which
+//! subject, in which repository of which upstream, and which of their layer blobs it read while
+//! doing so: the pull gate serves a signature-shaped manifest (and, with blob gating, its layer
+//! blobs) only when it finds it here for an admitted subject. The key starts with the upstream
+//! and repository because the answer is per repository; `manifest` comes before `subject` so
+//! that "what does this manifest sign here" is one prefix scan. It was added the same way as the
+//! trees above, without changing [`crate::SCHEMA_VERSION`]: a store written before it opens
+//! with it empty, which is the truth (nothing recorded yet). The proxy verifies a signature
+//! manifest again, and records it, when a pull asks for it by its `.sig` tag (or it names its
+//! `subject`) and that subject is admitted; until then it is not served by digest.
 //!
 //! `revocations` holds the revocations made at runtime (the admin API); the proxy merges them
 //! with the configuration's. A key starts with a *kind* component, `key` or `cert`, followed by
@@ -99,6 +111,8 @@ pub mod trees {
     pub const SIGNATURES: &str = "signatures";
     /// Layer digests last accepted for a cosign `.sig` tag.
     pub const SIG_TAGS: &str = "sig_tags";
+    /// Signature manifests sealgate verified, by upstream, repository, manifest and subject.
+    pub const SIGNATURE_MANIFESTS: &str = "signature_manifests";
     /// An image index's children.
     pub const INDEX_CHILDREN: &str = "index_children";
     /// Reverse of [`INDEX_CHILDREN`]: which indexes contain a child.
@@ -131,11 +145,12 @@ pub mod trees {
         PendingByDigest,
         Revocations,
         Audit,
+        SignatureManifests,
     }
 
     impl Tree {
         /// Every tree, in the order the backends open them ([`Tree::index`]).
-        pub(crate) const ALL: [Tree; 12] = [
+        pub(crate) const ALL: [Tree; 13] = [
             Tree::Meta,
             Tree::Pins,
             Tree::Signatures,
@@ -148,6 +163,7 @@ pub mod trees {
             Tree::PendingByDigest,
             Tree::Revocations,
             Tree::Audit,
+            Tree::SignatureManifests,
         ];
 
         /// The tree's name on disk.
@@ -165,6 +181,7 @@ pub mod trees {
                 Tree::PendingByDigest => PENDING_BY_DIGEST,
                 Tree::Revocations => REVOCATIONS,
                 Tree::Audit => AUDIT,
+                Tree::SignatureManifests => SIGNATURE_MANIFESTS,
             }
         }
 
@@ -243,6 +260,36 @@ pub mod keys {
     /// All signature facts about one subject (a prefix of [`signature`]).
     pub fn signatures_of(subject: &Digest) -> Vec<u8> {
         build(&[subject.as_str().as_bytes()])
+    }
+
+    /// "`manifest` in `repository` of `upstream` is a verified signature manifest of `subject`"
+    /// in [`super::trees::SIGNATURE_MANIFESTS`].
+    pub fn signature_manifest(
+        upstream: &str,
+        repository: &RepoName,
+        manifest: &Digest,
+        subject: &Digest,
+    ) -> Vec<u8> {
+        build(&[
+            upstream.as_bytes(),
+            repository.as_str().as_bytes(),
+            manifest.as_str().as_bytes(),
+            subject.as_str().as_bytes(),
+        ])
+    }
+
+    /// Every subject `manifest` was verified for in `repository` of `upstream` (a prefix of
+    /// [`signature_manifest`]).
+    pub fn signature_manifest_prefix(
+        upstream: &str,
+        repository: &RepoName,
+        manifest: &Digest,
+    ) -> Vec<u8> {
+        build(&[
+            upstream.as_bytes(),
+            repository.as_str().as_bytes(),
+            manifest.as_str().as_bytes(),
+        ])
     }
 
     /// An index's children in [`super::trees::INDEX_CHILDREN`].
@@ -461,6 +508,38 @@ pub mod keys {
             repository: parse(tree, repository)?,
             subject: parse(tree, subject)?,
             referrer: parse(tree, referrer)?,
+        })
+    }
+
+    /// A key read back by [`parse_signature_manifest`].
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(crate) struct SignatureManifestKey {
+        pub(crate) upstream: String,
+        pub(crate) repository: RepoName,
+        pub(crate) manifest: Digest,
+        pub(crate) subject: Digest,
+    }
+
+    /// Reads back a key built by [`signature_manifest`].
+    pub(crate) fn parse_signature_manifest(
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<SignatureManifestKey, StorageError> {
+        let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
+        let [upstream, repository, manifest, subject] = parts.as_slice() else {
+            return Err(corrupt(
+                tree,
+                format!(
+                    "a signature manifest key has {} components, expected 4",
+                    parts.len()
+                ),
+            ));
+        };
+        Ok(SignatureManifestKey {
+            upstream: text(tree, upstream)?.to_owned(),
+            repository: parse(tree, repository)?,
+            manifest: parse(tree, manifest)?,
+            subject: parse(tree, subject)?,
         })
     }
 

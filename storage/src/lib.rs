@@ -35,7 +35,7 @@ pub use mem_store::MemStore;
 pub use records::{
     AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, ManifestKind, PendingTag,
     Pin, PinKey, PinMove, PinOutcome, PinnedTag, Referrer, RevokedSigner, SignatureFormat,
-    SignatureRecord, StoredRevocation, UnixSecs,
+    SignatureRecord, SignedSubject, StoredRevocation, UnixSecs,
 };
 pub use sled_store::SledStore;
 
@@ -149,6 +149,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Signatures recorded for `subject`, by signature manifest and layer index.
     fn signatures(&self, subject: &Digest) -> Result<Vec<SignatureRecord>, StorageError>;
+
+    /// Records that `manifest`, seen in `repository` of `upstream`, is a signature manifest
+    /// sealgate verified for `signed.subject`, having read `signed.layers`. Recording the same
+    /// manifest and subject again adds the layers not recorded yet (a fact only grows); when
+    /// every layer is recorded already it writes nothing and does not flush. Returns whether
+    /// the (manifest, subject) pair was new. Durable on return.
+    fn record_signature_manifest(
+        &self,
+        upstream: &str,
+        repository: &RepoName,
+        manifest: &Digest,
+        signed: &SignedSubject,
+    ) -> Result<bool, StorageError>;
+
+    /// What `manifest` was recorded as by [`Store::record_signature_manifest`] in exactly
+    /// `repository` of `upstream` (not another upstream's, nor `a/b`'s for `a`): one entry per
+    /// subject, in subject-digest order; empty when sealgate never verified it there.
+    fn signature_manifest_subjects(
+        &self,
+        upstream: &str,
+        repository: &RepoName,
+        manifest: &Digest,
+    ) -> Result<Vec<SignedSubject>, StorageError>;
 
     /// The layer digests last accepted for a cosign `.sig` tag (empty if none). The append-only
     /// check is the proxy's.

@@ -131,14 +131,30 @@ pub struct SignatureRecord {
 ///
 /// Stored as `"image"` or `"signature"` (see [`crate::layout`]). A new kind is a new record
 /// version: an older binary must refuse it by version rather than read it as corrupt.
+///
+/// The kind is what the manifest's shape says (its layers' media types), which any pusher
+/// chooses: it is information, never a reason to serve anything. What sealgate verified as a
+/// signature manifest is in [`crate::Store::signature_manifest_subjects`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ManifestKind {
     /// An image (or any artifact that is not a signature): its config and layers.
     Image,
-    /// A signature artifact (cosign `.sig` manifest, signature referrer, bundle): clients fetch
-    /// these blobs to verify for themselves.
+    /// Shaped like a signature artifact (cosign `.sig` manifest, signature referrer, bundle).
     Signature,
+}
+
+/// A signature manifest sealgate verified itself: the subject at least one of its layers is a
+/// valid signature of (under the trust in force then), and the layer blobs sealgate read and
+/// checked against their digests while verifying it. Only such a manifest is served as a
+/// signature artifact, and only its `layers` are served as signature blobs; both only while the
+/// subject is admitted (the proxy decides that).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedSubject {
+    /// The manifest the signatures are about.
+    pub subject: Digest,
+    /// Layer blobs of the signature manifest that sealgate read while verifying it.
+    pub layers: Vec<Digest>,
 }
 
 /// An OCI descriptor of a manifest whose `subject` is another manifest (OCI 1.1 referrer).

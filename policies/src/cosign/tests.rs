@@ -25,12 +25,13 @@ fn subject(repository: &str, digest: &str, tag: Option<&str>) -> Subject {
 }
 
 /// Blobs of the connaisseur dump, looked up by digest like the proxy would.
-fn connaisseur_blob(digest: &Digest) -> Option<Vec<u8>> {
+fn connaisseur_blob(digest: &Digest) -> Option<bytes::Bytes> {
     std::fs::read(format!(
         "{FIXTURES}/{CONNAISSEUR}/blobs/sha256/{}",
         digest.hex()
     ))
     .ok()
+    .map(bytes::Bytes::from)
 }
 
 fn connaisseur_signatures(image_digest: &str) -> Vec<CosignSignature> {
@@ -141,11 +142,42 @@ fn a_signature_cannot_be_replayed_onto_another_digest_or_repository() {
 }
 
 #[test]
+fn r11_layers_share_their_blob_and_oversized_payloads_are_refused_unhashed() {
+    let payload = bytes::Bytes::from_static(br#"{"critical":{}}"#);
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&payload)));
+    let layer = format!(
+        r#"{{"mediaType":"{SIMPLE_SIGNING_MEDIA_TYPE}","digest":"{digest}","annotations":{{"{ANNOTATION_SIGNATURE}":"AAAA"}}}}"#
+    );
+    let manifest = format!(r#"{{"layers":[{}]}}"#, vec![layer; 50].join(","));
+    let shared = payload.clone();
+    let results = parse_signature_manifest(manifest.as_bytes(), &|_| Some(shared.clone())).unwrap();
+    assert_eq!(results.len(), 50);
+    for result in results {
+        // The same allocation, not 50 copies of it.
+        assert_eq!(result.unwrap().payload.as_ptr(), payload.as_ptr());
+    }
+    // No signature annotation: refused as such, without the blob.
+    let unsigned = format!(
+        r#"{{"layers":[{{"mediaType":"{SIMPLE_SIGNING_MEDIA_TYPE}","digest":"{digest}"}}]}}"#
+    );
+    assert_eq!(
+        parse_signature_manifest(unsigned.as_bytes(), &|_| panic!("no blob is needed")).unwrap(),
+        [Err(SignatureFailure::SignatureEncoding)]
+    );
+    // Larger than any payload: refused without hashing (the digest would not match either).
+    let huge = bytes::Bytes::from(vec![b' '; MAX_PAYLOAD_BYTES + 1]);
+    let results = parse_signature_manifest(manifest.as_bytes(), &|_| Some(huge.clone())).unwrap();
+    assert!(results.iter().all(
+        |r| matches!(r, Err(SignatureFailure::PayloadMalformed(m)) if m.contains("more than"))
+    ));
+}
+
+#[test]
 fn tampered_manifests_and_blobs_are_refused_per_layer() {
     let hex = ALICE_IMAGE.strip_prefix("sha256:").unwrap();
     let manifest = fixture(&format!("{CONNAISSEUR}/manifests/sha256-{hex}.sig.json"));
     // A blob that does not hash to its layer digest.
-    let wrong_blob = |_: &Digest| Some(b"{}".to_vec());
+    let wrong_blob = |_: &Digest| Some(bytes::Bytes::from_static(b"{}"));
     let results = parse_signature_manifest(&manifest, &wrong_blob).unwrap();
     assert!(matches!(
         results[0],

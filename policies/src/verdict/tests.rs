@@ -78,7 +78,11 @@ fn subject(repository: &str, digest: &str) -> Subject {
 fn connaisseur_evidence(image: &str) -> Vec<Evidence> {
     let hex = image.strip_prefix("sha256:").unwrap();
     let manifest = read(&format!("{CONNAISSEUR}/manifests/sha256-{hex}.sig.json")).unwrap();
-    let blob = |d: &Digest| read(&format!("{CONNAISSEUR}/blobs/sha256/{}", d.hex())).ok();
+    let blob = |d: &Digest| {
+        read(&format!("{CONNAISSEUR}/blobs/sha256/{}", d.hex()))
+            .ok()
+            .map(bytes::Bytes::from)
+    };
     parse_signature_manifest(&manifest, &blob)
         .unwrap()
         .into_iter()

@@ -81,6 +81,21 @@ fn v1_blob_owner_is_written_in_its_documented_shape() {
 }
 
 #[test]
+fn v1_signature_manifest_is_written_in_its_documented_shape() {
+    let layers = SignatureManifestLayers {
+        layers: vec![d(D1), d(D2)],
+    };
+    let expected = format!(r#"{{"v":1,"layers":["{D1}","{D2}"]}}"#);
+    assert_eq!(
+        String::from_utf8(encode(Tree::SignatureManifests, &layers).unwrap()).unwrap(),
+        expected
+    );
+    let decoded: SignatureManifestLayers =
+        decode(Tree::SignatureManifests, expected.as_bytes()).unwrap();
+    assert_eq!(decoded.layers, [d(D1), d(D2)]);
+}
+
+#[test]
 fn v1_referrer_is_written_in_its_documented_shape() {
     let referrer = Referrer {
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),

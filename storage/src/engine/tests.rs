@@ -9,7 +9,8 @@ use sealgate_policies::oci::{Digest, RepoName};
 use super::*;
 use crate::mem_store::MemBackend;
 use crate::{
-    CertFacts, MemStore, SignatureFormat, SignatureRecord, SledStore, StorageError, Store,
+    CertFacts, MemStore, SignatureFormat, SignatureRecord, SignedSubject, SledStore, StorageError,
+    Store,
 };
 
 // ---- fixtures ------------------------------------------------------------------------------
@@ -101,6 +102,7 @@ on_both_backends!(
     blob_owners_list_every_manifest_with_its_kind,
     referrers_are_scoped_to_their_upstream_repository_and_subject,
     referrers_dedupe_and_follow_the_latest_descriptor,
+    signature_manifests_are_scoped_and_only_grow,
     pending_lifecycle_and_digest_index,
     pending_expiry_boundary,
     pinning_a_held_tag_clears_its_pending_entry_in_the_same_transaction,
@@ -1067,6 +1069,75 @@ fn referrers_dedupe_and_follow_the_latest_descriptor(store: &impl Harness) {
     store.check_records().unwrap();
 }
 
+fn signature_manifests_are_scoped_and_only_grow(store: &impl Harness) {
+    let manifest = digest(7);
+    let signed = |subject: u64, layers: &[u64]| SignedSubject {
+        subject: digest(subject),
+        layers: layers.iter().map(|&l| digest(l)).collect(),
+    };
+    let record = |upstream: &str, repository: &str, manifest: &Digest, s: SignedSubject| {
+        store
+            .record_signature_manifest(upstream, &repo(repository), manifest, &s)
+            .unwrap()
+    };
+    let subjects = |upstream: &str, repository: &str, manifest: &Digest| {
+        store
+            .signature_manifest_subjects(upstream, &repo(repository), manifest)
+            .unwrap()
+    };
+    assert!(subjects("hub", "a", &manifest).is_empty());
+    assert!(record("hub", "a", &manifest, signed(2, &[11, 10])));
+    assert!(record("hub", "a", &manifest, signed(1, &[10])));
+    assert!(
+        record(
+            "hub",
+            "a",
+            &manifest,
+            SignedSubject {
+                subject: digest512(3),
+                layers: vec![],
+            }
+        ),
+        "a subject with no layers read is still a fact"
+    );
+    // Subject-digest order (sha256 before sha512); layers sorted, no duplicates.
+    assert_eq!(
+        subjects("hub", "a", &manifest),
+        [
+            signed(1, &[10]),
+            signed(2, &[10, 11]),
+            SignedSubject {
+                subject: digest512(3),
+                layers: vec![]
+            }
+        ]
+    );
+    // Recording a subset again changes nothing; new layers are added, none removed.
+    assert!(!record("hub", "a", &manifest, signed(2, &[10])));
+    assert!(!record("hub", "a", &manifest, signed(2, &[12])));
+    assert_eq!(subjects("hub", "a", &manifest)[1], signed(2, &[10, 11, 12]));
+    // Only exactly that upstream, repository and manifest.
+    for (upstream, repository, m) in [
+        ("hub", "a/b", &manifest),
+        ("hub", "ab", &manifest),
+        ("hub2", "a", &manifest),
+        ("hu", "a", &manifest),
+        ("hub", "a", &digest(8)),
+        ("hub", "a", &digest(1)),
+    ] {
+        assert!(
+            subjects(upstream, repository, m).is_empty(),
+            "{upstream} {repository} {m}"
+        );
+    }
+    assert!(record("hub", "a/b", &manifest, signed(1, &[10])));
+    assert_eq!(subjects("hub", "a/b", &manifest), [signed(1, &[10])]);
+    assert_eq!(subjects("hub", "a", &manifest).len(), 3);
+    // Facts, not decisions: no audit records.
+    assert_eq!(store.verify_audit().unwrap().events, 0);
+    store.check_records().unwrap();
+}
+
 // ---- quarantine ----------------------------------------------------------------------------
 
 fn pending_lifecycle_and_digest_index(store: &impl Harness) {
@@ -1565,6 +1636,11 @@ fn corrupt_records_are_errors_not_panics(store: &impl Harness) {
         &keys::referrer(upstream, repository, &digest(3), &digest(4)),
         Some(codec::encode(Tree::Referrers, &referrer(5)).unwrap()),
     );
+    store.poke(
+        Tree::SignatureManifests,
+        &keys::signature_manifest(upstream, repository, &digest(1), &digest(2)),
+        garbage.clone(),
+    );
     let revoked = key_revocation("sha256:ab", "leaked");
     store.poke(
         Tree::Revocations,
@@ -1590,6 +1666,26 @@ fn corrupt_records_are_errors_not_panics(store: &impl Harness) {
         "signatures",
     );
     is_corrupt(store.sig_tag_layers(&k).map(drop), "sig_tags");
+    is_corrupt(
+        store
+            .signature_manifest_subjects(upstream, repository, &digest(1))
+            .map(drop),
+        "signature_manifests",
+    );
+    is_corrupt(
+        store
+            .record_signature_manifest(
+                upstream,
+                repository,
+                &digest(1),
+                &SignedSubject {
+                    subject: digest(2),
+                    layers: vec![digest(3)],
+                },
+            )
+            .map(drop),
+        "signature_manifests",
+    );
     is_corrupt(store.pending(&k).map(drop), "pending");
     is_corrupt(store.expired_pending(0).map(drop), "pending");
     is_corrupt(
@@ -1703,6 +1799,9 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
             Tree::IndexParents => keys::index_parent(&digest(1), &digest(2)),
             Tree::BlobOwners => keys::blob_owner(&digest(1), &digest(2)),
             Tree::Referrers => keys::referrer("hub", &k.repository, &digest(1), &digest(2)),
+            Tree::SignatureManifests => {
+                keys::signature_manifest("hub", &k.repository, &digest(1), &digest(2))
+            }
             Tree::PendingByDigest => keys::pending_by_digest(&digest(1), &k),
             Tree::Revocations if round % 2 == 0 => {
                 keys::revocation(&key_revocation("sha256:ab", "r").signer)
@@ -1719,6 +1818,7 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
         let _ = store.indexes_containing(&digest(1));
         let _ = store.blob_owners(&digest(1));
         let _ = store.referrers("hub", &k.repository, &digest(1));
+        let _ = store.signature_manifest_subjects("hub", &k.repository, &digest(1));
         let _ = store.pending(&k);
         let _ = store.pending_for_digest(&digest(1));
         let _ = store.expired_pending(u64::MAX);
@@ -1736,6 +1836,15 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
         let _ = store.record_index(&digest(1), &[digest(2)]);
         let _ = store.record_blobs(&digest(2), ManifestKind::Signature, &[digest(1)]);
         let _ = store.record_referrer("hub", &k.repository, &digest(1), referrer(2));
+        let _ = store.record_signature_manifest(
+            "hub",
+            &k.repository,
+            &digest(1),
+            &SignedSubject {
+                subject: digest(2),
+                layers: vec![digest(3)],
+            },
+        );
         let _ = store.record_revocation(key_revocation("sha256:ab", "r"), event("revoke", "x"));
         let _ = store.record_revocation(cert_revocation("CN=CA", "1", "r"), event("revoke", "x"));
         let _ = store.retire_pin(&k, event("retire", "x"));

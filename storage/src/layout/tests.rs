@@ -123,6 +123,20 @@ fn prefixes_match_whole_components_only() {
     assert!(!referrer("hub2", "a", 1).starts_with(&referrers));
     assert!(!referrer("hu", "a", 1).starts_with(&referrers));
     assert!(!referrer("hub", "a", 2).starts_with(&referrers));
+    let verified = keys::signature_manifest_prefix("hub", &a, &digest(1));
+    let signature_manifest = |upstream: &str, repository: &str, manifest: u64| {
+        keys::signature_manifest(
+            upstream,
+            &repository.parse().unwrap(),
+            &digest(manifest),
+            &digest(9),
+        )
+    };
+    assert!(signature_manifest("hub", "a", 1).starts_with(&verified));
+    assert!(!signature_manifest("hub", "a/b", 1).starts_with(&verified));
+    assert!(!signature_manifest("hub", "ab", 1).starts_with(&verified));
+    assert!(!signature_manifest("hub2", "a", 1).starts_with(&verified));
+    assert!(!signature_manifest("hub", "a", 2).starts_with(&verified));
 }
 
 #[test]
@@ -166,9 +180,22 @@ fn keys_read_back() {
         .unwrap(),
         keys::ReferrerKey {
             upstream: upstream.to_owned(),
-            repository,
+            repository: repository.clone(),
             subject: digest(9),
             referrer: digest(10),
+        }
+    );
+    assert_eq!(
+        keys::parse_signature_manifest(
+            "s",
+            &keys::signature_manifest(upstream, &repository, &digest(11), &digest(12))
+        )
+        .unwrap(),
+        keys::SignatureManifestKey {
+            upstream: upstream.to_owned(),
+            repository,
+            manifest: digest(11),
+            subject: digest(12),
         }
     );
     assert_eq!(keys::parse_audit(&keys::audit(42)), Some(42));
