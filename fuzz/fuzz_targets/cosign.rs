@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
     };
-    let lookup = |_: &sealgate_policies::oci::Digest| Some(blob.to_vec());
+    let shared = bytes::Bytes::copy_from_slice(blob);
+    let lookup = |_: &sealgate_policies::oci::Digest| Some(shared.clone());
     let _ = parse_signature_manifest(manifest, &lookup);
     // A layer: the manifest part as annotations (JSON map), the rest as the payload.
     if let Ok(annotations) = serde_json::from_slice::<BTreeMap<String, String>>(manifest) {

@@ -4,12 +4,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sealgate::manifest::ManifestShape;
+use sealgate::manifest::{ManifestShape, agreement};
 
 fuzz_target!(|data: &[u8]| {
+    let agreed = agreement::check(data).is_ok();
     let Ok(shape) = ManifestShape::parse(data) else {
         return;
     };
+    // Nothing is parsed that the agreement check refused.
+    assert!(agreed);
     let _ = shape.is_signature();
     let _ = shape.has_verifiable_signatures();
     let _ = shape.blobs();

@@ -12,23 +12,16 @@
 //! - [`access`]: `[auth]`: passthrough, or sealgate authenticating clients (tokens, client
 //!   certificates) and authorising them per repository.
 //! - [`gateway`]: per-request dispatch (health, route parsing, forwarding); the gates hook in here.
-//! - [`push`]: the push gate: tag immutability, signature intake, quarantine.
+//! - [`push`]: the push gate: what each tag may hold, tag immutability, signature intake,
+//!   quarantine; protected deletes (`push::delete`).
 //! - [`pull`]: the pull gate: tags answered from pins, pull-time re-verification, drift, mirror
 //!   pins on first verified pull, blob gating.
 //! - [`verdicts`]: verdicts on digests from the index, the upstream's signatures and parent
 //!   indexes; [`cache`] holds them and verified manifests in memory.
 //! - [`referrers`]: the referrers API, answered by sealgate.
 //! - [`signatures`], [`manifest`], [`facts`]: reading signature material and manifests from an
-//!   upstream, and the facts recorded about them.
-//! - [`reload`]: re-reading trust and policy without a restart (SIGHUP).
-//! - [`admin`]: the admin API (its own listener) and the `sealgate admin` client.
-//! - [`pull`]: the pull gate: tags answered from pins, pull-time re-verification, drift, mirror
-//!   pins on first verified pull, blob gating.
-//! - [`verdicts`]: verdicts on digests from the index, the upstream's signatures and parent
-//!   indexes; [`cache`] holds them and verified manifests in memory.
-//! - [`referrers`]: the referrers API, answered by sealgate.
-//! - [`signatures`], [`manifest`], [`facts`]: reading signature material and manifests from an
-//!   upstream, and the facts recorded about them.
+//!   upstream (within fixed bounds), and the facts recorded about them; `manifest::agreement`
+//!   refuses JSON that Go's `encoding/json` would read differently.
 //! - [`reload`]: re-reading trust and policy without a restart (SIGHUP).
 //! - [`admin`]: the admin API (its own listener) and the `sealgate admin` client.
 //! - [`evidence`]: signature material as the index stores it, and back.
@@ -38,7 +31,8 @@
 //!   superseded session states never sent upstream.
 //! - [`upstream`]: the pooled client, namespace routing, header hygiene, `Location` rewriting.
 //! - [`upstream_auth`]: sealgate's own upstream credentials and the registry token flow.
-//! - [`body`]: streaming bodies with idle timeouts.
+//! - [`body`]: streaming bodies with idle timeouts; cut transfers logged and counted; whole blobs
+//!   checked against their digest as they stream.
 //! - [`error`]: the error type and its single mapping to OCI error responses.
 //! - [`metrics`]: `/metrics` in the Prometheus text format; counters updated on the request path.
 //! - [`verify`]: `sealgate verify`, the trust engine on evidence files, offline.
