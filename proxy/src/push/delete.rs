@@ -32,7 +32,8 @@ use crate::error::ProxyError;
 use crate::metrics::Reason;
 use crate::upstream::Forward;
 
-/// Indexes above a manifest followed at most (nested indexes are rare; the walk is bounded).
+/// Indexes above a manifest followed at most (nested indexes are rare; the walk is bounded,
+/// and a walk cut short protects the manifest with every pin of its repository).
 const MAX_ANCESTORS: usize = 256;
 
 /// The most of an upstream's error body read to recognise its code.
@@ -97,21 +98,27 @@ fn manifest_guards(
     // Indexes listing it, and the indexes listing those, breadth first and bounded.
     let mut ancestors: Vec<Digest> = Vec::new();
     let mut frontier = vec![digest.clone()];
+    // Anyone may push indexes by digest: past the bound, which pins need it is unknown, so
+    // every pin of the repository counts as needing it (the delete fails closed).
+    let mut cut = false;
     while let Some(next) = frontier.pop() {
         for parent in store.indexes_containing(&next)? {
+            if parent == *digest || ancestors.contains(&parent) {
+                continue;
+            }
             if ancestors.len() >= MAX_ANCESTORS {
+                cut = true;
+                frontier.clear();
                 break;
             }
-            if parent != *digest && !ancestors.contains(&parent) {
-                ancestors.push(parent.clone());
-                frontier.push(parent);
-            }
+            ancestors.push(parent.clone());
+            frontier.push(parent);
         }
     }
     let mut guards = Vec::new();
     for (pin_key, pin) in pins {
         let itself = pin.digest == *digest;
-        if itself || ancestors.contains(&pin.digest) {
+        if itself || cut || ancestors.contains(&pin.digest) {
             guards.push(Guard {
                 tag: pin_key.tag.clone(),
                 digest: pin.digest.clone(),
@@ -525,5 +532,56 @@ mod tests {
         );
         assert!(error_codes(b"<html>400</html>").is_empty());
         assert!(error_codes(br#"{"errors":"DIGEST_INVALID"}"#).is_empty());
+    }
+
+    #[test]
+    fn r11_a_manifest_listed_by_too_many_indexes_is_protected_by_every_pin() {
+        let store = sealgate_storage::MemStore::new();
+        let digest = |n: u32| -> Digest { format!("sha256:{n:064x}").parse().unwrap() };
+        let child = digest(1);
+        // Anyone can push indexes by digest: more of them list the child than the walk
+        // follows, and the pinned one is among the last.
+        let indexes: Vec<Digest> = (0..MAX_ANCESTORS as u32 + 40)
+            .map(|i| digest(1000 + i))
+            .collect();
+        for index in &indexes {
+            store
+                .record_index(index, std::slice::from_ref(&child))
+                .unwrap();
+        }
+        let repository: RepoName = "team/app".parse().unwrap();
+        let key = PinKey {
+            upstream: "local".to_owned(),
+            repository: repository.clone(),
+            tag: "v1".parse().unwrap(),
+        };
+        let pin = sealgate_storage::Pin {
+            digest: indexes.last().unwrap().clone(),
+            pinned_at: 1,
+            pushed_by: None,
+            signers: vec![],
+            history: vec![],
+        };
+        let event = AuditEvent {
+            at: 1,
+            action: "push".to_owned(),
+            outcome: "allow".to_owned(),
+            upstream: "local".to_owned(),
+            repository: repository.to_string(),
+            reference: "v1".to_owned(),
+            digest: None,
+            reason: String::new(),
+            identity: None,
+            signers: vec![],
+            request_id: None,
+        };
+        store.pin(&key, pin, false, event).unwrap();
+        let pins = store.pins("local", Some(&repository)).unwrap();
+        let guards = manifest_guards(&store, ("local", &repository), &pins, &child, true).unwrap();
+        assert_eq!(
+            guards.iter().map(|g| g.tag.as_str()).collect::<Vec<_>>(),
+            ["v1"],
+            "a walk cut short must fail closed"
+        );
     }
 }
