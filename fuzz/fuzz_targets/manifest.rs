@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = shape.blobs();
     let _ = shape.children();
     let _ = shape.content_type();
-    // Accepted bytes are JSON a generic parser reads too.
-    assert!(serde_json::from_slice::<serde_json::Value>(data).is_ok());
+    // (Not asserted: that serde_json::Value reads it too. A number out of f64's range in a field
+    // neither parser binds, e.g. `"e":[9…9e9…9]`, is skipped by both the manifest parser and Go,
+    // but refused by Value: the fuzzer found it; it is a seed now.)
 });

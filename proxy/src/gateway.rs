@@ -136,62 +136,43 @@ async fn dispatch(
         expected,
         cuts: state.metrics.cuts().clone(),
     };
+    let push_for = |name| Push {
+        state,
+        upstream,
+        name,
+        headers: &parts.headers,
+        ns: oci.ns.as_deref(),
+        identity: identity.as_deref(),
+    };
+    let pull_for = |name| Pull {
+        state,
+        upstream,
+        name,
+        headers: &parts.headers,
+        method: &parts.method,
+        identity: identity.as_deref(),
+    };
     match &oci.route {
         OciRoute::PutManifest { name, reference } => {
             let manifest =
                 read_manifest(body, &parts.headers, state.config.max_manifest_bytes, idle).await?;
-            let push = Push {
-                state,
-                upstream,
-                name,
-                headers: &parts.headers,
-                ns: oci.ns.as_deref(),
-                identity: identity.as_deref(),
-            };
+            let push = push_for(name);
             return crate::push::put_manifest(&push, reference, manifest).await;
         }
         OciRoute::DeleteManifest { name, reference } => {
-            let push = Push {
-                state,
-                upstream,
-                name,
-                headers: &parts.headers,
-                ns: oci.ns.as_deref(),
-                identity: identity.as_deref(),
-            };
+            let push = push_for(name);
             return crate::push::delete_manifest(&push, reference).await;
         }
         OciRoute::DeleteBlob { name, digest } => {
-            let push = Push {
-                state,
-                upstream,
-                name,
-                headers: &parts.headers,
-                ns: oci.ns.as_deref(),
-                identity: identity.as_deref(),
-            };
+            let push = push_for(name);
             return crate::push::delete_blob(&push, digest).await;
         }
         OciRoute::GetManifest { name, reference } => {
-            let pull = Pull {
-                state,
-                upstream,
-                name,
-                headers: &parts.headers,
-                method: &parts.method,
-                identity: identity.as_deref(),
-            };
+            let pull = pull_for(name);
             return crate::pull::get_manifest(&pull, reference).await;
         }
         OciRoute::GetBlob { name, digest } => {
-            let pull = Pull {
-                state,
-                upstream,
-                name,
-                headers: &parts.headers,
-                method: &parts.method,
-                identity: identity.as_deref(),
-            };
+            let pull = pull_for(name);
             warning = crate::pull::check_blob(&pull, digest).await?;
             whole_blob = Some(digest);
         }
