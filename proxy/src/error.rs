@@ -174,7 +174,8 @@ pub enum ProxyError {
         upstream: String,
         /// What it answered.
         status: StatusCode,
-        /// Its `Retry-After` in seconds, kept when it answered 503 with a usable one.
+        /// Its `Retry-After` in seconds, kept when it answered 503 with a usable one (the client
+        /// gets 502, as for every upstream server error, and the upstream's back-off).
         retry_after: Option<u32>,
     },
     /// The index could not be read or written: fail closed.
@@ -226,9 +227,6 @@ impl ProxyError {
             // An upstream that says it is unavailable stays "unavailable" (503, with its
             // Retry-After): clients back off on 503 as asked. Any other server error is the
             // upstream's fault, a bad gateway for sealgate's client.
-            Self::UpstreamStatus { status, .. } if *status == StatusCode::SERVICE_UNAVAILABLE => {
-                (StatusCode::SERVICE_UNAVAILABLE, OciErrorCode::Unavailable)
-            }
             Self::UpstreamStatus { .. } => (StatusCode::BAD_GATEWAY, OciErrorCode::Unavailable),
             // A full or failing disk: the store reopens by itself once writes succeed, so the
             // client is told to come back rather than that something is broken for good.

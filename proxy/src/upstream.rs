@@ -442,7 +442,7 @@ impl Upstreams {
 }
 
 /// The answer to a client for an upstream's server error: 502 `UNAVAILABLE` naming the
-/// upstream and its status, or 503 for an upstream 503, keeping a sane `Retry-After`. The
+/// upstream and its status; an upstream 503's `Retry-After` is kept when it is sane. The
 /// upstream's body is dropped unread (an HTML page, or internals the client need not see).
 fn server_error(upstream: &str, status: StatusCode, headers: &HeaderMap) -> Response<ProxyBody> {
     let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE)

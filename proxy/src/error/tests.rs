@@ -54,14 +54,14 @@ async fn r11_an_upstream_server_error_is_a_bad_gateway_naming_it() {
 }
 
 #[test]
-fn r11_an_upstream_503_stays_503_with_its_retry_after() {
+fn r11_an_upstream_503_is_502_with_its_retry_after() {
     let error = ProxyError::UpstreamStatus {
         upstream: "hub".to_owned(),
         status: StatusCode::SERVICE_UNAVAILABLE,
         retry_after: Some(42),
     };
     let response = error.response();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(response.headers()[header::RETRY_AFTER], "42");
 }
 
