@@ -24,30 +24,26 @@ use crate::layout::trees::Tree;
 use crate::{
     AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, ManifestKind, PendingTag,
     Pin, PinKey, PinMove, PinOutcome, PinnedTag, Referrer, RevokedSigner, SCHEMA_VERSION,
-    SignatureRecord, SignedSubject, StorageError, StoreHealth, StoredRevocation, UnixSecs,
+    SignatureRecord, SignedSubject, StorageError, Store, StoreHealth, StoredRevocation, UnixSecs,
 };
 
 /// Records read per page when walking a whole tree.
 const PAGE: usize = 512;
 
-/// Why a transaction body stopped.
+/// Why a transaction body stopped. The store's own type, so that any backend can run the
+/// engine's transaction bodies.
 #[derive(Debug)]
 pub(crate) enum TxError {
-    /// The operation failed (a corrupt record, say): abort the transaction with this error.
+    /// The operation or the backend failed (a corrupt record, an I/O error): abort the
+    /// transaction with this error.
     Store(StorageError),
-    /// The backend failed or asks for a retry (sled's conflict).
-    Backend(sled::transaction::UnabortableTransactionError),
+    /// The backend found the transaction in conflict with another: run the body again.
+    Conflict,
 }
 
 impl From<StorageError> for TxError {
     fn from(e: StorageError) -> Self {
         Self::Store(e)
-    }
-}
-
-impl From<sled::transaction::UnabortableTransactionError> for TxError {
-    fn from(e: sled::transaction::UnabortableTransactionError) -> Self {
-        Self::Backend(e)
     }
 }
 
@@ -154,21 +150,65 @@ impl<B: Backend> Engine<B> {
         self.backend.flush()
     }
 
-    pub(crate) fn health(&self) -> Result<StoreHealth, StorageError> {
+    pub(crate) fn read_head(&self) -> Result<AuditHead, StorageError> {
+        match self.backend.get(Tree::Meta, keys::AUDIT_HEAD)? {
+            Some(raw) => codec::decode_head(&raw),
+            None => Ok(AuditHead::GENESIS),
+        }
+    }
+
+    /// Decodes every record and key of every tree; returns how many entries there are.
+    pub(crate) fn verify_records(&self) -> Result<u64, StorageError> {
+        let mut count = 0u64;
+        for tree in Tree::ALL {
+            let name = tree.name();
+            self.for_each(tree, &[], |key, value| {
+                count += 1;
+                check_entry(tree, name, key, value)
+            })?;
+        }
+        Ok(count)
+    }
+}
+
+/// A public store type: a handle on an [`Engine`] over its backend. Every such type is a
+/// [`Store`] through the one impl below, so a new backend implements [`Backend`] and wraps an
+/// `Engine` of it; nothing else (callers, gates) changes.
+pub(crate) trait EngineStore: Send + Sync + 'static {
+    /// The backend the operations run over.
+    type Backend: Backend;
+
+    /// The engine over the store's backend.
+    fn engine(&self) -> &Engine<Self::Backend>;
+}
+
+/// An engine is a store of its own backend (the engine's tests run it over a counting one).
+impl<B: Backend> EngineStore for Engine<B> {
+    type Backend = B;
+
+    fn engine(&self) -> &Engine<B> {
+        self
+    }
+}
+
+/// The store's operations, written once for every backend.
+impl<S: EngineStore> Store for S {
+    fn health(&self) -> Result<StoreHealth, StorageError> {
         let schema_version = self
+            .engine()
             .read_schema_version()?
             .ok_or_else(|| corrupt(Tree::Meta, "schema version missing"))?;
         // The write probe: the version is written again, as it is, and flushed. A store that
         // reads fine but cannot write (a full disk) is not healthy.
         if schema_version == SCHEMA_VERSION {
-            self.write_schema_version()?;
+            self.engine().write_schema_version()?;
         }
         Ok(StoreHealth { schema_version })
     }
 
     // ---- pins ----------------------------------------------------------------------------
 
-    pub(crate) fn pin(
+    fn pin(
         &self,
         key: &PinKey,
         pin: Pin,
@@ -177,13 +217,14 @@ impl<B: Backend> Engine<B> {
     ) -> Result<(PinOutcome, AuditRecord), StorageError> {
         let pin_key = keys::pin(key);
         let result = self
+            .engine()
             .backend
             .transaction(|tx| pin_in(tx, &pin_key, &pin, mutable, &event))?;
-        self.backend.flush()?;
+        self.engine().backend.flush()?;
         Ok(result)
     }
 
-    pub(crate) fn pin_clearing_pending(
+    fn pin_clearing_pending(
         &self,
         key: &PinKey,
         pin: Pin,
@@ -192,7 +233,7 @@ impl<B: Backend> Engine<B> {
         cleared: &dyn Fn(&PendingTag) -> AuditEvent,
     ) -> Result<PinnedTag, StorageError> {
         let pin_key = keys::pin(key);
-        let result = self.backend.transaction(|tx| {
+        let result = self.engine().backend.transaction(|tx| {
             let (outcome, record) = pin_in(tx, &pin_key, &pin, mutable, &event)?;
             let cleared = remove_pending_in(tx, &pin_key, cleared)?;
             Ok(PinnedTag {
@@ -201,13 +242,13 @@ impl<B: Backend> Engine<B> {
                 cleared,
             })
         })?;
-        self.backend.flush()?;
+        self.engine().backend.flush()?;
         Ok(result)
     }
 
     /// [`Self::pin`] with `mutable = false` for every entry, in order, in one transaction and
     /// with one flush. An empty batch opens no transaction and does not flush.
-    pub(crate) fn pin_batch(
+    fn pin_batch(
         &self,
         entries: Vec<(PinKey, Pin, AuditEvent)>,
     ) -> Result<Vec<(PinOutcome, AuditRecord)>, StorageError> {
@@ -218,24 +259,25 @@ impl<B: Backend> Engine<B> {
             .into_iter()
             .map(|(key, pin, event)| (keys::pin(&key), pin, event))
             .collect();
-        let results = self.backend.transaction(|tx| {
+        let results = self.engine().backend.transaction(|tx| {
             entries
                 .iter()
                 .map(|(pin_key, pin, event)| pin_in(tx, pin_key, pin, false, event))
                 .collect()
         })?;
-        self.backend.flush()?;
+        self.engine().backend.flush()?;
         Ok(results)
     }
 
-    pub(crate) fn get_pin(&self, key: &PinKey) -> Result<Option<Pin>, StorageError> {
-        self.backend
+    fn get_pin(&self, key: &PinKey) -> Result<Option<Pin>, StorageError> {
+        self.engine()
+            .backend
             .get(Tree::Pins, &keys::pin(key))?
             .map(|raw| codec::decode(Tree::Pins, &raw))
             .transpose()
     }
 
-    pub(crate) fn pins(
+    fn pins(
         &self,
         upstream: &str,
         repository: Option<&RepoName>,
@@ -245,7 +287,7 @@ impl<B: Backend> Engine<B> {
             None => keys::upstream_prefix(upstream),
         };
         let mut out = Vec::new();
-        self.for_each(Tree::Pins, &prefix, |key, value| {
+        self.engine().for_each(Tree::Pins, &prefix, |key, value| {
             out.push((
                 keys::parse_pin(Tree::Pins.name(), key)?,
                 codec::decode(Tree::Pins, value)?,
@@ -258,9 +300,9 @@ impl<B: Backend> Engine<B> {
 
     /// Every pin: one walk of the whole tree. The admin API lists pins and computes a
     /// revocation's reach with it; the proxy's hot paths never call it.
-    pub(crate) fn all_pins(&self) -> Result<Vec<(PinKey, Pin)>, StorageError> {
+    fn all_pins(&self) -> Result<Vec<(PinKey, Pin)>, StorageError> {
         let mut out = Vec::new();
-        self.for_each(Tree::Pins, &[], |key, value| {
+        self.engine().for_each(Tree::Pins, &[], |key, value| {
             out.push((
                 keys::parse_pin(Tree::Pins.name(), key)?,
                 codec::decode(Tree::Pins, value)?,
@@ -274,13 +316,13 @@ impl<B: Backend> Engine<B> {
         Ok(out)
     }
 
-    pub(crate) fn retire_pin(
+    fn retire_pin(
         &self,
         key: &PinKey,
         event: AuditEvent,
     ) -> Result<Option<(Pin, AuditRecord)>, StorageError> {
         let pin_key = keys::pin(key);
-        let removed = self.backend.transaction(|tx| {
+        let removed = self.engine().backend.transaction(|tx| {
             let Some(raw) = tx.get(Tree::Pins, &pin_key)? else {
                 // Nothing to retire: nothing is decided, so nothing is audited.
                 return Ok(None);
@@ -293,20 +335,20 @@ impl<B: Backend> Engine<B> {
             Ok(Some((pin, record)))
         })?;
         if removed.is_some() {
-            self.backend.flush()?;
+            self.engine().backend.flush()?;
         }
         Ok(removed)
     }
 
     // ---- signatures ----------------------------------------------------------------------
 
-    pub(crate) fn record_signature(&self, record: SignatureRecord) -> Result<bool, StorageError> {
+    fn record_signature(&self, record: SignatureRecord) -> Result<bool, StorageError> {
         let key = keys::signature(
             &record.subject,
             &record.signature_manifest,
             record.layer_index,
         );
-        let (new, written) = self.backend.transaction(|tx| {
+        let (new, written) = self.engine().backend.transaction(|tx| {
             let mut stored = record.clone();
             let existing = match tx.get(Tree::Signatures, &key)? {
                 Some(raw) => Some(codec::decode_signature(&raw)?),
@@ -323,17 +365,14 @@ impl<B: Backend> Engine<B> {
             Ok((existing.is_none(), true))
         })?;
         if written {
-            self.backend.flush()?;
+            self.engine().backend.flush()?;
         }
         Ok(new)
     }
 
-    pub(crate) fn signatures(
-        &self,
-        subject: &Digest,
-    ) -> Result<Vec<SignatureRecord>, StorageError> {
+    fn signatures(&self, subject: &Digest) -> Result<Vec<SignatureRecord>, StorageError> {
         let mut out = Vec::new();
-        self.for_each(
+        self.engine().for_each(
             Tree::Signatures,
             &keys::signatures_of(subject),
             |_, value| {
@@ -344,18 +383,16 @@ impl<B: Backend> Engine<B> {
         Ok(out)
     }
 
-    pub(crate) fn sig_tag_layers(&self, key: &PinKey) -> Result<Vec<Digest>, StorageError> {
-        Ok(match self.backend.get(Tree::SigTags, &keys::pin(key))? {
-            Some(raw) => codec::decode::<SigTagLayers>(Tree::SigTags, &raw)?.layers,
-            None => Vec::new(),
-        })
+    fn sig_tag_layers(&self, key: &PinKey) -> Result<Vec<Digest>, StorageError> {
+        Ok(
+            match self.engine().backend.get(Tree::SigTags, &keys::pin(key))? {
+                Some(raw) => codec::decode::<SigTagLayers>(Tree::SigTags, &raw)?.layers,
+                None => Vec::new(),
+            },
+        )
     }
 
-    pub(crate) fn set_sig_tag_layers(
-        &self,
-        key: &PinKey,
-        layers: &[Digest],
-    ) -> Result<(), StorageError> {
+    fn set_sig_tag_layers(&self, key: &PinKey, layers: &[Digest]) -> Result<(), StorageError> {
         let value = codec::encode(
             Tree::SigTags,
             &SigTagLayers {
@@ -363,14 +400,15 @@ impl<B: Backend> Engine<B> {
             },
         )?;
         let key = keys::pin(key);
-        self.backend
+        self.engine()
+            .backend
             .transaction(|tx| tx.insert(Tree::SigTags, &key, value.clone()))?;
-        self.backend.flush()
+        self.engine().backend.flush()
     }
 
     // ---- verified signature manifests -----------------------------------------------------
 
-    pub(crate) fn record_signature_manifest(
+    fn record_signature_manifest(
         &self,
         upstream: &str,
         repository: &RepoName,
@@ -392,10 +430,12 @@ impl<B: Backend> Engine<B> {
         };
         // Pull paths record what they verify on every first pull: skip the transaction when
         // nothing is new.
-        if covers(&stored(self.backend.get(Tree::SignatureManifests, &key)?)?) {
+        if covers(&stored(
+            self.engine().backend.get(Tree::SignatureManifests, &key)?,
+        )?) {
             return Ok(false);
         }
-        let (new, written) = self.backend.transaction(|tx| {
+        let (new, written) = self.engine().backend.transaction(|tx| {
             let existing = stored(tx.get(Tree::SignatureManifests, &key)?)?;
             if covers(&existing) {
                 return Ok((false, false));
@@ -413,19 +453,19 @@ impl<B: Backend> Engine<B> {
             Ok((new, true))
         })?;
         if written {
-            self.backend.flush()?;
+            self.engine().backend.flush()?;
         }
         Ok(new)
     }
 
-    pub(crate) fn signature_manifest_subjects(
+    fn signature_manifest_subjects(
         &self,
         upstream: &str,
         repository: &RepoName,
         manifest: &Digest,
     ) -> Result<Vec<SignedSubject>, StorageError> {
         let mut out = Vec::new();
-        self.for_each(
+        self.engine().for_each(
             Tree::SignatureManifests,
             &keys::signature_manifest_prefix(upstream, repository, manifest),
             |key, value| {
@@ -440,11 +480,7 @@ impl<B: Backend> Engine<B> {
 
     // ---- indexes -------------------------------------------------------------------------
 
-    pub(crate) fn record_index(
-        &self,
-        index: &Digest,
-        children: &[Digest],
-    ) -> Result<(), StorageError> {
+    fn record_index(&self, index: &Digest, children: &[Digest]) -> Result<(), StorageError> {
         let children: Vec<Digest> = {
             // One entry per child, in a stable order.
             let unique: BTreeSet<&Digest> = children.iter().collect();
@@ -461,7 +497,11 @@ impl<B: Backend> Engine<B> {
         };
         // The forward record and its reverse entries are written in one transaction, so an
         // identical forward record means the reverse entries are there too.
-        if let Some((_, true)) = stored(self.backend.get(Tree::IndexChildren, &forward_key)?)? {
+        if let Some((_, true)) = stored(
+            self.engine()
+                .backend
+                .get(Tree::IndexChildren, &forward_key)?,
+        )? {
             return Ok(());
         }
         let value = codec::encode(
@@ -470,7 +510,7 @@ impl<B: Backend> Engine<B> {
                 children: children.clone(),
             },
         )?;
-        let written = self.backend.transaction(|tx| {
+        let written = self.engine().backend.transaction(|tx| {
             // An index is content-addressed, so its children never change; should a caller
             // record different ones anyway, the reverse entries follow the latest record.
             match stored(tx.get(Tree::IndexChildren, &forward_key)?)? {
@@ -493,14 +533,14 @@ impl<B: Backend> Engine<B> {
             Ok(true)
         })?;
         if written {
-            self.backend.flush()?;
+            self.engine().backend.flush()?;
         }
         Ok(())
     }
 
-    pub(crate) fn indexes_containing(&self, child: &Digest) -> Result<Vec<Digest>, StorageError> {
+    fn indexes_containing(&self, child: &Digest) -> Result<Vec<Digest>, StorageError> {
         let mut out = Vec::new();
-        self.for_each(
+        self.engine().for_each(
             Tree::IndexParents,
             &keys::index_parents_of(child),
             |key, _| {
@@ -515,7 +555,7 @@ impl<B: Backend> Engine<B> {
 
     // ---- blob owners ---------------------------------------------------------------------
 
-    pub(crate) fn record_blobs(
+    fn record_blobs(
         &self,
         manifest: &Digest,
         kind: ManifestKind,
@@ -537,7 +577,7 @@ impl<B: Backend> Engine<B> {
         // Facts are never removed, so one recorded now stays recorded.
         let mut missing = Vec::new();
         for key in &blob_keys {
-            if !recorded(self.backend.get(Tree::BlobOwners, key)?)? {
+            if !recorded(self.engine().backend.get(Tree::BlobOwners, key)?)? {
                 missing.push(key);
             }
         }
@@ -545,7 +585,7 @@ impl<B: Backend> Engine<B> {
             return Ok(());
         }
         let value = codec::encode(Tree::BlobOwners, &BlobOwner { kind })?;
-        let written = self.backend.transaction(|tx| {
+        let written = self.engine().backend.transaction(|tx| {
             let mut written = false;
             for key in &missing {
                 // A manifest is content-addressed, so its kind should not change; should a
@@ -558,17 +598,14 @@ impl<B: Backend> Engine<B> {
             Ok(written)
         })?;
         if written {
-            self.backend.flush()?;
+            self.engine().backend.flush()?;
         }
         Ok(())
     }
 
-    pub(crate) fn blob_owners(
-        &self,
-        blob: &Digest,
-    ) -> Result<Vec<(Digest, ManifestKind)>, StorageError> {
+    fn blob_owners(&self, blob: &Digest) -> Result<Vec<(Digest, ManifestKind)>, StorageError> {
         let mut out = Vec::new();
-        self.for_each(
+        self.engine().for_each(
             Tree::BlobOwners,
             &keys::blob_owners_of(blob),
             |key, value| {
@@ -585,7 +622,7 @@ impl<B: Backend> Engine<B> {
 
     // ---- referrers -----------------------------------------------------------------------
 
-    pub(crate) fn record_referrer(
+    fn record_referrer(
         &self,
         upstream: &str,
         repository: &RepoName,
@@ -597,11 +634,11 @@ impl<B: Backend> Engine<B> {
             raw.map(|raw| codec::decode::<Referrer>(Tree::Referrers, &raw))
                 .transpose()
         };
-        if stored(self.backend.get(Tree::Referrers, &key)?)?.as_ref() == Some(&referrer) {
+        if stored(self.engine().backend.get(Tree::Referrers, &key)?)?.as_ref() == Some(&referrer) {
             return Ok(false);
         }
         let value = codec::encode(Tree::Referrers, &referrer)?;
-        let (new, written) = self.backend.transaction(|tx| {
+        let (new, written) = self.engine().backend.transaction(|tx| {
             let existing = stored(tx.get(Tree::Referrers, &key)?)?;
             if existing.as_ref() == Some(&referrer) {
                 return Ok((false, false));
@@ -612,19 +649,19 @@ impl<B: Backend> Engine<B> {
             Ok((existing.is_none(), true))
         })?;
         if written {
-            self.backend.flush()?;
+            self.engine().backend.flush()?;
         }
         Ok(new)
     }
 
-    pub(crate) fn referrers(
+    fn referrers(
         &self,
         upstream: &str,
         repository: &RepoName,
         subject: &Digest,
     ) -> Result<Vec<Referrer>, StorageError> {
         let mut out = Vec::new();
-        self.for_each(
+        self.engine().for_each(
             Tree::Referrers,
             &keys::referrers_of(upstream, repository, subject),
             |key, value| {
@@ -639,14 +676,14 @@ impl<B: Backend> Engine<B> {
 
     // ---- quarantine ----------------------------------------------------------------------
 
-    pub(crate) fn put_pending(
+    fn put_pending(
         &self,
         pending: PendingTag,
         event: AuditEvent,
     ) -> Result<AuditRecord, StorageError> {
         let key = keys::pin(&pending.key);
         let value = codec::encode(Tree::Pending, &pending)?;
-        let record = self.backend.transaction(|tx| {
+        let record = self.engine().backend.transaction(|tx| {
             if let Some(raw) = tx.get(Tree::Pending, &key)? {
                 let old = codec::decode::<PendingTag>(Tree::Pending, &raw)?;
                 tx.remove(
@@ -662,23 +699,21 @@ impl<B: Backend> Engine<B> {
             )?;
             append_audit_in(tx, &event)
         })?;
-        self.backend.flush()?;
+        self.engine().backend.flush()?;
         Ok(record)
     }
 
-    pub(crate) fn pending(&self, key: &PinKey) -> Result<Option<PendingTag>, StorageError> {
-        self.backend
+    fn pending(&self, key: &PinKey) -> Result<Option<PendingTag>, StorageError> {
+        self.engine()
+            .backend
             .get(Tree::Pending, &keys::pin(key))?
             .map(|raw| codec::decode(Tree::Pending, &raw))
             .transpose()
     }
 
-    pub(crate) fn pending_for_digest(
-        &self,
-        digest: &Digest,
-    ) -> Result<Vec<PendingTag>, StorageError> {
+    fn pending_for_digest(&self, digest: &Digest) -> Result<Vec<PendingTag>, StorageError> {
         let mut keys_found = Vec::new();
-        self.for_each(
+        self.engine().for_each(
             Tree::PendingByDigest,
             &keys::pending_by_digest_prefix(digest),
             |key, _| {
@@ -700,26 +735,27 @@ impl<B: Backend> Engine<B> {
         Ok(out)
     }
 
-    pub(crate) fn remove_pending(
+    fn remove_pending(
         &self,
         key: &PinKey,
         event: AuditEvent,
     ) -> Result<Option<(PendingTag, AuditRecord)>, StorageError> {
         let pin_key = keys::pin(key);
         let removed = self
+            .engine()
             .backend
             .transaction(|tx| remove_pending_in(tx, &pin_key, &|_| event.clone()))?;
         if removed.is_some() {
-            self.backend.flush()?;
+            self.engine().backend.flush()?;
         }
         Ok(removed)
     }
 
     /// Pending tags whose quarantine has ended (`expires_at <= now`). Scans every pending tag:
     /// quarantine is short-lived, so the set stays small.
-    pub(crate) fn expired_pending(&self, now: UnixSecs) -> Result<Vec<PendingTag>, StorageError> {
+    fn expired_pending(&self, now: UnixSecs) -> Result<Vec<PendingTag>, StorageError> {
         let mut out = Vec::new();
-        self.for_each(Tree::Pending, &[], |_, value| {
+        self.engine().for_each(Tree::Pending, &[], |_, value| {
             let pending: PendingTag = codec::decode(Tree::Pending, value)?;
             if pending.expires_at <= now {
                 out.push(pending);
@@ -731,14 +767,14 @@ impl<B: Backend> Engine<B> {
 
     // ---- revocations ---------------------------------------------------------------------
 
-    pub(crate) fn record_revocation(
+    fn record_revocation(
         &self,
         revocation: StoredRevocation,
         event: AuditEvent,
     ) -> Result<(bool, AuditRecord), StorageError> {
         let key = keys::revocation(&revocation.signer);
         let value = codec::encode(Tree::Revocations, &revocation)?;
-        let result = self.backend.transaction(|tx| {
+        let result = self.engine().backend.transaction(|tx| {
             let new = match tx.get(Tree::Revocations, &key)? {
                 // The earlier record is replaced whole, but it must be one: bytes that are not a
                 // revocation are reported, not overwritten unseen.
@@ -753,18 +789,19 @@ impl<B: Backend> Engine<B> {
             let record = append_audit_in(tx, &event)?;
             Ok((new, record))
         })?;
-        self.backend.flush()?;
+        self.engine().backend.flush()?;
         Ok(result)
     }
 
     /// Every revocation: one walk of the whole tree, which stays small (revocations are rare,
     /// made by hand).
-    pub(crate) fn revocations(&self) -> Result<Vec<StoredRevocation>, StorageError> {
+    fn revocations(&self) -> Result<Vec<StoredRevocation>, StorageError> {
         let mut out = Vec::new();
-        self.for_each(Tree::Revocations, &[], |key, value| {
-            out.push(decode_revocation(Tree::Revocations.name(), key, value)?);
-            Ok(())
-        })?;
+        self.engine()
+            .for_each(Tree::Revocations, &[], |key, value| {
+                out.push(decode_revocation(Tree::Revocations.name(), key, value)?);
+                Ok(())
+            })?;
         // Keys sort by component length first; answer keys first, then certificates, each in
         // string order of what names them.
         out.sort_by(|a, b| revocation_order(&a.signer).cmp(&revocation_order(&b.signer)));
@@ -773,21 +810,21 @@ impl<B: Backend> Engine<B> {
 
     // ---- audit ---------------------------------------------------------------------------
 
-    pub(crate) fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StorageError> {
-        let record = self.backend.transaction(|tx| append_audit_in(tx, &event))?;
-        self.backend.flush()?;
+    fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StorageError> {
+        let record = self
+            .engine()
+            .backend
+            .transaction(|tx| append_audit_in(tx, &event))?;
+        self.engine().backend.flush()?;
         Ok(record)
     }
 
-    pub(crate) fn audit(
-        &self,
-        after_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<AuditRecord>, StorageError> {
+    fn audit(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StorageError> {
         let Some(first) = after_seq.checked_add(1) else {
             return Ok(Vec::new());
         };
         let page = self
+            .engine()
             .backend
             .scan(Tree::Audit, &[], &keys::audit(first), limit)?;
         page.into_iter()
@@ -806,23 +843,16 @@ impl<B: Backend> Engine<B> {
             .collect()
     }
 
-    fn read_head(&self) -> Result<AuditHead, StorageError> {
-        match self.backend.get(Tree::Meta, keys::AUDIT_HEAD)? {
-            Some(raw) => codec::decode_head(&raw),
-            None => Ok(AuditHead::GENESIS),
-        }
-    }
-
     /// Verifies the chain up to the head read at the start, so that appends running at the same
     /// time neither fail the check nor get half-checked.
-    pub(crate) fn verify_audit(&self) -> Result<AuditReport, AuditError> {
-        let head = self.read_head()?;
+    fn verify_audit(&self) -> Result<AuditReport, AuditError> {
+        let head = self.engine().read_head()?;
         let mut expected = 1u64;
         let mut prev = codec::GENESIS;
         // From the very first key, so that stray keys before record 1 are seen too.
         let mut from = Vec::new();
         'pages: while expected <= head.seq {
-            let page = self.backend.scan(Tree::Audit, &[], &from, PAGE)?;
+            let page = self.engine().backend.scan(Tree::Audit, &[], &from, PAGE)?;
             for (key, value) in &page {
                 let Some(seq) = keys::parse_audit(key) else {
                     return Err(AuditError::Corrupt {
@@ -873,10 +903,11 @@ impl<B: Backend> Engine<B> {
         }
         // A record past the head is legitimate only if it was appended while this ran, in which
         // case the head has moved on (record and head are written in one transaction).
-        let beyond = self
-            .backend
-            .scan(Tree::Audit, &[], &successor(&keys::audit(head.seq)), 1)?;
-        if !beyond.is_empty() && self.read_head()? == head {
+        let beyond =
+            self.engine()
+                .backend
+                .scan(Tree::Audit, &[], &successor(&keys::audit(head.seq)), 1)?;
+        if !beyond.is_empty() && self.engine().read_head()? == head {
             return Err(AuditError::HeadMismatch);
         }
         Ok(AuditReport {
@@ -885,17 +916,12 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    /// Decodes every record and key of every tree; returns how many entries there are.
-    pub(crate) fn verify_records(&self) -> Result<u64, StorageError> {
-        let mut count = 0u64;
-        for tree in Tree::ALL {
-            let name = tree.name();
-            self.for_each(tree, &[], |key, value| {
-                count += 1;
-                check_entry(tree, name, key, value)
-            })?;
-        }
-        Ok(count)
+    fn flush(&self) -> Result<(), StorageError> {
+        self.engine().backend.flush()
+    }
+
+    fn size_on_disk(&self) -> Result<u64, StorageError> {
+        self.engine().backend.size_on_disk()
     }
 }
 
@@ -1122,224 +1148,6 @@ fn append_audit_in(tx: &dyn Tx, event: &AuditEvent) -> Result<AuditRecord, TxErr
     tx.insert(Tree::Meta, keys::AUDIT_HEAD, codec::encode_head(&next)?)?;
     Ok(record)
 }
-
-/// Implements [`crate::Store`] for a type with an `engine: Engine<_>` field.
-macro_rules! store_via_engine {
-    ($ty:ty) => {
-        impl $crate::Store for $ty {
-            fn health(&self) -> Result<$crate::StoreHealth, $crate::StorageError> {
-                self.engine.health()
-            }
-            fn pin(
-                &self,
-                key: &$crate::PinKey,
-                pin: $crate::Pin,
-                mutable: bool,
-                event: $crate::AuditEvent,
-            ) -> Result<($crate::PinOutcome, $crate::AuditRecord), $crate::StorageError> {
-                self.engine.pin(key, pin, mutable, event)
-            }
-            fn pin_clearing_pending(
-                &self,
-                key: &$crate::PinKey,
-                pin: $crate::Pin,
-                mutable: bool,
-                event: $crate::AuditEvent,
-                cleared: &dyn Fn(&$crate::PendingTag) -> $crate::AuditEvent,
-            ) -> Result<$crate::PinnedTag, $crate::StorageError> {
-                self.engine
-                    .pin_clearing_pending(key, pin, mutable, event, cleared)
-            }
-            fn pin_batch(
-                &self,
-                entries: Vec<($crate::PinKey, $crate::Pin, $crate::AuditEvent)>,
-            ) -> Result<Vec<($crate::PinOutcome, $crate::AuditRecord)>, $crate::StorageError> {
-                self.engine.pin_batch(entries)
-            }
-            fn get_pin(
-                &self,
-                key: &$crate::PinKey,
-            ) -> Result<Option<$crate::Pin>, $crate::StorageError> {
-                self.engine.get_pin(key)
-            }
-            fn pins(
-                &self,
-                upstream: &str,
-                repository: Option<&::sealgate_policies::oci::RepoName>,
-            ) -> Result<Vec<($crate::PinKey, $crate::Pin)>, $crate::StorageError> {
-                self.engine.pins(upstream, repository)
-            }
-            fn all_pins(&self) -> Result<Vec<($crate::PinKey, $crate::Pin)>, $crate::StorageError> {
-                self.engine.all_pins()
-            }
-            fn retire_pin(
-                &self,
-                key: &$crate::PinKey,
-                event: $crate::AuditEvent,
-            ) -> Result<Option<($crate::Pin, $crate::AuditRecord)>, $crate::StorageError> {
-                self.engine.retire_pin(key, event)
-            }
-            fn record_signature(
-                &self,
-                record: $crate::SignatureRecord,
-            ) -> Result<bool, $crate::StorageError> {
-                self.engine.record_signature(record)
-            }
-            fn signatures(
-                &self,
-                subject: &::sealgate_policies::oci::Digest,
-            ) -> Result<Vec<$crate::SignatureRecord>, $crate::StorageError> {
-                self.engine.signatures(subject)
-            }
-            fn sig_tag_layers(
-                &self,
-                key: &$crate::PinKey,
-            ) -> Result<Vec<::sealgate_policies::oci::Digest>, $crate::StorageError> {
-                self.engine.sig_tag_layers(key)
-            }
-            fn set_sig_tag_layers(
-                &self,
-                key: &$crate::PinKey,
-                layers: &[::sealgate_policies::oci::Digest],
-            ) -> Result<(), $crate::StorageError> {
-                self.engine.set_sig_tag_layers(key, layers)
-            }
-            fn record_signature_manifest(
-                &self,
-                upstream: &str,
-                repository: &::sealgate_policies::oci::RepoName,
-                manifest: &::sealgate_policies::oci::Digest,
-                signed: &$crate::SignedSubject,
-            ) -> Result<bool, $crate::StorageError> {
-                self.engine
-                    .record_signature_manifest(upstream, repository, manifest, signed)
-            }
-            fn signature_manifest_subjects(
-                &self,
-                upstream: &str,
-                repository: &::sealgate_policies::oci::RepoName,
-                manifest: &::sealgate_policies::oci::Digest,
-            ) -> Result<Vec<$crate::SignedSubject>, $crate::StorageError> {
-                self.engine
-                    .signature_manifest_subjects(upstream, repository, manifest)
-            }
-            fn record_index(
-                &self,
-                index: &::sealgate_policies::oci::Digest,
-                children: &[::sealgate_policies::oci::Digest],
-            ) -> Result<(), $crate::StorageError> {
-                self.engine.record_index(index, children)
-            }
-            fn indexes_containing(
-                &self,
-                child: &::sealgate_policies::oci::Digest,
-            ) -> Result<Vec<::sealgate_policies::oci::Digest>, $crate::StorageError> {
-                self.engine.indexes_containing(child)
-            }
-            fn record_blobs(
-                &self,
-                manifest: &::sealgate_policies::oci::Digest,
-                kind: $crate::ManifestKind,
-                blobs: &[::sealgate_policies::oci::Digest],
-            ) -> Result<(), $crate::StorageError> {
-                self.engine.record_blobs(manifest, kind, blobs)
-            }
-            fn blob_owners(
-                &self,
-                blob: &::sealgate_policies::oci::Digest,
-            ) -> Result<
-                Vec<(::sealgate_policies::oci::Digest, $crate::ManifestKind)>,
-                $crate::StorageError,
-            > {
-                self.engine.blob_owners(blob)
-            }
-            fn record_referrer(
-                &self,
-                upstream: &str,
-                repository: &::sealgate_policies::oci::RepoName,
-                subject: &::sealgate_policies::oci::Digest,
-                referrer: $crate::Referrer,
-            ) -> Result<bool, $crate::StorageError> {
-                self.engine
-                    .record_referrer(upstream, repository, subject, referrer)
-            }
-            fn referrers(
-                &self,
-                upstream: &str,
-                repository: &::sealgate_policies::oci::RepoName,
-                subject: &::sealgate_policies::oci::Digest,
-            ) -> Result<Vec<$crate::Referrer>, $crate::StorageError> {
-                self.engine.referrers(upstream, repository, subject)
-            }
-            fn put_pending(
-                &self,
-                pending: $crate::PendingTag,
-                event: $crate::AuditEvent,
-            ) -> Result<$crate::AuditRecord, $crate::StorageError> {
-                self.engine.put_pending(pending, event)
-            }
-            fn pending(
-                &self,
-                key: &$crate::PinKey,
-            ) -> Result<Option<$crate::PendingTag>, $crate::StorageError> {
-                self.engine.pending(key)
-            }
-            fn pending_for_digest(
-                &self,
-                digest: &::sealgate_policies::oci::Digest,
-            ) -> Result<Vec<$crate::PendingTag>, $crate::StorageError> {
-                self.engine.pending_for_digest(digest)
-            }
-            fn remove_pending(
-                &self,
-                key: &$crate::PinKey,
-                event: $crate::AuditEvent,
-            ) -> Result<Option<($crate::PendingTag, $crate::AuditRecord)>, $crate::StorageError>
-            {
-                self.engine.remove_pending(key, event)
-            }
-            fn expired_pending(
-                &self,
-                now: $crate::UnixSecs,
-            ) -> Result<Vec<$crate::PendingTag>, $crate::StorageError> {
-                self.engine.expired_pending(now)
-            }
-            fn record_revocation(
-                &self,
-                revocation: $crate::StoredRevocation,
-                event: $crate::AuditEvent,
-            ) -> Result<(bool, $crate::AuditRecord), $crate::StorageError> {
-                self.engine.record_revocation(revocation, event)
-            }
-            fn revocations(&self) -> Result<Vec<$crate::StoredRevocation>, $crate::StorageError> {
-                self.engine.revocations()
-            }
-            fn append_audit(
-                &self,
-                event: $crate::AuditEvent,
-            ) -> Result<$crate::AuditRecord, $crate::StorageError> {
-                self.engine.append_audit(event)
-            }
-            fn audit(
-                &self,
-                after_seq: u64,
-                limit: usize,
-            ) -> Result<Vec<$crate::AuditRecord>, $crate::StorageError> {
-                self.engine.audit(after_seq, limit)
-            }
-            fn verify_audit(&self) -> Result<$crate::AuditReport, $crate::AuditError> {
-                self.engine.verify_audit()
-            }
-            fn flush(&self) -> Result<(), $crate::StorageError> {
-                self.engine.backend.flush()
-            }
-            fn size_on_disk(&self) -> Result<u64, $crate::StorageError> {
-                self.engine.backend.size_on_disk()
-            }
-        }
-    };
-}
-pub(crate) use store_via_engine;
 
 #[cfg(test)]
 mod tests;

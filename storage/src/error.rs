@@ -11,9 +11,9 @@ pub enum StorageError {
     Open {
         /// The store directory.
         path: PathBuf,
-        /// What sled said.
+        /// What the backend said.
         #[source]
-        source: sled::Error,
+        source: BackendError,
     },
     /// The store was written by a newer sealgate with a layout this binary does not know.
     #[error(
@@ -60,7 +60,7 @@ pub enum StorageError {
     },
     /// A read or write failed.
     #[error("store I/O failed: {0}")]
-    Io(#[from] sled::Error),
+    Io(#[from] BackendError),
     /// The store closed itself after an I/O error (a full disk) and cannot be reopened yet; it
     /// is retried by later calls and recovers without a restart once the disk accepts writes.
     #[error(
@@ -79,16 +79,56 @@ impl StorageError {
     /// Whether retrying later may succeed: an I/O failure (a full disk, a failing device) or a
     /// store closed by one. Corrupt records, newer schemas and the like are not transient.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Io(sled::Error::Io(_)) | Self::Unavailable { .. }
-        )
+        matches!(self, Self::Io(e) if e.device) || matches!(self, Self::Unavailable { .. })
     }
 
     /// An I/O error from the backend: the database that returned it may hold writes that never
     /// reached the disk, so it is closed and reopened.
     pub(crate) fn closes_store(&self) -> bool {
-        matches!(self, Self::Io(sled::Error::Io(_)))
+        matches!(self, Self::Io(e) if e.device)
+    }
+}
+
+/// An error reported by the backend's database, kept whole as the error's source without
+/// naming the backend's type. It reads (`Display`, `source`) exactly as the backend's error.
+#[derive(Debug)]
+pub struct BackendError {
+    /// Whether the device (or the connection to the database) failed rather than the request:
+    /// retrying later may succeed.
+    device: bool,
+    /// The backend's own error.
+    inner: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl BackendError {
+    /// A failure of the device or the connection (a full disk, a failing device): transient.
+    pub(crate) fn device(inner: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            device: true,
+            inner: Box::new(inner),
+        }
+    }
+
+    /// Any other failure of the backend (a bug, an unsupported operation): not transient.
+    pub(crate) fn other(inner: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            device: false,
+            inner: Box::new(inner),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl std::error::Error for BackendError {
+    // Transparent: the chain goes on with the backend error's own source, so logs read as
+    // they did when the backend's error was the source itself.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
     }
 }
 

@@ -28,7 +28,7 @@ mod sled_store;
 
 use sealgate_policies::oci::{Digest, RepoName};
 
-pub use error::{AuditError, StorageError};
+pub use error::{AuditError, BackendError, StorageError};
 pub use layout::{keys, trees};
 #[cfg(any(test, feature = "test-util"))]
 pub use mem_store::MemStore;

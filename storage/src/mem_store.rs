@@ -6,10 +6,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use sled::transaction::UnabortableTransactionError;
-
 use crate::StorageError;
-use crate::engine::{Backend, Engine, Entries, Tx, TxError, store_via_engine};
+use crate::engine::{Backend, Engine, EngineStore, Entries, Tx, TxError};
 use crate::layout::trees::Tree;
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -35,9 +33,12 @@ impl MemStore {
     pub fn verify_records(&self) -> Result<u64, StorageError> {
         self.engine.verify_records()
     }
+}
 
-    #[cfg(test)]
-    pub(crate) fn engine(&self) -> &Engine<MemBackend> {
+impl EngineStore for MemStore {
+    type Backend = MemBackend;
+
+    fn engine(&self) -> &Engine<MemBackend> {
         &self.engine
     }
 }
@@ -47,8 +48,6 @@ impl Default for MemStore {
         Self::new()
     }
 }
-
-store_via_engine!(MemStore);
 
 /// One sorted map per [`Tree`], in [`Tree::ALL`] order, behind one lock.
 #[derive(Debug, Clone)]
@@ -144,11 +143,8 @@ impl Backend for MemBackend {
                     return Ok(result);
                 }
                 Err(TxError::Store(e)) => return Err(e),
-                Err(TxError::Backend(UnabortableTransactionError::Storage(e))) => {
-                    return Err(StorageError::Io(e));
-                }
                 // Not produced by this backend (the lock excludes conflicts); retry as sled does.
-                Err(TxError::Backend(UnabortableTransactionError::Conflict)) => continue,
+                Err(TxError::Conflict) => continue,
             }
         }
     }

@@ -32,11 +32,13 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use sled::Transactional as _;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
 
-use crate::engine::{Backend, Engine, Entries, Tx, TxError, store_via_engine};
+use crate::engine::{Backend, Engine, EngineStore, Entries, Tx, TxError};
 use crate::layout::trees::Tree;
-use crate::{SCHEMA_VERSION, StorageError};
+use crate::{BackendError, SCHEMA_VERSION, StorageError};
 
 /// Least time between two attempts to reopen a closed store: a reopen replays sled's log, which
 /// takes a while on a large store, and fails as long as the disk is full.
@@ -106,9 +108,9 @@ impl Open {
 impl SledStore {
     /// Opens (creating if missing) the store in `path` and checks its schema version.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let open = Open::at(path).map_err(|source| StorageError::Open {
+        let open = Open::at(path).map_err(|e| StorageError::Open {
             path: path.to_owned(),
-            source,
+            source: backend_error(e),
         })?;
         let store = Self {
             engine: Engine::new(SledBackend {
@@ -155,14 +157,35 @@ impl SledStore {
     pub fn is_open(&self) -> bool {
         self.engine.backend.shared.read().open.is_some()
     }
+}
 
-    #[cfg(test)]
-    pub(crate) fn engine(&self) -> &Engine<SledBackend> {
+impl EngineStore for SledStore {
+    type Backend = SledBackend;
+
+    fn engine(&self) -> &Engine<SledBackend> {
         &self.engine
     }
 }
 
-store_via_engine!(SledStore);
+/// sled's error as the store's: an I/O error is the device's (transient: it closes the
+/// database, see the module docs), anything else is not.
+fn backend_error(e: sled::Error) -> BackendError {
+    match e {
+        sled::Error::Io(_) => BackendError::device(e),
+        _ => BackendError::other(e),
+    }
+}
+
+fn io(e: sled::Error) -> StorageError {
+    StorageError::Io(backend_error(e))
+}
+
+fn tx_error(e: UnabortableTransactionError) -> TxError {
+    match e {
+        UnabortableTransactionError::Conflict => TxError::Conflict,
+        UnabortableTransactionError::Storage(e) => TxError::Store(io(e)),
+    }
+}
 
 impl Shared {
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -283,23 +306,26 @@ struct SledTx<'a>(&'a [TransactionalTree]);
 
 impl Tx for SledTx<'_> {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
-        Ok(self.0[tree.index()].get(key)?.map(|v| v.to_vec()))
+        Ok(self.0[tree.index()]
+            .get(key)
+            .map_err(tx_error)?
+            .map(|v| v.to_vec()))
     }
 
     fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), TxError> {
-        self.0[tree.index()].insert(key, value)?;
+        self.0[tree.index()].insert(key, value).map_err(tx_error)?;
         Ok(())
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxError> {
-        self.0[tree.index()].remove(key)?;
+        self.0[tree.index()].remove(key).map_err(tx_error)?;
         Ok(())
     }
 }
 
 impl Backend for SledBackend {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        self.with(|open| Ok(open.tree(tree).get(key)?.map(|v| v.to_vec())))
+        self.with(|open| Ok(open.tree(tree).get(key).map_err(io)?.map(|v| v.to_vec())))
     }
 
     fn scan(
@@ -316,7 +342,7 @@ impl Backend for SledBackend {
                 if out.len() >= limit {
                     break;
                 }
-                let (key, value) = entry?;
+                let (key, value) = entry.map_err(io)?;
                 if !key.starts_with(prefix) {
                     break;
                 }
@@ -334,30 +360,30 @@ impl Backend for SledBackend {
             let result = open.trees.as_slice().transaction(|views| {
                 body(&SledTx(views)).map_err(|e| match e {
                     TxError::Store(e) => ConflictableTransactionError::Abort(e),
-                    TxError::Backend(e) => e.into(),
+                    TxError::Conflict => ConflictableTransactionError::Conflict,
                 })
             });
             let committed = result.map_err(|e| match e {
                 TransactionError::Abort(e) => e,
-                TransactionError::Storage(e) => StorageError::Io(e),
+                TransactionError::Storage(e) => io(e),
             })?;
             // Flushed on the database that committed it: were the flush left to the caller's
             // own call, the database could be replaced in between (after another caller's
             // error), and that flush would succeed on the new one while this write is lost.
-            open.db.flush()?;
+            open.db.flush().map_err(io)?;
             Ok(committed)
         })
     }
 
     fn flush(&self) -> Result<(), StorageError> {
         self.with(|open| {
-            open.db.flush()?;
+            open.db.flush().map_err(io)?;
             Ok(())
         })
     }
 
     fn size_on_disk(&self) -> Result<u64, StorageError> {
-        self.with(|open| Ok(open.db.size_on_disk()?))
+        self.with(|open| open.db.size_on_disk().map_err(io))
     }
 }
 

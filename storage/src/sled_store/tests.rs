@@ -40,8 +40,10 @@ fn set_schema(store: &SledStore, raw: &[u8]) {
         .engine
         .backend
         .with(|open| {
-            open.tree(Tree::Meta).insert(keys::SCHEMA_VERSION, raw)?;
-            open.db.flush()?;
+            open.tree(Tree::Meta)
+                .insert(keys::SCHEMA_VERSION, raw)
+                .map_err(io)?;
+            open.db.flush().map_err(io)?;
             Ok(())
         })
         .unwrap();
