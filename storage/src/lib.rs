@@ -50,7 +50,8 @@ pub struct StoreHealth {
     pub schema_version: u32,
 }
 
-/// The operations the proxy needs from any backend (sled now; etcd for several replicas later).
+/// The operations the proxy needs from any backend (sled now; PostgreSQL for several replicas
+/// later). No backend's type appears here: errors are [`StorageError`] and [`AuditError`].
 ///
 /// Methods that back an acknowledged response (every write) return only once their writes are
 /// durable.

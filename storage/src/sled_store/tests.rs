@@ -452,3 +452,66 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
         Some(pin_of(3))
     );
 }
+
+/// Compiles only if no `From<sled::…>` conversion exists for `T`: with one, the call below is
+/// ambiguous between the two impls (the `assert_not_impl_any!` of `static_assertions`).
+trait AmbiguousIfFrom<Source, Marker> {
+    fn check() {}
+}
+impl<T: ?Sized, Source> AmbiguousIfFrom<Source, ()> for T {}
+impl<T: ?Sized + From<Source>, Source> AmbiguousIfFrom<Source, u8> for T {}
+
+/// The public errors name no sled type (compile-level): nothing converts sled's errors into
+/// them, which would put sled in the crate's API, and the backend's error is held as storage's
+/// own `BackendError`; the engine's transaction error is storage's too. At run time a sled
+/// error still reads as it did when it was the source itself, and only an I/O error is
+/// transient (it closes the database).
+#[test]
+fn r12_the_public_errors_name_no_sled_type_and_read_as_before() {
+    <StorageError as AmbiguousIfFrom<sled::Error, _>>::check();
+    <crate::AuditError as AmbiguousIfFrom<sled::Error, _>>::check();
+    <BackendError as AmbiguousIfFrom<sled::Error, _>>::check();
+    <TxError as AmbiguousIfFrom<UnabortableTransactionError, _>>::check();
+
+    let chain = |e: &StorageError| {
+        let mut out = vec![e.to_string()];
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            out.push(s.to_string());
+            source = s.source();
+        }
+        out
+    };
+    let disk = || sled::Error::Io(std::io::Error::other("No space left on device"));
+    let error = io(disk());
+    let StorageError::Io(inner) = &error else {
+        panic!("{error:?}")
+    };
+    let _: &BackendError = inner;
+    assert_eq!(
+        chain(&error),
+        [format!("store I/O failed: {}", disk()), disk().to_string()]
+    );
+    assert!(error.is_transient() && error.closes_store());
+
+    let bug = || sled::Error::Unsupported("x".to_owned());
+    let error = io(bug());
+    assert_eq!(
+        chain(&error),
+        [format!("store I/O failed: {}", bug()), bug().to_string()]
+    );
+    assert!(!error.is_transient() && !error.closes_store());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let error = SledStore::open(&file).unwrap_err();
+    let StorageError::Open { source, .. } = &error else {
+        panic!("{error:?}")
+    };
+    let _: &BackendError = source;
+    assert!(
+        chain(&error)[0].starts_with(&format!("cannot open the store at {}: ", file.display())),
+        "{error}"
+    );
+}
