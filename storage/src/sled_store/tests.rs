@@ -459,7 +459,7 @@ trait AmbiguousIfFrom<Source, Marker> {
     fn check() {}
 }
 impl<T: ?Sized, Source> AmbiguousIfFrom<Source, ()> for T {}
-impl<T: ?Sized + From<Source>, Source> AmbiguousIfFrom<Source, u8> for T {}
+impl<T: From<Source>, Source> AmbiguousIfFrom<Source, u8> for T {}
 
 /// The public errors name no sled type (compile-level): nothing converts sled's errors into
 /// them, which would put sled in the crate's API, and the backend's error is held as storage's
