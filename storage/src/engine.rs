@@ -1,6 +1,8 @@
 //! The store's operations, written once over a small key-value interface ([`Backend`]) that sled
 //! and the in-memory test store both provide. Sharing the logic is what makes `MemStore` behave
-//! like `SledStore`, hash chain included.
+//! like `SledStore`, hash chain included. A public store type wraps an [`Engine`] of its backend
+//! and implements [`EngineStore`]; the one `impl Store` here does the rest, so the backends'
+//! own types (sled's errors, its transactions) stay inside their modules.
 //!
 //! Every write is one transaction over all trees, so a record and its indexes, or a pin and its
 //! audit event and the audit head, land together or not at all; the backend flushes to disk
@@ -246,7 +248,7 @@ impl<S: EngineStore> Store for S {
         Ok(result)
     }
 
-    /// [`Self::pin`] with `mutable = false` for every entry, in order, in one transaction and
+    /// [`Store::pin`] with `mutable = false` for every entry, in order, in one transaction and
     /// with one flush. An empty batch opens no transaction and does not flush.
     fn pin_batch(
         &self,
