@@ -546,7 +546,14 @@ pub fn decide_push(facts: &PushFacts<'_>) -> PushPlan {
     } = *facts;
     let role = TagRole::of(tag);
     let refuse = |action, reason, message| PushPlan::Refuse {
-        event: GateEvent::new(action, AuditOutcome::Deny, reason, tag.as_str(), digest, message),
+        event: GateEvent::new(
+            action,
+            AuditOutcome::Deny,
+            reason,
+            tag.as_str(),
+            digest,
+            message,
+        ),
     };
     if let Some(misfit) = facts.misfit {
         return refuse(role.action(), misfit.reason, misfit.message.clone());
@@ -853,8 +860,15 @@ pub fn decide_signatures(facts: &SignatureFacts<'_>) -> SignaturePlan {
     };
     let warning = (!refused.is_empty() && facts.mode != Mode::Audit).then(|| message.clone());
     SignaturePlan::Accept {
-        event: GateEvent::new(Action::Signature, outcome, code, reference, subject, message)
-            .signed_by(signers),
+        event: GateEvent::new(
+            Action::Signature,
+            outcome,
+            code,
+            reference,
+            subject,
+            message,
+        )
+        .signed_by(signers),
         warning,
     }
 }
@@ -1022,16 +1036,19 @@ pub fn decide_pull(facts: &PullFacts<'_>) -> PullPlan {
     };
     let (name, reference, digest) = (facts.repository, facts.reference, facts.digest);
     let proof = resolve_proof(verdict, digest, facts.index_parents);
-    let code = if proof.is_some() || verdict.admitted().is_none() {
-        ReasonCode::of_verdict(verdict)
-    } else {
-        ReasonCode::WrongSubject
-    };
+    // A verdict that admits another digest is a bug in the caller: refused in every mode.
+    let wrong_subject = proof.is_none() && verdict.admitted().is_some();
     let outcome = match (&proof, verdict.mode) {
         (Some(_), _) => AuditOutcome::Allow,
+        (None, _) if wrong_subject => AuditOutcome::Deny,
         (None, Mode::Warn) => AuditOutcome::Warn,
         (None, Mode::Audit) => AuditOutcome::Audit,
         (None, Mode::Enforce) => AuditOutcome::Deny,
+    };
+    let code = if wrong_subject {
+        ReasonCode::WrongSubject
+    } else {
+        ReasonCode::of_verdict(verdict)
     };
     let explain = match (&proof, verdict.admitted_digest()) {
         (None, Some(other)) => format!("the verdict given admits {other}, not this digest"),
@@ -1233,10 +1250,7 @@ pub fn decide_drift(facts: &DriftFacts<'_>) -> DriftPlan {
             pinned,
             message,
         ),
-        follow: facts
-            .current
-            .filter(|_| facts.follow_drift)
-            .cloned(),
+        follow: facts.current.filter(|_| facts.follow_drift).cloned(),
     }
 }
 

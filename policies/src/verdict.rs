@@ -8,13 +8,13 @@ use crate::bundle::SigstoreBundle;
 use crate::config::{Mode, SigningTime, UnsignedPush};
 use crate::cosign::{CosignSignature, SignatureFailure, Subject, verify_with_key, verify_with_pki};
 use crate::crypto::Fingerprint;
+use crate::oci::Digest;
 use crate::policy::{Policy, Revocation, Scope, SignerKind};
 use crate::sigstore::{
     BundleSigner, BundleVerified, Signer as LoggedSigner, verify_bundle, verify_cosign_keyless,
     verify_cosign_tlog,
 };
 use crate::time::UnixTime;
-use crate::oci::Digest;
 use crate::x509::CertificateInfo;
 
 /// One piece of evidence the proxy found for a subject.
