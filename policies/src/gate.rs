@@ -8,7 +8,7 @@
 //! - [`decide_signatures`]: a `.sig` tag or a signature referrer (append-only, refused layers).
 //! - [`route_tag`], [`decide_pull`]: a manifest pulled (the pin before a held push, first
 //!   verified pull, signed index children, warn/audit modes).
-//! - [`decide_blob`]: `gate_blobs`.
+//! - [`decide_blob`]: blob pulls under `gate_blobs`.
 //! - [`decide_drift`], [`decide_follow`]: an upstream tag that moved, reported and followed.
 //! - [`decide_delete`]: deletes of content a pinned or held tag needs.
 //!

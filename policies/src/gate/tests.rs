@@ -616,6 +616,19 @@ fn push_plans_carry_what_the_proxy_acts_on() {
     );
 }
 
+/// What a row of the signature table is: name, mode, earlier layers, new layers, checks, plan.
+type SignatureRow<'a> = (
+    &'a str,
+    Mode,
+    Vec<Digest>,
+    Vec<Digest>,
+    Option<&'a [LayerCheck]>,
+    Seen,
+);
+
+/// What a row of the delete table is: name, scope, guards, the event's outcome and message.
+type DeleteRow<'a> = (&'a str, Scope, &'a [Guard], Option<(AuditOutcome, String)>);
+
 fn run_signatures(
     mode: Mode,
     previous: &[Digest],
@@ -661,14 +674,7 @@ fn signature_intake_table() {
         bad("wrong key", R::InvalidSignature),
         bad("revoked", R::Revoked),
     ];
-    let rows: Vec<(
-        &str,
-        Mode,
-        Vec<Digest>,
-        Vec<Digest>,
-        Option<&[LayerCheck]>,
-        Seen,
-    )> = vec![
+    let rows: Vec<SignatureRow<'_>> = vec![
         (
             "append-only: an earlier layer dropped",
             Mode::Audit,
@@ -1203,7 +1209,7 @@ fn r12_protected_deletes_table() {
         )
     };
     let guards = [guard("v1", true), guard("dev-1", false)];
-    let rows: Vec<(&str, Scope, &[Guard], Option<(AuditOutcome, String)>)> = vec![
+    let rows: Vec<DeleteRow<'_>> = vec![
         ("nothing needs it", enforce(), &[], None),
         (
             "enforce",
