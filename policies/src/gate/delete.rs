@@ -2,7 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use super::*;
+use super::event::{Action, AuditOutcome, GateEvent, ReasonCode};
+use crate::config::Mode;
+use crate::oci::Digest;
 use crate::oci::Tag;
 use crate::policy::Scope;
 

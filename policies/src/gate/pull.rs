@@ -1,10 +1,15 @@
 //! The pull gate's decisions: manifests (by tag, pinned or first pulled, and by digest),
 //! blobs under `gate_blobs`, and drift.
 
-use super::*;
+use super::event::{Action, AuditOutcome, GateEvent, ReasonCode};
+use super::proof::{proof_for, resolve_proof, signer_names};
+use super::tag::{HeldFact, PinFact};
+use crate::config::Mode;
+use crate::oci::Digest;
 use crate::oci::{RepoName, Tag};
 use crate::policy::Scope;
 use crate::time::UnixTime;
+use crate::verdict::{Admitted, Verdict};
 
 /// How a pull of a tag is answered, from the tag's pin and held push.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,16 +5,16 @@
 use std::time::Duration;
 
 use super::*;
-use crate::config::UnsignedPush;
+use crate::config::{Mode, UnsignedPush};
 use crate::cosign::SignatureFailure;
 use crate::crypto::Fingerprint;
 use crate::glob::Glob;
-use crate::oci::{RepoName, Tag};
+use crate::oci::{Digest, RepoName, Tag};
 use crate::pki::ChainError;
 use crate::policy::Scope;
 use crate::policy::{Require, Revocation};
 use crate::time::UnixTime;
-use crate::verdict::{Decision, DenyReason, FailureReason};
+use crate::verdict::{Admitted, Decision, DenyReason, FailureReason, Verdict};
 use crate::verdict::{EvidenceFailure, Satisfied, SignerIdentity};
 
 const NOW: UnixTime = UnixTime(1_800_000_000);
