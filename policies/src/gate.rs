@@ -10,16 +10,18 @@
 //!   verified pull, signed index children, warn/audit modes).
 //! - [`decide_blob`]: blob pulls under `gate_blobs`.
 //! - [`decide_drift`], [`decide_follow`]: an upstream tag that moved, reported and followed.
-//! - [`decide_delete`]: deletes of content a pinned or held tag needs.
+//! - [`decide_promote`], [`superseded`], [`expired`]: held pushes released or dropped.
+//! - [`decide_delete`], [`orphaned`]: deletes of content a pinned or held tag needs.
 //!
-//! Every plan that makes content pullable carries an [`Admitted`] proof bound to the digest it
-//! admits (or, where a warn/audit scope lets unverified content through, a [`PinWarrant`] that
-//! says so); every plan carries its [`GateEvent`]: the typed action, outcome and reason of the
+//! Every plan that makes content pullable carries an [`Admitted`](crate::verdict::Admitted)
+//! proof bound to the digest it admits (or, where a warn/audit scope lets unverified content
+//! through, a [`PinWarrant`] that says so); every plan carries its [`GateEvent`]: the typed action, outcome and reason of the
 //! audit event, the decision log line and the metrics label, and the message a client sees.
 //! Message texts are the ones the proxy sends today, word for word.
 
 mod delete;
 mod event;
+mod held;
 mod proof;
 mod pull;
 mod push;
@@ -27,8 +29,9 @@ mod tag;
 #[cfg(test)]
 mod tests;
 
-pub use delete::{DeleteFacts, DeletePlan, Guard, decide_delete};
+pub use delete::{DeleteFacts, DeletePlan, Guard, decide_delete, orphaned};
 pub use event::{Action, AuditOutcome, GateEvent, ReasonCode};
+pub use held::{PromoteFacts, PromotePlan, decide_promote, expired, superseded};
 pub use proof::PinWarrant;
 pub use pull::{
     BlobFacts, BlobPlan, DriftFacts, DriftPlan, FollowPlan, PullFacts, PullKind, PullPlan, Report,
@@ -37,6 +40,6 @@ pub use pull::{
 };
 pub use push::{
     LayerCheck, Misfit, PushFacts, PushPlan, SignatureFacts, SignaturePlan, decide_push,
-    decide_signatures, pinned_meanwhile, summarise,
+    decide_signatures, fallback_stranger, pinned_meanwhile, summarise,
 };
 pub use tag::{HeldFact, PinFact, TagRole};

@@ -128,3 +128,32 @@ pub fn decide_delete(facts: &DeleteFacts<'_>) -> DeletePlan {
         }
     }
 }
+
+/// The event of a pin retired, or a held push dropped, because `what` was deleted through
+/// sealgate in the audit scope `scope` (a guard the delete names directly).
+pub fn orphaned(what: &str, scope: &str, guard: &Guard) -> GateEvent {
+    let (action, message) = if guard.pinned {
+        (
+            Action::RetirePin,
+            format!(
+                "{what} was deleted through sealgate (audit scope {scope}); the pin is retired and \
+                 the tag is free"
+            ),
+        )
+    } else {
+        (
+            Action::ClearPending,
+            format!(
+                "{what} was deleted through sealgate (audit scope {scope}); the held push is dropped"
+            ),
+        )
+    };
+    GateEvent::new(
+        action,
+        AuditOutcome::Allow,
+        ReasonCode::PinOrphaned,
+        guard.tag.as_str(),
+        &guard.digest,
+        message,
+    )
+}

@@ -431,3 +431,27 @@ pub fn summarise(refused: &[String]) -> String {
     }
     text
 }
+
+/// The refusal of a referrers fallback index (under `tag`, about `subject`) listing `stranger`,
+/// a manifest sealgate did not see pushed as a referrer of `subject`: the tag lists referrers,
+/// not an arbitrary manifest that a client reading it would pick as an image.
+pub fn fallback_stranger(
+    name: &RepoName,
+    tag: &Tag,
+    digest: &Digest,
+    subject: &Digest,
+    stranger: &Digest,
+) -> GateEvent {
+    GateEvent::new(
+        Action::Push,
+        AuditOutcome::Deny,
+        ReasonCode::NotForThisTag,
+        tag.as_str(),
+        digest,
+        format!(
+            "{name}:{tag} is the referrers fallback tag of {subject}, and {stranger} is not a \
+             referrer of it pushed here: push each referrer (a manifest whose subject is \
+             {subject}) before the index that lists it"
+        ),
+    )
+}

@@ -1400,3 +1400,230 @@ fn tag_roles_are_read_from_the_name() {
         assert_eq!(role(image).action(), Action::Push);
     }
 }
+
+/// A row of the release table: name, scope, verdict, the hold and the pin now, the plan.
+type PromoteRow<'a> = (
+    &'a str,
+    &'a Scope,
+    Verdict,
+    Option<HeldFact>,
+    Option<PinFact>,
+    Seen,
+);
+
+#[test]
+fn held_push_release_table() {
+    use Action as A;
+    use AuditOutcome as O;
+    use ReasonCode as R;
+    let (name, v1, subject) = (repo(), tag("v1"), d(2));
+    let held = |n| held_by(n, Some("ci"), NOW.as_secs() + 60);
+    let quarantine_scope = scope(Mode::Enforce, UnsignedPush::Quarantine, &[]);
+    let mutable_scope = scope(Mode::Enforce, UnsignedPush::Quarantine, &["*"]);
+    let rows: Vec<PromoteRow<'_>> = vec![
+        (
+            "not signed yet",
+            &quarantine_scope,
+            unsigned(Mode::Enforce),
+            held(2),
+            None,
+            expect("wait", None, None, None),
+        ),
+        (
+            "not signed yet, in audit mode: a pull would serve it, a release needs a signature",
+            &quarantine_scope,
+            unsigned(Mode::Audit),
+            held(2),
+            None,
+            expect("wait", None, None, None),
+        ),
+        (
+            "signed: released",
+            &quarantine_scope,
+            admitted(&subject, Mode::Enforce),
+            held(2),
+            None,
+            expect(
+                "release",
+                Some((A::Promote, O::Allow, R::Admitted)),
+                Some(&format!("signed; tag released: {ADMITTED}")),
+                None,
+            ),
+        ),
+        (
+            "the hold was replaced meanwhile",
+            &quarantine_scope,
+            admitted(&subject, Mode::Enforce),
+            held(3),
+            None,
+            expect("wait", None, None, None),
+        ),
+        (
+            "the hold was cleared meanwhile",
+            &quarantine_scope,
+            admitted(&subject, Mode::Enforce),
+            None,
+            None,
+            expect("wait", None, None, None),
+        ),
+        (
+            "never released over an immutable pin of another digest",
+            &quarantine_scope,
+            admitted(&subject, Mode::Enforce),
+            held(2),
+            pinned_to(1),
+            expect(
+                "drop",
+                Some((A::ClearPending, O::Deny, R::PendingSuperseded)),
+                Some(&format!(
+                    "signed, but team/app:v1 is pinned to {} and tags are immutable here; the held push is dropped",
+                    d(1)
+                )),
+                None,
+            ),
+        ),
+        (
+            "released over the pin of a tag that may move",
+            &mutable_scope,
+            admitted(&subject, Mode::Enforce),
+            held(2),
+            pinned_to(1),
+            expect(
+                "release",
+                Some((A::Promote, O::Allow, R::Admitted)),
+                Some(&format!("signed; tag released: {ADMITTED}")),
+                None,
+            ),
+        ),
+        (
+            "a verdict about another digest releases nothing",
+            &quarantine_scope,
+            admitted(&d(7), Mode::Enforce),
+            held(2),
+            None,
+            expect("wait", None, None, None),
+        ),
+    ];
+    for (what, scope, verdict, held, pin, expected) in rows {
+        let plan = decide_promote(&PromoteFacts {
+            repository: &name,
+            tag: &v1,
+            subject: &subject,
+            scope,
+            verdict: &verdict,
+            held: held.as_ref(),
+            pin: pin.as_ref(),
+        });
+        let got = match &plan {
+            PromotePlan::Wait => seen("wait", None, None),
+            PromotePlan::Drop { event } => seen("drop", Some(event), None),
+            PromotePlan::Release {
+                proof,
+                event,
+                released,
+                mutable,
+            } => {
+                assert!(proof.admits(&subject), "{what}");
+                assert_eq!(*mutable, scope.tag_is_mutable(&v1), "{what}");
+                assert_eq!(released.message, "no longer pending", "{what}");
+                assert_eq!(event.signers, ["ci"], "{what}");
+                seen("release", Some(event), None)
+            }
+        };
+        assert_eq!(got, expected, "{what}");
+    }
+}
+
+#[test]
+fn held_pushes_dropped_say_why() {
+    let v1 = tag("v1");
+    let pin_event = GateEvent {
+        action: Action::Pin,
+        outcome: AuditOutcome::Allow,
+        reason: ReasonCode::Admitted,
+        message: "pinned".into(),
+        reference: "v1".into(),
+        digest: Some(d(1)),
+        signers: vec!["ci".into()],
+    };
+    let held = held_by(9, None, NOW.as_secs()).unwrap();
+    let dropped = superseded(&pin_event, &held);
+    assert_eq!(
+        (dropped.action, dropped.outcome, dropped.reason),
+        (
+            Action::ClearPending,
+            AuditOutcome::Deny,
+            ReasonCode::PendingSuperseded
+        )
+    );
+    assert_eq!(
+        dropped.message,
+        format!(
+            "the held push of {} (by an unidentified client) is dropped: the tag is pinned (pin of {})",
+            d(9),
+            d(1)
+        )
+    );
+    assert_eq!(dropped.digest, Some(d(9)));
+    assert_eq!(
+        crate::gate::expired(&v1, &held, UnixTime(NOW.as_secs() - 1)),
+        None
+    );
+    let gone = crate::gate::expired(&v1, &held, NOW).unwrap();
+    assert_eq!(
+        (gone.action, gone.outcome, gone.reason),
+        (
+            Action::Expire,
+            AuditOutcome::Deny,
+            ReasonCode::QuarantineExpired
+        )
+    );
+    assert_eq!(
+        gone.message,
+        format!("no valid signature arrived before {NOW}")
+    );
+    let what = format!("manifest team/app@{}", d(1));
+    let pinned = Guard {
+        tag: v1.clone(),
+        digest: d(1),
+        pinned: true,
+    };
+    let retired = orphaned(&what, "default", &pinned);
+    assert_eq!(
+        (retired.action, retired.reason),
+        (Action::RetirePin, ReasonCode::PinOrphaned)
+    );
+    assert_eq!(
+        retired.message,
+        format!(
+            "{what} was deleted through sealgate (audit scope default); the pin is retired and the tag is free"
+        )
+    );
+    let cleared = orphaned(
+        &what,
+        "default",
+        &Guard {
+            pinned: false,
+            ..pinned
+        },
+    );
+    assert_eq!(cleared.action, Action::ClearPending);
+    assert_eq!(
+        cleared.message,
+        format!(
+            "{what} was deleted through sealgate (audit scope default); the held push is dropped"
+        )
+    );
+    let fallback = tag(&format!("sha256-{}", "0".repeat(63) + "1"));
+    let stranger = fallback_stranger(&repo(), &fallback, &d(5), &d(1), &d(6));
+    assert_eq!(stranger.reason, ReasonCode::NotForThisTag);
+    assert_eq!(
+        stranger.message,
+        format!(
+            "team/app:{fallback} is the referrers fallback tag of {}, and {} is not a referrer of it pushed here: push each referrer (a manifest whose subject is {}) before the index that lists it",
+            d(1),
+            d(6),
+            d(1)
+        )
+    );
+}
