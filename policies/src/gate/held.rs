@@ -83,6 +83,7 @@ pub fn decide_promote(facts: &PromoteFacts<'_>) -> PromotePlan {
     };
     if let Some(pin) = facts.pin
         && pin.digest != *subject
+        && !mutable
     {
         return PromotePlan::Drop {
             event: GateEvent {
