@@ -245,6 +245,14 @@ fn run_push(row: &PushRow) -> PushPlan {
     })
 }
 
+/// What an unsigned push of `team/app:v1` (digest 2) is told in a reject scope.
+fn rejected(details: &str) -> String {
+    let d2 = d(2);
+    format!(
+        "team/app:v1 ({d2}) is not signed by the signers this repository requires (ci, release). Push the image by digest, sign that digest (e.g. cosign sign team/app@{d2}), then push the tag again. Details: {details}"
+    )
+}
+
 #[test]
 fn push_gate_table() {
     use Action as A;
@@ -325,9 +333,7 @@ fn push_gate_table() {
                 expect(
                     "refuse",
                     Some((A::Push, O::Deny, R::Unsigned)),
-                    Some(&format!(
-                        "team/app:v1 ({d2}) is not signed by the signers this repository requires (ci, release). Push the image by digest, sign that digest (e.g. cosign sign team/app@{d2}), then push the tag again. Details: no signature found"
-                    )),
+                    Some(&rejected("no signature found")),
                     None,
                 ),
             )
@@ -357,9 +363,7 @@ fn push_gate_table() {
             expect(
                 "refuse",
                 Some((A::Push, O::Deny, R::Unsigned)),
-                Some(&format!(
-                    "team/app:v1 ({d2}) is not signed by the signers this repository requires (ci, release). Push the image by digest, sign that digest (e.g. cosign sign team/app@{d2}), then push the tag again. Details: no signature found"
-                )),
+                Some(&rejected("no signature found")),
                 None,
             ),
         ),
@@ -405,10 +409,7 @@ fn push_gate_table() {
             expect(
                 "refuse",
                 Some((A::Push, O::Deny, R::Revoked)),
-                Some(&format!(
-                    "team/app:v1 ({d2}) is not signed by the signers this repository requires (ci, release). Push the image by digest, sign that digest (e.g. cosign sign team/app@{d2}), then push the tag again. Details: {}",
-                    revoked(Mode::Enforce).explain()
-                )),
+                Some(&rejected(&revoked(Mode::Enforce).explain())),
                 None,
             ),
         ),
@@ -419,10 +420,7 @@ fn push_gate_table() {
             expect(
                 "refuse",
                 Some((A::Push, O::Deny, R::Expired)),
-                Some(&format!(
-                    "team/app:v1 ({d2}) is not signed by the signers this repository requires (ci, release). Push the image by digest, sign that digest (e.g. cosign sign team/app@{d2}), then push the tag again. Details: {}",
-                    expired(Mode::Enforce).explain()
-                )),
+                Some(&rejected(&expired(Mode::Enforce).explain())),
                 None,
             ),
         ),
@@ -860,6 +858,19 @@ fn pull_gate_table() {
             verdict.explain()
         )
     };
+    // Admitted: served with a proof for the digest served, counted but not logged.
+    let served = || {
+        (
+            expect(
+                "serve",
+                Some((A::Pull, O::Allow, R::Admitted)),
+                Some(ADMITTED),
+                None,
+            ),
+            Some(Report::Count),
+            Some(d2.clone()),
+        )
+    };
     let row = |name, verdict, expect| Row {
         name,
         kind: PullKind::Digest,
@@ -886,16 +897,7 @@ fn pull_gate_table() {
         row(
             "by digest, admitted: counted, not logged",
             Some(admitted(&d2, Mode::Enforce)),
-            (
-                expect(
-                    "serve",
-                    Some((A::Pull, O::Allow, R::Admitted)),
-                    Some(ADMITTED),
-                    None,
-                ),
-                Some(Report::Count),
-                Some(d2.clone()),
-            ),
+            served(),
         ),
         Row {
             kind: PullKind::Pinned(&v1),
@@ -903,16 +905,7 @@ fn pull_gate_table() {
             ..row(
                 "pinned tag, re-verified and admitted",
                 Some(admitted(&d2, Mode::Enforce)),
-                (
-                    expect(
-                        "serve",
-                        Some((A::Pull, O::Allow, R::Admitted)),
-                        Some(ADMITTED),
-                        None,
-                    ),
-                    Some(Report::Count),
-                    Some(d2.clone()),
-                ),
+                served(),
             )
         },
         Row {
@@ -1016,16 +1009,7 @@ fn pull_gate_table() {
             ..row(
                 "child of a signed index, admitted by the index",
                 Some(admitted(&d(7), Mode::Enforce)),
-                (
-                    expect(
-                        "serve",
-                        Some((A::Pull, O::Allow, R::Admitted)),
-                        Some(ADMITTED),
-                        None,
-                    ),
-                    Some(Report::Count),
-                    Some(d2.clone()),
-                ),
+                served(),
             )
         },
     ];
