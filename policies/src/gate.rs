@@ -42,4 +42,4 @@ pub use push::{
     LayerCheck, Misfit, PushFacts, PushPlan, SignatureFacts, SignaturePlan, decide_push,
     decide_signatures, fallback_stranger, pinned_meanwhile, summarise,
 };
-pub use tag::{HeldFact, PinFact, TagRole};
+pub use tag::{HeldFact, ManifestFacts, PinFact, TagRole, is_runnable_layer};

@@ -1611,3 +1611,193 @@ fn held_pushes_dropped_say_why() {
         )
     );
 }
+
+#[test]
+fn runnable_layers_are_told_by_their_media_type() {
+    for runnable in [
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+        "Application/VND.OCI.Image.Layer.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+        "application/vnd.oci.image.layer.v1.tar; foo=bar",
+        "",
+    ] {
+        assert!(is_runnable_layer(runnable), "{runnable:?}");
+    }
+    for material in [
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        "application/vnd.dsse.envelope.v1+json",
+        "text/spdx+json",
+    ] {
+        assert!(!is_runnable_layer(material), "{material:?}");
+    }
+}
+
+#[test]
+fn r12_tag_roles_admit_only_their_material() {
+    let name = repo();
+    let hex = "a".repeat(64);
+    let about: Digest = format!("sha256:{hex}").parse().unwrap();
+    let other = d(12);
+    let (sig, att, fallback) = (
+        format!("sha256-{hex}.sig"),
+        format!("sha256-{hex}.att"),
+        format!("sha256-{hex}"),
+    );
+    const SIGNING: &[&str] = &["application/vnd.dev.cosign.simplesigning.v1+json"];
+    const SBOM: &[&str] = &["text/spdx+json"];
+    const IMAGE: &[&str] = &["application/vnd.oci.image.layer.v1.tar+gzip"];
+    let material = |layers: &'static [&'static str], is_signature| ManifestFacts {
+        schema2: true,
+        is_signature,
+        layer_media_types: layers,
+        ..ManifestFacts::default()
+    };
+    let not_for = |t: &str, why: String| {
+        Err(Misfit {
+            message: format!("team/app:{t} {why}"),
+            reason: ReasonCode::NotForThisTag,
+        })
+    };
+    let other_subject = other.to_string();
+    let rows: Vec<(&str, &str, ManifestFacts<'_>, Result<(), Misfit>)> = vec![
+        (
+            "signatures under .sig",
+            &sig,
+            material(SIGNING, true),
+            Ok(()),
+        ),
+        ("an SBOM under .att", &att, material(SBOM, false), Ok(())),
+        (
+            "an image under .att",
+            &att,
+            material(IMAGE, false),
+            not_for(
+                &att,
+                format!(
+                    "holds material about {about}, never a runnable image: layer 0 has media type \"application/vnd.oci.image.layer.v1.tar+gzip\"; push images under an image tag, where they are pinned and verified"
+                ),
+            ),
+        ),
+        (
+            "an image under .sig",
+            &sig,
+            material(IMAGE, false),
+            not_for(
+                &sig,
+                format!(
+                    "holds cosign signatures of {about}: every layer must be signature material (simple signing, a sigstore bundle or a DSSE envelope)"
+                ),
+            ),
+        ),
+        (
+            "an index under .sig",
+            &sig,
+            ManifestFacts {
+                lists_manifests: true,
+                referrers_list: true,
+                ..material(&[], false)
+            },
+            not_for(
+                &sig,
+                format!(
+                    "holds material about {about} (signatures, attestations, SBOMs), never an index of images"
+                ),
+            ),
+        ),
+        (
+            "schema 1 under .att",
+            &att,
+            ManifestFacts {
+                schema2: false,
+                ..material(SBOM, false)
+            },
+            not_for(
+                &att,
+                format!(
+                    "holds material about {about}; only schema 2 (OCI or Docker v2) manifests are accepted here"
+                ),
+            ),
+        ),
+        (
+            "a referrers list under the fallback tag",
+            &fallback,
+            ManifestFacts {
+                lists_manifests: true,
+                referrers_list: true,
+                ..material(&[], false)
+            },
+            Ok(()),
+        ),
+        (
+            "an index of images under the fallback tag",
+            &fallback,
+            ManifestFacts {
+                lists_manifests: true,
+                ..material(&[], false)
+            },
+            not_for(
+                &fallback,
+                format!(
+                    "is the referrers fallback tag of {about}: it holds an image index listing referrers (each with an artifactType, none with a platform), never an image"
+                ),
+            ),
+        ),
+        (
+            "material about another image",
+            &sig,
+            ManifestFacts {
+                subject: Some(&other_subject),
+                ..material(SIGNING, true)
+            },
+            Err(Misfit {
+                message: format!(
+                    "team/app:{sig} holds material about {about}, but this manifest's subject is {other}; push it by digest, or under the tag of its own subject"
+                ),
+                reason: ReasonCode::WrongSubject,
+            }),
+        ),
+        (
+            "material about its own image",
+            &sig,
+            ManifestFacts {
+                subject: Some(about.as_str()),
+                ..material(SIGNING, true)
+            },
+            Ok(()),
+        ),
+        (
+            "an image under an image tag",
+            "v1",
+            material(IMAGE, false),
+            Ok(()),
+        ),
+        (
+            "a signature referrer under an image tag",
+            "v1",
+            ManifestFacts {
+                signature_subject: Some(&other),
+                subject: Some(&other_subject),
+                ..material(SIGNING, true)
+            },
+            not_for(
+                "v1",
+                format!(
+                    "is an image tag, and this is a signature manifest for {other}: push it by digest (cosign's OCI 1.1 mode) or under its cosign tag sha256-{}.sig",
+                    other.hex()
+                ),
+            ),
+        ),
+    ];
+    for (what, t, manifest, expected) in rows {
+        let t = tag(t);
+        assert_eq!(
+            TagRole::of(&t).admits(&name, &t, &manifest),
+            expected,
+            "{what}"
+        );
+    }
+}
