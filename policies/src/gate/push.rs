@@ -2,15 +2,15 @@
 
 use super::event::{Action, AuditOutcome, GateEvent, ReasonCode};
 use super::proof::{PinWarrant, resolve_proof, signer_names};
-use super::tag::{HeldFact, PinFact, TagRole};
+use super::tag::{HeldFact, ManifestFacts, PinFact, TagRole};
 use crate::config::{Mode, UnsignedPush};
 use crate::oci::{Digest, RepoName, Tag};
 use crate::policy::Scope;
 use crate::time::UnixTime;
 use crate::verdict::{Admitted, Verdict};
 
-/// A manifest the tag's role does not admit (the proxy's shape check of the bytes, which
-/// reads the manifest): what the client is told, and the label.
+/// A manifest the tag's role does not admit ([`TagRole::admits`]): what the client is told,
+/// and the label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Misfit {
     /// The refusal, starting with `name:tag`.
@@ -32,8 +32,8 @@ pub struct PushFacts<'a> {
     pub scope: &'a Scope,
     /// Who pushes (`None`: unidentified).
     pub identity: Option<&'a str>,
-    /// The tag's role refused the manifest (the shape check), if it did.
-    pub misfit: Option<&'a Misfit>,
+    /// What the manifest is, for the tag's role ([`TagRole::admits`]).
+    pub manifest: ManifestFacts<'a>,
     /// The tag's pin.
     pub pin: Option<&'a PinFact>,
     /// The push held for the tag.
@@ -62,6 +62,11 @@ pub enum PushPlan {
     },
     /// Only the verdict is missing: compute it and decide again.
     Verify,
+    /// A tag about an image (cosign's `.sig`, `.att`, `.sbom`, the referrers fallback tag),
+    /// holding material its role admits. It is never pinned: `.sig` tags and attachments
+    /// carrying signatures go through signature intake ([`decide_signatures`]), the fallback
+    /// tag lists only referrers seen here ([`fallback_stranger`]), anything else is forwarded.
+    Material(TagRole),
     /// Forward under the tag, then pin it.
     Pin {
         /// What lets the tag be pinned to the digest.
@@ -82,8 +87,9 @@ pub enum PushPlan {
     },
 }
 
-/// Decides a manifest push by tag: the tag's role, then its pin (immutability, idempotent
-/// re-push, mutable tags), then the verdict (admit, reject or quarantine, or warn/audit).
+/// Decides a manifest push by tag: the tag's role (what it may hold), then for an image tag
+/// its pin (immutability, idempotent re-push, mutable tags), then the verdict (admit, reject
+/// or quarantine, or warn/audit).
 pub fn decide_push(facts: &PushFacts<'_>) -> PushPlan {
     let PushFacts {
         repository: name,
@@ -103,8 +109,11 @@ pub fn decide_push(facts: &PushFacts<'_>) -> PushPlan {
             message,
         ),
     };
-    if let Some(misfit) = facts.misfit {
-        return refuse(role.action(), misfit.reason, misfit.message.clone());
+    if let Err(misfit) = role.admits(name, tag, &facts.manifest) {
+        return refuse(role.action(), misfit.reason, misfit.message);
+    }
+    if role != TagRole::Image {
+        return PushPlan::Material(role);
     }
     let mutable = scope.tag_is_mutable(tag);
     if let Some(pin) = facts.pin {

@@ -164,6 +164,7 @@ fn seen_push(plan: &PushPlan) -> Seen {
         PushPlan::Refuse { event } => seen("refuse", Some(event), None),
         PushPlan::Repush { event } => seen("repush", Some(event), None),
         PushPlan::Verify => seen("verify", None, None),
+        PushPlan::Material(_) => seen("material", None, None),
         PushPlan::Pin { event, warning, .. } => seen("pin", Some(event), warning.as_ref()),
         PushPlan::Quarantine { event, .. } => seen("quarantine", Some(event), Some(&event.message)),
     }
@@ -189,7 +190,7 @@ struct PushRow {
     tag: &'static str,
     digest: Digest,
     identity: Option<&'static str>,
-    misfit: Option<Misfit>,
+    manifest: ManifestFacts<'static>,
     pin: Option<PinFact>,
     held: Option<HeldFact>,
     verdict: Option<Verdict>,
@@ -204,7 +205,7 @@ fn push_row(name: &'static str, scope: Scope, verdict: Option<Verdict>, expect: 
         tag: "v1",
         digest: d(2),
         identity: Some("ci"),
-        misfit: None,
+        manifest: IMAGE_MANIFEST,
         pin: None,
         held: None,
         verdict,
@@ -228,6 +229,36 @@ fn held_by(n: u8, by: Option<&str>, expires_at: u64) -> Option<HeldFact> {
     })
 }
 
+const SIG_TAG: &str = "sha256-0000000000000000000000000000000000000000000000000000000000000001.sig";
+
+/// An image: one runnable layer.
+const IMAGE_MANIFEST: ManifestFacts<'static> = ManifestFacts {
+    signature_subject: None,
+    subject: None,
+    schema2: true,
+    lists_manifests: false,
+    referrers_list: false,
+    is_signature: false,
+    layer_media_types: &["application/vnd.oci.image.layer.v1.tar+gzip"],
+};
+
+/// A cosign signature manifest.
+const SIGNATURE_MANIFEST: ManifestFacts<'static> = ManifestFacts {
+    is_signature: true,
+    layer_media_types: &["application/vnd.dev.cosign.simplesigning.v1+json"],
+    ..IMAGE_MANIFEST
+};
+
+/// An OCI 1.1 signature referrer of digest 1.
+fn signature_referrer() -> ManifestFacts<'static> {
+    static SUBJECT: std::sync::LazyLock<Digest> = std::sync::LazyLock::new(|| d(1));
+    ManifestFacts {
+        signature_subject: Some(&SUBJECT),
+        subject: Some(SUBJECT.as_str()),
+        ..SIGNATURE_MANIFEST
+    }
+}
+
 fn run_push(row: &PushRow) -> PushPlan {
     let (name, tag) = (repo(), tag(row.tag));
     decide_push(&PushFacts {
@@ -236,7 +267,7 @@ fn run_push(row: &PushRow) -> PushPlan {
         digest: &row.digest,
         scope: &row.scope,
         identity: row.identity,
-        misfit: row.misfit.as_ref(),
+        manifest: row.manifest,
         pin: row.pin.as_ref(),
         held: row.held.as_ref(),
         verdict: row.verdict.as_ref(),
@@ -506,11 +537,8 @@ fn push_gate_table() {
         // Issue 11: tag roles. The shape check's refusal is audited under the role's action,
         // before the pin is looked at.
         PushRow {
-            tag: "sha256-0000000000000000000000000000000000000000000000000000000000000001.sig",
-            misfit: Some(Misfit {
-                message: "team/app:sha256-….sig holds cosign signatures".into(),
-                reason: ReasonCode::NotForThisTag,
-            }),
+            tag: SIG_TAG,
+            manifest: IMAGE_MANIFEST,
             ..push_row(
                 "an image under a .sig tag",
                 enforce(),
@@ -518,27 +546,41 @@ fn push_gate_table() {
                 expect(
                     "refuse",
                     Some((A::Signature, O::Deny, R::NotForThisTag)),
-                    Some("team/app:sha256-….sig holds cosign signatures"),
+                    Some(&format!(
+                        "team/app:{SIG_TAG} holds cosign signatures of {}: every layer must be signature material (simple signing, a sigstore bundle or a DSSE envelope)",
+                        d(1)
+                    )),
                     None,
                 ),
             )
         },
         PushRow {
             pin: pinned_to(2),
-            misfit: Some(Misfit {
-                message: "team/app:v1 is an image tag".into(),
-                reason: ReasonCode::NotForThisTag,
-            }),
+            manifest: signature_referrer(),
             ..push_row(
-                "a signature manifest under an image tag",
+                "a signature referrer under an image tag, before the pin is looked at",
                 enforce(),
                 None,
                 expect(
                     "refuse",
                     Some((A::Push, O::Deny, R::NotForThisTag)),
-                    Some("team/app:v1 is an image tag"),
+                    Some(&format!(
+                        "team/app:v1 is an image tag, and this is a signature manifest for {}: push it by digest (cosign's OCI 1.1 mode) or under its cosign tag sha256-{}.sig",
+                        d(1),
+                        d(1).hex()
+                    )),
                     None,
                 ),
+            )
+        },
+        PushRow {
+            tag: SIG_TAG,
+            manifest: SIGNATURE_MANIFEST,
+            ..push_row(
+                "signatures under their .sig tag: signature intake, never pinned",
+                enforce(),
+                None,
+                expect("material", None, None, None),
             )
         },
         // Signed index children: the index's signatures admit what it lists.
