@@ -11,6 +11,7 @@
 //! - [`identity`]: certificate identity constraints.
 //! - [`config`]: the `[trust]` and `[policy]` tables as written; [`policy`]: compiled and validated.
 //! - [`verdict`]: `evaluate(policy, subject, evidence, now) -> Verdict`.
+//! - [`gate`]: the push, pull, blob, drift and delete decisions, from facts to plans.
 //! - [`trusted_root`]: sigstore `trusted_root.json`; [`tlog`]: Rekor entries (SET, inclusion
 //!   proofs, checkpoints, bodies) verified offline; [`bundle`]: sigstore bundles parsed.
 //! - [`sigstore`]: keyless (Fulcio + Rekor) and sigstore bundle verification.
@@ -24,6 +25,7 @@ pub mod certificates;
 pub mod config;
 pub mod cosign;
 pub mod crypto;
+pub mod gate;
 pub mod glob;
 pub mod identity;
 pub mod oci;

@@ -8,6 +8,7 @@ use crate::bundle::SigstoreBundle;
 use crate::config::{Mode, SigningTime, UnsignedPush};
 use crate::cosign::{CosignSignature, SignatureFailure, Subject, verify_with_key, verify_with_pki};
 use crate::crypto::Fingerprint;
+use crate::oci::Digest;
 use crate::policy::{Policy, Revocation, Scope, SignerKind};
 use crate::sigstore::{
     BundleSigner, BundleVerified, Signer as LoggedSigner, verify_bundle, verify_cosign_keyless,
@@ -61,10 +62,42 @@ impl Evidence {
     }
 }
 
-/// Proof that a subject was admitted. Only this crate can make one, so code that must only
-/// handle admitted content can ask for it.
+/// Proof that a subject was admitted, bound to the digest it admits. Only this crate can make
+/// one (the field is private; [`evaluate`] mints it when enough signers verified), so code that
+/// must only handle admitted content can ask for it. A clone admits the same digest, never
+/// another: there is no way to rebind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Admitted(());
+pub struct Admitted {
+    digest: Digest,
+}
+
+impl Admitted {
+    /// The digest this proof admits.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// Whether this proof admits `digest`.
+    pub fn admits(&self, digest: &Digest) -> bool {
+        self.digest == *digest
+    }
+
+    /// The proof for `child`, a manifest the admitted index lists: a signed index admits its
+    /// children. Only the gate mints it, from the proxy's record that the index lists `child`.
+    pub(crate) fn child(&self, child: &Digest) -> Self {
+        Self {
+            digest: child.clone(),
+        }
+    }
+
+    /// A proof minted without verification, for tests of code that takes one.
+    #[cfg(test)]
+    pub(crate) fn for_tests(digest: &Digest) -> Self {
+        Self {
+            digest: digest.clone(),
+        }
+    }
+}
 
 /// Who a satisfied signer turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +269,12 @@ impl Verdict {
         }
     }
 
+    /// The digest this verdict admits (the subject evaluated: for a child of a signed index,
+    /// the index), if it admits one.
+    pub fn admitted_digest(&self) -> Option<&Digest> {
+        self.admitted().map(Admitted::digest)
+    }
+
     /// Whether the request goes ahead: admitted, or a warn/audit scope.
     pub fn proceeds(&self) -> bool {
         self.admitted().is_some() || self.mode != Mode::Enforce
@@ -358,7 +397,9 @@ pub fn evaluate(
     let decision = if scope.signers.is_empty() {
         Decision::Deny(DenyReason::NoSigners)
     } else if satisfied.len() >= needed {
-        Decision::Allow(Admitted(()))
+        Decision::Allow(Admitted {
+            digest: subject.digest.clone(),
+        })
     } else if evidence.is_empty() {
         Decision::Deny(DenyReason::Unsigned)
     } else {
