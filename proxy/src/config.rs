@@ -456,7 +456,7 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The certificate `tls` serves, replaced by a reload or when its files change.
     pub tls_cert: Option<Arc<crate::tls::ReloadingCert>>,
-    /// `[auth]`, built: the one in force is [`crate::gateway::AppState::access`].
+    /// `[auth]`, built: the one in force is [`crate::state::AppState::access`].
     pub access: Arc<crate::access::Access>,
     /// Logging.
     pub log: RawLog,

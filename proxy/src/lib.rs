@@ -41,9 +41,12 @@ pub mod access;
 pub mod admin;
 pub mod body;
 pub mod cache;
+pub mod clock;
 pub mod config;
+pub mod decisions;
 pub mod error;
 pub mod evidence;
+pub mod expiry;
 pub mod facts;
 pub mod gateway;
 pub mod manifest;
@@ -55,20 +58,25 @@ pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod signatures;
+pub mod state;
+pub mod store_io;
+pub mod tag_roles;
 pub mod tags;
 pub mod tls;
+pub mod upload_sessions;
 pub mod uploads;
 pub mod upstream;
 pub mod upstream_auth;
 pub mod verdicts;
 pub mod verify;
+pub mod warning;
 
 use std::sync::Arc;
 
 use sealgate_storage::{SledStore, StorageError};
 
 use crate::config::Config;
-use crate::gateway::AppState;
+use crate::state::AppState;
 use crate::upstream::Upstreams;
 
 /// Why sealgate could not start with a valid configuration.

@@ -25,8 +25,8 @@ use sealgate_policies::pki::ChainError;
 use sealgate_policies::verdict::{Decision, DenyReason, FailureReason, Verdict};
 
 use crate::body::{CutReason, Direction};
-use crate::gateway::AppState;
 use crate::routes::OciRoute;
+use crate::state::AppState;
 use crate::verdicts::Discovery;
 
 /// `Content-Type` of the text exposition format.
@@ -1008,7 +1008,7 @@ fn exposition(state: &AppState, gauges: &Gauges) -> String {
         "Seconds until each certificate of the trust configuration expires (negative once \
          expired).",
     );
-    let now = crate::push::now();
+    let now = crate::clock::now();
     let mut seen = std::collections::HashSet::new();
     for cert in policy.trust_certificates() {
         // One series per label set, even if two certificates share subject and serial.

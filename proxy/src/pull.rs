@@ -15,11 +15,10 @@
 //! Each computed verdict is audited once, not every retry of a refused pull.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use dashmap::DashMap;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use sealgate_policies::config::Mode;
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
@@ -28,53 +27,20 @@ use sealgate_policies::verdict::{Outcome, Verdict};
 use sealgate_storage::{AuditEvent, Pin, PinKey, PinOutcome};
 
 use crate::body::{ProxyBody, empty, full};
-use crate::cache::{
-    CachedManifest, CachedVerdict, ManifestCache, ManifestKey, VerdictCache, VerdictKey,
-};
-use crate::config::RawPull;
+use crate::cache::{CachedManifest, CachedVerdict, ManifestKey, VerdictKey};
+use crate::clock::now;
+use crate::decisions::log_gate_decision;
 use crate::error::ProxyError;
-use crate::gateway::AppState;
 use crate::manifest::{ManifestShape, sha256_digest};
 use crate::metrics::Reason;
-use crate::push::{
-    attachment_subject, blocking, cosign_signature_subject, is_attachment_tag, log_gate_decision,
-    now, pin_tag, warning,
-};
+use crate::push::pin_tag;
 use crate::signatures::{MANIFEST_ACCEPT, Source};
+use crate::state::AppState;
+use crate::store_io::blocking;
+use crate::tag_roles::{attachment_subject, cosign_signature_subject, is_attachment_tag};
 use crate::upstream::{Buffered, Upstream};
 use crate::verdicts::{Discovery, verdict, verify_signature_manifest};
-
-/// Verdicts held at most (each a few hundred bytes).
-const MAX_VERDICTS: usize = 100_000;
-
-/// The pull gate's in-memory state.
-pub struct PullState {
-    /// Verified manifests by digest.
-    pub manifests: ManifestCache,
-    /// Verdicts by digest and trust generation.
-    pub verdicts: VerdictCache,
-    /// When each pinned tag was last compared with the upstream.
-    drift_checked: DashMap<PinKey, Instant>,
-    /// The upstream digest last reported as drift, per tag (reported once, not every check).
-    drift_reported: DashMap<PinKey, String>,
-    /// Drift events reported since start.
-    pub drift_events: AtomicU64,
-}
-
-impl PullState {
-    /// Empty caches sized by `[pull]`.
-    pub fn new(settings: &RawPull) -> Self {
-        Self {
-            manifests: ManifestCache::new(
-                usize::try_from(settings.manifest_cache_bytes).unwrap_or(usize::MAX),
-            ),
-            verdicts: VerdictCache::new(settings.verdict_ttl, MAX_VERDICTS),
-            drift_checked: DashMap::new(),
-            drift_reported: DashMap::new(),
-            drift_events: AtomicU64::new(0),
-        }
-    }
-}
+use crate::warning::warning;
 
 /// One manifest or blob pull.
 pub struct Pull<'a> {

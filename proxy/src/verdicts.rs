@@ -13,15 +13,16 @@ use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Evidence, Verdict, evaluate};
 use sealgate_storage::{ManifestKind, SignatureRecord, SignedSubject};
 
+use crate::clock::now;
 use crate::error::ProxyError;
 use crate::evidence;
 use crate::manifest::{ManifestShape, sha256_digest};
-use crate::push::{blocking, now};
 use crate::referrers::upstream_referrers;
 use crate::signatures::{
     Bounded, Budget, LayerEvidence, MANIFEST_ACCEPT, MAX_DISCOVERY_BYTES, MAX_SIGNATURE_BYTES,
     Source, layer_evidence, record_for,
 };
+use crate::store_io::blocking;
 
 /// Most referrers of one digest read from an upstream while looking for signatures: enough for
 /// several signers and attestations, bounded so that a hostile upstream cannot make one pull

@@ -17,10 +17,12 @@ use serde_json::{Value, json};
 
 use super::{AdminIdentity, json_response};
 use crate::body::ProxyBody;
+use crate::clock::now;
+use crate::decisions::log_decision;
 use crate::error::ProxyError;
-use crate::gateway::AppState;
-use crate::push::{blocking, log_decision, now};
 use crate::signatures::Source;
+use crate::state::AppState;
+use crate::store_io::blocking;
 use crate::verdicts::{Discovery, verdict};
 
 /// Largest request body the admin API reads.

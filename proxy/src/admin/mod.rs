@@ -38,7 +38,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
 use crate::body::{ProxyBody, full};
-use crate::gateway::AppState;
+use crate::state::AppState;
 use config::AdminConfig;
 
 /// A handshake or request head must arrive within this time.
