@@ -43,6 +43,8 @@ pub mod body;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod config_error;
+pub mod credentials;
 pub mod decisions;
 pub mod error;
 pub mod evidence;

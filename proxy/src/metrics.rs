@@ -24,7 +24,7 @@ use sealgate_policies::cosign::SignatureFailure;
 use sealgate_policies::pki::ChainError;
 use sealgate_policies::verdict::{Decision, DenyReason, FailureReason, Verdict};
 
-use crate::body::{CutReason, Direction};
+use crate::body::{CutReason, Direction, TransferCuts};
 use crate::routes::OciRoute;
 use crate::state::AppState;
 use crate::verdicts::Discovery;
@@ -423,40 +423,6 @@ pub struct Metrics {
     connections: ConnectionCounters,
     /// Requests that failed because the store did.
     store_failures: AtomicU64,
-}
-
-/// Streamed transfers cut before their end, by direction and reason.
-#[derive(Debug, Default)]
-pub struct TransferCuts {
-    /// `[direction][reason]`, in [`Direction`] and [`CutReason::ALL`] order.
-    counts: [[AtomicU64; CutReason::ALL.len()]; 2],
-}
-
-impl TransferCuts {
-    /// One transfer cut.
-    pub fn cut(&self, direction: Direction, reason: CutReason) {
-        let d = match direction {
-            Direction::Download => 0,
-            Direction::Upload => 1,
-        };
-        let r = CutReason::ALL
-            .iter()
-            .position(|&known| known == reason)
-            .unwrap_or(0);
-        self.counts[d][r].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// How many transfers going `direction` were cut for `reason`.
-    pub fn count(&self, direction: Direction, reason: CutReason) -> u64 {
-        let d = match direction {
-            Direction::Download => 0,
-            Direction::Upload => 1,
-        };
-        CutReason::ALL
-            .iter()
-            .position(|&known| known == reason)
-            .map_or(0, |r| self.counts[d][r].load(Ordering::Relaxed))
-    }
 }
 
 /// Client connections: open, refused over `limits.max_connections`, closed while idle.

@@ -14,7 +14,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// Shortest admin token accepted: anything shorter is guessable.
 pub const MIN_TOKEN_LEN: usize = 32;

@@ -2,6 +2,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http::uri::Authority;
 use http::{Response, header};
