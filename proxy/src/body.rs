@@ -22,7 +22,6 @@ use sealgate_policies::oci::{Digest, DigestAlgorithm};
 use sha2::Digest as _;
 use tokio::time::{Instant, Sleep};
 
-
 /// Boxed error carried by bodies.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 

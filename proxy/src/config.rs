@@ -19,9 +19,9 @@ use sealgate_policies::policy::Policy;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config_error::ConfigError;
-pub use crate::tls::RawTls;
-use crate::routes::is_valid_namespace;
 use crate::credentials::{Credentials, Secret};
+use crate::routes::is_valid_namespace;
+pub use crate::tls::RawTls;
 
 /// Prefix of environment variables that override file keys (`SEALGATE_LISTEN`,
 /// `SEALGATE_STORAGE__PATH`: `__` separates nested keys).

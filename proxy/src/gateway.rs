@@ -336,7 +336,7 @@ async fn metrics(state: &Arc<AppState>, method: &Method) -> Response<ProxyBody> 
     let body = if *method == Method::HEAD {
         crate::body::empty()
     } else {
-        full(crate::metrics::render(state).await)
+        full(crate::scrape::render(state).await)
     };
     let mut response = Response::new(body);
     response.headers_mut().insert(

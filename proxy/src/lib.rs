@@ -58,6 +58,7 @@ pub mod push;
 pub mod referrers;
 pub mod reload;
 pub mod routes;
+pub mod scrape;
 pub mod server;
 pub mod signatures;
 pub mod state;

@@ -12,7 +12,6 @@ use std::fmt;
 use http::{Method, Uri};
 use sealgate_policies::oci::{Digest, OciIdError, Reference, RepoName, Tag};
 
-
 /// Longest upload session id accepted. distribution uses UUIDs; other registries use opaque
 /// tokens, so leave room.
 const MAX_UPLOAD_ID_LEN: usize = 512;
