@@ -46,6 +46,7 @@ pub mod config;
 pub mod config_error;
 pub mod credentials;
 pub mod decisions;
+pub mod drift;
 pub mod error;
 pub mod evidence;
 pub mod expiry;
