@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderValue, Method, Response, StatusCode, header};
 use sealgate_policies::config::Mode;
 use sealgate_policies::cosign::Subject;
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
@@ -32,161 +32,21 @@ use crate::error::ProxyError;
 use crate::manifest::{Descriptor, ManifestShape, sha256_digest};
 use crate::metrics::Reason;
 use crate::signatures::{
-    Budget, MAX_SIGNATURE_BYTES, Source, check_layer_count, layer_evidence, record_for,
+    Budget, MAX_SIGNATURE_BYTES, check_layer_count, layer_evidence, record_for,
 };
 use crate::state::AppState;
 use crate::store_io::blocking;
 use crate::tag_roles::TagRole;
-use crate::upstream::{Forward, Upstream};
-use crate::verdicts::Discovery;
 use crate::warning::warning;
 
 mod delete;
+mod request;
 
 pub use delete::{delete_blob, delete_manifest};
+pub use request::Push;
 
 /// The quarantine expiry loop, at its path before the move to [`crate::expiry`].
 pub use crate::expiry::expire_pending_loop;
-
-/// Everything one manifest push needs.
-pub struct Push<'a> {
-    /// Shared state.
-    pub state: &'a AppState,
-    /// The upstream the request goes to.
-    pub upstream: &'a Upstream,
-    /// Repository.
-    pub name: &'a RepoName,
-    /// The client's headers (Authorization, Content-Type, request id).
-    pub headers: &'a HeaderMap,
-    /// `?ns=` of the request.
-    pub ns: Option<&'a str>,
-    /// Who pushes: the identity sealgate authenticated (gateway mode) or the client
-    /// certificate's; recorded on pins and audit events. `None` when unknown.
-    pub identity: Option<&'a str>,
-}
-
-impl Push<'_> {
-    fn request_id(&self) -> Option<String> {
-        self.headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    }
-
-    fn content_type(&self) -> String {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
-            .to_owned()
-    }
-
-    fn event(
-        &self,
-        action: &str,
-        outcome: &str,
-        reference: &str,
-        digest: &Digest,
-        reason: String,
-        signers: Vec<String>,
-    ) -> AuditEvent {
-        AuditEvent {
-            at: now().as_secs(),
-            action: action.to_owned(),
-            outcome: outcome.to_owned(),
-            upstream: self.upstream.config.name.clone(),
-            repository: self.name.to_string(),
-            reference: reference.to_owned(),
-            digest: Some(digest.to_string()),
-            reason,
-            identity: self.identity.map(str::to_owned),
-            signers,
-            request_id: self.request_id(),
-        }
-    }
-
-    /// Audits a refusal and returns the error that tells the client why.
-    async fn refuse(
-        &self,
-        action: &str,
-        reference: &str,
-        digest: &Digest,
-        (message, reason): (String, Reason),
-        signers: Vec<String>,
-    ) -> ProxyError {
-        let event = self.event(action, "deny", reference, digest, message.clone(), signers);
-        match self.audit(event, reason).await {
-            Ok(()) => ProxyError::Denied(message),
-            Err(e) => e,
-        }
-    }
-
-    /// Logs and counts a decision, then appends it to the audit log.
-    async fn audit(&self, event: AuditEvent, reason: Reason) -> Result<(), ProxyError> {
-        self.decided(&event, reason);
-        blocking(&self.state.store, move |s| {
-            s.append_audit(event).map(|_| ())
-        })
-        .await
-    }
-
-    /// Sends a manifest upstream under `reference`.
-    async fn forward_manifest(
-        &self,
-        reference: &str,
-        body: Bytes,
-    ) -> Result<Response<ProxyBody>, ProxyError> {
-        let path = format!("/v2/{}/manifests/{reference}", self.name);
-        let forward = Forward {
-            method: Method::PUT,
-            path: &path,
-            query: None,
-            headers: self.headers,
-            ns: self.ns,
-        };
-        self.state
-            .upstreams
-            .forward(self.upstream, forward, crate::body::full(body))
-            .await
-    }
-
-    /// The verdict on `digest` against current trust, from the signatures that came through
-    /// sealgate (its own, or for a child of a signed index, the index's).
-    async fn verdict(
-        &self,
-        digest: &Digest,
-        tag: Option<&Tag>,
-        manifest: Option<&Bytes>,
-    ) -> Result<Verdict, ProxyError> {
-        let policy = self.state.policy();
-        crate::verdicts::verdict(
-            &self.source(),
-            &policy,
-            digest,
-            tag,
-            manifest,
-            Discovery::IndexOnly,
-        )
-        .await
-    }
-
-    /// Logs and counts a decision about this push's repository (not yet durable).
-    fn decided(&self, event: &AuditEvent, reason: Reason) {
-        let policy = self.state.policy();
-        let scope = policy.scope_for(self.name).label();
-        log_gate_decision(&self.state.metrics, event, reason, scope);
-    }
-
-    /// This push's repository, for sealgate's own requests on the client's behalf.
-    pub(crate) fn source(&self) -> Source<'_> {
-        Source {
-            state: self.state,
-            upstream: self.upstream,
-            name: self.name,
-            authorization: self.headers.get(header::AUTHORIZATION),
-        }
-    }
-}
 
 /// Pins `key` and drops a held (quarantined) push of the tag in the same transaction
 /// ([`Store::pin_clearing_pending`]): once a tag is pinned, an unsigned push held before must

@@ -26,7 +26,7 @@ use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
 use sealgate_policies::policy::Scope;
 use sealgate_storage::{AuditEvent, PinKey, StorageError, Store};
 
-use super::Push;
+use super::request::Push;
 use crate::body::{ProxyBody, empty, full};
 use crate::clock::now;
 use crate::decisions::log_gate_decision;
