@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::json;
 
-use crate::body::{Direction, ProxyBody, Transfer, full, stream};
+use crate::body::{Direction, ProxyBody, Transfer, full, json_response, stream};
 use crate::error::{OciErrorCode, ProxyError, error_response};
 use crate::pull::Pull;
 use crate::push::Push;
@@ -342,16 +342,6 @@ async fn metrics(state: &Arc<AppState>, method: &Method) -> Response<ProxyBody> 
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-    );
-    response
-}
-
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
-    let mut response = Response::new(full(value.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
     );
     response
 }
