@@ -7,8 +7,9 @@
 //! no `Display` and its `Debug` prints no value, and nothing here puts either into a log line or
 //! an error: logs name the upstream and the realm, never what was sent to them.
 //!
-//! The HTTP calls themselves (probe, token request) go through [`Upstreams`], so they use the
-//! same pooled client and timeouts as forwarded requests.
+//! The HTTP calls themselves (probe, token request) go through the upstream client
+//! ([`AuthCalls`], implemented in [`crate::upstream`]), so they use the same pooled client and
+//! timeouts as forwarded requests.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,8 +21,26 @@ use http::uri::Scheme;
 use http::{Method, Request, StatusCode, Uri};
 use tokio::time::Instant;
 
+use crate::body::ProxyBody;
 pub use crate::credentials::{Credentials, Secret};
-use crate::upstream::{Upstream, Upstreams};
+use crate::error::ProxyError;
+
+/// The calls the handshake makes to an upstream (probing `/v2/`, asking the realm for a token).
+/// The upstream client makes them ([`crate::upstream`] implements this for one upstream), so the
+/// handshake does not import the client that holds it.
+pub(crate) trait AuthCalls: Sync {
+    /// `GET /v2/` on the upstream, without credentials: its status and headers.
+    fn probe(&self) -> impl Future<Output = Result<(StatusCode, HeaderMap), ProxyError>> + Send;
+
+    /// Sends `request` through the pooled client to `upstream`, reading at most `cap` bytes of
+    /// the answer.
+    fn fetch(
+        &self,
+        upstream: &str,
+        request: Request<ProxyBody>,
+        cap: usize,
+    ) -> impl Future<Output = Result<(StatusCode, bytes::Bytes), ProxyError>> + Send;
+}
 
 /// Largest token response read into memory; distribution's are a few KiB.
 const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
@@ -575,13 +594,12 @@ impl Authenticator {
     /// `/v2/` is probed first to learn the scheme.
     pub(crate) async fn preauthorize(
         &self,
-        upstreams: &Upstreams,
-        upstream: &Upstream,
+        calls: &impl AuthCalls,
         scopes: &[String],
         streamed: bool,
     ) -> Option<HeaderValue> {
         if streamed && self.handshake() == Handshake::Unknown {
-            self.probe(upstreams, upstream).await;
+            self.probe(calls).await;
         }
         match self.handshake() {
             Handshake::Unknown | Handshake::Open => None,
@@ -595,7 +613,7 @@ impl Authenticator {
                 if let Some(token) = self.cached(&key) {
                     return Some(token);
                 }
-                self.fetch_token(upstreams, &realm, service.as_deref(), scopes)
+                self.fetch_token(calls, &realm, service.as_deref(), scopes)
                     .await
             }
         }
@@ -606,7 +624,7 @@ impl Authenticator {
     /// credentials were just refused, the challenge is unusable, no token could be had).
     pub(crate) async fn answer(
         &self,
-        upstreams: &Upstreams,
+        calls: &impl AuthCalls,
         headers: &HeaderMap,
         sent: Option<&HeaderValue>,
     ) -> Option<HeaderValue> {
@@ -637,7 +655,7 @@ impl Authenticator {
                     return Some(token);
                 }
                 self.fetch_token(
-                    upstreams,
+                    calls,
                     &bearer.realm,
                     bearer.service.as_deref(),
                     &bearer.scopes,
@@ -649,12 +667,12 @@ impl Authenticator {
 
     /// `GET /v2/` without credentials, to learn the scheme before a request that cannot be
     /// retried. A transport failure leaves the scheme unknown (the request itself will fail).
-    async fn probe(&self, upstreams: &Upstreams, upstream: &Upstream) {
+    async fn probe(&self, calls: &impl AuthCalls) {
         let _fetching = self.fetching.lock().await;
         if self.handshake() != Handshake::Unknown {
             return;
         }
-        match upstreams.probe(upstream).await {
+        match calls.probe().await {
             Ok((StatusCode::UNAUTHORIZED, headers)) => match challenge_from(&headers) {
                 Ok(challenge) => self.learn(&challenge),
                 Err(e) => {
@@ -674,12 +692,12 @@ impl Authenticator {
     /// upstream's 401 reaches the client.
     async fn fetch_token(
         &self,
-        upstreams: &Upstreams,
+        calls: &impl AuthCalls,
         realm: &str,
         service: Option<&str>,
         scopes: &[String],
     ) -> Option<HeaderValue> {
-        match self.request_token(upstreams, realm, service, scopes).await {
+        match self.request_token(calls, realm, service, scopes).await {
             Ok((header, lifetime)) => {
                 tracing::debug!(upstream = %self.upstream, realm, scope = ?scopes, ?lifetime, "token obtained");
                 self.remember_token(scope_key(scopes), header.clone(), lifetime);
@@ -694,7 +712,7 @@ impl Authenticator {
 
     async fn request_token(
         &self,
-        upstreams: &Upstreams,
+        calls: &impl AuthCalls,
         realm: &str,
         service: Option<&str>,
         scopes: &[String],
@@ -707,7 +725,7 @@ impl Authenticator {
         let request = request
             .body(crate::body::empty())
             .map_err(|_| TokenError::Realm("not a usable URL"))?;
-        let (status, body) = upstreams
+        let (status, body) = calls
             .fetch(&self.upstream, request, MAX_TOKEN_RESPONSE)
             .await
             .map_err(|e| TokenError::Unreachable(error_chain(&e)))?;

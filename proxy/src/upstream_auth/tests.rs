@@ -13,6 +13,7 @@ use super::*;
 use crate::body::ProxyBody;
 use crate::config::{Timeouts, UpstreamConfig};
 use crate::upstream::Forward;
+use crate::upstream::Upstreams;
 
 fn headers(lines: &[&str]) -> HeaderMap {
     let mut map = HeaderMap::new();
