@@ -74,7 +74,7 @@ pub struct RawConfig {
     pub pull: RawPull,
     /// `[admin]`: the admin API's listener and credentials.
     #[serde(default)]
-    pub admin: crate::admin::config::RawAdmin,
+    pub admin: crate::admin_config::RawAdmin,
     /// `[auth]`: who authenticates clients (the upstream, or sealgate) and `[[auth.rule]]`s.
     #[serde(default)]
     pub auth: crate::access::RawAuth,
@@ -432,7 +432,7 @@ pub struct Config {
     /// Digests of the policy and trust configuration, as started.
     pub digests: TrustDigests,
     /// The admin listener, when configured with a credential.
-    pub admin: Option<crate::admin::config::AdminConfig>,
+    pub admin: Option<crate::admin_config::AdminConfig>,
     /// The file it was loaded from ([`Config::load`]), for reloads.
     pub source_file: Option<PathBuf>,
 }
@@ -541,7 +541,7 @@ impl Config {
             tls.as_ref().is_some_and(|t| t.client_auth.is_some()),
         )?;
         let (policy, digests) = build_trust(raw, base, 1)?;
-        let admin = crate::admin::config::build(&raw.admin, base)?;
+        let admin = crate::admin_config::build(&raw.admin, base)?;
         Ok(Self {
             listen,
             storage_path: raw.storage.path.clone(),

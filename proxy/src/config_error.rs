@@ -1,5 +1,5 @@
 //! The configuration error type, apart from `config.rs` so that the modules `config` builds
-//! (`tls`, `access`, `admin::config`) can return it without importing `config`.
+//! (`tls`, `access`, `admin_config`) can return it without importing `config`.
 
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, thiserror::Error)]

@@ -39,6 +39,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod admin_config;
 pub mod body;
 pub mod cache;
 pub mod clock;

@@ -17,7 +17,7 @@
 //! `sealgate admin …` ([`client`]) calls these and prints tables or JSON.
 
 pub mod client;
-pub mod config;
+
 mod handlers;
 
 pub use handlers::AdminIdentity;
@@ -38,9 +38,9 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
+use crate::admin_config::AdminConfig;
 use crate::body::{ProxyBody, json_response};
 use crate::state::AppState;
-use config::AdminConfig;
 
 /// A handshake or request head must arrive within this time.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,4 +1,4 @@
-//! `[admin]`: where the admin API listens and what it accepts as a credential.
+//! `[admin]`: where the admin API ([`crate::admin`]) listens and what it accepts as a credential.
 //!
 //! The admin API never shares the client listener. It is on only when it has a credential: a
 //! bearer token (from a file, never inline) and/or client certificates from a CA (mTLS, which
