@@ -15,10 +15,11 @@
 //!
 //! A superseded state, though, cannot be recognised from the upstream without destroying the
 //! upload (any request carrying it cancels it), and not from the state itself (it is opaque and
-//! signed). [`UploadSessions`] remembers, per session, the state the upstream last handed out
-//! and digests of the ones it replaced; a request carrying a replaced one is sent upstream with
-//! the current one instead. Only states the upstream itself superseded are ever replaced, so a
-//! replica that has not seen a session forwards what it is given, as before.
+//! signed). [`UploadSessions`](crate::upload_sessions::UploadSessions) remembers, per session,
+//! the state the upstream last handed out and digests of the ones it replaced; a request carrying
+//! a replaced one is sent upstream with the current one instead. Only states the upstream itself
+//! superseded are ever replaced, so a replica that has not seen a session forwards what it is
+//! given, as before.
 
 use http::{HeaderMap, Method, Response, StatusCode, Uri, header};
 use http_body_util::BodyExt as _;

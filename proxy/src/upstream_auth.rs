@@ -8,7 +8,7 @@
 //! an error: logs name the upstream and the realm, never what was sent to them.
 //!
 //! The HTTP calls themselves (probe, token request) go through the upstream client
-//! ([`AuthCalls`], implemented in [`crate::upstream`]), so they use the same pooled client and
+//! (`AuthCalls`, implemented in [`crate::upstream`]), so they use the same pooled client and
 //! timeouts as forwarded requests.
 
 use std::collections::HashMap;
