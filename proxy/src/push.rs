@@ -45,9 +45,6 @@ mod request;
 pub use delete::{delete_blob, delete_manifest};
 pub use request::Push;
 
-/// The quarantine expiry loop, at its path before the move to [`crate::expiry`].
-pub use crate::expiry::expire_pending_loop;
-
 /// Pins `key` and drops a held (quarantined) push of the tag in the same transaction
 /// ([`Store::pin_clearing_pending`]): once a tag is pinned, an unsigned push held before must
 /// not keep it answering "awaits a signature", nor be promoted over the pin later. The drop is
