@@ -29,13 +29,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::error::ProxyError;
 use crate::routes::{OciRequest, OciRoute};
 use crate::tls::PeerIdentity;
-
-/// The realm of sealgate's `WWW-Authenticate: Basic` challenge in gateway mode.
-pub const REALM: &str = "sealgate";
 
 /// Longest token identity.
 const MAX_IDENTITY_LEN: usize = 64;

@@ -11,17 +11,17 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 use sealgate_policies::oci::{Digest, DigestAlgorithm};
 use sha2::Digest as _;
 use tokio::time::{Instant, Sleep};
-
-use crate::metrics::TransferCuts;
 
 /// Boxed error carried by bodies.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
@@ -435,6 +435,51 @@ where
         }
         hint
     }
+}
+
+/// Streamed transfers cut before their end, by direction and reason.
+#[derive(Debug, Default)]
+pub struct TransferCuts {
+    /// `[direction][reason]`, in [`Direction`] and [`CutReason::ALL`] order.
+    counts: [[AtomicU64; CutReason::ALL.len()]; 2],
+}
+
+impl TransferCuts {
+    /// One transfer cut.
+    pub fn cut(&self, direction: Direction, reason: CutReason) {
+        let d = match direction {
+            Direction::Download => 0,
+            Direction::Upload => 1,
+        };
+        let r = CutReason::ALL
+            .iter()
+            .position(|&known| known == reason)
+            .unwrap_or(0);
+        self.counts[d][r].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many transfers going `direction` were cut for `reason`.
+    pub fn count(&self, direction: Direction, reason: CutReason) -> u64 {
+        let d = match direction {
+            Direction::Download => 0,
+            Direction::Upload => 1,
+        };
+        CutReason::ALL
+            .iter()
+            .position(|&known| known == reason)
+            .map_or(0, |r| self.counts[d][r].load(Ordering::Relaxed))
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
+    let mut response = Response::new(full(Bytes::from(value.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 #[cfg(test)]

@@ -18,7 +18,10 @@ use sealgate_policies::config::{RawPolicy, RawTrust};
 use sealgate_policies::policy::Policy;
 use serde::{Deserialize, Serialize};
 
-use crate::upstream_auth::{Credentials, Secret};
+pub use crate::config_error::ConfigError;
+use crate::credentials::{Credentials, Secret};
+use crate::routes::is_valid_namespace;
+pub use crate::tls::RawTls;
 
 /// Prefix of environment variables that override file keys (`SEALGATE_LISTEN`,
 /// `SEALGATE_STORAGE__PATH`: `__` separates nested keys).
@@ -71,7 +74,7 @@ pub struct RawConfig {
     pub pull: RawPull,
     /// `[admin]`: the admin API's listener and credentials.
     #[serde(default)]
-    pub admin: crate::admin::config::RawAdmin,
+    pub admin: crate::admin_config::RawAdmin,
     /// `[auth]`: who authenticates clients (the upstream, or sealgate) and `[[auth.rule]]`s.
     #[serde(default)]
     pub auth: crate::access::RawAuth,
@@ -211,27 +214,6 @@ impl Default for RawTimeouts {
     }
 }
 
-/// `[tls]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTls {
-    /// PEM certificate chain, leaf first; relative to the configuration file's directory.
-    pub cert: PathBuf,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1); relative to the configuration file's directory.
-    pub key: PathBuf,
-    /// How often `cert` and `key` are compared with the pair in use (and a changed pair loaded);
-    /// `"0s"`: only on SIGHUP.
-    #[serde(default = "defaults::tls_reload_interval", with = "humantime_serde")]
-    pub reload_interval: Duration,
-    /// PEM bundle of the CAs client certificates must chain to; no client certificates when
-    /// absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_ca: Option<PathBuf>,
-    /// `optional` or `required` (the default when `client_ca` is set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_auth: Option<crate::tls::ClientAuth>,
-}
-
 /// `[log]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -306,26 +288,6 @@ mod defaults {
     pub(super) fn log_level() -> String {
         "info".to_owned()
     }
-    pub(super) fn tls_reload_interval() -> Duration {
-        Duration::from_secs(30)
-    }
-}
-
-/// A configuration problem, naming the key at fault.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read or parsed, or a value has the wrong type.
-    #[error("{0}")]
-    Load(#[from] config::ConfigError),
-    /// A key has a value of the right type that is not acceptable.
-    #[error("{key}: {message}")]
-    Invalid {
-        /// Dotted path of the key (`upstream[0].url`).
-        key: String,
-        /// Why, and what would be accepted.
-        message: String,
-    },
 }
 
 fn invalid(key: impl Into<String>, message: impl fmt::Display) -> ConfigError {
@@ -456,7 +418,7 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The certificate `tls` serves, replaced by a reload or when its files change.
     pub tls_cert: Option<Arc<crate::tls::ReloadingCert>>,
-    /// `[auth]`, built: the one in force is [`crate::gateway::AppState::access`].
+    /// `[auth]`, built: the one in force is [`crate::state::AppState::access`].
     pub access: Arc<crate::access::Access>,
     /// Logging.
     pub log: RawLog,
@@ -470,7 +432,7 @@ pub struct Config {
     /// Digests of the policy and trust configuration, as started.
     pub digests: TrustDigests,
     /// The admin listener, when configured with a credential.
-    pub admin: Option<crate::admin::config::AdminConfig>,
+    pub admin: Option<crate::admin_config::AdminConfig>,
     /// The file it was loaded from ([`Config::load`]), for reloads.
     pub source_file: Option<PathBuf>,
 }
@@ -579,7 +541,7 @@ impl Config {
             tls.as_ref().is_some_and(|t| t.client_auth.is_some()),
         )?;
         let (policy, digests) = build_trust(raw, base, 1)?;
-        let admin = crate::admin::config::build(&raw.admin, base)?;
+        let admin = crate::admin_config::build(&raw.admin, base)?;
         Ok(Self {
             listen,
             storage_path: raw.storage.path.clone(),
@@ -701,16 +663,6 @@ fn replace_paths(value: &mut serde_json::Value, contents: &BTreeMap<String, Stri
         }
         _ => {}
     }
-}
-
-/// A `?ns=` value: a registry host, optionally with a port (`docker.io`, `registry.local:5000`).
-pub fn is_valid_namespace(ns: &str) -> bool {
-    !ns.is_empty()
-        && ns.len() <= 253
-        && ns
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
-        && ns.parse::<Authority>().is_ok()
 }
 
 fn build_upstreams(

@@ -15,6 +15,9 @@ use serde::Serialize;
 use crate::body::{ProxyBody, full};
 use crate::routes::RouteError;
 
+/// The realm of sealgate's `WWW-Authenticate: Basic` challenge in gateway mode.
+pub const REALM: &str = "sealgate";
+
 /// Error codes of the OCI distribution spec, plus two that CNCF distribution also sends and
 /// clients understand (`TAG_INVALID`, `UNAVAILABLE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -291,7 +294,7 @@ impl ProxyError {
         };
         let mut response = error_response(status, code, &message);
         if status == StatusCode::UNAUTHORIZED {
-            let challenge = format!("Basic realm=\"{}\"", crate::access::REALM);
+            let challenge = format!("Basic realm=\"{}\"", REALM);
             if let Ok(v) = HeaderValue::from_str(&challenge) {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }

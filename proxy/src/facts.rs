@@ -9,8 +9,8 @@ use sealgate_storage::ManifestKind;
 
 use crate::error::ProxyError;
 use crate::manifest::ManifestShape;
-use crate::push::blocking;
 use crate::signatures::Source;
+use crate::store_io::blocking;
 
 /// Records what a manifest's bytes say (blobs it lists, children, the subject it refers to):
 /// facts, not trust; verdicts use them later against the trust in force.

@@ -6,78 +6,20 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use sealgate_policies::policy::Policy;
-
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use sealgate_storage::Store;
 use serde_json::json;
 
-use crate::body::{Direction, ProxyBody, Transfer, full, stream};
-use crate::config::Config;
+use crate::body::{Direction, ProxyBody, Transfer, full, json_response, stream};
 use crate::error::{OciErrorCode, ProxyError, error_response};
 use crate::pull::Pull;
 use crate::push::Push;
 use crate::routes::{OciRequest, OciRoute};
 use crate::signatures::Source;
-use crate::upstream::{Forward, Upstreams};
-
-/// Everything a request handler needs, shared by all connections.
-pub struct AppState {
-    /// The validated configuration, as started. Its `policy` is the policy at start; the one in
-    /// force is [`AppState::policy`].
-    pub config: Arc<Config>,
-    /// The trust policy in force, swapped whole by a reload.
-    pub policy: ArcSwap<Policy>,
-    /// `[auth]` in force (mode, tokens, rules), swapped whole by a reload.
-    pub access: ArcSwap<crate::access::Access>,
-    /// The pull gate's caches.
-    pub pull: crate::pull::PullState,
-    /// Digests of the trust configuration in force (swapped with the policy by a reload).
-    pub trust_digests: ArcSwap<crate::config::TrustDigests>,
-    /// Serialises trust changes (reloads, revocations), so generations never interleave.
-    pub trust_lock: tokio::sync::Mutex<()>,
-    /// When the process started serving.
-    pub started: std::time::Instant,
-    /// Upstream registries and the pooled client.
-    pub upstreams: Upstreams,
-    /// The index.
-    pub store: Arc<dyn Store>,
-    /// Serialises pushes to the same tag (check, forward, pin).
-    pub tag_locks: crate::push::TagLocks,
-    /// Request, decision and verification counters for `/metrics`.
-    pub metrics: crate::metrics::Metrics,
-    /// Upload session states the upstream superseded (see [`crate::uploads`]).
-    pub uploads: crate::uploads::UploadSessions,
-}
-
-impl AppState {
-    /// Builds the state around an opened store.
-    pub fn new(config: Config, upstreams: Upstreams, store: Arc<dyn Store>) -> Self {
-        Self {
-            policy: ArcSwap::new(config.policy.clone()),
-            access: ArcSwap::new(config.access.clone()),
-            pull: crate::pull::PullState::new(&config.pull),
-            trust_digests: ArcSwap::from_pointee(config.digests.clone()),
-            trust_lock: tokio::sync::Mutex::new(()),
-            started: std::time::Instant::now(),
-            config: Arc::new(config),
-            upstreams,
-            store,
-            tag_locks: crate::push::TagLocks::default(),
-            metrics: crate::metrics::Metrics::new(),
-            uploads: crate::uploads::UploadSessions::default(),
-        }
-    }
-
-    /// The trust policy in force now.
-    pub fn policy(&self) -> Arc<Policy> {
-        self.policy.load_full()
-    }
-}
+use crate::state::AppState;
+use crate::upstream::Forward;
 
 /// Handles one request; every error becomes an OCI error response here. Each request is
 /// counted and timed (to its response head) by endpoint kind.
@@ -245,7 +187,7 @@ async fn dispatch(
         why: e.to_string(),
     })?;
     Ok(match warning {
-        Some(message) => crate::push::warning(response, &message),
+        Some(message) => crate::warning::warning(response, &message),
         None => response,
     })
 }
@@ -394,22 +336,12 @@ async fn metrics(state: &Arc<AppState>, method: &Method) -> Response<ProxyBody> 
     let body = if *method == Method::HEAD {
         crate::body::empty()
     } else {
-        full(crate::metrics::render(state).await)
+        full(crate::scrape::render(state).await)
     };
     let mut response = Response::new(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-    );
-    response
-}
-
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
-    let mut response = Response::new(full(value.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
     );
     response
 }

@@ -6,44 +6,75 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the TOML file plus `SEALGATE_*` overrides, validated into a [`config::Config`].
+//! From the top down: each module imports only modules listed below it (there is no import
+//! circle; `farm-studio look` draws the graph).
+//!
+//! - `main.rs`: the CLI (serve, check-config, verify, admin).
+//! - [`admin`]: the admin API (its own listener; `handlers`) and the `sealgate admin` client.
 //! - [`server`]: the listener, TLS, the tower stack, graceful shutdown.
-//! - [`tls`]: the listener's certificate (reloaded without a restart) and client certificates.
-//! - [`access`]: `[auth]`: passthrough, or sealgate authenticating clients (tokens, client
-//!   certificates) and authorising them per repository.
-//! - [`gateway`]: per-request dispatch (health, route parsing, forwarding); the gates hook in here.
+//! - [`gateway`]: per-request dispatch (health, route parsing, access, forwarding); the gates
+//!   hook in here.
+//! - [`pull`]: the pull gate: tags answered from pins, pull-time re-verification, mirror pins on
+//!   first verified pull, blob gating. [`drift`]: pinned tags whose upstream tag moved, checked
+//!   in the background and followed where the scope says so.
 //! - [`push`]: the push gate: what each tag may hold, tag immutability, signature intake,
-//!   quarantine; protected deletes (`push::delete`).
-//! - [`pull`]: the pull gate: tags answered from pins, pull-time re-verification, drift, mirror
-//!   pins on first verified pull, blob gating.
+//!   quarantine; `push::request` (the request and its shared steps), protected deletes
+//!   (`push::delete`).
 //! - [`verdicts`]: verdicts on digests from the index, the upstream's signatures and parent
-//!   indexes; [`cache`] holds them and verified manifests in memory.
-//! - [`referrers`]: the referrers API, answered by sealgate.
-//! - [`signatures`], [`manifest`], [`facts`]: reading signature material and manifests from an
-//!   upstream (within fixed bounds), and the facts recorded about them; `manifest::agreement`
-//!   refuses JSON that Go's `encoding/json` would read differently.
-//! - [`reload`]: re-reading trust and policy without a restart (SIGHUP).
-//! - [`admin`]: the admin API (its own listener) and the `sealgate admin` client.
-//! - [`evidence`]: signature material as the index stores it, and back.
-//! - [`routes`]: the OCI URL grammar, validated before anything reaches an upstream.
+//!   indexes.
+//! - [`referrers`]: the referrers API, answered by sealgate. [`facts`]: the facts recorded about
+//!   a manifest.
+//! - [`signatures`]: reading signature material and manifests from an upstream, within fixed
+//!   bounds.
 //! - [`tags`]: `tags/list` with `n` and `last`, paginated by sealgate.
 //! - [`uploads`]: chunked uploads: chunk order checked against the upstream's offset (416),
 //!   superseded session states never sent upstream.
+//! - [`scrape`]: the `/metrics` page, rendered from the state.
+//! - [`expiry`]: the loop dropping quarantined tags whose TTL passed.
+//! - [`reload`]: re-reading trust and policy without a restart (SIGHUP).
+//! - [`state`]: application state ([`state::AppState`]: configuration and policy in force, store,
+//!   upstreams, caches, counters; the per-tag push locks; the pull caches).
 //! - [`upstream`]: the pooled client, namespace routing, header hygiene, `Location` rewriting.
-//! - [`upstream_auth`]: sealgate's own upstream credentials and the registry token flow.
+//! - [`verify`]: `sealgate verify`, the trust engine on evidence files, offline.
+//! - [`config`]: the TOML file plus `SEALGATE_*` overrides, validated into a [`config::Config`].
+//! - [`upstream_auth`]: the registry token flow with sealgate's own upstream credentials.
+//! - [`manifest`]: manifests as read from an upstream; `manifest::agreement` refuses JSON that
+//!   Go's `encoding/json` would read differently.
+//! - [`access`]: `[auth]`: passthrough, or sealgate authenticating clients (tokens, client
+//!   certificates) and authorising them per repository.
+//! - [`admin_config`]: `[admin]`, built by [`config`].
+//! - [`decisions`]: decision logging (`sealgate::decision` lines, counted in the metrics).
+//! - [`store_io`]: the bridge to the store (its calls run on the blocking pool).
+//! - [`error`]: the error type and its single mapping to OCI error responses.
+//! - [`metrics`]: the counters updated on the request path.
+//! - [`tls`]: the listener's certificate (reloaded without a restart) and client certificates.
+//! - [`warning`]: the `Warning` header of warn mode.
+//! - [`upload_sessions`]: the upload session states the upstream superseded.
+//! - [`cache`]: verdicts and verified manifests held in memory.
 //! - [`body`]: streaming bodies with idle timeouts; cut transfers logged and counted; whole blobs
 //!   checked against their digest as they stream.
-//! - [`error`]: the error type and its single mapping to OCI error responses.
-//! - [`metrics`]: `/metrics` in the Prometheus text format; counters updated on the request path.
-//! - [`verify`]: `sealgate verify`, the trust engine on evidence files, offline.
+//! - [`routes`]: the OCI URL grammar, validated before anything reaches an upstream.
+//! - [`evidence`]: signature material as the index stores it, and back.
+//! - [`tag_roles`]: the cosign tag grammar (`sha256-<hex>.sig`, `.att`, `.sbom`, the referrers
+//!   fallback tag).
+//! - [`clock`]: the system clock, read here only.
+//! - [`credentials`]: sealgate's own upstream credentials, as configured.
+//! - [`config_error`]: the configuration error type.
 
 pub mod access;
 pub mod admin;
+pub mod admin_config;
 pub mod body;
 pub mod cache;
+pub mod clock;
 pub mod config;
+pub mod config_error;
+pub mod credentials;
+pub mod decisions;
+pub mod drift;
 pub mod error;
 pub mod evidence;
+pub mod expiry;
 pub mod facts;
 pub mod gateway;
 pub mod manifest;
@@ -53,22 +84,28 @@ pub mod push;
 pub mod referrers;
 pub mod reload;
 pub mod routes;
+pub mod scrape;
 pub mod server;
 pub mod signatures;
+pub mod state;
+pub mod store_io;
+pub mod tag_roles;
 pub mod tags;
 pub mod tls;
+pub mod upload_sessions;
 pub mod uploads;
 pub mod upstream;
 pub mod upstream_auth;
 pub mod verdicts;
 pub mod verify;
+pub mod warning;
 
 use std::sync::Arc;
 
 use sealgate_storage::{SledStore, StorageError};
 
 use crate::config::Config;
-use crate::gateway::AppState;
+use crate::state::AppState;
 use crate::upstream::Upstreams;
 
 /// Why sealgate could not start with a valid configuration.

@@ -157,7 +157,7 @@ async fn serve(config: Config, file: PathBuf) -> anyhow::Result<()> {
         std::time::Duration::from_secs(1),
         std::time::Duration::from_secs(30),
     );
-    tokio::spawn(sealgate::push::expire_pending_loop(state.clone(), sweep));
+    tokio::spawn(sealgate::expiry::expire_pending_loop(state.clone(), sweep));
     tokio::spawn(sealgate::reload::on_sighup(state.clone(), file));
     match state.config.admin.clone() {
         Some(admin) => {

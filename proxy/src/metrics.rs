@@ -24,10 +24,8 @@ use sealgate_policies::cosign::SignatureFailure;
 use sealgate_policies::pki::ChainError;
 use sealgate_policies::verdict::{Decision, DenyReason, FailureReason, Verdict};
 
-use crate::body::{CutReason, Direction};
-use crate::gateway::AppState;
+use crate::body::TransferCuts;
 use crate::routes::OciRoute;
-use crate::verdicts::Discovery;
 
 /// `Content-Type` of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -112,7 +110,7 @@ impl Histogram {
 
 /// Counters by a small label tuple. Lookups of existing series take a shard read lock and one
 /// atomic add; a new series is inserted once.
-struct CounterVec<K>(DashMap<K, AtomicU64>);
+pub(crate) struct CounterVec<K>(DashMap<K, AtomicU64>);
 
 impl<K: Hash + Eq + Clone> CounterVec<K> {
     fn new() -> Self {
@@ -130,7 +128,7 @@ impl<K: Hash + Eq + Clone> CounterVec<K> {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    fn values(&self) -> Vec<(K, u64)> {
+    pub(crate) fn values(&self) -> Vec<(K, u64)> {
         self.0
             .iter()
             .map(|e| (e.key().clone(), e.value().load(Ordering::Relaxed)))
@@ -139,7 +137,7 @@ impl<K: Hash + Eq + Clone> CounterVec<K> {
 }
 
 /// Histograms by a small label tuple.
-struct HistogramVec<K> {
+pub(crate) struct HistogramVec<K> {
     bounds: &'static [f64],
     series: DashMap<K, Histogram>,
 }
@@ -163,7 +161,7 @@ impl<K: Hash + Eq + Clone> HistogramVec<K> {
             .observe(elapsed);
     }
 
-    fn snapshots(&self) -> Vec<(K, HistogramSnapshot)> {
+    pub(crate) fn snapshots(&self) -> Vec<(K, HistogramSnapshot)> {
         self.series
             .iter()
             .map(|e| (e.key().clone(), e.value().snapshot()))
@@ -408,63 +406,38 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// Where to look for evidence besides the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    /// The index only (the push gate: signatures arrive through sealgate).
+    IndexOnly,
+    /// The index, then the upstream's `.sig` tag and referrers (the pull gate).
+    Upstream,
+}
+
 /// The process-wide counters and histograms of the request path.
 pub struct Metrics {
     /// When the process started, seconds since the epoch.
-    start_time: f64,
-    requests: CounterVec<(&'static str, &'static str, u16)>,
-    request_duration: HistogramVec<&'static str>,
+    pub(crate) start_time: f64,
+    pub(crate) requests: CounterVec<(&'static str, &'static str, u16)>,
+    pub(crate) request_duration: HistogramVec<&'static str>,
     /// By scope, then (action, outcome, reason): scope names are looked up without allocating.
-    decisions: DashMap<String, CounterVec<(&'static str, &'static str, Reason)>>,
-    verification: HistogramVec<&'static str>,
+    pub(crate) decisions: DashMap<String, CounterVec<(&'static str, &'static str, Reason)>>,
+    pub(crate) verification: HistogramVec<&'static str>,
     /// Streamed transfers cut before their end; shared with the bodies that report them.
-    cuts: Arc<TransferCuts>,
+    pub(crate) cuts: Arc<TransferCuts>,
     /// Client connections.
-    connections: ConnectionCounters,
+    pub(crate) connections: ConnectionCounters,
     /// Requests that failed because the store did.
-    store_failures: AtomicU64,
-}
-
-/// Streamed transfers cut before their end, by direction and reason.
-#[derive(Debug, Default)]
-pub struct TransferCuts {
-    /// `[direction][reason]`, in [`Direction`] and [`CutReason::ALL`] order.
-    counts: [[AtomicU64; CutReason::ALL.len()]; 2],
-}
-
-impl TransferCuts {
-    /// One transfer cut.
-    pub fn cut(&self, direction: Direction, reason: CutReason) {
-        let d = match direction {
-            Direction::Download => 0,
-            Direction::Upload => 1,
-        };
-        let r = CutReason::ALL
-            .iter()
-            .position(|&known| known == reason)
-            .unwrap_or(0);
-        self.counts[d][r].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// How many transfers going `direction` were cut for `reason`.
-    pub fn count(&self, direction: Direction, reason: CutReason) -> u64 {
-        let d = match direction {
-            Direction::Download => 0,
-            Direction::Upload => 1,
-        };
-        CutReason::ALL
-            .iter()
-            .position(|&known| known == reason)
-            .map_or(0, |r| self.counts[d][r].load(Ordering::Relaxed))
-    }
+    pub(crate) store_failures: AtomicU64,
 }
 
 /// Client connections: open, refused over `limits.max_connections`, closed while idle.
 #[derive(Debug, Default)]
 pub struct ConnectionCounters {
-    open: AtomicU64,
-    refused: AtomicU64,
-    idle_closed: AtomicU64,
+    pub(crate) open: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) idle_closed: AtomicU64,
 }
 
 impl ConnectionCounters {
@@ -576,7 +549,8 @@ pub enum UpstreamOutcome {
 }
 
 impl UpstreamOutcome {
-    const LABELS: [&'static str; 7] = ["1xx", "2xx", "3xx", "4xx", "5xx", "timeout", "unreachable"];
+    pub(crate) const LABELS: [&'static str; 7] =
+        ["1xx", "2xx", "3xx", "4xx", "5xx", "timeout", "unreachable"];
 
     fn index(self) -> usize {
         match self {
@@ -590,12 +564,12 @@ impl UpstreamOutcome {
 /// Per-upstream request counters and latency. The upstreams are fixed at start, so the map is
 /// built once and read without locks.
 pub struct UpstreamMetrics {
-    by_name: HashMap<String, UpstreamSeries>,
+    pub(crate) by_name: HashMap<String, UpstreamSeries>,
 }
 
-struct UpstreamSeries {
-    outcomes: [AtomicU64; 7],
-    duration: Histogram,
+pub(crate) struct UpstreamSeries {
+    pub(crate) outcomes: [AtomicU64; 7],
+    pub(crate) duration: Histogram,
 }
 
 impl UpstreamMetrics {
@@ -712,326 +686,6 @@ pub fn format_value(value: f64) -> String {
     } else {
         value.to_string()
     }
-}
-
-/// What is computed at scrape time, off the request path.
-#[derive(Default)]
-struct Gauges {
-    pending_tags: Option<usize>,
-    store_bytes: Option<u64>,
-}
-
-/// The whole `/metrics` body for `state`. Store reads run on the blocking pool; one that fails
-/// leaves its gauge out (and is logged) rather than failing the scrape.
-pub async fn render(state: &Arc<AppState>) -> String {
-    let store = state.store.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        (
-            store.expired_pending(u64::MAX).map(|p| p.len()),
-            store.size_on_disk(),
-        )
-    })
-    .await;
-    let (pending, size) = match read {
-        Ok(read) => read,
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics: the store read did not finish");
-            return exposition(state, &Gauges::default());
-        }
-    };
-    let gauges = Gauges {
-        pending_tags: pending
-            .inspect_err(|e| tracing::warn!(error = %e, "metrics: cannot count pending tags"))
-            .ok(),
-        store_bytes: size
-            .inspect_err(|e| tracing::warn!(error = %e, "metrics: cannot size the store"))
-            .ok(),
-    };
-    exposition(state, &gauges)
-}
-
-fn sorted<K: Ord, V>(mut v: Vec<(K, V)>) -> Vec<(K, V)> {
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
-fn exposition(state: &AppState, gauges: &Gauges) -> String {
-    let m = &state.metrics;
-    let mut x = Exposition::default();
-
-    x.family(
-        "sealgate_build_info",
-        "gauge",
-        "Always 1; the version of the running sealgate.",
-    );
-    x.sample(
-        "sealgate_build_info",
-        &[("version", env!("CARGO_PKG_VERSION"))],
-        1.0,
-    );
-    x.family(
-        "sealgate_start_time_seconds",
-        "gauge",
-        "When the process started, seconds since the Unix epoch.",
-    );
-    x.sample("sealgate_start_time_seconds", &[], m.start_time);
-
-    x.family(
-        "sealgate_requests_total",
-        "counter",
-        "Requests answered, by endpoint kind, method and status code.",
-    );
-    for ((route, method, status), n) in sorted(m.requests.values()) {
-        let status = status.to_string();
-        x.sample(
-            "sealgate_requests_total",
-            &[("route", route), ("method", method), ("status", &status)],
-            n as f64,
-        );
-    }
-    x.family(
-        "sealgate_request_duration_seconds",
-        "histogram",
-        "Time from request to response head, by endpoint kind (streamed bodies not included).",
-    );
-    for (route, h) in sorted(m.request_duration.snapshots()) {
-        x.histogram("sealgate_request_duration_seconds", &[("route", route)], &h);
-    }
-
-    x.family(
-        "sealgate_decisions_total",
-        "counter",
-        "Gate decisions, by action, outcome, reason and policy scope.",
-    );
-    let mut decisions = Vec::new();
-    for scope in m.decisions.iter() {
-        for ((action, outcome, reason), n) in scope.value().values() {
-            decisions.push(((scope.key().clone(), action, outcome, reason.as_str()), n));
-        }
-    }
-    for ((scope, action, outcome, reason), n) in sorted(decisions) {
-        x.sample(
-            "sealgate_decisions_total",
-            &[
-                ("action", action),
-                ("outcome", outcome),
-                ("reason", reason),
-                ("scope", &scope),
-            ],
-            n as f64,
-        );
-    }
-    x.family(
-        "sealgate_verification_duration_seconds",
-        "histogram",
-        "Time to compute a verdict (cache misses only); discovery=upstream includes looking for \
-         signatures in the upstream.",
-    );
-    for (discovery, h) in sorted(m.verification.snapshots()) {
-        x.histogram(
-            "sealgate_verification_duration_seconds",
-            &[("discovery", discovery)],
-            &h,
-        );
-    }
-
-    x.family(
-        "sealgate_cache_requests_total",
-        "counter",
-        "Lookups in the pull gate's caches, by cache and result.",
-    );
-    let (manifest_hits, manifest_misses) = state.pull.manifests.stats();
-    let (verdict_hits, verdict_misses) = state.pull.verdicts.stats();
-    for (cache, result, n) in [
-        ("manifest", "hit", manifest_hits),
-        ("manifest", "miss", manifest_misses),
-        ("verdict", "hit", verdict_hits),
-        ("verdict", "miss", verdict_misses),
-    ] {
-        x.sample(
-            "sealgate_cache_requests_total",
-            &[("cache", cache), ("result", result)],
-            n as f64,
-        );
-    }
-    x.family(
-        "sealgate_manifest_cache_bytes",
-        "gauge",
-        "Bytes of manifests held in memory.",
-    );
-    x.sample(
-        "sealgate_manifest_cache_bytes",
-        &[],
-        state.pull.manifests.size() as f64,
-    );
-    x.family(
-        "sealgate_verdict_cache_entries",
-        "gauge",
-        "Verdicts held in memory (fresh or stale).",
-    );
-    x.sample(
-        "sealgate_verdict_cache_entries",
-        &[],
-        state.pull.verdicts.len() as f64,
-    );
-
-    let upstreams = state.upstreams.metrics();
-    x.family(
-        "sealgate_upstream_requests_total",
-        "counter",
-        "Requests sealgate sent upstream, by upstream and outcome (status class, timeout, \
-         unreachable).",
-    );
-    for (name, series) in sorted(upstreams.by_name.iter().collect()) {
-        for (label, counter) in UpstreamOutcome::LABELS.iter().zip(&series.outcomes) {
-            let n = counter.load(Ordering::Relaxed);
-            if n > 0 {
-                x.sample(
-                    "sealgate_upstream_requests_total",
-                    &[("upstream", name), ("outcome", label)],
-                    n as f64,
-                );
-            }
-        }
-    }
-    x.family(
-        "sealgate_upstream_duration_seconds",
-        "histogram",
-        "Time until an upstream's response headers (or the error), by upstream.",
-    );
-    for (name, series) in sorted(upstreams.by_name.iter().collect()) {
-        x.histogram(
-            "sealgate_upstream_duration_seconds",
-            &[("upstream", name)],
-            &series.duration.snapshot(),
-        );
-    }
-
-    x.family(
-        "sealgate_transfers_cut_total",
-        "counter",
-        "Streamed bodies that ended before their end, by direction (download: to the client, \
-         upload: to the upstream) and reason (upstream, client, idle, digest_mismatch).",
-    );
-    for direction in [Direction::Download, Direction::Upload] {
-        for reason in CutReason::ALL {
-            x.sample(
-                "sealgate_transfers_cut_total",
-                &[
-                    ("direction", direction.as_str()),
-                    ("reason", reason.as_str()),
-                ],
-                m.cuts.count(direction, reason) as f64,
-            );
-        }
-    }
-    let connections = &m.connections;
-    x.family(
-        "sealgate_connections_open",
-        "gauge",
-        "Client connections being served (the admin listener's not included).",
-    );
-    x.sample(
-        "sealgate_connections_open",
-        &[],
-        connections.open.load(Ordering::Relaxed) as f64,
-    );
-    x.family(
-        "sealgate_connections_refused_total",
-        "counter",
-        "Client connections over limits.max_connections, accepted and closed at once.",
-    );
-    x.sample(
-        "sealgate_connections_refused_total",
-        &[],
-        connections.refused.load(Ordering::Relaxed) as f64,
-    );
-    x.family(
-        "sealgate_connections_idle_closed_total",
-        "counter",
-        "Client connections closed after timeouts.client_idle without a request in flight.",
-    );
-    x.sample(
-        "sealgate_connections_idle_closed_total",
-        &[],
-        connections.idle_closed.load(Ordering::Relaxed) as f64,
-    );
-    x.family(
-        "sealgate_store_failures_total",
-        "counter",
-        "Requests that failed because the store did (a full disk: the store closes itself and \
-         reopens once writes succeed again).",
-    );
-    x.sample(
-        "sealgate_store_failures_total",
-        &[],
-        m.store_failures.load(Ordering::Relaxed) as f64,
-    );
-
-    x.family(
-        "sealgate_drift_events_total",
-        "counter",
-        "Pinned tags found moved (or gone) in the upstream since start, each move reported once.",
-    );
-    x.sample(
-        "sealgate_drift_events_total",
-        &[],
-        state.pull.drift_events.load(Ordering::Relaxed) as f64,
-    );
-    if let Some(n) = gauges.pending_tags {
-        x.family(
-            "sealgate_pending_tags",
-            "gauge",
-            "Tags held in quarantine, waiting for a signature.",
-        );
-        x.sample("sealgate_pending_tags", &[], n as f64);
-    }
-    if let Some(bytes) = gauges.store_bytes {
-        x.family(
-            "sealgate_store_size_bytes",
-            "gauge",
-            "Size of the store on disk.",
-        );
-        x.sample("sealgate_store_size_bytes", &[], bytes as f64);
-    }
-
-    let policy = state.policy();
-    x.family(
-        "sealgate_trust_generation",
-        "gauge",
-        "Generation of the trust configuration in force (bumped by each reload or revocation).",
-    );
-    x.sample("sealgate_trust_generation", &[], policy.generation() as f64);
-    x.family(
-        "sealgate_trust_certificate_expiry_seconds",
-        "gauge",
-        "Seconds until each certificate of the trust configuration expires (negative once \
-         expired).",
-    );
-    let now = crate::push::now();
-    let mut seen = std::collections::HashSet::new();
-    for cert in policy.trust_certificates() {
-        // One series per label set, even if two certificates share subject and serial.
-        if !seen.insert((
-            cert.signer.clone(),
-            cert.role,
-            cert.subject.clone(),
-            cert.serial.clone(),
-        )) {
-            continue;
-        }
-        x.sample(
-            "sealgate_trust_certificate_expiry_seconds",
-            &[
-                ("signer", &cert.signer),
-                ("role", cert.role.as_str()),
-                ("subject", &cert.subject),
-                ("serial", &cert.serial),
-            ],
-            cert.seconds_to_expiry(now) as f64,
-        );
-    }
-    x.finish()
 }
 
 #[cfg(test)]

@@ -11,13 +11,10 @@
 //! Per tag, check-forward-pin runs under a lock, so two racing pushes of different digests
 //! cannot both reach the upstream: one is pinned, the other refused.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderValue, Method, Response, StatusCode, header};
 use sealgate_policies::config::Mode;
 use sealgate_policies::cosign::Subject;
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
@@ -26,247 +23,27 @@ use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Outcome, Verdict, evaluate};
 use sealgate_storage::{
     AuditEvent, PendingTag, Pin, PinKey, PinOutcome, PinnedTag, SignatureRecord, SignedSubject,
-    StorageError, Store,
 };
-use tokio::sync::Mutex;
 
 use crate::body::{ProxyBody, empty};
+use crate::clock::now;
+use crate::decisions::log_gate_decision;
 use crate::error::ProxyError;
-use crate::gateway::AppState;
 use crate::manifest::{Descriptor, ManifestShape, sha256_digest};
-use crate::metrics::{Metrics, Reason};
+use crate::metrics::Reason;
 use crate::signatures::{
-    Budget, MAX_SIGNATURE_BYTES, Source, check_layer_count, layer_evidence, record_for,
+    Budget, MAX_SIGNATURE_BYTES, check_layer_count, layer_evidence, record_for,
 };
-use crate::upstream::{Forward, Upstream};
-use crate::verdicts::Discovery;
+use crate::state::AppState;
+use crate::store_io::blocking;
+use crate::tag_roles::TagRole;
+use crate::warning::warning;
 
 mod delete;
+mod request;
 
 pub use delete::{delete_blob, delete_manifest};
-
-/// Striped locks serialising pushes to the same tag.
-pub struct TagLocks {
-    stripes: Vec<Mutex<()>>,
-}
-
-impl Default for TagLocks {
-    fn default() -> Self {
-        Self {
-            stripes: (0..256).map(|_| Mutex::new(())).collect(),
-        }
-    }
-}
-
-impl TagLocks {
-    pub(crate) async fn lock(&self, key: &PinKey) -> tokio::sync::MutexGuard<'_, ()> {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        let stripe = (h.finish() as usize) % self.stripes.len();
-        self.stripes[stripe].lock().await
-    }
-}
-
-/// Seconds since the epoch, from the system clock (the proxy is the I/O shell).
-pub fn now() -> UnixTime {
-    UnixTime(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
-
-/// Runs a store operation on the blocking pool: sled flushes to disk.
-pub(crate) async fn blocking<T, F>(store: &Arc<dyn Store>, f: F) -> Result<T, ProxyError>
-where
-    T: Send + 'static,
-    F: FnOnce(&dyn Store) -> Result<T, StorageError> + Send + 'static,
-{
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .map_err(|e| ProxyError::Task(e.to_string()))?
-        .map_err(ProxyError::Store)
-}
-
-/// Everything one manifest push needs.
-pub struct Push<'a> {
-    /// Shared state.
-    pub state: &'a AppState,
-    /// The upstream the request goes to.
-    pub upstream: &'a Upstream,
-    /// Repository.
-    pub name: &'a RepoName,
-    /// The client's headers (Authorization, Content-Type, request id).
-    pub headers: &'a HeaderMap,
-    /// `?ns=` of the request.
-    pub ns: Option<&'a str>,
-    /// Who pushes: the identity sealgate authenticated (gateway mode) or the client
-    /// certificate's; recorded on pins and audit events. `None` when unknown.
-    pub identity: Option<&'a str>,
-}
-
-impl Push<'_> {
-    fn request_id(&self) -> Option<String> {
-        self.headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    }
-
-    fn content_type(&self) -> String {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
-            .to_owned()
-    }
-
-    fn event(
-        &self,
-        action: &str,
-        outcome: &str,
-        reference: &str,
-        digest: &Digest,
-        reason: String,
-        signers: Vec<String>,
-    ) -> AuditEvent {
-        AuditEvent {
-            at: now().as_secs(),
-            action: action.to_owned(),
-            outcome: outcome.to_owned(),
-            upstream: self.upstream.config.name.clone(),
-            repository: self.name.to_string(),
-            reference: reference.to_owned(),
-            digest: Some(digest.to_string()),
-            reason,
-            identity: self.identity.map(str::to_owned),
-            signers,
-            request_id: self.request_id(),
-        }
-    }
-
-    /// Audits a refusal and returns the error that tells the client why.
-    async fn refuse(
-        &self,
-        action: &str,
-        reference: &str,
-        digest: &Digest,
-        (message, reason): (String, Reason),
-        signers: Vec<String>,
-    ) -> ProxyError {
-        let event = self.event(action, "deny", reference, digest, message.clone(), signers);
-        match self.audit(event, reason).await {
-            Ok(()) => ProxyError::Denied(message),
-            Err(e) => e,
-        }
-    }
-
-    /// Logs and counts a decision, then appends it to the audit log.
-    async fn audit(&self, event: AuditEvent, reason: Reason) -> Result<(), ProxyError> {
-        self.decided(&event, reason);
-        blocking(&self.state.store, move |s| {
-            s.append_audit(event).map(|_| ())
-        })
-        .await
-    }
-
-    /// Sends a manifest upstream under `reference`.
-    async fn forward_manifest(
-        &self,
-        reference: &str,
-        body: Bytes,
-    ) -> Result<Response<ProxyBody>, ProxyError> {
-        let path = format!("/v2/{}/manifests/{reference}", self.name);
-        let forward = Forward {
-            method: Method::PUT,
-            path: &path,
-            query: None,
-            headers: self.headers,
-            ns: self.ns,
-        };
-        self.state
-            .upstreams
-            .forward(self.upstream, forward, crate::body::full(body))
-            .await
-    }
-
-    /// The verdict on `digest` against current trust, from the signatures that came through
-    /// sealgate (its own, or for a child of a signed index, the index's).
-    async fn verdict(
-        &self,
-        digest: &Digest,
-        tag: Option<&Tag>,
-        manifest: Option<&Bytes>,
-    ) -> Result<Verdict, ProxyError> {
-        let policy = self.state.policy();
-        crate::verdicts::verdict(
-            &self.source(),
-            &policy,
-            digest,
-            tag,
-            manifest,
-            Discovery::IndexOnly,
-        )
-        .await
-    }
-
-    /// Logs and counts a decision about this push's repository (not yet durable).
-    fn decided(&self, event: &AuditEvent, reason: Reason) {
-        let policy = self.state.policy();
-        let scope = policy.scope_for(self.name).label();
-        log_gate_decision(&self.state.metrics, event, reason, scope);
-    }
-
-    /// This push's repository, for sealgate's own requests on the client's behalf.
-    pub(crate) fn source(&self) -> Source<'_> {
-        Source {
-            state: self.state,
-            upstream: self.upstream,
-            name: self.name,
-            authorization: self.headers.get(header::AUTHORIZATION),
-        }
-    }
-}
-
-/// Logs a decision that is not a gate's (an administrator's action): one line, target
-/// `sealgate::decision`, like [`log_gate_decision`] but not counted in the metrics.
-pub(crate) fn log_decision(event: &AuditEvent) {
-    emit_decision(event, "-", "-");
-}
-
-/// Logs a gate decision (one line, target `sealgate::decision`; with `--log-format json`, one
-/// JSON object) and counts it in `sealgate_decisions_total`. `reason` is the bounded label;
-/// the event's free-text reason is logged in full. Every gate decision goes through here.
-pub(crate) fn log_gate_decision(
-    metrics: &Metrics,
-    event: &AuditEvent,
-    reason: Reason,
-    scope: &str,
-) {
-    metrics.decision(&event.action, &event.outcome, reason, scope);
-    emit_decision(event, scope, reason.as_str());
-}
-
-fn emit_decision(event: &AuditEvent, scope: &str, reason_code: &str) {
-    // The free-text reason stays last: `grep … | sed 's/^.*reason=//'` reads it whole.
-    tracing::info!(
-        target: "sealgate::decision",
-        request_id = event.request_id.as_deref().unwrap_or("-"),
-        action = %event.action,
-        outcome = %event.outcome,
-        upstream = %event.upstream,
-        repository = %event.repository,
-        reference = %event.reference,
-        digest = event.digest.as_deref().unwrap_or("-"),
-        signers = %signers_text(&event.signers),
-        identity = event.identity.as_deref().unwrap_or("-"),
-        scope,
-        reason_code,
-        reason = %event.reason,
-        "decision"
-    );
-}
+pub use request::Push;
 
 /// Pins `key` and drops a held (quarantined) push of the tag in the same transaction
 /// ([`Store::pin_clearing_pending`]): once a tag is pinned, an unsigned push held before must
@@ -330,58 +107,8 @@ fn log_cleared(state: &AppState, key: &PinKey, done: &PinnedTag) {
     }
 }
 
-/// Signer names separated by commas, `-` for none (a plain string in JSON logs as in text).
-fn signers_text(signers: &[String]) -> String {
-    if signers.is_empty() {
-        "-".to_owned()
-    } else {
-        signers.join(",")
-    }
-}
-
 fn signer_names(verdict: &Verdict) -> Vec<String> {
     verdict.satisfied.iter().map(|s| s.signer.clone()).collect()
-}
-
-/// `sha256-<hex>.sig`: cosign's signature tag for the image `sha256:<hex>`.
-pub(crate) fn cosign_signature_subject(tag: &Tag) -> Option<Digest> {
-    match TagRole::of(tag) {
-        TagRole::Signatures(subject) => Some(subject),
-        _ => None,
-    }
-}
-
-/// The image a cosign attachment tag (`sha256-<hex>.sig`, `.att`, `.sbom`) is about; `None`
-/// for image tags and the referrers fallback tag.
-pub(crate) fn attachment_subject(tag: &Tag) -> Option<Digest> {
-    match TagRole::of(tag) {
-        TagRole::Signatures(subject) | TagRole::Attachment(subject) => Some(subject),
-        _ => None,
-    }
-}
-
-/// `sha256-<hex>` (the referrers fallback index) and cosign's other attachments
-/// (`.att`, `.sbom`): they describe an image, they are not images, and are not pinned.
-pub(crate) fn is_attachment_tag(tag: &Tag) -> bool {
-    matches!(
-        TagRole::of(tag),
-        TagRole::Attachment(_) | TagRole::ReferrersFallback(_)
-    )
-}
-
-pub(crate) fn warning(mut response: Response<ProxyBody>, message: &str) -> Response<ProxyBody> {
-    let text = format!(
-        "299 - \"{}\"",
-        message
-            .replace(['"', '\\'], "'")
-            .chars()
-            .take(1000)
-            .collect::<String>()
-    );
-    if let Ok(v) = HeaderValue::from_str(&text) {
-        response.headers_mut().append(header::WARNING, v);
-    }
-    response
 }
 
 /// `PUT /v2/<name>/manifests/<reference>` (end-7), with `body` already read under the cap.
@@ -524,38 +251,8 @@ fn signature_subject(manifest: &ManifestShape) -> Result<Option<Digest>, ProxyEr
     }
 }
 
-/// What a tag is for, by its name. cosign's tags and the referrers fallback tag hold material
-/// about the image `sha256:<hex>` they name; they are never pinned, so they must never hold an
-/// image: a runnable image under an unpinned tag is what the pin exists to prevent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum TagRole {
-    /// An ordinary tag: pinned, and its image verified.
-    Image,
-    /// `sha256-<hex>.sig`: cosign signatures of the digest.
-    Signatures(Digest),
-    /// `sha256-<hex>.att` / `.sbom`: cosign attestations or SBOMs of the digest.
-    Attachment(Digest),
-    /// `sha256-<hex>`: the referrers API's fallback index for the digest (OCI 1.1).
-    ReferrersFallback(Digest),
-}
-
+// What each tag role admits is the push gate's rule; the grammar is in `crate::tag_roles`.
 impl TagRole {
-    fn of(tag: &Tag) -> Self {
-        let Some(rest) = tag.as_str().strip_prefix("sha256-") else {
-            return Self::Image;
-        };
-        let (hex, suffix) = rest.split_at(rest.len().min(64));
-        let Ok(digest) = format!("sha256:{hex}").parse::<Digest>() else {
-            return Self::Image;
-        };
-        match suffix {
-            ".sig" => Self::Signatures(digest),
-            ".att" | ".sbom" => Self::Attachment(digest),
-            "" => Self::ReferrersFallback(digest),
-            _ => Self::Image,
-        }
-    }
-
     /// Whether `manifest` (its bytes `body`) may be stored under `tag`; if not, the message and
     /// the metrics reason of the refusal.
     fn admits(
@@ -1228,80 +925,9 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
     Ok(())
 }
 
-/// Drops quarantined tags whose TTL passed, with an audit event each; runs until the process ends.
-pub async fn expire_pending_loop(state: Arc<AppState>, every: Duration) {
-    let mut interval = tokio::time::interval(every);
-    loop {
-        interval.tick().await;
-        let at = now();
-        let policy = state.policy();
-        let st = state.clone();
-        let result = blocking(&state.store, move |s| {
-            for pending in s.expired_pending(at.as_secs())? {
-                let event = AuditEvent {
-                    at: at.as_secs(),
-                    action: "expire".to_owned(),
-                    outcome: "deny".to_owned(),
-                    upstream: pending.key.upstream.clone(),
-                    repository: pending.key.repository.to_string(),
-                    reference: pending.key.tag.to_string(),
-                    digest: Some(pending.digest.to_string()),
-                    reason: format!(
-                        "no valid signature arrived before {}",
-                        UnixTime(pending.expires_at)
-                    ),
-                    identity: pending.pushed_by.clone(),
-                    signers: vec![],
-                    request_id: None,
-                };
-                // Logged the moment it is durable, like every other decision.
-                if let Some((_, record)) = s.remove_pending(&pending.key, event)? {
-                    let scope = policy.scope_for(&pending.key.repository).label();
-                    log_gate_decision(&st.metrics, &record.event, Reason::QuarantineExpired, scope);
-                }
-            }
-            Ok(())
-        })
-        .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "expiring quarantined tags failed");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cosign_tags_are_recognised() {
-        let hex = "a".repeat(64);
-        let sig: Tag = format!("sha256-{hex}.sig").parse().unwrap();
-        assert_eq!(cosign_signature_subject(&sig).unwrap().hex(), hex);
-        for attachment in [
-            format!("sha256-{hex}"),
-            format!("sha256-{hex}.att"),
-            format!("sha256-{hex}.sbom"),
-        ] {
-            assert!(
-                is_attachment_tag(&attachment.parse().unwrap()),
-                "{attachment}"
-            );
-        }
-        for other in [
-            "v1",
-            "sha256-abc.sig",
-            "sha256-abc",
-            &format!("sha256-{hex}.exe"),
-        ] {
-            let tag: Tag = other.parse().unwrap();
-            assert!(!is_attachment_tag(&tag), "{other}");
-            if other != format!("sha256-{hex}.sig") {
-                assert!(cosign_signature_subject(&tag).is_none() || other.ends_with(".sig"));
-            }
-        }
-        assert!(cosign_signature_subject(&"sha256-abc.sig".parse().unwrap()).is_none());
-    }
 
     #[test]
     fn tags_are_told_apart_by_what_they_hold() {

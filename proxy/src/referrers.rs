@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 use crate::body::{ProxyBody, full};
 use crate::error::ProxyError;
 use crate::manifest::OCI_INDEX;
-use crate::push::blocking;
 use crate::signatures::Source;
+use crate::store_io::blocking;
 
 /// Largest referrers index read from an upstream.
 const MAX_UPSTREAM_INDEX: usize = 4 * 1024 * 1024;

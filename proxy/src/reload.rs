@@ -20,7 +20,7 @@ use sealgate_storage::{RevokedSigner, StoredRevocation};
 use serde_json::json;
 
 use crate::config::{EnvSource, RawConfig, build_trust};
-use crate::gateway::AppState;
+use crate::state::AppState;
 
 /// Reloads trust and policy from `file`. Returns a one-line summary, or why nothing changed.
 pub fn reload(state: &AppState, file: &Path, env: &EnvSource) -> Result<String, String> {

@@ -12,8 +12,6 @@ use std::fmt;
 use http::{Method, Uri};
 use sealgate_policies::oci::{Digest, OciIdError, Reference, RepoName, Tag};
 
-use crate::config::is_valid_namespace;
-
 /// Longest upload session id accepted. distribution uses UUIDs; other registries use opaque
 /// tokens, so leave room.
 const MAX_UPLOAD_ID_LEN: usize = 512;
@@ -487,6 +485,16 @@ impl Query {
         let i = self.pairs.iter().position(|(k, _)| k == key)?;
         Some(self.pairs.remove(i).1)
     }
+}
+
+/// A `?ns=` value: a registry host, optionally with a port (`docker.io`, `registry.local:5000`).
+pub fn is_valid_namespace(ns: &str) -> bool {
+    !ns.is_empty()
+        && ns.len() <= 253
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+        && ns.parse::<http::uri::Authority>().is_ok()
 }
 
 #[cfg(test)]

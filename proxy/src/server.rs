@@ -31,7 +31,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, debug, info, warn};
 
 use crate::body::ProxyBody;
-use crate::gateway::{AppState, handle};
+use crate::gateway::handle;
+use crate::state::AppState;
 use crate::tls::{PeerIdentity, peer_identity};
 
 /// A client must finish sending request headers within this time (slowloris guard).

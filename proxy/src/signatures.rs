@@ -18,8 +18,8 @@ use sealgate_storage::{CertFacts, SignatureFormat, SignatureRecord};
 
 use crate::error::ProxyError;
 use crate::evidence;
-use crate::gateway::AppState;
 use crate::manifest::{BUNDLE_MEDIA_TYPES, Descriptor, ManifestShape, sha256_digest};
+use crate::state::AppState;
 use crate::upstream::{Buffered, Forward, Upstream};
 
 /// Largest signature layer blob read from the upstream (bundles are a few KiB). A simple-signing

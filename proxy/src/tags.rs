@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::body::{ProxyBody, full};
 use crate::error::ProxyError;
-use crate::gateway::AppState;
+use crate::state::AppState;
 use crate::upstream::{Forward, Upstream};
 
 /// Largest tag list read from an upstream to paginate it: about 60,000 tags of the longest

@@ -33,7 +33,33 @@ use x509_cert::der::Decode as _;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
-use crate::config::{ConfigError, RawTls};
+use crate::config_error::ConfigError;
+
+/// `[tls]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain, leaf first; relative to the configuration file's directory.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1); relative to the configuration file's directory.
+    pub key: PathBuf,
+    /// How often `cert` and `key` are compared with the pair in use (and a changed pair loaded);
+    /// `"0s"`: only on SIGHUP.
+    #[serde(default = "default_reload_interval", with = "humantime_serde")]
+    pub reload_interval: Duration,
+    /// PEM bundle of the CAs client certificates must chain to; no client certificates when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// `optional` or `required` (the default when `client_ca` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// `[tls] reload_interval` when absent.
+fn default_reload_interval() -> Duration {
+    Duration::from_secs(30)
+}
 
 /// Longest identity taken from a certificate; longer names are not identities anyone configures.
 const MAX_IDENTITY_LEN: usize = 256;

@@ -27,7 +27,7 @@ use crate::body::{ProxyBody, full, stream};
 use crate::config::{Timeouts, UpstreamConfig};
 use crate::error::ProxyError;
 use crate::metrics::{UpstreamMetrics, UpstreamOutcome};
-use crate::upstream_auth::{Authenticator, scopes_for};
+use crate::upstream_auth::{AuthCalls, Authenticator, scopes_for};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `Host`, which
 /// the client sets from the upstream URL, and the `X-Forwarded-*` family, which would make
@@ -298,7 +298,16 @@ impl Upstreams {
         };
         let scopes = scopes_for(&req.method, req.path);
         let streamed = matches!(payload, Payload::Stream(_));
-        let sent = auth.preauthorize(self, upstream, &scopes, streamed).await;
+        let sent = auth
+            .preauthorize(
+                &AuthCallsTo {
+                    upstreams: self,
+                    upstream,
+                },
+                &scopes,
+                streamed,
+            )
+            .await;
         match payload {
             Payload::Stream(body) => {
                 let request = build(req.method.clone(), uri, with(sent.as_ref()), body)?;
@@ -319,7 +328,17 @@ impl Upstreams {
                 if response.status() != StatusCode::UNAUTHORIZED {
                     return Ok(response);
                 }
-                let Some(retry) = auth.answer(self, response.headers(), sent.as_ref()).await else {
+                let Some(retry) = auth
+                    .answer(
+                        &AuthCallsTo {
+                            upstreams: self,
+                            upstream,
+                        },
+                        response.headers(),
+                        sent.as_ref(),
+                    )
+                    .await
+                else {
                     return Ok(response);
                 };
                 let request = build(req.method.clone(), uri, with(Some(&retry)), full(bytes))?;
@@ -643,6 +662,28 @@ fn same_authority(a: &Authority, b: &Authority, scheme: &Scheme) -> bool {
     let default = if *scheme == Scheme::HTTPS { 443 } else { 80 };
     a.host().eq_ignore_ascii_case(b.host())
         && a.port_u16().unwrap_or(default) == b.port_u16().unwrap_or(default)
+}
+
+/// The handshake's calls to one upstream, made with the pooled client (see
+/// [`crate::upstream_auth`]).
+struct AuthCallsTo<'a> {
+    upstreams: &'a Upstreams,
+    upstream: &'a Upstream,
+}
+
+impl AuthCalls for AuthCallsTo<'_> {
+    fn probe(&self) -> impl Future<Output = Result<(StatusCode, HeaderMap), ProxyError>> + Send {
+        self.upstreams.probe(self.upstream)
+    }
+
+    fn fetch(
+        &self,
+        upstream: &str,
+        request: Request<ProxyBody>,
+        cap: usize,
+    ) -> impl Future<Output = Result<(StatusCode, bytes::Bytes), ProxyError>> + Send {
+        self.upstreams.fetch(upstream, request, cap)
+    }
 }
 
 #[cfg(test)]

@@ -7,21 +7,40 @@
 //! no `Display` and its `Debug` prints no value, and nothing here puts either into a log line or
 //! an error: logs name the upstream and the realm, never what was sent to them.
 //!
-//! The HTTP calls themselves (probe, token request) go through [`Upstreams`], so they use the
-//! same pooled client and timeouts as forwarded requests.
+//! The HTTP calls themselves (probe, token request) go through the upstream client
+//! (`AuthCalls`, implemented in [`crate::upstream`]), so they use the same pooled client and
+//! timeouts as forwarded requests.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use base64::Engine as _;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::uri::Scheme;
 use http::{Method, Request, StatusCode, Uri};
 use tokio::time::Instant;
 
-use crate::upstream::{Upstream, Upstreams};
+use crate::body::ProxyBody;
+pub use crate::credentials::{Credentials, Secret};
+use crate::error::ProxyError;
+
+/// The calls the handshake makes to an upstream (probing `/v2/`, asking the realm for a token).
+/// The upstream client makes them ([`crate::upstream`] implements this for one upstream), so the
+/// handshake does not import the client that holds it.
+pub(crate) trait AuthCalls: Sync {
+    /// `GET /v2/` on the upstream, without credentials: its status and headers.
+    fn probe(&self) -> impl Future<Output = Result<(StatusCode, HeaderMap), ProxyError>> + Send;
+
+    /// Sends `request` through the pooled client to `upstream`, reading at most `cap` bytes of
+    /// the answer.
+    fn fetch(
+        &self,
+        upstream: &str,
+        request: Request<ProxyBody>,
+        cap: usize,
+    ) -> impl Future<Output = Result<(StatusCode, bytes::Bytes), ProxyError>> + Send;
+}
 
 /// Largest token response read into memory; distribution's are a few KiB.
 const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
@@ -32,67 +51,6 @@ const DEFAULT_EXPIRES_IN: u64 = 60;
 /// Most tokens kept per upstream: a mirror of many repositories would otherwise grow the cache
 /// (one entry per scope) without bound.
 const MAX_CACHED_TOKENS: usize = 1024;
-
-/// A password or a token. Its `Debug` shows no value and it has no `Display`, so formatting a
-/// configuration or an error cannot leak it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// A user name and password sealgate presents to one upstream.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    username: String,
-    password: Secret,
-}
-
-impl Credentials {
-    /// Credentials of `username` (already validated: non-empty, no `:`).
-    pub fn new(username: String, password: Secret) -> Self {
-        Self { username, password }
-    }
-
-    /// The user name (not a secret).
-    pub fn username(&self) -> &str {
-        &self.username
-    }
-
-    /// The password, for tests that check what was read.
-    #[cfg(test)]
-    pub(crate) fn password(&self) -> &Secret {
-        &self.password
-    }
-
-    /// `Basic base64(user:password)` (RFC 7617), marked sensitive so that HTTP/2 never indexes it
-    /// and `Debug` of the header map hides it.
-    fn basic_header(&self) -> Option<HeaderValue> {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            self.username,
-            self.password.expose()
-        ));
-        let mut value = HeaderValue::try_from(format!("Basic {encoded}")).ok()?;
-        value.set_sensitive(true);
-        Some(value)
-    }
-}
 
 /// What an upstream's `WWW-Authenticate` asks for, reduced to the schemes sealgate answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -636,13 +594,12 @@ impl Authenticator {
     /// `/v2/` is probed first to learn the scheme.
     pub(crate) async fn preauthorize(
         &self,
-        upstreams: &Upstreams,
-        upstream: &Upstream,
+        calls: &impl AuthCalls,
         scopes: &[String],
         streamed: bool,
     ) -> Option<HeaderValue> {
         if streamed && self.handshake() == Handshake::Unknown {
-            self.probe(upstreams, upstream).await;
+            self.probe(calls).await;
         }
         match self.handshake() {
             Handshake::Unknown | Handshake::Open => None,
@@ -656,7 +613,7 @@ impl Authenticator {
                 if let Some(token) = self.cached(&key) {
                     return Some(token);
                 }
-                self.fetch_token(upstreams, &realm, service.as_deref(), scopes)
+                self.fetch_token(calls, &realm, service.as_deref(), scopes)
                     .await
             }
         }
@@ -667,7 +624,7 @@ impl Authenticator {
     /// credentials were just refused, the challenge is unusable, no token could be had).
     pub(crate) async fn answer(
         &self,
-        upstreams: &Upstreams,
+        calls: &impl AuthCalls,
         headers: &HeaderMap,
         sent: Option<&HeaderValue>,
     ) -> Option<HeaderValue> {
@@ -698,7 +655,7 @@ impl Authenticator {
                     return Some(token);
                 }
                 self.fetch_token(
-                    upstreams,
+                    calls,
                     &bearer.realm,
                     bearer.service.as_deref(),
                     &bearer.scopes,
@@ -710,12 +667,12 @@ impl Authenticator {
 
     /// `GET /v2/` without credentials, to learn the scheme before a request that cannot be
     /// retried. A transport failure leaves the scheme unknown (the request itself will fail).
-    async fn probe(&self, upstreams: &Upstreams, upstream: &Upstream) {
+    async fn probe(&self, calls: &impl AuthCalls) {
         let _fetching = self.fetching.lock().await;
         if self.handshake() != Handshake::Unknown {
             return;
         }
-        match upstreams.probe(upstream).await {
+        match calls.probe().await {
             Ok((StatusCode::UNAUTHORIZED, headers)) => match challenge_from(&headers) {
                 Ok(challenge) => self.learn(&challenge),
                 Err(e) => {
@@ -735,12 +692,12 @@ impl Authenticator {
     /// upstream's 401 reaches the client.
     async fn fetch_token(
         &self,
-        upstreams: &Upstreams,
+        calls: &impl AuthCalls,
         realm: &str,
         service: Option<&str>,
         scopes: &[String],
     ) -> Option<HeaderValue> {
-        match self.request_token(upstreams, realm, service, scopes).await {
+        match self.request_token(calls, realm, service, scopes).await {
             Ok((header, lifetime)) => {
                 tracing::debug!(upstream = %self.upstream, realm, scope = ?scopes, ?lifetime, "token obtained");
                 self.remember_token(scope_key(scopes), header.clone(), lifetime);
@@ -755,7 +712,7 @@ impl Authenticator {
 
     async fn request_token(
         &self,
-        upstreams: &Upstreams,
+        calls: &impl AuthCalls,
         realm: &str,
         service: Option<&str>,
         scopes: &[String],
@@ -768,7 +725,7 @@ impl Authenticator {
         let request = request
             .body(crate::body::empty())
             .map_err(|_| TokenError::Realm("not a usable URL"))?;
-        let (status, body) = upstreams
+        let (status, body) = calls
             .fetch(&self.upstream, request, MAX_TOKEN_RESPONSE)
             .await
             .map_err(|e| TokenError::Unreachable(error_chain(&e)))?;

@@ -13,15 +13,17 @@ use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Evidence, Verdict, evaluate};
 use sealgate_storage::{ManifestKind, SignatureRecord, SignedSubject};
 
+use crate::clock::now;
 use crate::error::ProxyError;
 use crate::evidence;
 use crate::manifest::{ManifestShape, sha256_digest};
-use crate::push::{blocking, now};
+pub use crate::metrics::Discovery;
 use crate::referrers::upstream_referrers;
 use crate::signatures::{
     Bounded, Budget, LayerEvidence, MANIFEST_ACCEPT, MAX_DISCOVERY_BYTES, MAX_SIGNATURE_BYTES,
     Source, layer_evidence, record_for,
 };
+use crate::store_io::blocking;
 
 /// Most referrers of one digest read from an upstream while looking for signatures: enough for
 /// several signers and attestations, bounded so that a hostile upstream cannot make one pull
@@ -33,15 +35,6 @@ const SIGNATURE_ARTIFACT_PREFIXES: [&str; 2] = [
     "application/vnd.dev.cosign.artifact.sig",
     "application/vnd.dev.sigstore.bundle",
 ];
-
-/// Where to look for evidence besides the index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Discovery {
-    /// The index only (the push gate: signatures arrive through sealgate).
-    IndexOnly,
-    /// The index, then the upstream's `.sig` tag and referrers (the pull gate).
-    Upstream,
-}
 
 /// The verdict on `digest` in `source`'s repository under `policy` (the trust in force, loaded
 /// once by the caller so that the verdict and its cache key agree on the generation): its own

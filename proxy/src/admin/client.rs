@@ -266,7 +266,7 @@ fn target(args: &AdminArgs) -> Result<Target, String> {
     }
     let base = base.ok_or("say where the admin API is: --config sealgate.toml or --url URL")?;
     let token = match (token_file, std::env::var("SEALGATE_ADMIN_TOKEN").ok()) {
-        (Some(file), _) => Some(super::config::read_token(&file)?),
+        (Some(file), _) => Some(crate::admin_config::read_token(&file)?),
         (None, Some(token)) if !token.trim().is_empty() => Some(token.trim().to_owned()),
         _ => None,
     };

@@ -15,13 +15,18 @@ use sealgate_storage::{AuditEvent, Pin, PinKey, RevokedSigner, StoredRevocation}
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AdminIdentity, json_response};
-use crate::body::ProxyBody;
+use crate::body::{ProxyBody, json_response};
+use crate::clock::now;
+use crate::decisions::log_decision;
 use crate::error::ProxyError;
-use crate::gateway::AppState;
-use crate::push::{blocking, log_decision, now};
 use crate::signatures::Source;
+use crate::state::AppState;
+use crate::store_io::blocking;
 use crate::verdicts::{Discovery, verdict};
+
+/// Who is calling the admin API, as the audit log records it.
+#[derive(Debug, Clone)]
+pub struct AdminIdentity(pub String);
 
 /// Largest request body the admin API reads.
 const MAX_BODY: usize = 64 * 1024;

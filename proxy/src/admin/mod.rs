@@ -17,8 +17,10 @@
 //! `sealgate admin …` ([`client`]) calls these and prints tables or JSON.
 
 pub mod client;
-pub mod config;
+
 mod handlers;
+
+pub use handlers::AdminIdentity;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -26,7 +28,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -37,16 +38,12 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
-use crate::body::{ProxyBody, full};
-use crate::gateway::AppState;
-use config::AdminConfig;
+use crate::admin_config::AdminConfig;
+use crate::body::{ProxyBody, json_response};
+use crate::state::AppState;
 
 /// A handshake or request head must arrive within this time.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Who is calling the admin API, as the audit log records it.
-#[derive(Debug, Clone)]
-pub struct AdminIdentity(pub String);
 
 /// Serves the admin API on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -172,17 +169,6 @@ fn unauthorized() -> Response<ProxyBody> {
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"sealgate-admin\""),
-    );
-    response
-}
-
-/// A JSON response.
-pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
-    let mut response = Response::new(full(Bytes::from(value.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
     );
     response
 }

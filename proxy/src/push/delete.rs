@@ -26,10 +26,13 @@ use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
 use sealgate_policies::policy::Scope;
 use sealgate_storage::{AuditEvent, PinKey, StorageError, Store};
 
-use super::{Push, blocking, log_gate_decision, now};
+use super::request::Push;
 use crate::body::{ProxyBody, empty, full};
+use crate::clock::now;
+use crate::decisions::log_gate_decision;
 use crate::error::ProxyError;
 use crate::metrics::Reason;
+use crate::store_io::blocking;
 use crate::upstream::Forward;
 
 /// Indexes above a manifest followed at most (nested indexes are rare; the walk is bounded,

@@ -2,6 +2,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http::uri::Authority;
 use http::{Response, header};
@@ -12,6 +13,7 @@ use super::*;
 use crate::body::ProxyBody;
 use crate::config::{Timeouts, UpstreamConfig};
 use crate::upstream::Forward;
+use crate::upstream::Upstreams;
 
 fn headers(lines: &[&str]) -> HeaderMap {
     let mut map = HeaderMap::new();

@@ -1,4 +1,4 @@
-//! `[admin]`: where the admin API listens and what it accepts as a credential.
+//! `[admin]`: where the admin API ([`crate::admin`]) listens and what it accepts as a credential.
 //!
 //! The admin API never shares the client listener. It is on only when it has a credential: a
 //! bearer token (from a file, never inline) and/or client certificates from a CA (mTLS, which
@@ -14,7 +14,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// Shortest admin token accepted: anything shorter is guessable.
 pub const MIN_TOKEN_LEN: usize = 32;

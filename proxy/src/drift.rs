@@ -1,0 +1,203 @@
+//! Drift: a pinned tag whose upstream tag has moved (or gone). Checked in the background when a
+//! pull is answered from the pin, at most once per `pull.drift_check_interval`; reported once per
+//! moved digest, and followed (the pin moved) only where the scope says so and the new digest is
+//! admitted.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use sealgate_policies::oci::Digest;
+use sealgate_storage::{AuditEvent, Pin, PinKey};
+
+use crate::clock::now;
+use crate::decisions::log_gate_decision;
+use crate::error::ProxyError;
+use crate::manifest::sha256_digest;
+use crate::metrics::Reason;
+use crate::push::pin_tag;
+use crate::signatures::{MANIFEST_ACCEPT, Source};
+use crate::state::AppState;
+use crate::store_io::blocking;
+use crate::verdicts::{Discovery, verdict};
+
+/// Starts a drift check of `key` in the background when the last one is older than
+/// `pull.drift_check_interval`: the pull is answered from the pin without waiting.
+pub(crate) fn check_drift_when_due(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    key: &PinKey,
+    pinned: &Digest,
+) {
+    let interval = state.config.pull.drift_check_interval;
+    let due = state
+        .pull
+        .drift_checked
+        .get(key)
+        .is_none_or(|at| at.elapsed() >= interval);
+    if !due {
+        return;
+    }
+    state.pull.drift_checked.insert(key.clone(), Instant::now());
+    let state = state.clone();
+    let key = key.clone();
+    let pinned = pinned.clone();
+    let authorization = headers.get(header::AUTHORIZATION).cloned();
+    tokio::spawn(async move {
+        if let Err(e) = check_drift(&state, &key, &pinned, authorization.as_ref()).await {
+            tracing::warn!(upstream = %key.upstream, repository = %key.repository, tag = %key.tag, error = %e, "drift check failed");
+        }
+    });
+}
+
+async fn check_drift(
+    state: &Arc<AppState>,
+    key: &PinKey,
+    pinned: &Digest,
+    authorization: Option<&HeaderValue>,
+) -> Result<(), ProxyError> {
+    let Some(upstream) = state
+        .upstreams
+        .all()
+        .iter()
+        .find(|u| u.config.name == key.upstream)
+    else {
+        return Ok(());
+    };
+    let source = Source {
+        state,
+        upstream,
+        name: &key.repository,
+        authorization,
+    };
+    let headers = source.headers(header::ACCEPT, MANIFEST_ACCEPT);
+    let head = source
+        .get(Method::HEAD, &format!("manifests/{}", key.tag), &headers, 0)
+        .await?;
+    let current = match head.status {
+        StatusCode::NOT_FOUND => None,
+        status if status.is_success() => {
+            let claimed = head
+                .headers
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<Digest>().ok());
+            match claimed {
+                Some(d) => Some(d),
+                None => match source.manifest(key.tag.as_str()).await? {
+                    Some(fetched) => Some(sha256_digest(&fetched.body)),
+                    None => None,
+                },
+            }
+        }
+        status => {
+            tracing::debug!(tag = %key.tag, %status, "drift check: the upstream did not answer the tag");
+            return Ok(());
+        }
+    };
+    if current.as_ref() == Some(pinned) {
+        state.pull.drift_reported.remove(key);
+        return Ok(());
+    }
+    let seen = current.as_ref().map_or("absent", |d| d.as_str()).to_owned();
+    // One report per moved digest, also when checks of the same tag overlap.
+    if state.pull.drift_reported.insert(key.clone(), seen.clone()) == Some(seen) {
+        return Ok(());
+    }
+    state.pull.drift_events.fetch_add(1, Ordering::Relaxed);
+    let code = match &current {
+        Some(_) => Reason::UpstreamMoved,
+        None => Reason::UpstreamMissing,
+    };
+    let reason = match &current {
+        Some(d) => format!(
+            "the upstream's {}:{} moved to {d}; sealgate keeps serving the pinned {pinned}",
+            key.repository, key.tag
+        ),
+        None => format!(
+            "the upstream no longer has {}:{}; sealgate keeps serving the pinned {pinned}",
+            key.repository, key.tag
+        ),
+    };
+    let event = AuditEvent {
+        at: now().as_secs(),
+        action: "drift".to_owned(),
+        outcome: "drift".to_owned(),
+        upstream: key.upstream.clone(),
+        repository: key.repository.to_string(),
+        reference: key.tag.to_string(),
+        digest: Some(pinned.to_string()),
+        reason,
+        identity: None,
+        signers: vec![],
+        request_id: None,
+    };
+    let policy = state.policy();
+    let scope = policy.scope_for(&key.repository);
+    log_gate_decision(&state.metrics, &event, code, scope.label());
+    blocking(&state.store, move |s| s.append_audit(event).map(|_| ())).await?;
+    if let Some(moved_to) = current
+        && scope.follow_drift
+    {
+        follow_drift(&source, key, pinned, &moved_to).await?;
+    }
+    Ok(())
+}
+
+/// Moves the pin to the upstream's new digest, only if that digest is admitted; the old digest
+/// stays in the pin's history.
+async fn follow_drift(
+    source: &Source<'_>,
+    key: &PinKey,
+    pinned: &Digest,
+    moved_to: &Digest,
+) -> Result<(), ProxyError> {
+    let Some(fetched) = source.manifest(moved_to.as_str()).await? else {
+        return Ok(());
+    };
+    let policy = source.state.policy();
+    let verdict = verdict(
+        source,
+        &policy,
+        moved_to,
+        Some(&key.tag),
+        Some(&fetched.body),
+        Discovery::Upstream,
+    )
+    .await?;
+    if verdict.admitted().is_none() {
+        tracing::warn!(tag = %key.tag, %moved_to, reason = %verdict.explain(), "drift not followed: the new digest is not admitted");
+        return Ok(());
+    }
+    let _guard = source.state.tag_locks.lock(key).await;
+    let pin = Pin {
+        digest: moved_to.clone(),
+        pinned_at: now().as_secs(),
+        pushed_by: None,
+        signers: verdict.satisfied.iter().map(|s| s.signer.clone()).collect(),
+        history: Vec::new(),
+    };
+    let event = AuditEvent {
+        at: now().as_secs(),
+        action: "follow-drift".to_owned(),
+        outcome: "allow".to_owned(),
+        upstream: key.upstream.clone(),
+        repository: key.repository.to_string(),
+        reference: key.tag.to_string(),
+        digest: Some(moved_to.to_string()),
+        reason: format!("pin moved from {pinned}: {}", verdict.explain()),
+        identity: None,
+        signers: pin.signers.clone(),
+        request_id: None,
+    };
+    log_gate_decision(
+        &source.state.metrics,
+        &event,
+        Reason::Admitted,
+        &verdict.scope,
+    );
+    pin_tag(source.state, key, pin, true, event).await?;
+    source.state.pull.drift_reported.remove(key);
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! [`Push`]: what one manifest push or delete needs, and the steps every push-gate decision shares
+//! (the audit event, refusing, forwarding, the verdict, the decision line).
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Response, header};
+use sealgate_policies::oci::{Digest, RepoName, Tag};
+use sealgate_policies::verdict::Verdict;
+use sealgate_storage::AuditEvent;
+
+use crate::body::ProxyBody;
+use crate::clock::now;
+use crate::decisions::log_gate_decision;
+use crate::error::ProxyError;
+use crate::metrics::Reason;
+use crate::signatures::Source;
+use crate::state::AppState;
+use crate::store_io::blocking;
+use crate::upstream::{Forward, Upstream};
+use crate::verdicts::Discovery;
+
+/// Everything one manifest push needs.
+pub struct Push<'a> {
+    /// Shared state.
+    pub state: &'a AppState,
+    /// The upstream the request goes to.
+    pub upstream: &'a Upstream,
+    /// Repository.
+    pub name: &'a RepoName,
+    /// The client's headers (Authorization, Content-Type, request id).
+    pub headers: &'a HeaderMap,
+    /// `?ns=` of the request.
+    pub ns: Option<&'a str>,
+    /// Who pushes: the identity sealgate authenticated (gateway mode) or the client
+    /// certificate's; recorded on pins and audit events. `None` when unknown.
+    pub identity: Option<&'a str>,
+}
+
+impl Push<'_> {
+    pub(super) fn request_id(&self) -> Option<String> {
+        self.headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    pub(super) fn content_type(&self) -> String {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+            .to_owned()
+    }
+
+    pub(super) fn event(
+        &self,
+        action: &str,
+        outcome: &str,
+        reference: &str,
+        digest: &Digest,
+        reason: String,
+        signers: Vec<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: now().as_secs(),
+            action: action.to_owned(),
+            outcome: outcome.to_owned(),
+            upstream: self.upstream.config.name.clone(),
+            repository: self.name.to_string(),
+            reference: reference.to_owned(),
+            digest: Some(digest.to_string()),
+            reason,
+            identity: self.identity.map(str::to_owned),
+            signers,
+            request_id: self.request_id(),
+        }
+    }
+
+    /// Audits a refusal and returns the error that tells the client why.
+    pub(super) async fn refuse(
+        &self,
+        action: &str,
+        reference: &str,
+        digest: &Digest,
+        (message, reason): (String, Reason),
+        signers: Vec<String>,
+    ) -> ProxyError {
+        let event = self.event(action, "deny", reference, digest, message.clone(), signers);
+        match self.audit(event, reason).await {
+            Ok(()) => ProxyError::Denied(message),
+            Err(e) => e,
+        }
+    }
+
+    /// Logs and counts a decision, then appends it to the audit log.
+    pub(super) async fn audit(&self, event: AuditEvent, reason: Reason) -> Result<(), ProxyError> {
+        self.decided(&event, reason);
+        blocking(&self.state.store, move |s| {
+            s.append_audit(event).map(|_| ())
+        })
+        .await
+    }
+
+    /// Sends a manifest upstream under `reference`.
+    pub(super) async fn forward_manifest(
+        &self,
+        reference: &str,
+        body: Bytes,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let path = format!("/v2/{}/manifests/{reference}", self.name);
+        let forward = Forward {
+            method: Method::PUT,
+            path: &path,
+            query: None,
+            headers: self.headers,
+            ns: self.ns,
+        };
+        self.state
+            .upstreams
+            .forward(self.upstream, forward, crate::body::full(body))
+            .await
+    }
+
+    /// The verdict on `digest` against current trust, from the signatures that came through
+    /// sealgate (its own, or for a child of a signed index, the index's).
+    pub(super) async fn verdict(
+        &self,
+        digest: &Digest,
+        tag: Option<&Tag>,
+        manifest: Option<&Bytes>,
+    ) -> Result<Verdict, ProxyError> {
+        let policy = self.state.policy();
+        crate::verdicts::verdict(
+            &self.source(),
+            &policy,
+            digest,
+            tag,
+            manifest,
+            Discovery::IndexOnly,
+        )
+        .await
+    }
+
+    /// Logs and counts a decision about this push's repository (not yet durable).
+    pub(super) fn decided(&self, event: &AuditEvent, reason: Reason) {
+        let policy = self.state.policy();
+        let scope = policy.scope_for(self.name).label();
+        log_gate_decision(&self.state.metrics, event, reason, scope);
+    }
+
+    /// This push's repository, for sealgate's own requests on the client's behalf.
+    pub(crate) fn source(&self) -> Source<'_> {
+        Source {
+            state: self.state,
+            upstream: self.upstream,
+            name: self.name,
+            authorization: self.headers.get(header::AUTHORIZATION),
+        }
+    }
+}

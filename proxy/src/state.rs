@@ -1,0 +1,130 @@
+//! Application state: what every request handler shares (configuration and policy in force,
+//! the store, the upstreams, the caches, the counters, the per-tag push locks). It sits below
+//! every handler and imports none of them.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use sealgate_policies::policy::Policy;
+use sealgate_storage::{PinKey, Store};
+use tokio::sync::Mutex;
+
+use crate::access::Access;
+use crate::cache::{ManifestCache, VerdictCache};
+use crate::config::{Config, RawPull, TrustDigests};
+use crate::metrics::Metrics;
+use crate::upload_sessions::UploadSessions;
+use crate::upstream::Upstreams;
+
+/// Everything a request handler needs, shared by all connections.
+pub struct AppState {
+    /// The validated configuration, as started. Its `policy` is the policy at start; the one in
+    /// force is [`AppState::policy`].
+    pub config: Arc<Config>,
+    /// The trust policy in force, swapped whole by a reload.
+    pub policy: ArcSwap<Policy>,
+    /// `[auth]` in force (mode, tokens, rules), swapped whole by a reload.
+    pub access: ArcSwap<Access>,
+    /// The pull gate's caches.
+    pub pull: PullState,
+    /// Digests of the trust configuration in force (swapped with the policy by a reload).
+    pub trust_digests: ArcSwap<TrustDigests>,
+    /// Serialises trust changes (reloads, revocations), so generations never interleave.
+    pub trust_lock: tokio::sync::Mutex<()>,
+    /// When the process started serving.
+    pub started: std::time::Instant,
+    /// Upstream registries and the pooled client.
+    pub upstreams: Upstreams,
+    /// The index.
+    pub store: Arc<dyn Store>,
+    /// Serialises pushes to the same tag (check, forward, pin).
+    pub tag_locks: TagLocks,
+    /// Request, decision and verification counters for `/metrics`.
+    pub metrics: Metrics,
+    /// Upload session states the upstream superseded (see [`crate::uploads`]).
+    pub uploads: UploadSessions,
+}
+
+impl AppState {
+    /// Builds the state around an opened store.
+    pub fn new(config: Config, upstreams: Upstreams, store: Arc<dyn Store>) -> Self {
+        Self {
+            policy: ArcSwap::new(config.policy.clone()),
+            access: ArcSwap::new(config.access.clone()),
+            pull: PullState::new(&config.pull),
+            trust_digests: ArcSwap::from_pointee(config.digests.clone()),
+            trust_lock: tokio::sync::Mutex::new(()),
+            started: std::time::Instant::now(),
+            config: Arc::new(config),
+            upstreams,
+            store,
+            tag_locks: TagLocks::default(),
+            metrics: Metrics::new(),
+            uploads: UploadSessions::default(),
+        }
+    }
+
+    /// The trust policy in force now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+}
+
+/// Striped locks serialising pushes to the same tag.
+pub struct TagLocks {
+    stripes: Vec<Mutex<()>>,
+}
+
+impl Default for TagLocks {
+    fn default() -> Self {
+        Self {
+            stripes: (0..256).map(|_| Mutex::new(())).collect(),
+        }
+    }
+}
+
+impl TagLocks {
+    pub(crate) async fn lock(&self, key: &PinKey) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        let stripe = (h.finish() as usize) % self.stripes.len();
+        self.stripes[stripe].lock().await
+    }
+}
+
+/// Verdicts held at most (each a few hundred bytes).
+const MAX_VERDICTS: usize = 100_000;
+
+/// The pull gate's in-memory state.
+pub struct PullState {
+    /// Verified manifests by digest.
+    pub manifests: ManifestCache,
+    /// Verdicts by digest and trust generation.
+    pub verdicts: VerdictCache,
+    /// When each pinned tag was last compared with the upstream.
+    pub(crate) drift_checked: DashMap<PinKey, Instant>,
+    /// The upstream digest last reported as drift, per tag (reported once, not every check).
+    pub(crate) drift_reported: DashMap<PinKey, String>,
+    /// Drift events reported since start.
+    pub drift_events: AtomicU64,
+}
+
+impl PullState {
+    /// Empty caches sized by `[pull]`.
+    pub fn new(settings: &RawPull) -> Self {
+        Self {
+            manifests: ManifestCache::new(
+                usize::try_from(settings.manifest_cache_bytes).unwrap_or(usize::MAX),
+            ),
+            verdicts: VerdictCache::new(settings.verdict_ttl, MAX_VERDICTS),
+            drift_checked: DashMap::new(),
+            drift_reported: DashMap::new(),
+            drift_events: AtomicU64::new(0),
+        }
+    }
+}
