@@ -39,7 +39,7 @@ pub use pull::{
     route_tag,
 };
 pub use push::{
-    LayerCheck, Misfit, PushFacts, PushPlan, SignatureFacts, SignaturePlan, decide_push,
-    decide_signatures, fallback_stranger, pinned_meanwhile, summarise,
+    LayerCheck, PushFacts, PushPlan, SignatureFacts, SignaturePlan, decide_push, decide_signatures,
+    fallback_stranger, pinned_meanwhile, summarise,
 };
-pub use tag::{HeldFact, ManifestFacts, PinFact, TagRole, is_runnable_layer};
+pub use tag::{HeldFact, ManifestFacts, Misfit, PinFact, TagRole, is_runnable_layer};

@@ -9,16 +9,6 @@ use crate::policy::Scope;
 use crate::time::UnixTime;
 use crate::verdict::{Admitted, Verdict};
 
-/// A manifest the tag's role does not admit ([`TagRole::admits`]): what the client is told,
-/// and the label.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Misfit {
-    /// The refusal, starting with `name:tag`.
-    pub message: String,
-    /// `NotForThisTag` or `WrongSubject`.
-    pub reason: ReasonCode,
-}
-
 /// What a manifest push by tag is decided on.
 #[derive(Debug, Clone, Copy)]
 pub struct PushFacts<'a> {

@@ -1,8 +1,17 @@
 //! What a tag is for, and what sealgate holds about it: its pin and its held push.
 
 use super::event::{Action, ReasonCode};
-use super::push::Misfit;
 use crate::oci::{Digest, RepoName, Tag};
+
+/// A manifest the tag's role does not admit ([`TagRole::admits`]): what the client is told,
+/// and the label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misfit {
+    /// The refusal, starting with `name:tag`.
+    pub message: String,
+    /// `NotForThisTag` or `WrongSubject`.
+    pub reason: ReasonCode,
+}
 
 /// What a tag is for, by its name. cosign's tags and the referrers fallback tag hold material
 /// about the image `sha256:<hex>` they name; they are never pinned, so they must never hold an
