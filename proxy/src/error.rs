@@ -227,9 +227,8 @@ impl ProxyError {
             Self::UpstreamTimeout { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, OciErrorCode::Unavailable)
             }
-            // An upstream that says it is unavailable stays "unavailable" (503, with its
-            // Retry-After): clients back off on 503 as asked. Any other server error is the
-            // upstream's fault, a bad gateway for sealgate's client.
+            // Every upstream server error is a bad gateway for sealgate's client; an upstream
+            // 503's sane Retry-After goes with it (see `into_response`).
             Self::UpstreamStatus { .. } => (StatusCode::BAD_GATEWAY, OciErrorCode::Unavailable),
             // A full or failing disk: the store reopens by itself once writes succeed, so the
             // client is told to come back rather than that something is broken for good.
