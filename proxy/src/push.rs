@@ -11,15 +11,15 @@
 //! Per tag, check-forward-pin runs under a lock, so two racing pushes of different digests
 //! cannot both reach the upstream: one is pinned, the other refused.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use sealgate_policies::config::Mode;
 use sealgate_policies::cosign::Subject;
+use sealgate_policies::gate::{
+    GateEvent, HeldFact, ManifestFacts, PinFact, PushFacts, PushPlan, decide_push, pinned_meanwhile,
+};
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
 use sealgate_policies::policy::Scope;
-use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Outcome, Verdict, evaluate};
 use sealgate_storage::{
     AuditEvent, PendingTag, Pin, PinKey, PinOutcome, PinnedTag, SignatureRecord, SignedSubject,
@@ -188,7 +188,7 @@ async fn gate_manifest(
             .await);
     }
     match role {
-        TagRole::Image => push_tag(push, tag, body, digest).await,
+        TagRole::Image => push_tag(push, tag, manifest, body, digest).await,
         TagRole::Signatures(subject) => {
             let key = PinKey {
                 upstream: push.upstream.config.name.clone(),
@@ -362,10 +362,13 @@ fn is_runnable_layer(media_type: &str) -> bool {
         || base.starts_with("application/vnd.docker.image.rootfs.")
 }
 
-/// A manifest pushed by tag: immutability, then signatures.
+/// A manifest pushed by tag, in three steps: gather the facts (the tag's pin and held push,
+/// read under its lock; the verdict when the gate asks for it), let
+/// [`decide_push`](sealgate_policies::gate::decide_push) decide once, carry out its plan.
 async fn push_tag(
     push: &Push<'_>,
     tag: &Tag,
+    manifest: &ManifestShape,
     body: Bytes,
     digest: &Digest,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -376,163 +379,144 @@ async fn push_tag(
         repository: push.name.clone(),
         tag: tag.clone(),
     };
-    let mutable = scope.tag_is_mutable(tag);
     let _guard = push.state.tag_locks.lock(&key).await;
     let k = key.clone();
-    let existing = blocking(&push.state.store, move |s| s.get_pin(&k)).await?;
-    if let Some(pin) = &existing {
-        if pin.digest == *digest {
+    let (pin, held) = blocking(&push.state.store, move |s| {
+        Ok((s.get_pin(&k)?, s.pending(&k)?))
+    })
+    .await?;
+    let pin = pin.map(|p| PinFact {
+        digest: p.digest,
+        signers: p.signers,
+    });
+    let held = held.map(|h| HeldFact {
+        digest: h.digest,
+        pushed_by: h.pushed_by,
+        expires_at: h.expires_at,
+    });
+    let subject = signature_subject(manifest)?;
+    // Declared before the facts that borrow them; computed only when the gate asks.
+    let verdict: Verdict;
+    let parents: Vec<Digest>;
+    let mut facts = PushFacts {
+        repository: push.name,
+        tag,
+        digest,
+        scope,
+        identity: push.identity,
+        manifest: ManifestFacts {
+            signature_subject: subject.as_ref(),
+            ..ManifestFacts::default()
+        },
+        pin: pin.as_ref(),
+        held: held.as_ref(),
+        verdict: None,
+        index_parents: &[],
+        now: now(),
+    };
+    let mut plan = decide_push(&facts);
+    if plan == PushPlan::Verify {
+        verdict = push.verdict(digest, Some(tag), Some(&body)).await?;
+        // A verdict about another digest admits this one only if it is about an index
+        // recorded as listing it (a signed index admits its children).
+        parents = match verdict.admitted_digest() {
+            Some(admitted) if admitted != digest => {
+                let d = digest.clone();
+                blocking(&push.state.store, move |s| s.indexes_containing(&d)).await?
+            }
+            _ => Vec::new(),
+        };
+        facts.verdict = Some(&verdict);
+        facts.index_parents = &parents;
+        facts.now = now();
+        plan = decide_push(&facts);
+    }
+    carry_out(push, &key, body, digest, plan).await
+}
+
+/// Carries out the push gate's plan for a manifest pushed by tag; the caller holds the tag's
+/// lock. The audit event, the decision line and the metrics label all come from the plan's
+/// [`GateEvent`].
+async fn carry_out(
+    push: &Push<'_>,
+    key: &PinKey,
+    body: Bytes,
+    digest: &Digest,
+    plan: PushPlan,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let tag = &key.tag;
+    match plan {
+        PushPlan::Refuse { event } => Err(push.refuse_gate(&event).await),
+        PushPlan::Repush { event } => {
             // Idempotent re-push: the upstream gets it again (harmless), nothing changes here.
             let response = push.forward_manifest(tag.as_str(), body).await?;
-            push.audit(
-                push.event(
-                    "push",
-                    "allow",
-                    tag.as_str(),
-                    digest,
-                    "same digest as the pin".to_owned(),
-                    pin.signers.clone(),
-                ),
-                Reason::SameDigest,
-            )
-            .await?;
-            return Ok(response);
+            push.audit_gate(&event).await?;
+            Ok(response)
         }
-        if !mutable {
-            let message = format!(
-                "tag {}:{tag} is pinned to {} and tags are immutable here; push this image under a new tag \
-                 (or ask an administrator to retire the pin)",
-                push.name, pin.digest
-            );
-            return Err(push
-                .refuse(
-                    "push",
-                    tag.as_str(),
-                    digest,
-                    (message, Reason::TagPinned),
-                    vec![],
-                )
-                .await);
-        }
-    }
-    let verdict = push.verdict(digest, Some(tag), Some(&body)).await?;
-    match verdict.push_outcome(scope) {
-        outcome @ (Outcome::Admit | Outcome::AllowWithWarning | Outcome::AllowAudited) => {
+        PushPlan::Pin {
+            warrant,
+            mutable,
+            event,
+            warning: warn,
+        } => {
             let response = push.forward_manifest(tag.as_str(), body).await?;
             if !response.status().is_success() {
                 return Ok(response);
             }
-            let (label, reason) = match outcome {
-                Outcome::Admit => ("allow", verdict.explain()),
-                Outcome::AllowWithWarning => ("warn", verdict.explain()),
-                _ => ("audit", verdict.explain()),
-            };
             let pin = Pin {
-                digest: digest.clone(),
+                digest: warrant.digest().clone(),
                 pinned_at: now().as_secs(),
                 pushed_by: push.identity.map(str::to_owned),
-                signers: signer_names(&verdict),
+                signers: event.signers.clone(),
                 history: Vec::new(),
             };
-            let event = push.event(
-                "push",
-                label,
-                tag.as_str(),
-                digest,
-                reason,
-                signer_names(&verdict),
-            );
-            log_gate_decision(
-                &push.state.metrics,
-                &event,
-                Reason::of_verdict(&verdict),
-                scope.label(),
-            );
-            let pinned = pin_tag(push.state, &key, pin, mutable, event).await?;
+            let record = push.gate_event(&event);
+            push.decided(&record, event.reason.into());
+            let pinned = pin_tag(push.state, key, pin, mutable, record).await?;
             if let PinOutcome::Conflict { existing } = pinned.outcome {
                 // Cannot happen under the tag lock; fail closed if it does.
-                return Err(ProxyError::Denied(format!(
-                    "tag {}:{tag} was pinned to {} meanwhile",
-                    push.name, existing.digest
+                return Err(ProxyError::Denied(pinned_meanwhile(
+                    push.name,
+                    tag,
+                    &existing.digest,
                 )));
             }
-            Ok(match outcome {
-                Outcome::AllowWithWarning => warning(
-                    response,
-                    &format!("not admitted, allowed by warn mode: {}", verdict.explain()),
-                ),
-                _ => response,
+            Ok(match warn {
+                Some(text) => warning(response, &text),
+                None => response,
             })
         }
-        Outcome::Reject => {
-            let message = format!(
-                "{}:{tag} ({digest}) is not signed by the signers this repository requires ({}). Push the image by \
-                 digest, sign that digest (e.g. cosign sign {}@{digest}), then push the tag again. Details: {}",
-                push.name,
-                scope.signers.join(", "),
-                push.name,
-                verdict.explain()
-            );
-            let reason = Reason::of_verdict(&verdict);
-            Err(push
-                .refuse("push", tag.as_str(), digest, (message, reason), vec![])
-                .await)
+        PushPlan::Quarantine { expires_at, event } => {
+            quarantine(push, key, body, digest, expires_at, &event).await
         }
-        Outcome::Quarantine { ttl } => {
-            quarantine(push, &key, tag, body, digest, ttl, &verdict).await
-        }
-        _ => Err(ProxyError::Denied(verdict.explain())),
+        // Verify is answered before carrying out, and an image tag holds no material: a plan
+        // that cannot come here refuses rather than forwards.
+        _ => Err(ProxyError::Denied(format!(
+            "{}:{tag} ({digest}) was not verified",
+            push.name
+        ))),
     }
 }
 
-/// Stores the manifest upstream by digest only; the tag waits for a signature. The caller holds
-/// the tag's lock.
+/// Stores the manifest upstream by digest only; the tag waits for a signature until
+/// `expires_at`. The caller holds the tag's lock.
 ///
-/// A live held push of another digest is replaced only by the identity that made it: otherwise
-/// anyone allowed to push could swap CI's held image for theirs just before CI signs it, and the
-/// signature would release nothing. Where sealgate knows no identities (passthrough without
-/// client certificates) every pusher is the same unknown one, and the last push is held.
+/// Whether a live held push of another digest may be replaced is the gate's
+/// ([`decide_push`]): only by the identity that made it. Where sealgate knows no identities
+/// (passthrough without client certificates) every pusher is the same unknown one, and the last
+/// push is held.
 async fn quarantine(
     push: &Push<'_>,
     key: &PinKey,
-    tag: &Tag,
     body: Bytes,
     digest: &Digest,
-    ttl: Duration,
-    verdict: &Verdict,
+    expires_at: u64,
+    event: &GateEvent,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let k = key.clone();
-    let held = blocking(&push.state.store, move |s| s.pending(&k)).await?;
-    if let Some(held) = held
-        && held.digest != *digest
-        && held.expires_at > now().as_secs()
-        && held.pushed_by.as_deref() != push.identity
-    {
-        let message = format!(
-            "{}:{tag} is held for {} (pushed by {}) until {}; only that pusher may replace it. Sign \
-             that digest, wait until it expires, or push a signed image: a signed push pins the tag",
-            push.name,
-            held.digest,
-            held.pushed_by
-                .as_deref()
-                .unwrap_or("an unidentified client"),
-            UnixTime(held.expires_at)
-        );
-        return Err(push
-            .refuse(
-                "quarantine",
-                tag.as_str(),
-                digest,
-                (message, Reason::HeldForAnother),
-                vec![],
-            )
-            .await);
-    }
     let response = push.forward_manifest(digest.as_str(), body).await?;
     if !response.status().is_success() {
         return Ok(response);
     }
-    let expires_at = now().as_secs().saturating_add(ttl.as_secs());
     let pending = PendingTag {
         key: key.clone(),
         digest: digest.clone(),
@@ -540,23 +524,10 @@ async fn quarantine(
         expires_at,
         pushed_by: push.identity.map(str::to_owned),
     };
-    let message = format!(
-        "{}:{tag} is held until {digest} is signed (until {}); sign it and the tag appears. {}",
-        push.name,
-        UnixTime(expires_at),
-        verdict.explain()
-    );
-    let event = push.event(
-        "quarantine",
-        "quarantine",
-        tag.as_str(),
-        digest,
-        message.clone(),
-        vec![],
-    );
-    push.decided(&event, Reason::of_verdict(verdict));
+    let record = push.gate_event(event);
+    push.decided(&record, event.reason.into());
     blocking(&push.state.store, move |s| {
-        s.put_pending(pending, event).map(|_| ())
+        s.put_pending(pending, record).map(|_| ())
     })
     .await?;
     let mut held = Response::new(empty());
@@ -564,7 +535,7 @@ async fn quarantine(
     if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
         held.headers_mut().insert("docker-content-digest", v);
     }
-    Ok(warning(held, &message))
+    Ok(warning(held, &event.message))
 }
 
 /// A verified signature layer and the facts recorded about it.
@@ -1072,6 +1043,41 @@ mod tests {
             r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{other}"}}]}}"#
         );
         assert_eq!(admits("v1", &image), Ok(()));
+    }
+
+    #[test]
+    fn r12_gate_reasons_keep_their_metrics_labels() {
+        use sealgate_policies::gate::ReasonCode as C;
+        for code in [
+            C::Admitted,
+            C::SameDigest,
+            C::SignatureVerified,
+            C::Unsigned,
+            C::NoSigners,
+            C::NotEnoughSigners,
+            C::InvalidSignature,
+            C::Revoked,
+            C::Expired,
+            C::NotYetValid,
+            C::CrlExpired,
+            C::UntrustedChain,
+            C::IdentityMismatch,
+            C::WrongSubject,
+            C::Transparency,
+            C::Timestamp,
+            C::TagPinned,
+            C::AppendOnly,
+            C::QuarantineExpired,
+            C::UpstreamMoved,
+            C::UpstreamMissing,
+            C::NotForThisTag,
+            C::PendingSuperseded,
+            C::HeldForAnother,
+            C::Protected,
+            C::PinOrphaned,
+        ] {
+            assert_eq!(Reason::from(code).as_str(), code.as_str(), "{code:?}");
+        }
     }
 
     #[test]
