@@ -16,11 +16,12 @@ use http::{HeaderValue, Method, Response, StatusCode, header};
 use sealgate_policies::config::Mode;
 use sealgate_policies::cosign::Subject;
 use sealgate_policies::gate::{
-    GateEvent, HeldFact, ManifestFacts, PinFact, PushFacts, PushPlan, decide_push, pinned_meanwhile,
+    GateEvent, HeldFact, ManifestFacts, PinFact, PromoteFacts, PromotePlan, PushFacts, PushPlan,
+    decide_promote, decide_push, pinned_meanwhile,
 };
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
 use sealgate_policies::policy::Scope;
-use sealgate_policies::verdict::{Outcome, Verdict, evaluate};
+use sealgate_policies::verdict::{Verdict, evaluate};
 use sealgate_storage::{
     AuditEvent, PendingTag, Pin, PinKey, PinOutcome, PinnedTag, SignatureRecord, SignedSubject,
 };
@@ -105,10 +106,6 @@ fn log_cleared(state: &AppState, key: &PinKey, done: &PinnedTag) {
         };
         log_gate_decision(&state.metrics, &record.event, reason, scope);
     }
-}
-
-fn signer_names(verdict: &Verdict) -> Vec<String> {
-    verdict.satisfied.iter().map(|s| s.signer.clone()).collect()
 }
 
 /// `PUT /v2/<name>/manifests/<reference>` (end-7), with `body` already read under the cap.
@@ -749,7 +746,9 @@ fn summarise(refused: &[String]) -> String {
 }
 
 /// Tags waiting for `subject` in this repository become real once it is admitted: the manifest
-/// is pushed under the tag and pinned.
+/// is pushed under the tag and pinned. For each held tag: gather the facts (the manifest the
+/// upstream holds, its verdict; the hold and the pin under the tag's lock), let
+/// [`decide_promote`] decide, carry out its plan.
 async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
     let d = subject.clone();
     let waiting = blocking(&push.state.store, move |s| s.pending_for_digest(&d)).await?;
@@ -782,51 +781,65 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
         let verdict = push
             .verdict(subject, Some(&tag), Some(&fetched.body))
             .await?;
-        if verdict.push_outcome(scope) != Outcome::Admit {
-            continue;
-        }
+        let parents = match verdict.admitted_digest() {
+            Some(admitted) if admitted != subject => {
+                let d = subject.clone();
+                blocking(&push.state.store, move |s| s.indexes_containing(&d)).await?
+            }
+            _ => Vec::new(),
+        };
         let _guard = push.state.tag_locks.lock(&pending.key).await;
-        let mutable = scope.tag_is_mutable(&tag);
         // Under the tag's lock, before the registry's tag is touched: the entry may have been
-        // cleared or replaced meanwhile, or the tag pinned by a signed push. A held push is
-        // never released over an immutable pin (the registry's tag would move under it).
+        // cleared or replaced meanwhile, or the tag pinned by a signed push.
         let k = pending.key.clone();
         let (held, pinned) = blocking(&push.state.store, move |s| {
             Ok((s.pending(&k)?, s.get_pin(&k)?))
         })
         .await?;
-        if held.is_none_or(|h| h.digest != *subject) {
-            continue;
-        }
-        if let Some(pin) = pinned
-            && pin.digest != *subject
-            && !mutable
-        {
-            let event = push.event(
-                "clear-pending",
-                "deny",
-                tag.as_str(),
-                subject,
-                format!(
-                    "signed, but {}:{tag} is pinned to {} and tags are immutable here; the held push \
-                     is dropped",
-                    push.name, pin.digest
-                ),
-                signer_names(&verdict),
-            );
-            let k = pending.key.clone();
-            if let Some((_, record)) =
-                blocking(&push.state.store, move |s| s.remove_pending(&k, event)).await?
-            {
-                log_gate_decision(
-                    &push.state.metrics,
-                    &record.event,
-                    Reason::PendingSuperseded,
-                    scope.label(),
-                );
+        let held = held.map(|h| HeldFact {
+            digest: h.digest,
+            pushed_by: h.pushed_by,
+            expires_at: h.expires_at,
+        });
+        let pinned = pinned.map(|p| PinFact {
+            digest: p.digest,
+            signers: p.signers,
+        });
+        let plan = decide_promote(&PromoteFacts {
+            repository: push.name,
+            tag: &tag,
+            subject,
+            scope,
+            verdict: &verdict,
+            held: held.as_ref(),
+            pin: pinned.as_ref(),
+            index_parents: &parents,
+        });
+        let (proof, mutable, pin_event, done_event) = match plan {
+            PromotePlan::Drop { event } => {
+                let record = push.gate_event(&event);
+                let k = pending.key.clone();
+                if let Some((_, record)) =
+                    blocking(&push.state.store, move |s| s.remove_pending(&k, record)).await?
+                {
+                    log_gate_decision(
+                        &push.state.metrics,
+                        &record.event,
+                        event.reason.into(),
+                        scope.label(),
+                    );
+                }
+                continue;
             }
-            continue;
-        }
+            PromotePlan::Release {
+                proof,
+                mutable,
+                event,
+                released,
+            } => (proof, mutable, event, released),
+            // Wait, or a plan this loop does not know: nothing is released.
+            _ => continue,
+        };
         let put_headers = push
             .source()
             .headers(header::CONTENT_TYPE, &pending.media_type);
@@ -848,50 +861,36 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
             continue;
         }
         let pin = Pin {
-            digest: subject.clone(),
+            digest: proof.digest().clone(),
             pinned_at: now().as_secs(),
             pushed_by: pending.pushed_by.clone(),
-            signers: signer_names(&verdict),
+            signers: pin_event.signers.clone(),
             history: Vec::new(),
         };
-        let pin_event = push.event(
-            "promote",
-            "allow",
-            tag.as_str(),
-            subject,
-            format!("signed; tag released: {}", verdict.explain()),
-            signer_names(&verdict),
-        );
-        let done_event = push.event(
-            "promote",
-            "allow",
-            tag.as_str(),
-            subject,
-            "no longer pending".to_owned(),
-            signer_names(&verdict),
-        );
+        let record = push.gate_event(&pin_event);
+        let done = push.gate_event(&done_event);
         log_gate_decision(
             &push.state.metrics,
-            &pin_event,
-            Reason::Admitted,
+            &record,
+            pin_event.reason.into(),
             scope.label(),
         );
         let key = pending.key.clone();
         let released = subject.clone();
-        let base = pin_event.clone();
-        let done = blocking(&push.state.store, move |s| {
+        let base = record.clone();
+        let cleared = blocking(&push.state.store, move |s| {
             // The entry released is the one read above (the lock keeps it); should it differ,
             // it is dropped as any held push a pin supersedes.
-            s.pin_clearing_pending(&key, pin, mutable, pin_event, &|held| {
+            s.pin_clearing_pending(&key, pin, mutable, record, &|held| {
                 if held.digest == released {
-                    done_event.clone()
+                    done.clone()
                 } else {
                     superseded(&base, held)
                 }
             })
         })
         .await?;
-        log_cleared(push.state, &pending.key, &done);
+        log_cleared(push.state, &pending.key, &cleared);
     }
     Ok(())
 }
