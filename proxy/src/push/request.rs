@@ -10,7 +10,7 @@ use sealgate_storage::AuditEvent;
 
 use crate::body::ProxyBody;
 use crate::clock::now;
-use crate::decisions::log_gate_decision;
+use crate::decisions::{audit_event, log_gate_decision};
 use crate::error::ProxyError;
 use crate::metrics::Reason;
 use crate::signatures::Source;
@@ -79,19 +79,13 @@ impl Push<'_> {
     /// The audit event of a gate decision about this push: the gate's typed event, with what
     /// only the proxy knows (time, upstream, repository, identity, request id).
     pub(super) fn gate_event(&self, event: &GateEvent) -> AuditEvent {
-        AuditEvent {
-            at: now().as_secs(),
-            action: event.action.as_str().to_owned(),
-            outcome: event.outcome.as_str().to_owned(),
-            upstream: self.upstream.config.name.clone(),
-            repository: self.name.to_string(),
-            reference: event.reference.clone(),
-            digest: event.digest.as_ref().map(ToString::to_string),
-            reason: event.message.clone(),
-            identity: self.identity.map(str::to_owned),
-            signers: event.signers.clone(),
-            request_id: self.request_id(),
-        }
+        audit_event(
+            event,
+            &self.upstream.config.name,
+            self.name,
+            self.identity,
+            self.request_id(),
+        )
     }
 
     /// Audits a gate's refusal and returns the error that tells the client why.
