@@ -359,6 +359,26 @@ fn is_runnable_layer(media_type: &str) -> bool {
         || base.starts_with("application/vnd.docker.image.rootfs.")
 }
 
+/// The tag's pin and held push, as the gate reads them; the caller holds the tag's lock.
+async fn tag_facts(
+    state: &AppState,
+    key: &PinKey,
+) -> Result<(Option<PinFact>, Option<HeldFact>), ProxyError> {
+    let k = key.clone();
+    let (pin, held) = blocking(&state.store, move |s| Ok((s.get_pin(&k)?, s.pending(&k)?))).await?;
+    Ok((
+        pin.map(|p| PinFact {
+            digest: p.digest,
+            signers: p.signers,
+        }),
+        held.map(|h| HeldFact {
+            digest: h.digest,
+            pushed_by: h.pushed_by,
+            expires_at: h.expires_at,
+        }),
+    ))
+}
+
 /// A manifest pushed by tag, in three steps: gather the facts (the tag's pin and held push,
 /// read under its lock; the verdict when the gate asks for it), let
 /// [`decide_push`](sealgate_policies::gate::decide_push) decide once, carry out its plan.
@@ -377,20 +397,7 @@ async fn push_tag(
         tag: tag.clone(),
     };
     let _guard = push.state.tag_locks.lock(&key).await;
-    let k = key.clone();
-    let (pin, held) = blocking(&push.state.store, move |s| {
-        Ok((s.get_pin(&k)?, s.pending(&k)?))
-    })
-    .await?;
-    let pin = pin.map(|p| PinFact {
-        digest: p.digest,
-        signers: p.signers,
-    });
-    let held = held.map(|h| HeldFact {
-        digest: h.digest,
-        pushed_by: h.pushed_by,
-        expires_at: h.expires_at,
-    });
+    let (pin, held) = tag_facts(push.state, &key).await?;
     let subject = signature_subject(manifest)?;
     // Declared before the facts that borrow them; computed only when the gate asks.
     let verdict: Verdict;
@@ -791,20 +798,7 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
         let _guard = push.state.tag_locks.lock(&pending.key).await;
         // Under the tag's lock, before the registry's tag is touched: the entry may have been
         // cleared or replaced meanwhile, or the tag pinned by a signed push.
-        let k = pending.key.clone();
-        let (held, pinned) = blocking(&push.state.store, move |s| {
-            Ok((s.pending(&k)?, s.get_pin(&k)?))
-        })
-        .await?;
-        let held = held.map(|h| HeldFact {
-            digest: h.digest,
-            pushed_by: h.pushed_by,
-            expires_at: h.expires_at,
-        });
-        let pinned = pinned.map(|p| PinFact {
-            digest: p.digest,
-            signers: p.signers,
-        });
+        let (pinned, held) = tag_facts(push.state, &pending.key).await?;
         let plan = decide_promote(&PromoteFacts {
             repository: push.name,
             tag: &tag,
