@@ -1,9 +1,36 @@
 //! Decision logging: every gate decision (and every administrator's action) is one log line,
 //! target `sealgate::decision`; gate decisions are also counted in the metrics.
 
+use sealgate_policies::gate::GateEvent;
+use sealgate_policies::oci::RepoName;
 use sealgate_storage::AuditEvent;
 
+use crate::clock::now;
 use crate::metrics::{Metrics, Reason};
+
+/// The audit event of a gate's decision: the gate's typed event (action, outcome, message,
+/// reference, digest, signers) with what only the proxy knows about the request.
+pub(crate) fn audit_event(
+    event: &GateEvent,
+    upstream: &str,
+    repository: &RepoName,
+    identity: Option<&str>,
+    request_id: Option<String>,
+) -> AuditEvent {
+    AuditEvent {
+        at: now().as_secs(),
+        action: event.action.as_str().to_owned(),
+        outcome: event.outcome.as_str().to_owned(),
+        upstream: upstream.to_owned(),
+        repository: repository.to_string(),
+        reference: event.reference.clone(),
+        digest: event.digest.as_ref().map(ToString::to_string),
+        reason: event.message.clone(),
+        identity: identity.map(str::to_owned),
+        signers: event.signers.clone(),
+        request_id,
+    }
+}
 
 /// Logs a decision that is not a gate's (an administrator's action): one line, target
 /// `sealgate::decision`, like [`log_gate_decision`] but not counted in the metrics.

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dashmap::DashMap;
 use http::{Method, StatusCode};
 use sealgate_policies::cosign::SignatureFailure;
+use sealgate_policies::gate::ReasonCode;
 use sealgate_policies::pki::ChainError;
 use sealgate_policies::verdict::{Decision, DenyReason, FailureReason, Verdict};
 
@@ -227,6 +228,41 @@ pub enum Reason {
     Protected,
     /// A pin retired because its manifest or tag was deleted.
     PinOrphaned,
+}
+
+/// The label of a gate decision's reason: the one place the gate's typed reasons become metrics
+/// labels (exhaustive, so a reason added to the gate must be mapped here).
+impl From<ReasonCode> for Reason {
+    fn from(code: ReasonCode) -> Self {
+        match code {
+            ReasonCode::Admitted => Self::Admitted,
+            ReasonCode::SameDigest => Self::SameDigest,
+            ReasonCode::SignatureVerified => Self::SignatureVerified,
+            ReasonCode::Unsigned => Self::Unsigned,
+            ReasonCode::NoSigners => Self::NoSigners,
+            ReasonCode::NotEnoughSigners => Self::NotEnoughSigners,
+            ReasonCode::InvalidSignature => Self::InvalidSignature,
+            ReasonCode::Revoked => Self::Revoked,
+            ReasonCode::Expired => Self::Expired,
+            ReasonCode::NotYetValid => Self::NotYetValid,
+            ReasonCode::CrlExpired => Self::CrlExpired,
+            ReasonCode::UntrustedChain => Self::UntrustedChain,
+            ReasonCode::IdentityMismatch => Self::IdentityMismatch,
+            ReasonCode::WrongSubject => Self::WrongSubject,
+            ReasonCode::Transparency => Self::Transparency,
+            ReasonCode::Timestamp => Self::Timestamp,
+            ReasonCode::TagPinned => Self::TagPinned,
+            ReasonCode::AppendOnly => Self::AppendOnly,
+            ReasonCode::QuarantineExpired => Self::QuarantineExpired,
+            ReasonCode::UpstreamMoved => Self::UpstreamMoved,
+            ReasonCode::UpstreamMissing => Self::UpstreamMissing,
+            ReasonCode::NotForThisTag => Self::NotForThisTag,
+            ReasonCode::PendingSuperseded => Self::PendingSuperseded,
+            ReasonCode::HeldForAnother => Self::HeldForAnother,
+            ReasonCode::Protected => Self::Protected,
+            ReasonCode::PinOrphaned => Self::PinOrphaned,
+        }
+    }
 }
 
 impl Reason {

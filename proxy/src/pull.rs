@@ -19,18 +19,18 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use sealgate_policies::config::Mode;
+use sealgate_policies::gate::{GateEvent, PullFacts, PullKind, PullPlan, Report, decide_pull};
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
 use sealgate_policies::time::UnixTime;
-use sealgate_policies::verdict::{Outcome, Verdict};
+use sealgate_policies::verdict::Verdict;
 use sealgate_storage::{AuditEvent, Pin, PinKey, PinOutcome};
 
 use crate::body::{ProxyBody, empty, full};
 use crate::cache::{CachedManifest, CachedVerdict, ManifestKey, VerdictKey};
 use crate::clock::now;
-use crate::decisions::log_gate_decision;
+use crate::decisions::{audit_event, log_gate_decision};
 use crate::error::ProxyError;
 use crate::manifest::{ManifestShape, sha256_digest};
-use crate::metrics::Reason;
 use crate::push::pin_tag;
 use crate::signatures::{MANIFEST_ACCEPT, Source};
 use crate::state::AppState;
@@ -102,26 +102,15 @@ impl Pull<'_> {
         }
     }
 
-    fn event(
-        &self,
-        reference: &str,
-        digest: &Digest,
-        outcome: &str,
-        verdict: &Verdict,
-    ) -> AuditEvent {
-        AuditEvent {
-            at: now().as_secs(),
-            action: "pull".to_owned(),
-            outcome: outcome.to_owned(),
-            upstream: self.upstream.config.name.clone(),
-            repository: self.name.to_string(),
-            reference: reference.to_owned(),
-            digest: Some(digest.to_string()),
-            reason: verdict.explain(),
-            identity: self.identity.map(str::to_owned),
-            signers: verdict.satisfied.iter().map(|s| s.signer.clone()).collect(),
-            request_id: self.request_id(),
-        }
+    /// The audit event of a pull gate's decision about this pull.
+    fn gate_event(&self, event: &GateEvent) -> AuditEvent {
+        audit_event(
+            event,
+            &self.upstream.config.name,
+            self.name,
+            self.identity,
+            self.request_id(),
+        )
     }
 
     /// The manifest `reference` from the cache or the upstream. Fetched by tag, the client's
@@ -220,54 +209,89 @@ impl Pull<'_> {
             .await
     }
 
-    /// The verdict on `digest` (cached), and what the scope's mode makes of it: `Ok` with an
-    /// optional warning to serve, or `Err(Denied)`. Audited once per computed verdict.
+    /// The verdict on `digest` (cached), decided by the pull gate
+    /// ([`decide_pull`]), and the decision reported as the plan says: every admitted pull
+    /// counted, anything else logged, and audited once per computed verdict. A refusal is
+    /// `Err(Denied)`; otherwise the plan to carry out, with the verdict it was made on.
     async fn decide(
         &self,
         reference: &str,
         digest: &Digest,
-        tag: Option<&Tag>,
+        kind: PullKind<'_>,
         manifest: &CachedManifest,
-    ) -> Result<(Arc<Verdict>, Option<String>), ProxyError> {
+    ) -> Result<(Arc<Verdict>, PullPlan), ProxyError> {
+        let tag = match kind {
+            PullKind::Pinned(tag) | PullKind::FirstPull(tag) => Some(tag),
+            _ => None,
+        };
         let cached = self
             .cached_verdict(digest, tag, Some(&manifest.body))
             .await?;
         let verdict = cached.verdict;
-        let outcome = verdict.pull_outcome();
-        let label = match outcome {
-            Outcome::Admit => "allow",
-            Outcome::AllowWithWarning => "warn",
-            Outcome::AllowAudited => "audit",
-            _ => "deny",
+        // A verdict about another digest admits this one only if it is about an index
+        // recorded as listing it (a signed index admits its children).
+        let parents = match verdict.admitted_digest() {
+            Some(admitted) if admitted != digest => {
+                let d = digest.clone();
+                blocking(&self.state.store, move |s| s.indexes_containing(&d)).await?
+            }
+            _ => Vec::new(),
         };
-        let reason = Reason::of_verdict(&verdict);
-        if outcome == Outcome::Admit {
-            // Every admitted pull is counted; logging each one is left to debug level.
-            self.state
-                .metrics
-                .decision("pull", label, reason, &verdict.scope);
-            tracing::debug!(target: "sealgate::decision", repository = %self.name, reference, %digest, "pull admitted");
-        } else {
-            let event = self.event(reference, digest, label, &verdict);
-            log_gate_decision(&self.state.metrics, &event, reason, &verdict.scope);
-            if cached.first_report {
-                blocking(&self.state.store, move |s| {
-                    s.append_audit(event).map(|_| ())
-                })
-                .await?;
+        let plan = decide_pull(&PullFacts {
+            repository: self.name,
+            reference,
+            digest,
+            kind,
+            // Served before a verdict is asked for ([`verified_signature`]).
+            verified_signature: false,
+            verdict: Some(&verdict),
+            index_parents: &parents,
+            first_report: cached.first_report,
+        });
+        let (event, report) = match &plan {
+            PullPlan::Serve { event, report, .. } | PullPlan::Refuse { event, report, .. } => {
+                (event, *report)
+            }
+            PullPlan::PinAndServe { event, .. } => (event, Report::Count),
+            // The verdict was given: no other plan can come here; refuse rather than serve.
+            _ => {
+                return Err(ProxyError::Denied(format!(
+                    "{}:{reference} ({digest}) is not admitted: {}",
+                    self.name,
+                    verdict.explain()
+                )));
+            }
+        };
+        match report {
+            Report::Count => {
+                // Every admitted pull is counted; logging each one is left to debug level.
+                self.state.metrics.decision(
+                    event.action.as_str(),
+                    event.outcome.as_str(),
+                    event.reason.into(),
+                    &verdict.scope,
+                );
+                tracing::debug!(target: "sealgate::decision", repository = %self.name, reference, %digest, "pull admitted");
+            }
+            Report::Log { persist } => {
+                let record = self.gate_event(event);
+                log_gate_decision(
+                    &self.state.metrics,
+                    &record,
+                    event.reason.into(),
+                    &verdict.scope,
+                );
+                if persist {
+                    blocking(&self.state.store, move |s| {
+                        s.append_audit(record).map(|_| ())
+                    })
+                    .await?;
+                }
             }
         }
-        match outcome {
-            Outcome::Admit | Outcome::AllowAudited => Ok((verdict, None)),
-            Outcome::AllowWithWarning => {
-                let message = format!("not admitted, served by warn mode: {}", verdict.explain());
-                Ok((verdict, Some(message)))
-            }
-            _ => Err(ProxyError::Denied(format!(
-                "{}:{reference} ({digest}) is not admitted: {}",
-                self.name,
-                verdict.explain()
-            ))),
+        match plan {
+            PullPlan::Refuse { message, .. } => Err(ProxyError::Denied(message)),
+            plan => Ok((verdict, plan)),
         }
     }
 
@@ -340,8 +364,10 @@ async fn serve_digest(
     if verified_signature(pull, digest, manifest, tag_subject).await? {
         return Ok(pull.respond(digest, manifest, None));
     }
-    let (_, warn) = pull.decide(reference, digest, None, manifest).await?;
-    Ok(pull.respond(digest, manifest, warn.as_deref()))
+    let (_, plan) = pull
+        .decide(reference, digest, PullKind::Digest, manifest)
+        .await?;
+    Ok(pull.respond(digest, manifest, served_warning(&plan)))
 }
 
 /// Whether `manifest` (digest `digest`) is signature material sealgate verified itself, in this
@@ -479,10 +505,10 @@ async fn serve_pinned(
         }
         Fetched::Relay(upstream) => return Ok(relay(upstream)),
     };
-    let (_, warn) = pull
-        .decide(tag.as_str(), pinned, Some(tag), &manifest)
+    let (_, plan) = pull
+        .decide(tag.as_str(), pinned, PullKind::Pinned(tag), &manifest)
         .await?;
-    Ok(pull.respond(pinned, &manifest, warn.as_deref()))
+    Ok(pull.respond(pinned, &manifest, served_warning(&plan)))
 }
 
 /// A tag sealgate has no pin for: resolved in the upstream, verified with the signatures found
@@ -493,38 +519,47 @@ async fn first_pull(pull: &Pull<'_>, key: &PinKey) -> Result<Response<ProxyBody>
         Fetched::Manifest(m, d) => (m, d),
         Fetched::Relay(upstream) => return Ok(relay(upstream)),
     };
-    let (verdict, warn) = pull
-        .decide(tag.as_str(), &digest, Some(tag), &manifest)
+    let (verdict, plan) = pull
+        .decide(tag.as_str(), &digest, PullKind::FirstPull(tag), &manifest)
         .await?;
-    if verdict.admitted().is_none() {
+    let (proof, pin_event) = match plan {
+        PullPlan::PinAndServe {
+            proof, pin_event, ..
+        } => (proof, pin_event),
         // Served by warn or audit mode, unpinned: only admitted content is pinned.
-        return Ok(pull.respond(&digest, &manifest, warn.as_deref()));
-    }
+        plan => return Ok(pull.respond(&digest, &manifest, served_warning(&plan))),
+    };
     let _guard = pull.state.tag_locks.lock(key).await;
     let pin = Pin {
-        digest: digest.clone(),
+        digest: proof.digest().clone(),
         pinned_at: now().as_secs(),
         pushed_by: None,
-        signers: verdict.satisfied.iter().map(|s| s.signer.clone()).collect(),
+        signers: pin_event.signers.clone(),
         history: Vec::new(),
     };
-    let mut event = pull.event(tag.as_str(), &digest, "allow", &verdict);
-    event.action = "pin".to_owned();
-    event.reason = format!("pinned on first verified pull: {}", verdict.explain());
+    let record = pull.gate_event(&pin_event);
     log_gate_decision(
         &pull.state.metrics,
-        &event,
-        Reason::Admitted,
+        &record,
+        pin_event.reason.into(),
         &verdict.scope,
     );
-    let pinned = pin_tag(pull.state, key, pin, false, event).await?;
+    let pinned = pin_tag(pull.state, key, pin, false, record).await?;
     match pinned.outcome {
         PinOutcome::Conflict { existing } => {
             // Pinned by a push (or another pull) meanwhile: the pin wins.
             drop(_guard);
             serve_pinned(pull, tag, &existing.digest).await
         }
-        _ => Ok(pull.respond(&digest, &manifest, warn.as_deref())),
+        _ => Ok(pull.respond(&digest, &manifest, None)),
+    }
+}
+
+/// The `Warning` header a served pull carries (warn mode), if any.
+fn served_warning(plan: &PullPlan) -> Option<&str> {
+    match plan {
+        PullPlan::Serve { warning, .. } => warning.as_deref(),
+        _ => None,
     }
 }
 

@@ -11,16 +11,17 @@
 //! Per tag, check-forward-pin runs under a lock, so two racing pushes of different digests
 //! cannot both reach the upstream: one is pinned, the other refused.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use sealgate_policies::config::Mode;
 use sealgate_policies::cosign::Subject;
+use sealgate_policies::gate::{
+    GateEvent, HeldFact, ManifestFacts, PinFact, PromoteFacts, PromotePlan, PushFacts, PushPlan,
+    decide_promote, decide_push, pinned_meanwhile,
+};
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
 use sealgate_policies::policy::Scope;
-use sealgate_policies::time::UnixTime;
-use sealgate_policies::verdict::{Outcome, Verdict, evaluate};
+use sealgate_policies::verdict::{Verdict, evaluate};
 use sealgate_storage::{
     AuditEvent, PendingTag, Pin, PinKey, PinOutcome, PinnedTag, SignatureRecord, SignedSubject,
 };
@@ -107,10 +108,6 @@ fn log_cleared(state: &AppState, key: &PinKey, done: &PinnedTag) {
     }
 }
 
-fn signer_names(verdict: &Verdict) -> Vec<String> {
-    verdict.satisfied.iter().map(|s| s.signer.clone()).collect()
-}
-
 /// `PUT /v2/<name>/manifests/<reference>` (end-7), with `body` already read under the cap.
 pub async fn put_manifest(
     push: &Push<'_>,
@@ -188,7 +185,7 @@ async fn gate_manifest(
             .await);
     }
     match role {
-        TagRole::Image => push_tag(push, tag, body, digest).await,
+        TagRole::Image => push_tag(push, tag, manifest, body, digest).await,
         TagRole::Signatures(subject) => {
             let key = PinKey {
                 upstream: push.upstream.config.name.clone(),
@@ -362,10 +359,33 @@ fn is_runnable_layer(media_type: &str) -> bool {
         || base.starts_with("application/vnd.docker.image.rootfs.")
 }
 
-/// A manifest pushed by tag: immutability, then signatures.
+/// The tag's pin and held push, as the gate reads them; the caller holds the tag's lock.
+async fn tag_facts(
+    state: &AppState,
+    key: &PinKey,
+) -> Result<(Option<PinFact>, Option<HeldFact>), ProxyError> {
+    let k = key.clone();
+    let (pin, held) = blocking(&state.store, move |s| Ok((s.get_pin(&k)?, s.pending(&k)?))).await?;
+    Ok((
+        pin.map(|p| PinFact {
+            digest: p.digest,
+            signers: p.signers,
+        }),
+        held.map(|h| HeldFact {
+            digest: h.digest,
+            pushed_by: h.pushed_by,
+            expires_at: h.expires_at,
+        }),
+    ))
+}
+
+/// A manifest pushed by tag, in three steps: gather the facts (the tag's pin and held push,
+/// read under its lock; the verdict when the gate asks for it), let
+/// [`decide_push`](sealgate_policies::gate::decide_push) decide once, carry out its plan.
 async fn push_tag(
     push: &Push<'_>,
     tag: &Tag,
+    manifest: &ManifestShape,
     body: Bytes,
     digest: &Digest,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -376,163 +396,131 @@ async fn push_tag(
         repository: push.name.clone(),
         tag: tag.clone(),
     };
-    let mutable = scope.tag_is_mutable(tag);
     let _guard = push.state.tag_locks.lock(&key).await;
-    let k = key.clone();
-    let existing = blocking(&push.state.store, move |s| s.get_pin(&k)).await?;
-    if let Some(pin) = &existing {
-        if pin.digest == *digest {
+    let (pin, held) = tag_facts(push.state, &key).await?;
+    let subject = signature_subject(manifest)?;
+    // Declared before the facts that borrow them; computed only when the gate asks.
+    let verdict: Verdict;
+    let parents: Vec<Digest>;
+    let mut facts = PushFacts {
+        repository: push.name,
+        tag,
+        digest,
+        scope,
+        identity: push.identity,
+        manifest: ManifestFacts {
+            signature_subject: subject.as_ref(),
+            ..ManifestFacts::default()
+        },
+        pin: pin.as_ref(),
+        held: held.as_ref(),
+        verdict: None,
+        index_parents: &[],
+        now: now(),
+    };
+    let mut plan = decide_push(&facts);
+    if plan == PushPlan::Verify {
+        verdict = push.verdict(digest, Some(tag), Some(&body)).await?;
+        // A verdict about another digest admits this one only if it is about an index
+        // recorded as listing it (a signed index admits its children).
+        parents = match verdict.admitted_digest() {
+            Some(admitted) if admitted != digest => {
+                let d = digest.clone();
+                blocking(&push.state.store, move |s| s.indexes_containing(&d)).await?
+            }
+            _ => Vec::new(),
+        };
+        facts.verdict = Some(&verdict);
+        facts.index_parents = &parents;
+        facts.now = now();
+        plan = decide_push(&facts);
+    }
+    carry_out(push, &key, body, digest, plan).await
+}
+
+/// Carries out the push gate's plan for a manifest pushed by tag; the caller holds the tag's
+/// lock. The audit event, the decision line and the metrics label all come from the plan's
+/// [`GateEvent`].
+async fn carry_out(
+    push: &Push<'_>,
+    key: &PinKey,
+    body: Bytes,
+    digest: &Digest,
+    plan: PushPlan,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let tag = &key.tag;
+    match plan {
+        PushPlan::Refuse { event } => Err(push.refuse_gate(&event).await),
+        PushPlan::Repush { event } => {
             // Idempotent re-push: the upstream gets it again (harmless), nothing changes here.
             let response = push.forward_manifest(tag.as_str(), body).await?;
-            push.audit(
-                push.event(
-                    "push",
-                    "allow",
-                    tag.as_str(),
-                    digest,
-                    "same digest as the pin".to_owned(),
-                    pin.signers.clone(),
-                ),
-                Reason::SameDigest,
-            )
-            .await?;
-            return Ok(response);
+            push.audit_gate(&event).await?;
+            Ok(response)
         }
-        if !mutable {
-            let message = format!(
-                "tag {}:{tag} is pinned to {} and tags are immutable here; push this image under a new tag \
-                 (or ask an administrator to retire the pin)",
-                push.name, pin.digest
-            );
-            return Err(push
-                .refuse(
-                    "push",
-                    tag.as_str(),
-                    digest,
-                    (message, Reason::TagPinned),
-                    vec![],
-                )
-                .await);
-        }
-    }
-    let verdict = push.verdict(digest, Some(tag), Some(&body)).await?;
-    match verdict.push_outcome(scope) {
-        outcome @ (Outcome::Admit | Outcome::AllowWithWarning | Outcome::AllowAudited) => {
+        PushPlan::Pin {
+            warrant,
+            mutable,
+            event,
+            warning: warn,
+        } => {
             let response = push.forward_manifest(tag.as_str(), body).await?;
             if !response.status().is_success() {
                 return Ok(response);
             }
-            let (label, reason) = match outcome {
-                Outcome::Admit => ("allow", verdict.explain()),
-                Outcome::AllowWithWarning => ("warn", verdict.explain()),
-                _ => ("audit", verdict.explain()),
-            };
             let pin = Pin {
-                digest: digest.clone(),
+                digest: warrant.digest().clone(),
                 pinned_at: now().as_secs(),
                 pushed_by: push.identity.map(str::to_owned),
-                signers: signer_names(&verdict),
+                signers: event.signers.clone(),
                 history: Vec::new(),
             };
-            let event = push.event(
-                "push",
-                label,
-                tag.as_str(),
-                digest,
-                reason,
-                signer_names(&verdict),
-            );
-            log_gate_decision(
-                &push.state.metrics,
-                &event,
-                Reason::of_verdict(&verdict),
-                scope.label(),
-            );
-            let pinned = pin_tag(push.state, &key, pin, mutable, event).await?;
+            let record = push.gate_event(&event);
+            push.decided(&record, event.reason.into());
+            let pinned = pin_tag(push.state, key, pin, mutable, record).await?;
             if let PinOutcome::Conflict { existing } = pinned.outcome {
                 // Cannot happen under the tag lock; fail closed if it does.
-                return Err(ProxyError::Denied(format!(
-                    "tag {}:{tag} was pinned to {} meanwhile",
-                    push.name, existing.digest
+                return Err(ProxyError::Denied(pinned_meanwhile(
+                    push.name,
+                    tag,
+                    &existing.digest,
                 )));
             }
-            Ok(match outcome {
-                Outcome::AllowWithWarning => warning(
-                    response,
-                    &format!("not admitted, allowed by warn mode: {}", verdict.explain()),
-                ),
-                _ => response,
+            Ok(match warn {
+                Some(text) => warning(response, &text),
+                None => response,
             })
         }
-        Outcome::Reject => {
-            let message = format!(
-                "{}:{tag} ({digest}) is not signed by the signers this repository requires ({}). Push the image by \
-                 digest, sign that digest (e.g. cosign sign {}@{digest}), then push the tag again. Details: {}",
-                push.name,
-                scope.signers.join(", "),
-                push.name,
-                verdict.explain()
-            );
-            let reason = Reason::of_verdict(&verdict);
-            Err(push
-                .refuse("push", tag.as_str(), digest, (message, reason), vec![])
-                .await)
+        PushPlan::Quarantine { expires_at, event } => {
+            quarantine(push, key, body, digest, expires_at, &event).await
         }
-        Outcome::Quarantine { ttl } => {
-            quarantine(push, &key, tag, body, digest, ttl, &verdict).await
-        }
-        _ => Err(ProxyError::Denied(verdict.explain())),
+        // Verify is answered before carrying out, and an image tag holds no material: a plan
+        // that cannot come here refuses rather than forwards.
+        _ => Err(ProxyError::Denied(format!(
+            "{}:{tag} ({digest}) was not verified",
+            push.name
+        ))),
     }
 }
 
-/// Stores the manifest upstream by digest only; the tag waits for a signature. The caller holds
-/// the tag's lock.
+/// Stores the manifest upstream by digest only; the tag waits for a signature until
+/// `expires_at`. The caller holds the tag's lock.
 ///
-/// A live held push of another digest is replaced only by the identity that made it: otherwise
-/// anyone allowed to push could swap CI's held image for theirs just before CI signs it, and the
-/// signature would release nothing. Where sealgate knows no identities (passthrough without
-/// client certificates) every pusher is the same unknown one, and the last push is held.
+/// Whether a live held push of another digest may be replaced is the gate's
+/// ([`decide_push`]): only by the identity that made it. Where sealgate knows no identities
+/// (passthrough without client certificates) every pusher is the same unknown one, and the last
+/// push is held.
 async fn quarantine(
     push: &Push<'_>,
     key: &PinKey,
-    tag: &Tag,
     body: Bytes,
     digest: &Digest,
-    ttl: Duration,
-    verdict: &Verdict,
+    expires_at: u64,
+    event: &GateEvent,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let k = key.clone();
-    let held = blocking(&push.state.store, move |s| s.pending(&k)).await?;
-    if let Some(held) = held
-        && held.digest != *digest
-        && held.expires_at > now().as_secs()
-        && held.pushed_by.as_deref() != push.identity
-    {
-        let message = format!(
-            "{}:{tag} is held for {} (pushed by {}) until {}; only that pusher may replace it. Sign \
-             that digest, wait until it expires, or push a signed image: a signed push pins the tag",
-            push.name,
-            held.digest,
-            held.pushed_by
-                .as_deref()
-                .unwrap_or("an unidentified client"),
-            UnixTime(held.expires_at)
-        );
-        return Err(push
-            .refuse(
-                "quarantine",
-                tag.as_str(),
-                digest,
-                (message, Reason::HeldForAnother),
-                vec![],
-            )
-            .await);
-    }
     let response = push.forward_manifest(digest.as_str(), body).await?;
     if !response.status().is_success() {
         return Ok(response);
     }
-    let expires_at = now().as_secs().saturating_add(ttl.as_secs());
     let pending = PendingTag {
         key: key.clone(),
         digest: digest.clone(),
@@ -540,23 +528,10 @@ async fn quarantine(
         expires_at,
         pushed_by: push.identity.map(str::to_owned),
     };
-    let message = format!(
-        "{}:{tag} is held until {digest} is signed (until {}); sign it and the tag appears. {}",
-        push.name,
-        UnixTime(expires_at),
-        verdict.explain()
-    );
-    let event = push.event(
-        "quarantine",
-        "quarantine",
-        tag.as_str(),
-        digest,
-        message.clone(),
-        vec![],
-    );
-    push.decided(&event, Reason::of_verdict(verdict));
+    let record = push.gate_event(event);
+    push.decided(&record, event.reason.into());
     blocking(&push.state.store, move |s| {
-        s.put_pending(pending, event).map(|_| ())
+        s.put_pending(pending, record).map(|_| ())
     })
     .await?;
     let mut held = Response::new(empty());
@@ -564,7 +539,7 @@ async fn quarantine(
     if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
         held.headers_mut().insert("docker-content-digest", v);
     }
-    Ok(warning(held, &message))
+    Ok(warning(held, &event.message))
 }
 
 /// A verified signature layer and the facts recorded about it.
@@ -778,7 +753,9 @@ fn summarise(refused: &[String]) -> String {
 }
 
 /// Tags waiting for `subject` in this repository become real once it is admitted: the manifest
-/// is pushed under the tag and pinned.
+/// is pushed under the tag and pinned. For each held tag: gather the facts (the manifest the
+/// upstream holds, its verdict; the hold and the pin under the tag's lock), let
+/// [`decide_promote`] decide, carry out its plan.
 async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
     let d = subject.clone();
     let waiting = blocking(&push.state.store, move |s| s.pending_for_digest(&d)).await?;
@@ -811,51 +788,52 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
         let verdict = push
             .verdict(subject, Some(&tag), Some(&fetched.body))
             .await?;
-        if verdict.push_outcome(scope) != Outcome::Admit {
-            continue;
-        }
-        let _guard = push.state.tag_locks.lock(&pending.key).await;
-        let mutable = scope.tag_is_mutable(&tag);
-        // Under the tag's lock, before the registry's tag is touched: the entry may have been
-        // cleared or replaced meanwhile, or the tag pinned by a signed push. A held push is
-        // never released over an immutable pin (the registry's tag would move under it).
-        let k = pending.key.clone();
-        let (held, pinned) = blocking(&push.state.store, move |s| {
-            Ok((s.pending(&k)?, s.get_pin(&k)?))
-        })
-        .await?;
-        if held.is_none_or(|h| h.digest != *subject) {
-            continue;
-        }
-        if let Some(pin) = pinned
-            && pin.digest != *subject
-            && !mutable
-        {
-            let event = push.event(
-                "clear-pending",
-                "deny",
-                tag.as_str(),
-                subject,
-                format!(
-                    "signed, but {}:{tag} is pinned to {} and tags are immutable here; the held push \
-                     is dropped",
-                    push.name, pin.digest
-                ),
-                signer_names(&verdict),
-            );
-            let k = pending.key.clone();
-            if let Some((_, record)) =
-                blocking(&push.state.store, move |s| s.remove_pending(&k, event)).await?
-            {
-                log_gate_decision(
-                    &push.state.metrics,
-                    &record.event,
-                    Reason::PendingSuperseded,
-                    scope.label(),
-                );
+        let parents = match verdict.admitted_digest() {
+            Some(admitted) if admitted != subject => {
+                let d = subject.clone();
+                blocking(&push.state.store, move |s| s.indexes_containing(&d)).await?
             }
-            continue;
-        }
+            _ => Vec::new(),
+        };
+        let _guard = push.state.tag_locks.lock(&pending.key).await;
+        // Under the tag's lock, before the registry's tag is touched: the entry may have been
+        // cleared or replaced meanwhile, or the tag pinned by a signed push.
+        let (pinned, held) = tag_facts(push.state, &pending.key).await?;
+        let plan = decide_promote(&PromoteFacts {
+            repository: push.name,
+            tag: &tag,
+            subject,
+            scope,
+            verdict: &verdict,
+            held: held.as_ref(),
+            pin: pinned.as_ref(),
+            index_parents: &parents,
+        });
+        let (proof, mutable, pin_event, done_event) = match plan {
+            PromotePlan::Drop { event } => {
+                let record = push.gate_event(&event);
+                let k = pending.key.clone();
+                if let Some((_, record)) =
+                    blocking(&push.state.store, move |s| s.remove_pending(&k, record)).await?
+                {
+                    log_gate_decision(
+                        &push.state.metrics,
+                        &record.event,
+                        event.reason.into(),
+                        scope.label(),
+                    );
+                }
+                continue;
+            }
+            PromotePlan::Release {
+                proof,
+                mutable,
+                event,
+                released,
+            } => (proof, mutable, event, released),
+            // Wait, or a plan this loop does not know: nothing is released.
+            _ => continue,
+        };
         let put_headers = push
             .source()
             .headers(header::CONTENT_TYPE, &pending.media_type);
@@ -877,50 +855,36 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
             continue;
         }
         let pin = Pin {
-            digest: subject.clone(),
+            digest: proof.digest().clone(),
             pinned_at: now().as_secs(),
             pushed_by: pending.pushed_by.clone(),
-            signers: signer_names(&verdict),
+            signers: pin_event.signers.clone(),
             history: Vec::new(),
         };
-        let pin_event = push.event(
-            "promote",
-            "allow",
-            tag.as_str(),
-            subject,
-            format!("signed; tag released: {}", verdict.explain()),
-            signer_names(&verdict),
-        );
-        let done_event = push.event(
-            "promote",
-            "allow",
-            tag.as_str(),
-            subject,
-            "no longer pending".to_owned(),
-            signer_names(&verdict),
-        );
+        let record = push.gate_event(&pin_event);
+        let done = push.gate_event(&done_event);
         log_gate_decision(
             &push.state.metrics,
-            &pin_event,
-            Reason::Admitted,
+            &record,
+            pin_event.reason.into(),
             scope.label(),
         );
         let key = pending.key.clone();
         let released = subject.clone();
-        let base = pin_event.clone();
-        let done = blocking(&push.state.store, move |s| {
+        let base = record.clone();
+        let cleared = blocking(&push.state.store, move |s| {
             // The entry released is the one read above (the lock keeps it); should it differ,
             // it is dropped as any held push a pin supersedes.
-            s.pin_clearing_pending(&key, pin, mutable, pin_event, &|held| {
+            s.pin_clearing_pending(&key, pin, mutable, record, &|held| {
                 if held.digest == released {
-                    done_event.clone()
+                    done.clone()
                 } else {
                     superseded(&base, held)
                 }
             })
         })
         .await?;
-        log_cleared(push.state, &pending.key, &done);
+        log_cleared(push.state, &pending.key, &cleared);
     }
     Ok(())
 }
@@ -1072,6 +1036,41 @@ mod tests {
             r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{other}"}}]}}"#
         );
         assert_eq!(admits("v1", &image), Ok(()));
+    }
+
+    #[test]
+    fn r12_gate_reasons_keep_their_metrics_labels() {
+        use sealgate_policies::gate::ReasonCode as C;
+        for code in [
+            C::Admitted,
+            C::SameDigest,
+            C::SignatureVerified,
+            C::Unsigned,
+            C::NoSigners,
+            C::NotEnoughSigners,
+            C::InvalidSignature,
+            C::Revoked,
+            C::Expired,
+            C::NotYetValid,
+            C::CrlExpired,
+            C::UntrustedChain,
+            C::IdentityMismatch,
+            C::WrongSubject,
+            C::Transparency,
+            C::Timestamp,
+            C::TagPinned,
+            C::AppendOnly,
+            C::QuarantineExpired,
+            C::UpstreamMoved,
+            C::UpstreamMissing,
+            C::NotForThisTag,
+            C::PendingSuperseded,
+            C::HeldForAnother,
+            C::Protected,
+            C::PinOrphaned,
+        ] {
+            assert_eq!(Reason::from(code).as_str(), code.as_str(), "{code:?}");
+        }
     }
 
     #[test]

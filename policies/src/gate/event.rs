@@ -90,9 +90,9 @@ impl AuditOutcome {
 }
 
 /// Why, as a bounded label (`reason` of `sealgate_decisions_total`, `reason_code` of the log
-/// line). The same values as the proxy's metrics reasons.
+/// line). The same values as the proxy's metrics reasons; exhaustive, so that the proxy's
+/// mapping to its metrics label fails to compile when a reason is added here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ReasonCode {
     /// Signed by enough of the scope's signers.
     Admitted,

@@ -2,7 +2,7 @@
 //! pinned or their hold expires.
 
 use super::event::{Action, AuditOutcome, GateEvent, ReasonCode};
-use super::proof::{proof_for, signer_names};
+use super::proof::{resolve_proof, signer_names};
 use super::tag::{HeldFact, PinFact};
 use crate::oci::{Digest, RepoName, Tag};
 use crate::policy::Scope;
@@ -26,6 +26,9 @@ pub struct PromoteFacts<'a> {
     pub held: Option<&'a HeldFact>,
     /// The tag's pin now.
     pub pin: Option<&'a PinFact>,
+    /// The indexes recorded as listing `subject`: a verdict admitting one of them admits it
+    /// (a signed index admits its children), as it does on a push.
+    pub index_parents: &'a [Digest],
 }
 
 /// What to do with a held push once its digest may be signed.
@@ -63,7 +66,7 @@ pub fn decide_promote(facts: &PromoteFacts<'_>) -> PromotePlan {
         verdict,
         ..
     } = *facts;
-    let Some(proof) = proof_for(verdict, subject) else {
+    let Some(proof) = resolve_proof(verdict, subject, facts.index_parents) else {
         return PromotePlan::Wait;
     };
     if facts.held.is_none_or(|h| h.digest != *subject) {

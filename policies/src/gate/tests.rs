@@ -1539,6 +1539,7 @@ fn held_push_release_table() {
             verdict: &verdict,
             held: held.as_ref(),
             pin: pin.as_ref(),
+            index_parents: &[],
         });
         let got = match &plan {
             PromotePlan::Wait => seen("wait", None, None),
@@ -1558,6 +1559,32 @@ fn held_push_release_table() {
         };
         assert_eq!(got, expected, "{what}");
     }
+}
+
+#[test]
+fn r12_a_signed_index_releases_its_held_child() {
+    let (name, v1, child, index) = (repo(), tag("v1"), d(2), d(5));
+    let scope = scope(Mode::Enforce, UnsignedPush::Quarantine, &[]);
+    let verdict = admitted(&index, Mode::Enforce);
+    let held = held_by(2, Some("ci"), NOW.as_secs() + 60);
+    let decide = |parents: &[Digest]| {
+        decide_promote(&PromoteFacts {
+            repository: &name,
+            tag: &v1,
+            subject: &child,
+            scope: &scope,
+            verdict: &verdict,
+            held: held.as_ref(),
+            pin: None,
+            index_parents: parents,
+        })
+    };
+    match decide(std::slice::from_ref(&index)) {
+        PromotePlan::Release { proof, .. } => assert!(proof.admits(&child)),
+        other => panic!("{other:?}"),
+    }
+    // The same verdict, for a digest no recorded index lists, releases nothing.
+    assert_eq!(decide(&[d(6)]), PromotePlan::Wait);
 }
 
 #[test]

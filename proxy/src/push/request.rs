@@ -3,13 +3,14 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Response, header};
+use sealgate_policies::gate::GateEvent;
 use sealgate_policies::oci::{Digest, RepoName, Tag};
 use sealgate_policies::verdict::Verdict;
 use sealgate_storage::AuditEvent;
 
 use crate::body::ProxyBody;
 use crate::clock::now;
-use crate::decisions::log_gate_decision;
+use crate::decisions::{audit_event, log_gate_decision};
 use crate::error::ProxyError;
 use crate::metrics::Reason;
 use crate::signatures::Source;
@@ -73,6 +74,32 @@ impl Push<'_> {
             signers,
             request_id: self.request_id(),
         }
+    }
+
+    /// The audit event of a gate decision about this push: the gate's typed event, with what
+    /// only the proxy knows (time, upstream, repository, identity, request id).
+    pub(super) fn gate_event(&self, event: &GateEvent) -> AuditEvent {
+        audit_event(
+            event,
+            &self.upstream.config.name,
+            self.name,
+            self.identity,
+            self.request_id(),
+        )
+    }
+
+    /// Audits a gate's refusal and returns the error that tells the client why.
+    pub(super) async fn refuse_gate(&self, event: &GateEvent) -> ProxyError {
+        match self.audit_gate(event).await {
+            Ok(()) => ProxyError::Denied(event.message.clone()),
+            Err(e) => e,
+        }
+    }
+
+    /// Logs, counts and audits a gate decision.
+    pub(super) async fn audit_gate(&self, event: &GateEvent) -> Result<(), ProxyError> {
+        self.audit(self.gate_event(event), event.reason.into())
+            .await
     }
 
     /// Audits a refusal and returns the error that tells the client why.
