@@ -1,25 +1,25 @@
 //! Drift: a pinned tag whose upstream tag has moved (or gone). Checked in the background when a
 //! pull is answered from the pin, at most once per `pull.drift_check_interval`; reported once per
 //! moved digest, and followed (the pin moved) only where the scope says so and the new digest is
-//! admitted.
+//! admitted. The I/O is here; what to do is decided by [`decide_drift`] and [`decide_follow`].
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use sealgate_policies::gate::{DriftFacts, DriftPlan, FollowPlan, decide_drift, decide_follow};
 use sealgate_policies::oci::Digest;
-use sealgate_storage::{AuditEvent, Pin, PinKey};
+use sealgate_storage::{Pin, PinKey};
 
 use crate::clock::now;
-use crate::decisions::log_gate_decision;
+use crate::decisions::{audit_event, log_gate_decision};
 use crate::error::ProxyError;
 use crate::manifest::sha256_digest;
-use crate::metrics::Reason;
 use crate::push::pin_tag;
 use crate::signatures::{MANIFEST_ACCEPT, Source};
 use crate::state::AppState;
-use crate::store_io::blocking;
+use crate::store_io::{blocking, index_parents};
 use crate::verdicts::{Discovery, verdict};
 
 /// Starts a drift check of `key` in the background when the last one is older than
@@ -96,57 +96,42 @@ async fn check_drift(
             return Ok(());
         }
     };
-    if current.as_ref() == Some(pinned) {
-        state.pull.drift_reported.remove(key);
-        return Ok(());
-    }
-    let seen = current.as_ref().map_or("absent", |d| d.as_str()).to_owned();
-    // One report per moved digest, also when checks of the same tag overlap.
-    if state.pull.drift_reported.insert(key.clone(), seen.clone()) == Some(seen) {
-        return Ok(());
-    }
-    state.pull.drift_events.fetch_add(1, Ordering::Relaxed);
-    let code = match &current {
-        Some(_) => Reason::UpstreamMoved,
-        None => Reason::UpstreamMissing,
-    };
-    let reason = match &current {
-        Some(d) => format!(
-            "the upstream's {}:{} moved to {d}; sealgate keeps serving the pinned {pinned}",
-            key.repository, key.tag
-        ),
-        None => format!(
-            "the upstream no longer has {}:{}; sealgate keeps serving the pinned {pinned}",
-            key.repository, key.tag
-        ),
-    };
-    let event = AuditEvent {
-        at: now().as_secs(),
-        action: "drift".to_owned(),
-        outcome: "drift".to_owned(),
-        upstream: key.upstream.clone(),
-        repository: key.repository.to_string(),
-        reference: key.tag.to_string(),
-        digest: Some(pinned.to_string()),
-        reason,
-        identity: None,
-        signers: vec![],
-        request_id: None,
-    };
     let policy = state.policy();
     let scope = policy.scope_for(&key.repository);
-    log_gate_decision(&state.metrics, &event, code, scope.label());
-    blocking(&state.store, move |s| s.append_audit(event).map(|_| ())).await?;
-    if let Some(moved_to) = current
-        && scope.follow_drift
-    {
+    // One report per moved digest, also when checks of the same tag overlap: the state seen is
+    // recorded as it is read.
+    let seen = current.as_ref().map_or("absent", |d| d.as_str()).to_owned();
+    let already_reported = current.as_ref() != Some(pinned)
+        && state.pull.drift_reported.insert(key.clone(), seen.clone()) == Some(seen);
+    let plan = decide_drift(&DriftFacts {
+        repository: &key.repository,
+        tag: &key.tag,
+        pinned,
+        current: current.as_ref(),
+        already_reported,
+        follow_drift: scope.follow_drift,
+    });
+    let (event, follow) = match plan {
+        DriftPlan::InSync => {
+            state.pull.drift_reported.remove(key);
+            return Ok(());
+        }
+        DriftPlan::Report { event, follow } => (event, follow),
+        // Reported before, or a plan this check does not know: nothing to do.
+        _ => return Ok(()),
+    };
+    state.pull.drift_events.fetch_add(1, Ordering::Relaxed);
+    let record = audit_event(&event, &key.upstream, &key.repository, None, None);
+    log_gate_decision(&state.metrics, &record, event.reason.into(), scope.label());
+    blocking(&state.store, move |s| s.append_audit(record).map(|_| ())).await?;
+    if let Some(moved_to) = follow {
         follow_drift(&source, key, pinned, &moved_to).await?;
     }
     Ok(())
 }
 
-/// Moves the pin to the upstream's new digest, only if that digest is admitted; the old digest
-/// stays in the pin's history.
+/// Moves the pin to the upstream's new digest, only if that digest is admitted
+/// ([`decide_follow`]); the old digest stays in the pin's history.
 async fn follow_drift(
     source: &Source<'_>,
     key: &PinKey,
@@ -166,38 +151,32 @@ async fn follow_drift(
         Discovery::Upstream,
     )
     .await?;
-    if verdict.admitted().is_none() {
-        tracing::warn!(tag = %key.tag, %moved_to, reason = %verdict.explain(), "drift not followed: the new digest is not admitted");
-        return Ok(());
-    }
+    let parents = index_parents(&source.state.store, &verdict, moved_to).await?;
+    let (proof, event) = match decide_follow(&key.tag, pinned, moved_to, &verdict, &parents) {
+        FollowPlan::Move { proof, event } => (proof, event),
+        FollowPlan::Stay { reason } => {
+            tracing::warn!(tag = %key.tag, %moved_to, %reason, "drift not followed: the new digest is not admitted");
+            return Ok(());
+        }
+        // A plan this step does not know: the pin stays.
+        _ => return Ok(()),
+    };
     let _guard = source.state.tag_locks.lock(key).await;
     let pin = Pin {
-        digest: moved_to.clone(),
+        digest: proof.digest().clone(),
         pinned_at: now().as_secs(),
         pushed_by: None,
-        signers: verdict.satisfied.iter().map(|s| s.signer.clone()).collect(),
+        signers: event.signers.clone(),
         history: Vec::new(),
     };
-    let event = AuditEvent {
-        at: now().as_secs(),
-        action: "follow-drift".to_owned(),
-        outcome: "allow".to_owned(),
-        upstream: key.upstream.clone(),
-        repository: key.repository.to_string(),
-        reference: key.tag.to_string(),
-        digest: Some(moved_to.to_string()),
-        reason: format!("pin moved from {pinned}: {}", verdict.explain()),
-        identity: None,
-        signers: pin.signers.clone(),
-        request_id: None,
-    };
+    let record = audit_event(&event, &key.upstream, &key.repository, None, None);
     log_gate_decision(
         &source.state.metrics,
-        &event,
-        Reason::Admitted,
+        &record,
+        event.reason.into(),
         &verdict.scope,
     );
-    pin_tag(source.state, key, pin, true, event).await?;
+    pin_tag(source.state, key, pin, true, &event, record).await?;
     source.state.pull.drift_reported.remove(key);
     Ok(())
 }

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sealgate_policies::time::UnixTime;
+use sealgate_policies::gate::expired;
 use sealgate_storage::AuditEvent;
 
 use crate::clock::now;
-use crate::decisions::log_gate_decision;
-use crate::metrics::Reason;
+use crate::decisions::{audit_event, log_gate_decision};
 use crate::state::AppState;
-use crate::store_io::blocking;
+use crate::store_io::{blocking, held_fact};
 
 /// Drops quarantined tags whose TTL passed, with an audit event each; runs until the process ends.
 pub async fn expire_pending_loop(state: Arc<AppState>, every: Duration) {
@@ -23,26 +22,23 @@ pub async fn expire_pending_loop(state: Arc<AppState>, every: Duration) {
         let st = state.clone();
         let result = blocking(&state.store, move |s| {
             for pending in s.expired_pending(at.as_secs())? {
-                let event = AuditEvent {
+                let Some(event) = expired(&pending.key.tag, &held_fact(&pending), at) else {
+                    continue;
+                };
+                let record = AuditEvent {
                     at: at.as_secs(),
-                    action: "expire".to_owned(),
-                    outcome: "deny".to_owned(),
-                    upstream: pending.key.upstream.clone(),
-                    repository: pending.key.repository.to_string(),
-                    reference: pending.key.tag.to_string(),
-                    digest: Some(pending.digest.to_string()),
-                    reason: format!(
-                        "no valid signature arrived before {}",
-                        UnixTime(pending.expires_at)
-                    ),
-                    identity: pending.pushed_by.clone(),
-                    signers: vec![],
-                    request_id: None,
+                    ..audit_event(
+                        &event,
+                        &pending.key.upstream,
+                        &pending.key.repository,
+                        pending.pushed_by.as_deref(),
+                        None,
+                    )
                 };
                 // Logged the moment it is durable, like every other decision.
-                if let Some((_, record)) = s.remove_pending(&pending.key, event)? {
+                if let Some((_, record)) = s.remove_pending(&pending.key, record)? {
                     let scope = policy.scope_for(&pending.key.repository).label();
-                    log_gate_decision(&st.metrics, &record.event, Reason::QuarantineExpired, scope);
+                    log_gate_decision(&st.metrics, &record.event, event.reason.into(), scope);
                 }
             }
             Ok(())

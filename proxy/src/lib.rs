@@ -44,7 +44,8 @@
 //!   certificates) and authorising them per repository.
 //! - [`admin_config`]: `[admin]`, built by [`config`].
 //! - [`decisions`]: decision logging (`sealgate::decision` lines, counted in the metrics).
-//! - [`store_io`]: the bridge to the store (its calls run on the blocking pool).
+//! - [`store_io`]: the bridge to the store (its calls run on the blocking pool), and what the
+//!   gates read from it.
 //! - [`error`]: the error type and its single mapping to OCI error responses.
 //! - [`metrics`]: the counters updated on the request path.
 //! - [`tls`]: the listener's certificate (reloaded without a restart) and client certificates.
@@ -55,8 +56,6 @@
 //!   checked against their digest as they stream.
 //! - [`routes`]: the OCI URL grammar, validated before anything reaches an upstream.
 //! - [`evidence`]: signature material as the index stores it, and back.
-//! - [`tag_roles`]: the cosign tag grammar (`sha256-<hex>.sig`, `.att`, `.sbom`, the referrers
-//!   fallback tag).
 //! - [`clock`]: the system clock, read here only.
 //! - [`credentials`]: sealgate's own upstream credentials, as configured.
 //! - [`config_error`]: the configuration error type.
@@ -89,7 +88,6 @@ pub mod server;
 pub mod signatures;
 pub mod state;
 pub mod store_io;
-pub mod tag_roles;
 pub mod tags;
 pub mod tls;
 pub mod upload_sessions;

@@ -20,10 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use http::{Method, StatusCode};
-use sealgate_policies::cosign::SignatureFailure;
 use sealgate_policies::gate::ReasonCode;
-use sealgate_policies::pki::ChainError;
-use sealgate_policies::verdict::{Decision, DenyReason, FailureReason, Verdict};
 
 use crate::body::TransferCuts;
 use crate::routes::OciRoute;
@@ -295,84 +292,6 @@ impl Reason {
             Self::HeldForAnother => "held_for_another",
             Self::Protected => "protected",
             Self::PinOrphaned => "pin_orphaned",
-        }
-    }
-
-    /// The reason of a verdict: admitted, or why not. When signatures failed, the most telling
-    /// failure names it (a revoked key says more than the mismatches against other signers).
-    pub fn of_verdict(verdict: &Verdict) -> Self {
-        match &verdict.decision {
-            Decision::Allow(_) => Self::Admitted,
-            Decision::Deny(DenyReason::Unsigned) => Self::Unsigned,
-            Decision::Deny(DenyReason::NoSigners) => Self::NoSigners,
-            Decision::Deny(_) => {
-                let specific = Self::most_telling(
-                    verdict
-                        .failures
-                        .iter()
-                        .filter_map(|f| Self::of_failure(&f.reason)),
-                );
-                match specific {
-                    Some(reason) => reason,
-                    None if verdict.satisfied.is_empty() => Self::InvalidSignature,
-                    None => Self::NotEnoughSigners,
-                }
-            }
-        }
-    }
-
-    /// The specific reason a signature failed, or `None` when it merely does not verify for a
-    /// signer (another signer's key, bad bytes): that is what failures against every signer of
-    /// a scope but one look like.
-    fn of_failure(failure: &FailureReason) -> Option<Self> {
-        let signature = match failure {
-            FailureReason::KeyRevoked { .. } | FailureReason::CertRevoked { .. } => {
-                return Some(Self::Revoked);
-            }
-            FailureReason::Signature(s) => s,
-            _ => return None,
-        };
-        Some(match signature {
-            SignatureFailure::Chain(chain) => match chain {
-                ChainError::Revoked => Self::Revoked,
-                ChainError::Expired { .. } => Self::Expired,
-                ChainError::NotYetValid { .. } => Self::NotYetValid,
-                ChainError::CrlExpired { .. } => Self::CrlExpired,
-                _ => Self::UntrustedChain,
-            },
-            SignatureFailure::CaNotValidAt { .. } => Self::UntrustedChain,
-            SignatureFailure::Identity(_) => Self::IdentityMismatch,
-            SignatureFailure::DigestMismatch { .. }
-            | SignatureFailure::ReferenceMismatch { .. } => Self::WrongSubject,
-            SignatureFailure::TlogMissing
-            | SignatureFailure::Tlog(_)
-            | SignatureFailure::TlogBodyMismatch { .. }
-            | SignatureFailure::Sct(_) => Self::Transparency,
-            SignatureFailure::Timestamp(_) => Self::Timestamp,
-            _ => return None,
-        })
-    }
-
-    /// The most telling of several reasons (revocation first), if any.
-    pub fn most_telling(reasons: impl IntoIterator<Item = Self>) -> Option<Self> {
-        reasons.into_iter().min_by_key(|r| r.rank())
-    }
-
-    /// Lower is more telling.
-    fn rank(self) -> u8 {
-        match self {
-            Self::Revoked => 0,
-            Self::Expired => 1,
-            Self::NotYetValid => 2,
-            Self::CrlExpired => 3,
-            Self::IdentityMismatch => 4,
-            Self::WrongSubject => 5,
-            Self::UntrustedChain => 6,
-            Self::Transparency => 7,
-            Self::Timestamp => 8,
-            Self::NotEnoughSigners => 9,
-            Self::InvalidSignature => 10,
-            _ => 11,
         }
     }
 }

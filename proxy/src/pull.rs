@@ -18,12 +18,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use sealgate_policies::config::Mode;
-use sealgate_policies::gate::{GateEvent, PullFacts, PullKind, PullPlan, Report, decide_pull};
+use sealgate_policies::gate::{
+    BlobFacts, BlobPlan, GateEvent, PullFacts, PullKind, PullPlan, Report, TagRole, TagRoute,
+    decide_blob, decide_pull, gates_blobs, pinned_missing, route_tag,
+};
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
-use sealgate_policies::time::UnixTime;
-use sealgate_policies::verdict::Verdict;
-use sealgate_storage::{AuditEvent, Pin, PinKey, PinOutcome};
+use sealgate_policies::verdict::{Admitted, Verdict};
+use sealgate_storage::{AuditEvent, ManifestKind, Pin, PinKey, PinOutcome};
 
 use crate::body::{ProxyBody, empty, full};
 use crate::cache::{CachedManifest, CachedVerdict, ManifestKey, VerdictKey};
@@ -34,8 +35,7 @@ use crate::manifest::{ManifestShape, sha256_digest};
 use crate::push::pin_tag;
 use crate::signatures::{MANIFEST_ACCEPT, Source};
 use crate::state::AppState;
-use crate::store_io::blocking;
-use crate::tag_roles::{attachment_subject, cosign_signature_subject, is_attachment_tag};
+use crate::store_io::{blocking, index_parents, tag_facts};
 use crate::upstream::{Buffered, Upstream};
 use crate::verdicts::{Discovery, verdict, verify_signature_manifest};
 use crate::warning::warning;
@@ -228,15 +228,7 @@ impl Pull<'_> {
             .cached_verdict(digest, tag, Some(&manifest.body))
             .await?;
         let verdict = cached.verdict;
-        // A verdict about another digest admits this one only if it is about an index
-        // recorded as listing it (a signed index admits its children).
-        let parents = match verdict.admitted_digest() {
-            Some(admitted) if admitted != digest => {
-                let d = digest.clone();
-                blocking(&self.state.store, move |s| s.indexes_containing(&d)).await?
-            }
-            _ => Vec::new(),
-        };
+        let parents = index_parents(&self.state.store, &verdict, digest).await?;
         let plan = decide_pull(&PullFacts {
             repository: self.name,
             reference,
@@ -333,12 +325,10 @@ pub async fn get_manifest(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     match reference {
         Reference::Digest(digest) => by_digest(pull, digest).await,
-        Reference::Tag(tag)
-            if is_attachment_tag(tag) || cosign_signature_subject(tag).is_some() =>
-        {
-            attachment(pull, tag).await
-        }
-        Reference::Tag(tag) => by_tag(pull, tag).await,
+        Reference::Tag(tag) => match TagRole::of(tag) {
+            TagRole::Image => by_tag(pull, tag).await,
+            role => attachment(pull, tag, role.cosign_subject()).await,
+        },
     }
 }
 
@@ -397,7 +387,7 @@ async fn verified_signature(
     })
     .await?;
     for signed in &recorded {
-        if subject_admitted(pull, &signed.subject).await? {
+        if subject_admitted(pull, &signed.subject).await?.is_some() {
             return Ok(true);
         }
     }
@@ -411,7 +401,9 @@ async fn verified_signature(
         return Ok(false);
     };
     // Verified for it already, and it is not admitted: nothing to gain by verifying again.
-    if recorded.iter().any(|r| r.subject == subject) || !subject_admitted(pull, &subject).await? {
+    if recorded.iter().any(|r| r.subject == subject)
+        || subject_admitted(pull, &subject).await?.is_none()
+    {
         return Ok(false);
     }
     let policy = pull.state.policy();
@@ -426,18 +418,21 @@ async fn verified_signature(
     .await
 }
 
-/// Whether `subject` is admitted now in this repository: its verdict (cached), computed with
-/// its manifest's bytes (from the cache or the upstream) so that bundles over the artifact
-/// count. Not admitted when the upstream does not have it.
-async fn subject_admitted(pull: &Pull<'_>, subject: &Digest) -> Result<bool, ProxyError> {
+/// The proof that `subject` is admitted now in this repository, if it is: its verdict (cached),
+/// computed with its manifest's bytes (from the cache or the upstream) so that bundles over the
+/// artifact count. Not admitted when the upstream does not have it.
+async fn subject_admitted(
+    pull: &Pull<'_>,
+    subject: &Digest,
+) -> Result<Option<Admitted>, ProxyError> {
     let manifest = match pull.fetch(subject.as_str()).await? {
         Fetched::Manifest(m, _) => m,
-        Fetched::Relay(_) => return Ok(false),
+        Fetched::Relay(_) => return Ok(None),
     };
     let cached = pull
         .cached_verdict(subject, None, Some(&manifest.body))
         .await?;
-    Ok(cached.verdict.admitted().is_some())
+    Ok(cached.verdict.admitted().cloned())
 }
 
 /// cosign's `.sig`/`.att`/`.sbom` tags and the referrers fallback tag: never pinned (they grow
@@ -446,12 +441,16 @@ async fn subject_admitted(pull: &Pull<'_>, subject: &Digest) -> Result<bool, Pro
 /// by its own verdict. The fallback tag's referrers index is served as it is, which is safe: an
 /// index runs nothing, it is unsigned so it admits none of the children it lists, and a client
 /// fetches each of them by digest, through [`serve_digest`].
-async fn attachment(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, ProxyError> {
+/// `subject`: the image a cosign tag names (`None` for the fallback tag).
+async fn attachment(
+    pull: &Pull<'_>,
+    tag: &Tag,
+    subject: Option<&Digest>,
+) -> Result<Response<ProxyBody>, ProxyError> {
     let (manifest, digest) = match pull.fetch(tag.as_str()).await? {
         Fetched::Manifest(m, d) => (m, d),
         Fetched::Relay(upstream) => return Ok(relay(upstream)),
     };
-    let subject = attachment_subject(tag);
     let referrers_index = subject.is_none()
         && ManifestShape::parse(&manifest.body).is_ok_and(|s| {
             s.manifests
@@ -461,32 +460,21 @@ async fn attachment(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, P
     if referrers_index {
         return Ok(pull.respond(&digest, &manifest, None));
     }
-    serve_digest(pull, tag.as_str(), &digest, &manifest, subject.as_ref()).await
+    serve_digest(pull, tag.as_str(), &digest, &manifest, subject).await
 }
 
 async fn by_tag(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, ProxyError> {
     let key = pull.key(tag);
-    let k = key.clone();
-    let (pending, pin) = blocking(&pull.state.store, move |s| {
-        Ok((s.pending(&k)?, s.get_pin(&k)?))
-    })
-    .await?;
-    // The pin first: a push held in quarantine (an unsigned push of a mutable tag, or one that
-    // raced a signed push) never hides the image the tag is pinned to.
-    if let Some(pin) = pin {
-        crate::drift::check_drift_when_due(pull.state, pull.headers, &key, &pin.digest);
-        return serve_pinned(pull, tag, &pin.digest).await;
-    }
-    if let Some(pending) = pending {
+    let (pin, held) = tag_facts(&pull.state.store, &key).await?;
+    match route_tag(pull.name, tag, pin.as_ref(), held.as_ref()) {
+        TagRoute::Pinned(pinned) => {
+            crate::drift::check_drift_when_due(pull.state, pull.headers, &key, &pinned);
+            serve_pinned(pull, tag, &pinned).await
+        }
         // A quarantined tag gets 404 saying why, not the upstream's bare 404.
-        return Err(ProxyError::Pending(format!(
-            "{}:{tag} awaits a signature: {} was pushed but is not signed yet (held until {})",
-            pull.name,
-            pending.digest,
-            UnixTime(pending.expires_at)
-        )));
+        TagRoute::Pending { message } => Err(ProxyError::Pending(message)),
+        TagRoute::FirstPull => first_pull(pull, &key).await,
     }
-    first_pull(pull, &key).await
 }
 
 async fn serve_pinned(
@@ -497,10 +485,8 @@ async fn serve_pinned(
     let manifest = match pull.fetch(pinned.as_str()).await? {
         Fetched::Manifest(m, _) => m,
         Fetched::Relay(upstream) if upstream.status == StatusCode::NOT_FOUND => {
-            return Err(ProxyError::ManifestUnknown(format!(
-                "{}:{tag} is pinned to {pinned}, which the upstream no longer has; push that image again \
-                 by digest",
-                pull.name
+            return Err(ProxyError::ManifestUnknown(pinned_missing(
+                pull.name, tag, pinned,
             )));
         }
         Fetched::Relay(upstream) => return Ok(relay(upstream)),
@@ -544,7 +530,7 @@ async fn first_pull(pull: &Pull<'_>, key: &PinKey) -> Result<Response<ProxyBody>
         pin_event.reason.into(),
         &verdict.scope,
     );
-    let pinned = pin_tag(pull.state, key, pin, false, record).await?;
+    let pinned = pin_tag(pull.state, key, pin, false, &pin_event, record).await?;
     match pinned.outcome {
         PinOutcome::Conflict { existing } => {
             // Pinned by a push (or another pull) meanwhile: the pin wins.
@@ -588,12 +574,34 @@ fn relay(upstream: Buffered) -> Response<ProxyBody> {
 pub async fn check_blob(pull: &Pull<'_>, digest: &Digest) -> Result<Option<String>, ProxyError> {
     let policy = pull.state.policy();
     let scope = policy.scope_for(pull.name);
-    if !scope.gate_blobs {
+    if !gates_blobs(scope) {
         return Ok(None);
     }
     let d = digest.clone();
     let owners = blocking(&pull.state.store, move |s| s.blob_owners(&d)).await?;
-    for (manifest, _) in &owners {
+    let admitted_owner = admitted_owner(pull, digest, &owners).await?;
+    match decide_blob(&BlobFacts {
+        repository: pull.name,
+        digest,
+        scope,
+        owners: owners.len(),
+        admitted_owner: admitted_owner.as_ref(),
+    }) {
+        BlobPlan::Refuse { message } => Err(ProxyError::Denied(message)),
+        BlobPlan::Warn { message } => Ok(Some(message)),
+        // Served: ungated, owned by an admitted manifest, or let through by audit mode.
+        _ => Ok(None),
+    }
+}
+
+/// The proof of the first owner found admitted: a manifest listing the blob, or the subject of
+/// a signature manifest sealgate verified whose layer it is.
+async fn admitted_owner(
+    pull: &Pull<'_>,
+    digest: &Digest,
+    owners: &[(Digest, ManifestKind)],
+) -> Result<Option<Admitted>, ProxyError> {
+    for (manifest, _) in owners {
         let (upstream, repository, m) = (
             pull.upstream.config.name.clone(),
             pull.name.clone(),
@@ -604,50 +612,21 @@ pub async fn check_blob(pull: &Pull<'_>, digest: &Digest) -> Result<Option<Strin
         })
         .await?;
         for signed in verified.iter().filter(|s| s.layers.contains(digest)) {
-            if subject_admitted(pull, &signed.subject).await? {
-                return Ok(None);
+            if let Some(proof) = subject_admitted(pull, &signed.subject).await? {
+                return Ok(Some(proof));
             }
         }
         let cached = pull.cached_verdict(manifest, None, None).await?;
-        if cached.verdict.admitted().is_some() {
-            return Ok(None);
+        if let Some(proof) = cached.verdict.admitted() {
+            return Ok(Some(proof.clone()));
         }
     }
-    let message = format!(
-        "blob {digest} of {} belongs to no admitted manifest ({} known); pull it through a signed image",
-        pull.name,
-        owners.len()
-    );
-    match scope.mode {
-        Mode::Enforce => Err(ProxyError::Denied(message)),
-        Mode::Warn => Ok(Some(message)),
-        Mode::Audit => Ok(None),
-    }
+    Ok(None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attachment_tags_name_their_image() {
-        let hex = "a".repeat(64);
-        for kind in ["sig", "att", "sbom"] {
-            let tag: Tag = format!("sha256-{hex}.{kind}").parse().unwrap();
-            assert_eq!(
-                attachment_subject(&tag).map(|d| d.to_string()),
-                Some(format!("sha256:{hex}"))
-            );
-        }
-        for other in [
-            format!("sha256-{hex}"),
-            format!("sha256-{hex}.exe"),
-            "v1".to_owned(),
-            "sha256-ab.sig".to_owned(),
-        ] {
-            assert_eq!(attachment_subject(&other.parse().unwrap()), None, "{other}");
-        }
-    }
 
     #[test]
     fn relayed_answers_keep_the_challenge() {

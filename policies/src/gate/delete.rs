@@ -17,6 +17,9 @@ pub struct Guard {
     pub digest: Digest,
     /// Pinned (else held in quarantine).
     pub pinned: bool,
+    /// It names the deleted content itself (not an index listing it, nor a manifest listing a
+    /// deleted blob): a successful delete orphans it ([`orphaned`]).
+    pub direct: bool,
 }
 
 impl Guard {
@@ -130,7 +133,7 @@ pub fn decide_delete(facts: &DeleteFacts<'_>) -> DeletePlan {
 }
 
 /// The event of a pin retired, or a held push dropped, because `what` was deleted through
-/// sealgate in the audit scope `scope` (a guard the delete names directly).
+/// sealgate in the audit scope `scope` (a [`Guard::direct`] one).
 pub fn orphaned(what: &str, scope: &str, guard: &Guard) -> GateEvent {
     let (action, message) = if guard.pinned {
         (

@@ -40,12 +40,6 @@ impl PinWarrant {
     }
 }
 
-/// The proof in `verdict` if it admits `digest` itself; a verdict about another digest admits
-/// nothing here.
-pub(super) fn proof_for(verdict: &Verdict, digest: &Digest) -> Option<Admitted> {
-    verdict.admitted().filter(|a| a.admits(digest)).cloned()
-}
-
 /// The proof for `digest` from `verdict`: its own, or, when the verdict admits one of the
 /// indexes recorded as listing `digest` (`parents`), the child's (a signed index admits its
 /// children). Any other verdict admits nothing here.

@@ -2,7 +2,7 @@
 //! blobs under `gate_blobs`, and drift.
 
 use super::event::{Action, AuditOutcome, GateEvent, ReasonCode};
-use super::proof::{proof_for, resolve_proof, signer_names};
+use super::proof::{resolve_proof, signer_names};
 use super::tag::{HeldFact, PinFact};
 use crate::config::Mode;
 use crate::oci::Digest;
@@ -392,14 +392,16 @@ pub enum FollowPlan {
 }
 
 /// Decides following drift of `tag` from `pinned` to `moved_to`, by `verdict` on `moved_to`:
-/// only an admitted digest is followed, in every mode.
+/// only an admitted digest is followed, in every mode; a verdict admitting one of the indexes
+/// recorded as listing it (`index_parents`) admits it, as on a pull.
 pub fn decide_follow(
     tag: &Tag,
     pinned: &Digest,
     moved_to: &Digest,
     verdict: &Verdict,
+    index_parents: &[Digest],
 ) -> FollowPlan {
-    match proof_for(verdict, moved_to) {
+    match resolve_proof(verdict, moved_to, index_parents) {
         Some(proof) => FollowPlan::Move {
             proof,
             event: GateEvent::new(

@@ -46,6 +46,15 @@ impl TagRole {
         }
     }
 
+    /// The image a cosign tag (`.sig`, `.att`, `.sbom`) is about; `None` for image tags and the
+    /// referrers fallback tag.
+    pub fn cosign_subject(&self) -> Option<&Digest> {
+        match self {
+            Self::Signatures(subject) | Self::Attachment(subject) => Some(subject),
+            Self::Image | Self::ReferrersFallback(_) => None,
+        }
+    }
+
     /// The audit action of a refused write to a tag of this role.
     pub fn action(&self) -> Action {
         match self {

@@ -1194,7 +1194,7 @@ fn drift_table() {
         other => panic!("{other:?}"),
     }
     // Following: only an admitted new digest moves the pin.
-    match decide_follow(&v1, &pinned, &moved, &admitted(&moved, Mode::Enforce)) {
+    match decide_follow(&v1, &pinned, &moved, &admitted(&moved, Mode::Enforce), &[]) {
         FollowPlan::Move { proof, event } => {
             assert!(proof.admits(&moved));
             assert_eq!(
@@ -1219,12 +1219,35 @@ fn drift_table() {
         revoked(Mode::Enforce),
     ] {
         assert_eq!(
-            decide_follow(&v1, &pinned, &moved, &verdict),
+            decide_follow(&v1, &pinned, &moved, &verdict, &[]),
             FollowPlan::Stay {
                 reason: verdict.explain()
             }
         );
     }
+    // The new digest is a child of a signed index: followed, as a pull admits it.
+    let index = d(7);
+    let by_index = admitted(&index, Mode::Enforce);
+    match decide_follow(
+        &v1,
+        &pinned,
+        &moved,
+        &by_index,
+        std::slice::from_ref(&index),
+    ) {
+        FollowPlan::Move { proof, event } => {
+            assert!(proof.admits(&moved) && !proof.admits(&index));
+            assert_eq!(event.digest, Some(moved.clone()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(
+            decide_follow(&v1, &pinned, &moved, &by_index, &[d(9)]),
+            FollowPlan::Stay { .. }
+        ),
+        "an index not recorded as listing it admits nothing here"
+    );
 }
 
 #[test]
@@ -1233,6 +1256,7 @@ fn r12_protected_deletes_table() {
         tag: tag(t),
         digest: d(1),
         pinned,
+        direct: true,
     };
     let what = format!("manifest team/app@{}", d(1));
     let needed = format!("v1 pinned to {}, dev-1 held for {}", d(1), d(1));
@@ -1262,6 +1286,15 @@ fn r12_protected_deletes_table() {
                 refused(
                     "the scope default is in warn mode, and tags are immutable here (dev-1, v1)",
                 ),
+            )),
+        ),
+        (
+            "warn, every tag may move: refused for the mode alone",
+            scope(Mode::Warn, UnsignedPush::Reject, &["*"]),
+            &guards,
+            Some((
+                AuditOutcome::Deny,
+                refused("the scope default is in warn mode"),
             )),
         ),
         (
@@ -1367,8 +1400,12 @@ fn r12_a_proof_for_one_digest_admits_no_other() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        decide_follow(&tag("v1"), &d(3), &b, &verdict),
+        decide_follow(&tag("v1"), &d(3), &b, &verdict, &[]),
         FollowPlan::Stay { .. }
+    ));
+    assert!(matches!(
+        decide_follow(&tag("v1"), &d(3), &b, &verdict, std::slice::from_ref(&a)),
+        FollowPlan::Move { .. }
     ));
 }
 
@@ -1419,11 +1456,33 @@ fn tag_roles_are_read_from_the_name() {
     );
     assert_eq!(
         role(&format!("sha256-{hex}")),
-        TagRole::ReferrersFallback(digest)
+        TagRole::ReferrersFallback(digest.clone())
     );
-    for image in ["v1", "sha256-abc.sig", &format!("sha256-{hex}.exe")] {
+    for image in [
+        "v1",
+        "sha256-abc.sig",
+        "sha256-abc",
+        &format!("sha256-{hex}.exe"),
+        &format!("sha256-{hex}a"),
+        &format!("sha256-{}", "A".repeat(64)),
+    ] {
         assert_eq!(role(image), TagRole::Image, "{image}");
         assert_eq!(role(image).action(), Action::Push);
+    }
+    // cosign's tags name the image they are about; the fallback tag and image tags do not.
+    for kind in ["sig", "att", "sbom"] {
+        assert_eq!(
+            role(&format!("sha256-{hex}.{kind}")).cosign_subject(),
+            Some(&digest),
+            "{kind}"
+        );
+    }
+    for other in [
+        format!("sha256-{hex}"),
+        "v1".to_owned(),
+        "sha256-ab.sig".to_owned(),
+    ] {
+        assert_eq!(role(&other).cosign_subject(), None, "{other}");
     }
 }
 
@@ -1640,6 +1699,7 @@ fn held_pushes_dropped_say_why() {
         tag: v1.clone(),
         digest: d(1),
         pinned: true,
+        direct: true,
     };
     let retired = orphaned(&what, "default", &pinned);
     assert_eq!(

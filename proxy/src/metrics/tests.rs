@@ -1,8 +1,12 @@
 use sealgate_policies::config::Mode;
+use sealgate_policies::cosign::SignatureFailure;
 use sealgate_policies::crypto::Fingerprint;
+use sealgate_policies::pki::ChainError;
 use sealgate_policies::policy::Revocation;
 use sealgate_policies::time::UnixTime;
-use sealgate_policies::verdict::{EvidenceFailure, Satisfied, SignerIdentity};
+use sealgate_policies::verdict::{
+    Decision, DenyReason, EvidenceFailure, FailureReason, Satisfied, SignerIdentity, Verdict,
+};
 
 use super::*;
 
@@ -118,12 +122,17 @@ fn not_enough() -> Decision {
     })
 }
 
+/// The label of a verdict's reason, as the gates give it.
+fn label(verdict: &Verdict) -> Reason {
+    ReasonCode::of_verdict(verdict).into()
+}
+
 #[test]
 fn decision_reasons_are_bounded_and_name_the_telling_failure() {
     let unsigned = verdict(Decision::Deny(DenyReason::Unsigned), 0, vec![]);
-    assert_eq!(Reason::of_verdict(&unsigned), Reason::Unsigned);
+    assert_eq!(label(&unsigned), Reason::Unsigned);
     let no_signers = verdict(Decision::Deny(DenyReason::NoSigners), 0, vec![]);
-    assert_eq!(Reason::of_verdict(&no_signers).as_str(), "no_signers");
+    assert_eq!(label(&no_signers).as_str(), "no_signers");
 
     let mismatch = || FailureReason::Signature(SignatureFailure::SignatureMismatch);
     let revoked = FailureReason::KeyRevoked {
@@ -135,38 +144,39 @@ fn decision_reasons_are_bounded_and_name_the_telling_failure() {
     };
     // A mismatch against another signer's key says nothing; the revocation does.
     let v = verdict(not_enough(), 0, vec![mismatch(), revoked, mismatch()]);
-    assert_eq!(Reason::of_verdict(&v), Reason::Revoked);
+    assert_eq!(label(&v), Reason::Revoked);
     let expired = FailureReason::Signature(SignatureFailure::Chain(ChainError::Expired {
         not_after: UnixTime(1),
         at: UnixTime(2),
     }));
     let v = verdict(not_enough(), 0, vec![expired]);
-    assert_eq!(Reason::of_verdict(&v).as_str(), "expired");
+    assert_eq!(label(&v).as_str(), "expired");
     let crl = FailureReason::Signature(SignatureFailure::Chain(ChainError::Revoked));
-    assert_eq!(
-        Reason::of_verdict(&verdict(not_enough(), 0, vec![crl])),
-        Reason::Revoked
-    );
+    assert_eq!(label(&verdict(not_enough(), 0, vec![crl])), Reason::Revoked);
     let other_image = FailureReason::Signature(SignatureFailure::DigestMismatch {
         signed: "a".into(),
         subject: "b".into(),
     });
     assert_eq!(
-        Reason::of_verdict(&verdict(not_enough(), 0, vec![other_image])).as_str(),
+        label(&verdict(not_enough(), 0, vec![other_image])).as_str(),
         "wrong_subject"
     );
     // Only mismatches: nothing verified at all, or some signers but not enough.
     let v = verdict(not_enough(), 0, vec![mismatch()]);
-    assert_eq!(Reason::of_verdict(&v).as_str(), "invalid_signature");
+    assert_eq!(label(&v).as_str(), "invalid_signature");
     let v = verdict(not_enough(), 1, vec![mismatch()]);
-    assert_eq!(Reason::of_verdict(&v).as_str(), "not_enough_signers");
+    assert_eq!(label(&v).as_str(), "not_enough_signers");
     let v = verdict(not_enough(), 1, vec![]);
-    assert_eq!(Reason::of_verdict(&v), Reason::NotEnoughSigners);
+    assert_eq!(label(&v), Reason::NotEnoughSigners);
     assert_eq!(
-        Reason::most_telling([Reason::InvalidSignature, Reason::Expired, Reason::Timestamp]),
-        Some(Reason::Expired)
+        ReasonCode::most_telling([
+            ReasonCode::InvalidSignature,
+            ReasonCode::Expired,
+            ReasonCode::Timestamp
+        ]),
+        Some(ReasonCode::Expired)
     );
-    assert_eq!(Reason::most_telling([]), None);
+    assert_eq!(ReasonCode::most_telling([]), None);
 }
 
 #[test]

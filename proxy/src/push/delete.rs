@@ -16,22 +16,17 @@
 //! 405 `UNSUPPORTED`, which the spec allows for registries that do not delete tags. An upstream
 //! that can delete tags is relayed as it answers.
 
-use std::collections::BTreeSet;
-
 use bytes::{Bytes, BytesMut};
 use http::{Method, Response, StatusCode};
 use http_body_util::BodyExt as _;
-use sealgate_policies::config::Mode;
+use sealgate_policies::gate::{DeleteFacts, DeletePlan, Guard, decide_delete, orphaned};
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
-use sealgate_policies::policy::Scope;
-use sealgate_storage::{AuditEvent, PinKey, StorageError, Store};
+use sealgate_storage::{PinKey, StorageError, Store};
 
 use super::request::Push;
 use crate::body::{ProxyBody, empty, full};
-use crate::clock::now;
 use crate::decisions::log_gate_decision;
 use crate::error::ProxyError;
-use crate::metrics::Reason;
 use crate::store_io::blocking;
 use crate::upstream::Forward;
 
@@ -41,53 +36,6 @@ const MAX_ANCESTORS: usize = 256;
 
 /// The most of an upstream's error body read to recognise its code.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// A tag that needs the content a delete would remove.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Guard {
-    /// The tag.
-    tag: Tag,
-    /// The digest it is pinned to, or held for.
-    digest: Digest,
-    /// Pinned (else held in quarantine, waiting for a signature).
-    pinned: bool,
-    /// It names the deleted manifest itself (not an index listing it, nor a manifest listing a
-    /// deleted blob): deleting the manifest orphans it.
-    direct: bool,
-}
-
-impl Guard {
-    fn describe(&self) -> String {
-        let how = if self.pinned { "pinned to" } else { "held for" };
-        format!("{} {how} {}", self.tag, self.digest)
-    }
-}
-
-/// Whether a delete that `guards` protect may go ahead in `scope`; if not, why.
-fn decide(scope: &Scope, guards: &[Guard]) -> Result<(), String> {
-    let mut why = Vec::new();
-    match scope.mode {
-        Mode::Audit => {}
-        Mode::Warn => why.push(format!("the scope {} is in warn mode", scope.label())),
-        Mode::Enforce => why.push(format!("the scope {} is in enforce mode", scope.label())),
-    }
-    let fixed: BTreeSet<&str> = guards
-        .iter()
-        .filter(|g| !scope.tag_is_mutable(&g.tag))
-        .map(|g| g.tag.as_str())
-        .collect();
-    if !fixed.is_empty() {
-        why.push(format!(
-            "tags are immutable here ({})",
-            fixed.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    if why.is_empty() {
-        Ok(())
-    } else {
-        Err(why.join(", and "))
-    }
-}
 
 /// The guards of manifest `digest` in one repository: tags pinned or held for it or for an
 /// index above it. `pins` are the repository's pins.
@@ -232,30 +180,6 @@ async fn guards(push: &Push<'_>, target: &Target) -> Result<Vec<Guard>, ProxyErr
     .await
 }
 
-/// An audit event about this delete (`digest`: the content concerned, when there is one).
-fn event(
-    push: &Push<'_>,
-    action: &str,
-    outcome: &str,
-    reference: &str,
-    digest: Option<&Digest>,
-    reason: String,
-) -> AuditEvent {
-    AuditEvent {
-        at: now().as_secs(),
-        action: action.to_owned(),
-        outcome: outcome.to_owned(),
-        upstream: push.upstream.config.name.clone(),
-        repository: push.name.to_string(),
-        reference: reference.to_owned(),
-        digest: digest.map(ToString::to_string),
-        reason,
-        identity: push.identity.map(str::to_owned),
-        signers: vec![],
-        request_id: push.request_id(),
-    }
-}
-
 /// `DELETE /v2/<name>/manifests/<reference>` (end-9).
 pub async fn delete_manifest(
     push: &Push<'_>,
@@ -289,52 +213,36 @@ pub async fn delete_blob(
 }
 
 /// Refuses (405, audited) a delete of protected content where the scope protects it; audits
-/// one it allows. Returns the guards, for what a successful delete orphans.
+/// one it allows ([`decide_delete`]). Returns the guards, for what a successful delete orphans.
 async fn check(push: &Push<'_>, target: &Target) -> Result<Vec<Guard>, ProxyError> {
     let guards = guards(push, target).await?;
-    if guards.is_empty() {
-        return Ok(guards);
-    }
     let policy = push.state.policy();
-    let scope = policy.scope_for(push.name);
-    let needed = guards
-        .iter()
-        .map(Guard::describe)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let reference = target.reference();
-    let digest = match target {
-        Target::Manifest(Reference::Digest(d)) | Target::Blob(d) => Some(d),
-        Target::Manifest(Reference::Tag(_)) => guards.first().map(|g| &g.digest),
-    };
     let what = target.what(push.name);
-    match decide(scope, &guards) {
-        Ok(()) => {
-            let reason = format!(
-                "{what} deleted, needed by {needed}: allowed in the audit scope {}, where these tags \
-                 may move",
-                scope.label()
-            );
-            push.audit(
-                event(push, "delete", "audit", &reference, digest, reason),
-                Reason::Protected,
-            )
-            .await?;
+    let reference = target.reference();
+    let plan = decide_delete(&DeleteFacts {
+        scope: policy.scope_for(push.name),
+        what: &what,
+        reference: &reference,
+        digest: match target {
+            Target::Manifest(Reference::Digest(d)) | Target::Blob(d) => Some(d),
+            Target::Manifest(Reference::Tag(_)) => guards.first().map(|g| &g.digest),
+        },
+        guards: &guards,
+    });
+    match plan {
+        DeletePlan::Unprotected => Ok(guards),
+        DeletePlan::Allow { event } => {
+            push.audit_gate(&event).await?;
             Ok(guards)
         }
-        Err(why) => {
-            let message = format!(
-                "{what} is not deleted: {needed} needs it, and {why}. Deleting what a pinned or held \
-                 tag needs is allowed only in a scope with mode = \"audit\" whose tags may move; an \
-                 administrator can retire a pin first (sealgate admin retire-pin)"
-            );
-            push.audit(
-                event(push, "delete", "deny", &reference, digest, message.clone()),
-                Reason::Protected,
-            )
-            .await?;
-            Err(ProxyError::DeleteNotAllowed(message))
+        DeletePlan::Refuse { event } => {
+            push.audit_gate(&event).await?;
+            Err(ProxyError::DeleteNotAllowed(event.message))
         }
+        // A plan this delete does not know: refused rather than forwarded.
+        _ => Err(ProxyError::DeleteNotAllowed(format!(
+            "{what} is not deleted"
+        ))),
     }
 }
 
@@ -426,43 +334,22 @@ async fn retire_orphans(
             tag: guard.tag.clone(),
         };
         let _lock = push.state.tag_locks.lock(&key).await;
-        let (action, reason) = if guard.pinned {
-            (
-                "retire-pin",
-                format!(
-                    "{what} was deleted through sealgate (audit scope {scope}); the pin is retired and the tag is free"
-                ),
-            )
-        } else {
-            (
-                "clear-pending",
-                format!(
-                    "{what} was deleted through sealgate (audit scope {scope}); the held push is dropped"
-                ),
-            )
-        };
-        let event = event(
-            push,
-            action,
-            "allow",
-            guard.tag.as_str(),
-            Some(&guard.digest),
-            reason,
-        );
+        let event = orphaned(&what, &scope, guard);
+        let record = push.gate_event(&event);
         let expected = guard.digest.clone();
         let pinned = guard.pinned;
         let record = blocking(&push.state.store, move |s| {
             if pinned {
                 match s.get_pin(&key)? {
                     Some(pin) if pin.digest == expected => {
-                        Ok(s.retire_pin(&key, event)?.map(|(_, r)| r))
+                        Ok(s.retire_pin(&key, record)?.map(|(_, r)| r))
                     }
                     _ => Ok(None),
                 }
             } else {
                 match s.pending(&key)? {
                     Some(held) if held.digest == expected => {
-                        Ok(s.remove_pending(&key, event)?.map(|(_, r)| r))
+                        Ok(s.remove_pending(&key, record)?.map(|(_, r)| r))
                     }
                     _ => Ok(None),
                 }
@@ -473,7 +360,7 @@ async fn retire_orphans(
             log_gate_decision(
                 &push.state.metrics,
                 &record.event,
-                Reason::PinOrphaned,
+                event.reason.into(),
                 &scope,
             );
         }
@@ -483,49 +370,9 @@ async fn retire_orphans(
 
 #[cfg(test)]
 mod tests {
+    use sealgate_storage::AuditEvent;
+
     use super::*;
-
-    fn scope(toml: &str) -> Scope {
-        let raw: sealgate_policies::config::RawPolicy =
-            toml::from_str(&format!("[default]\n{toml}")).unwrap();
-        let policy = sealgate_policies::policy::Policy::build(
-            &sealgate_policies::config::RawTrust::default(),
-            &raw,
-            &mut |_| Err("no files".to_owned()),
-            1,
-        )
-        .unwrap();
-        policy.scope_for(&"any/repo".parse().unwrap()).clone()
-    }
-
-    fn guard(tag: &str) -> Guard {
-        Guard {
-            tag: tag.parse().unwrap(),
-            digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
-            pinned: true,
-            direct: true,
-        }
-    }
-
-    #[test]
-    fn deletes_of_protected_content_pass_only_in_audit_scopes_whose_tags_may_move() {
-        let permissive = scope("mode = \"audit\"\nimmutable_tags = false\n");
-        assert_eq!(decide(&permissive, &[guard("v1"), guard("v2")]), Ok(()));
-        let audit_immutable = scope("mode = \"audit\"\n");
-        let why = decide(&audit_immutable, &[guard("v1")]).unwrap_err();
-        assert!(why.contains("immutable") && why.contains("v1"), "{why}");
-        // Only the tags that may move pass.
-        let some = scope("mode = \"audit\"\nmutable_tags = [\"latest\"]\n");
-        assert_eq!(decide(&some, &[guard("latest")]), Ok(()));
-        let why = decide(&some, &[guard("latest"), guard("v1")]).unwrap_err();
-        assert!(why.contains("(v1)"), "{why}");
-        for (mode, word) in [("warn", "warn"), ("enforce", "enforce")] {
-            let s = scope(&format!("mode = \"{mode}\"\nimmutable_tags = false\n"));
-            let why = decide(&s, &[guard("v1")]).unwrap_err();
-            assert!(why.contains(word), "{why}");
-            assert!(!why.contains("immutable"), "{why}");
-        }
-    }
 
     #[test]
     fn upstream_error_codes_are_read_from_oci_bodies_only() {

@@ -9,7 +9,6 @@ use sealgate_policies::verdict::Verdict;
 use sealgate_storage::AuditEvent;
 
 use crate::body::ProxyBody;
-use crate::clock::now;
 use crate::decisions::{audit_event, log_gate_decision};
 use crate::error::ProxyError;
 use crate::metrics::Reason;
@@ -52,30 +51,6 @@ impl Push<'_> {
             .to_owned()
     }
 
-    pub(super) fn event(
-        &self,
-        action: &str,
-        outcome: &str,
-        reference: &str,
-        digest: &Digest,
-        reason: String,
-        signers: Vec<String>,
-    ) -> AuditEvent {
-        AuditEvent {
-            at: now().as_secs(),
-            action: action.to_owned(),
-            outcome: outcome.to_owned(),
-            upstream: self.upstream.config.name.clone(),
-            repository: self.name.to_string(),
-            reference: reference.to_owned(),
-            digest: Some(digest.to_string()),
-            reason,
-            identity: self.identity.map(str::to_owned),
-            signers,
-            request_id: self.request_id(),
-        }
-    }
-
     /// The audit event of a gate decision about this push: the gate's typed event, with what
     /// only the proxy knows (time, upstream, repository, identity, request id).
     pub(super) fn gate_event(&self, event: &GateEvent) -> AuditEvent {
@@ -96,33 +71,12 @@ impl Push<'_> {
         }
     }
 
-    /// Logs, counts and audits a gate decision.
+    /// Logs, counts and audits a gate decision, then appends it to the audit log.
     pub(super) async fn audit_gate(&self, event: &GateEvent) -> Result<(), ProxyError> {
-        self.audit(self.gate_event(event), event.reason.into())
-            .await
-    }
-
-    /// Audits a refusal and returns the error that tells the client why.
-    pub(super) async fn refuse(
-        &self,
-        action: &str,
-        reference: &str,
-        digest: &Digest,
-        (message, reason): (String, Reason),
-        signers: Vec<String>,
-    ) -> ProxyError {
-        let event = self.event(action, "deny", reference, digest, message.clone(), signers);
-        match self.audit(event, reason).await {
-            Ok(()) => ProxyError::Denied(message),
-            Err(e) => e,
-        }
-    }
-
-    /// Logs and counts a decision, then appends it to the audit log.
-    pub(super) async fn audit(&self, event: AuditEvent, reason: Reason) -> Result<(), ProxyError> {
-        self.decided(&event, reason);
+        let record = self.gate_event(event);
+        self.decided(&record, event.reason.into());
         blocking(&self.state.store, move |s| {
-            s.append_audit(event).map(|_| ())
+            s.append_audit(record).map(|_| ())
         })
         .await
     }
