@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use sealgate_policies::oci::Digest;
-use sealgate_storage::{AuditEvent, Pin, PinKey};
+use sealgate_storage::{AuditEvent, PinKey, PinRequest};
 
 use crate::clock::now;
 use crate::decisions::log_gate_decision;
@@ -166,18 +166,18 @@ async fn follow_drift(
         Discovery::Upstream,
     )
     .await?;
-    if verdict.admitted().is_none() {
+    // Only a proof for the new digest itself moves the pin.
+    let Some(proof) = verdict.admitted().filter(|a| a.admits(moved_to)).cloned() else {
         tracing::warn!(tag = %key.tag, %moved_to, reason = %verdict.explain(), "drift not followed: the new digest is not admitted");
         return Ok(());
-    }
-    let _guard = source.state.tag_locks.lock(key).await;
-    let pin = Pin {
-        digest: moved_to.clone(),
-        pinned_at: now().as_secs(),
-        pushed_by: None,
-        signers: verdict.satisfied.iter().map(|s| s.signer.clone()).collect(),
-        history: Vec::new(),
     };
+    let _guard = source.state.tag_locks.lock(key).await;
+    let pin = PinRequest::admitted(
+        proof,
+        now().as_secs(),
+        None,
+        verdict.satisfied.iter().map(|s| s.signer.clone()).collect(),
+    );
     let event = AuditEvent {
         at: now().as_secs(),
         action: "follow-drift".to_owned(),
@@ -188,7 +188,7 @@ async fn follow_drift(
         digest: Some(moved_to.to_string()),
         reason: format!("pin moved from {pinned}: {}", verdict.explain()),
         identity: None,
-        signers: pin.signers.clone(),
+        signers: pin.pin().signers.clone(),
         request_id: None,
     };
     log_gate_decision(
