@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use sealgate_policies::gate::PinWarrant;
 use sealgate_storage::{
-    AuditEvent, MemStore, Pin, PinKey, PinOutcome, SCHEMA_VERSION, SledStore, StorageError, Store,
+    AuditEvent, MemStore, PinKey, PinOutcome, PinRequest, SCHEMA_VERSION, SledStore, StorageError,
+    Store,
 };
 
 /// Pins per `pin_batch` call while building the store.
@@ -43,14 +45,14 @@ fn pin_key(n: u64) -> PinKey {
     }
 }
 
-fn pin(n: u64) -> Pin {
-    Pin {
-        digest: format!("sha256:{n:064x}").parse().expect("digest"),
-        pinned_at: 1_700_000_000 + n,
-        pushed_by: Some("ci@example.com".to_owned()),
-        signers: vec!["release".to_owned()],
-        history: Vec::new(),
-    }
+/// The import of pin number `n`, with a warrant no gate decided: the benches measure storing.
+fn pin(n: u64) -> PinRequest {
+    PinRequest::new(
+        PinWarrant::unverified(&format!("sha256:{n:064x}").parse().expect("digest")),
+        1_700_000_000 + n,
+        Some("ci@example.com".to_owned()),
+        vec!["release".to_owned()],
+    )
 }
 
 fn event(n: u64, action: &str) -> AuditEvent {

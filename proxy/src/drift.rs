@@ -10,7 +10,7 @@ use std::time::Instant;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use sealgate_policies::gate::{DriftFacts, DriftPlan, FollowPlan, decide_drift, decide_follow};
 use sealgate_policies::oci::Digest;
-use sealgate_storage::{Pin, PinKey};
+use sealgate_storage::{PinKey, PinRequest};
 
 use crate::clock::now;
 use crate::decisions::{audit_event, log_gate_decision};
@@ -162,13 +162,7 @@ async fn follow_drift(
         _ => return Ok(()),
     };
     let _guard = source.state.tag_locks.lock(key).await;
-    let pin = Pin {
-        digest: proof.digest().clone(),
-        pinned_at: now().as_secs(),
-        pushed_by: None,
-        signers: event.signers.clone(),
-        history: Vec::new(),
-    };
+    let pin = PinRequest::admitted(proof, now().as_secs(), None, event.signers.clone());
     let record = audit_event(&event, &key.upstream, &key.repository, None, None);
     log_gate_decision(
         &source.state.metrics,

@@ -24,7 +24,7 @@ use sealgate_policies::gate::{
 };
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
 use sealgate_policies::verdict::{Admitted, Verdict};
-use sealgate_storage::{AuditEvent, ManifestKind, Pin, PinKey, PinOutcome};
+use sealgate_storage::{AuditEvent, ManifestKind, PinKey, PinOutcome, PinRequest};
 
 use crate::body::{ProxyBody, empty, full};
 use crate::cache::{CachedManifest, CachedVerdict, ManifestKey, VerdictKey};
@@ -516,13 +516,7 @@ async fn first_pull(pull: &Pull<'_>, key: &PinKey) -> Result<Response<ProxyBody>
         plan => return Ok(pull.respond(&digest, &manifest, served_warning(&plan))),
     };
     let _guard = pull.state.tag_locks.lock(key).await;
-    let pin = Pin {
-        digest: proof.digest().clone(),
-        pinned_at: now().as_secs(),
-        pushed_by: None,
-        signers: pin_event.signers.clone(),
-        history: Vec::new(),
-    };
+    let pin = PinRequest::admitted(proof, now().as_secs(), None, pin_event.signers.clone());
     let record = pull.gate_event(&pin_event);
     log_gate_decision(
         &pull.state.metrics,

@@ -22,7 +22,9 @@ use sealgate_policies::gate::{
 use sealgate_policies::oci::{Digest, Reference};
 use sealgate_policies::policy::Scope;
 use sealgate_policies::verdict::{Verdict, evaluate};
-use sealgate_storage::{AuditEvent, PendingTag, Pin, PinKey, PinOutcome, PinnedTag, SignedSubject};
+use sealgate_storage::{
+    AuditEvent, PendingTag, PinKey, PinOutcome, PinRequest, PinnedTag, SignedSubject,
+};
 
 use crate::body::{ProxyBody, empty};
 use crate::clock::now;
@@ -53,7 +55,7 @@ pub use request::Push;
 pub(crate) async fn pin_tag(
     state: &AppState,
     key: &PinKey,
-    pin: Pin,
+    pin: PinRequest,
     mutable: bool,
     event: &GateEvent,
     record: AuditEvent,
@@ -66,7 +68,7 @@ pub(crate) async fn pin_tag(
 async fn pin_releasing(
     state: &AppState,
     key: &PinKey,
-    pin: Pin,
+    pin: PinRequest,
     mutable: bool,
     event: &GateEvent,
     record: AuditEvent,
@@ -317,13 +319,12 @@ async fn carry_out(
             if !response.status().is_success() {
                 return Ok(response);
             }
-            let pin = Pin {
-                digest: warrant.digest().clone(),
-                pinned_at: now().as_secs(),
-                pushed_by: push.identity.map(str::to_owned),
-                signers: event.signers.clone(),
-                history: Vec::new(),
-            };
+            let pin = PinRequest::new(
+                warrant,
+                now().as_secs(),
+                push.identity.map(str::to_owned),
+                event.signers.clone(),
+            );
             let record = push.gate_event(&event);
             push.decided(&record, event.reason.into());
             let pinned = pin_tag(push.state, key, pin, mutable, &event, record).await?;
@@ -689,13 +690,12 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
             tracing::warn!(%subject, %tag, status = %put.status, "cannot promote: the upstream refused the tag");
             continue;
         }
-        let pin = Pin {
-            digest: proof.digest().clone(),
-            pinned_at: now().as_secs(),
-            pushed_by: pending.pushed_by.clone(),
-            signers: pin_event.signers.clone(),
-            history: Vec::new(),
-        };
+        let pin = PinRequest::admitted(
+            proof,
+            now().as_secs(),
+            pending.pushed_by.clone(),
+            pin_event.signers.clone(),
+        );
         let record = push.gate_event(&pin_event);
         log_gate_decision(
             &push.state.metrics,

@@ -440,4 +440,6 @@ pub async fn shutdown_signal() {
 }
 
 #[cfg(test)]
+mod gate_tests;
+#[cfg(test)]
 mod tests;

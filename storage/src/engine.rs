@@ -25,8 +25,9 @@ use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{
     AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, PinnedTag, Referrer, RevokedSigner, SCHEMA_VERSION,
-    SignatureRecord, SignedSubject, StorageError, Store, StoreHealth, StoredRevocation, UnixSecs,
+    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,
+    SCHEMA_VERSION, SignatureRecord, SignedSubject, StorageError, Store, StoreHealth,
+    StoredRevocation, UnixSecs,
 };
 
 /// Records read per page when walking a whole tree.
@@ -213,7 +214,7 @@ impl<S: EngineStore> Store for S {
     fn pin(
         &self,
         key: &PinKey,
-        pin: Pin,
+        pin: PinRequest,
         mutable: bool,
         event: AuditEvent,
     ) -> Result<(PinOutcome, AuditRecord), StorageError> {
@@ -221,7 +222,7 @@ impl<S: EngineStore> Store for S {
         let result = self
             .engine()
             .backend
-            .transaction(|tx| pin_in(tx, &pin_key, &pin, mutable, &event))?;
+            .transaction(|tx| pin_in(tx, &pin_key, pin.pin(), mutable, &event))?;
         self.engine().backend.flush()?;
         Ok(result)
     }
@@ -229,14 +230,14 @@ impl<S: EngineStore> Store for S {
     fn pin_clearing_pending(
         &self,
         key: &PinKey,
-        pin: Pin,
+        pin: PinRequest,
         mutable: bool,
         event: AuditEvent,
         cleared: &dyn Fn(&PendingTag) -> AuditEvent,
     ) -> Result<PinnedTag, StorageError> {
         let pin_key = keys::pin(key);
         let result = self.engine().backend.transaction(|tx| {
-            let (outcome, record) = pin_in(tx, &pin_key, &pin, mutable, &event)?;
+            let (outcome, record) = pin_in(tx, &pin_key, pin.pin(), mutable, &event)?;
             let cleared = remove_pending_in(tx, &pin_key, cleared)?;
             Ok(PinnedTag {
                 outcome,
@@ -252,19 +253,19 @@ impl<S: EngineStore> Store for S {
     /// with one flush. An empty batch opens no transaction and does not flush.
     fn pin_batch(
         &self,
-        entries: Vec<(PinKey, Pin, AuditEvent)>,
+        entries: Vec<(PinKey, PinRequest, AuditEvent)>,
     ) -> Result<Vec<(PinOutcome, AuditRecord)>, StorageError> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let entries: Vec<(Vec<u8>, Pin, AuditEvent)> = entries
+        let entries: Vec<(Vec<u8>, PinRequest, AuditEvent)> = entries
             .into_iter()
             .map(|(key, pin, event)| (keys::pin(&key), pin, event))
             .collect();
         let results = self.engine().backend.transaction(|tx| {
             entries
                 .iter()
-                .map(|(pin_key, pin, event)| pin_in(tx, pin_key, pin, false, event))
+                .map(|(pin_key, pin, event)| pin_in(tx, pin_key, pin.pin(), false, event))
                 .collect()
         })?;
         self.engine().backend.flush()?;

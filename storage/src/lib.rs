@@ -7,6 +7,9 @@
 //! configuration in force.
 //!
 //! Guarantees every backend keeps:
+//! - Only a decision pins: every write that makes a tag pullable ([`Store::pin`],
+//!   [`Store::pin_clearing_pending`], [`Store::pin_batch`]) takes a [`PinRequest`], which is
+//!   made only from the proof `sealgate-policies` mints for the digest it pins.
 //! - A pin is create-if-absent (compare-and-swap); the pin and the audit event of the decision
 //!   are written in one transaction and are durable when [`Store::pin`] returns
 //!   ([`Store::pin_batch`]: a whole batch of pins and their events in one transaction). Only
@@ -34,8 +37,8 @@ pub use layout::{keys, trees};
 pub use mem_store::MemStore;
 pub use records::{
     AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, PinnedTag, Referrer, RevokedSigner, SignatureFormat,
-    SignatureRecord, SignedSubject, StoredRevocation, UnixSecs,
+    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,
+    SignatureFormat, SignatureRecord, SignedSubject, StoredRevocation, UnixSecs,
 };
 pub use sled_store::SledStore;
 
@@ -60,21 +63,28 @@ pub trait Store: Send + Sync + 'static {
     /// version again, unchanged, and flushes); used by `/readyz`.
     fn health(&self) -> Result<StoreHealth, StorageError>;
 
-    /// Pins `key` to `pin.digest` unless it is pinned already, and appends `event` to the audit
-    /// log, in one transaction, durable on return. The event is written whatever the outcome,
-    /// so every decision is audited.
+    /// Pins `key` to `pin.digest()` unless it is pinned already, and appends `event` to the
+    /// audit log, in one transaction, durable on return. The event is written whatever the
+    /// outcome, so every decision is audited.
     ///
-    /// - absent: [`PinOutcome::Created`], `pin` stored as given;
+    /// Pinning is what makes a tag pullable, so it takes a [`PinRequest`], not a [`Pin`]: the
+    /// request is made only from a gate's `PinWarrant` or an `Admitted` proof, and its digest is
+    /// theirs. That is the guarantee: whatever is pinned was decided by `sealgate-policies` for
+    /// exactly that digest (verified by the signers recorded, or let through unverified by a
+    /// warn/audit scope, which the warrant says), and code that skips the decision does not
+    /// compile. The store does not re-verify; it trusts the proof's type, not its caller.
+    ///
+    /// - absent: [`PinOutcome::Created`], [`PinRequest::pin`] stored as given;
     /// - pinned to the same digest: [`PinOutcome::Unchanged`], the stored pin is kept as is;
     /// - pinned to another digest and `mutable` is false: [`PinOutcome::Conflict`] with the
     ///   stored pin, which stays;
-    /// - pinned to another digest and `mutable`: [`PinOutcome::Moved`]; `pin` is stored with the
-    ///   old pin's history plus the old digest (replaced at `pin.pinned_at`), capped at
+    /// - pinned to another digest and `mutable`: [`PinOutcome::Moved`]; the pin is stored with
+    ///   the old pin's history plus the old digest (replaced at its `pinned_at`), capped at
     ///   [`MAX_PIN_HISTORY`].
     fn pin(
         &self,
         key: &PinKey,
-        pin: Pin,
+        pin: PinRequest,
         mutable: bool,
         event: AuditEvent,
     ) -> Result<(PinOutcome, AuditRecord), StorageError>;
@@ -90,7 +100,7 @@ pub trait Store: Send + Sync + 'static {
     fn pin_clearing_pending(
         &self,
         key: &PinKey,
-        pin: Pin,
+        pin: PinRequest,
         mutable: bool,
         event: AuditEvent,
         cleared: &dyn Fn(&PendingTag) -> AuditEvent,
@@ -104,7 +114,11 @@ pub trait Store: Send + Sync + 'static {
     /// (as two calls to `pin` would be).
     ///
     /// For importing pins (migrating from another gate, restoring from an export), not for the
-    /// request path. The whole batch is one transaction, durable on return with one flush:
+    /// request path. An import makes tags pullable as much as a push does, so each entry is a
+    /// [`PinRequest`] too: pins exported by another gate are decided again here (verified, or
+    /// let through by the scope's mode) before they are imported, never copied as they were.
+    /// No production code imports yet; the store's tests and the benches use an unverified
+    /// warrant that only their `test-util` builds can make. The whole batch is one transaction, durable on return with one flush:
     /// all of it is written or none (an error writes nothing). Pinning one at a time costs a
     /// flush per pin; a batch pays one. An empty batch writes nothing.
     ///
@@ -114,7 +128,7 @@ pub trait Store: Send + Sync + 'static {
     /// calls of 10,000 entries suit an offline import; beside a serving gate, 1,000 or fewer.
     fn pin_batch(
         &self,
-        entries: Vec<(PinKey, Pin, AuditEvent)>,
+        entries: Vec<(PinKey, PinRequest, AuditEvent)>,
     ) -> Result<Vec<(PinOutcome, AuditRecord)>, StorageError>;
 
     /// The pin of `key`, if any.

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use sealgate_policies::gate::PinWarrant;
 use sealgate_policies::oci::{Digest, RepoName, Tag};
+use sealgate_policies::verdict::Admitted;
 
 /// Seconds since the Unix epoch. The store never reads a clock: callers pass time in.
 pub type UnixSecs = u64;
@@ -44,6 +46,85 @@ pub struct Pin {
     /// Earlier digests of a mutable tag, oldest first; at most [`MAX_PIN_HISTORY`] are kept
     /// (the audit log has every move).
     pub history: Vec<PinMove>,
+}
+
+/// What [`crate::Store::pin`] is asked to store: a [`Pin`] whose digest comes from the proof
+/// that lets it be pinned, so a tag is only made pullable by a decision about that digest.
+///
+/// It is made only from a [`PinWarrant`] (the gate's plan for a push, a first pull, a release
+/// or a followed drift: the digest verified, or let through by a warn/audit scope) or an
+/// [`Admitted`] proof; both are minted only by `sealgate-policies`, bound to one digest. There
+/// is no way to make one from a bare digest or a [`Pin`], nor to change its digest afterwards:
+///
+/// ```compile_fail,E0451
+/// # use sealgate_storage::{Pin, PinRequest};
+/// fn forge(pin: Pin) -> PinRequest {
+///     PinRequest { pin } // private field
+/// }
+/// ```
+///
+/// ```compile_fail,E0624
+/// # use sealgate_policies::gate::PinWarrant;
+/// # use sealgate_policies::config::Mode;
+/// # use sealgate_policies::oci::Digest;
+/// fn forge(digest: &Digest) -> PinWarrant {
+///     PinWarrant::new(digest, None, Mode::Enforce) // only the gate mints one
+/// }
+/// ```
+///
+/// The history is never the caller's: the store keeps it ([`crate::Store::pin`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinRequest {
+    pin: Pin,
+}
+
+impl PinRequest {
+    /// Pins the warrant's digest at `pinned_at`, pushed by `pushed_by`, admitted by `signers`.
+    pub fn new(
+        warrant: PinWarrant,
+        pinned_at: UnixSecs,
+        pushed_by: Option<String>,
+        signers: Vec<String>,
+    ) -> Self {
+        Self::of(warrant.digest(), pinned_at, pushed_by, signers)
+    }
+
+    /// Pins the digest `proof` admits; otherwise as [`PinRequest::new`].
+    pub fn admitted(
+        proof: Admitted,
+        pinned_at: UnixSecs,
+        pushed_by: Option<String>,
+        signers: Vec<String>,
+    ) -> Self {
+        Self::of(proof.digest(), pinned_at, pushed_by, signers)
+    }
+
+    fn of(
+        digest: &Digest,
+        pinned_at: UnixSecs,
+        pushed_by: Option<String>,
+        signers: Vec<String>,
+    ) -> Self {
+        Self {
+            pin: Pin {
+                digest: digest.clone(),
+                pinned_at,
+                pushed_by,
+                signers,
+                history: Vec::new(),
+            },
+        }
+    }
+
+    /// The digest to pin: the proof's.
+    pub fn digest(&self) -> &Digest {
+        &self.pin.digest
+    }
+
+    /// The pin as it is stored when the tag was not pinned (no history).
+    pub fn pin(&self) -> &Pin {
+        &self.pin
+    }
 }
 
 /// Longest [`Pin::history`] kept: a tag such as `latest` moves on every build, and a pin is

@@ -25,10 +25,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use sealgate_policies::gate::PinWarrant;
 use sealgate_policies::oci::Digest;
 use sealgate_storage::{
-    AuditEvent, PendingTag, Pin, PinKey, PinOutcome, SignatureFormat, SignatureRecord, SledStore,
-    Store,
+    AuditEvent, PendingTag, PinKey, PinOutcome, PinRequest, SignatureFormat, SignatureRecord,
+    SledStore, Store,
 };
 
 const ITERATIONS: u64 = 40;
@@ -73,7 +74,7 @@ fn write_until_killed(dir: &Path, iteration: u64) {
                 let (outcome, record) = store
                     .pin(
                         &k,
-                        pin(iteration, i),
+                        request(iteration, i),
                         false,
                         event("push", &k, iteration, i),
                     )
@@ -85,7 +86,7 @@ fn write_until_killed(dir: &Path, iteration: u64) {
                 let (_, record) = store
                     .pin(
                         &latest,
-                        pin(iteration, i),
+                        request(iteration, i),
                         true,
                         event("move", &latest, iteration, i),
                     )
@@ -160,14 +161,15 @@ fn digest(iteration: u64, i: u64) -> Digest {
         .expect("digest")
 }
 
-fn pin(iteration: u64, i: u64) -> Pin {
-    Pin {
-        digest: digest(iteration, i),
-        pinned_at: i,
-        pushed_by: Some("writer".to_owned()),
-        signers: vec!["crash".to_owned()],
-        history: Vec::new(),
-    }
+/// A request to pin `digest(iteration, i)`, with a warrant no gate decided: this test is about
+/// storing.
+fn request(iteration: u64, i: u64) -> PinRequest {
+    PinRequest::new(
+        PinWarrant::unverified(&digest(iteration, i)),
+        i,
+        Some("writer".to_owned()),
+        vec!["crash".to_owned()],
+    )
 }
 
 fn signature(iteration: u64, i: u64) -> SignatureRecord {

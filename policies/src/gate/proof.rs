@@ -38,6 +38,15 @@ impl PinWarrant {
     pub fn mode(&self) -> Mode {
         self.mode
     }
+
+    /// A warrant no gate decided: `digest` let through unverified, as an audit scope would.
+    /// For tests and benches of code that pins (the store's own tests, imports measured by the
+    /// benches); behind the `test-util` feature, which only `[dev-dependencies]` enable, so a
+    /// build of the proxy cannot call it.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn unverified(digest: &Digest) -> Self {
+        Self::new(digest, None, Mode::Audit)
+    }
 }
 
 /// The proof for `digest` from `verdict`: its own, or, when the verdict admits one of the

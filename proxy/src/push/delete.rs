@@ -405,13 +405,12 @@ mod tests {
             repository: repository.clone(),
             tag: "v1".parse().unwrap(),
         };
-        let pin = sealgate_storage::Pin {
-            digest: indexes.last().unwrap().clone(),
-            pinned_at: 1,
-            pushed_by: None,
-            signers: vec![],
-            history: vec![],
-        };
+        let pin = sealgate_storage::PinRequest::new(
+            sealgate_policies::gate::PinWarrant::unverified(indexes.last().unwrap()),
+            1,
+            None,
+            vec![],
+        );
         let event = AuditEvent {
             at: 1,
             action: "push".to_owned(),

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use sealgate_policies::gate::PinWarrant;
 use sealgate_policies::oci::{Digest, RepoName};
 
 use super::*;
@@ -156,6 +157,22 @@ fn pin_of(d: u64, at: UnixSecs) -> Pin {
     }
 }
 
+/// A request to pin `pin` (its history aside: the store keeps that), with a warrant no gate
+/// decided: the store's tests are about storing, not deciding.
+fn request(pin: Pin) -> PinRequest {
+    PinRequest::new(
+        PinWarrant::unverified(&pin.digest),
+        pin.pinned_at,
+        pin.pushed_by,
+        pin.signers,
+    )
+}
+
+/// A request to pin what [`pin_of`] describes.
+fn req_of(d: u64, at: UnixSecs) -> PinRequest {
+    request(pin_of(d, at))
+}
+
 fn event(action: &str, reason: &str) -> AuditEvent {
     AuditEvent {
         at: 1_700_000_000,
@@ -274,14 +291,14 @@ fn immutable_pin_outcomes_and_their_audit_events(store: &impl Harness) {
     assert_eq!(store.get_pin(&k).unwrap(), None);
 
     let (outcome, first) = store
-        .pin(&k, pin_of(1, 100), false, event("push", "created"))
+        .pin(&k, req_of(1, 100), false, event("push", "created"))
         .unwrap();
     assert_eq!(outcome, PinOutcome::Created);
     assert_eq!(first.seq, 1);
     assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(1, 100)));
 
     let (outcome, second) = store
-        .pin(&k, pin_of(1, 200), false, event("push", "same digest"))
+        .pin(&k, req_of(1, 200), false, event("push", "same digest"))
         .unwrap();
     assert_eq!(outcome, PinOutcome::Unchanged);
     assert_eq!(second.seq, 2);
@@ -289,7 +306,7 @@ fn immutable_pin_outcomes_and_their_audit_events(store: &impl Harness) {
     assert_eq!(store.get_pin(&k).unwrap(), Some(pin_of(1, 100)));
 
     let (outcome, third) = store
-        .pin(&k, pin_of(2, 300), false, event("push", "conflict"))
+        .pin(&k, req_of(2, 300), false, event("push", "conflict"))
         .unwrap();
     assert_eq!(
         outcome,
@@ -314,15 +331,15 @@ fn immutable_pin_outcomes_and_their_audit_events(store: &impl Harness) {
 fn mutable_pin_moves_keep_history_oldest_first(store: &impl Harness) {
     let k = key("hub", "team/app", "latest");
     let (o, _) = store
-        .pin(&k, pin_of(1, 100), true, event("push", "a"))
+        .pin(&k, req_of(1, 100), true, event("push", "a"))
         .unwrap();
     assert_eq!(o, PinOutcome::Created);
     let (o, _) = store
-        .pin(&k, pin_of(1, 150), true, event("push", "a again"))
+        .pin(&k, req_of(1, 150), true, event("push", "a again"))
         .unwrap();
     assert_eq!(o, PinOutcome::Unchanged);
     let (o, _) = store
-        .pin(&k, pin_of(2, 200), true, event("push", "b"))
+        .pin(&k, req_of(2, 200), true, event("push", "b"))
         .unwrap();
     assert_eq!(
         o,
@@ -330,13 +347,10 @@ fn mutable_pin_moves_keep_history_oldest_first(store: &impl Harness) {
             previous: digest(1)
         }
     );
-    // The caller's history is ignored on a move: the store's is authoritative.
-    let mut third = pin_of(3, 300);
-    third.history = vec![PinMove {
-        digest: digest(99),
-        replaced_at: 1,
-    }];
-    let (o, _) = store.pin(&k, third, true, event("push", "c")).unwrap();
+    // The history is the store's: a request carries none.
+    let (o, _) = store
+        .pin(&k, req_of(3, 300), true, event("push", "c"))
+        .unwrap();
     assert_eq!(
         o,
         PinOutcome::Moved {
@@ -367,7 +381,7 @@ fn pin_history_is_capped(store: &impl Harness) {
     let moves = MAX_PIN_HISTORY as u64 + 5;
     for i in 0..=moves {
         store
-            .pin(&k, pin_of(i, i), true, event("push", "move"))
+            .pin(&k, req_of(i, i), true, event("push", "move"))
             .unwrap();
     }
     let stored = store.get_pin(&k).unwrap().unwrap();
@@ -395,7 +409,7 @@ fn pins_list_by_upstream_and_repository_without_prefix_confusion(store: &impl Ha
     ];
     for (i, k) in keys.iter().enumerate() {
         store
-            .pin(k, pin_of(i as u64, 1), false, event("push", "p"))
+            .pin(k, req_of(i as u64, 1), false, event("push", "p"))
             .unwrap();
     }
     let listed = |upstream: &str, repository: Option<&str>| -> Vec<PinKey> {
@@ -442,7 +456,7 @@ fn all_pins_lists_every_upstream_in_name_order(store: &impl Harness) {
     ];
     for (i, k) in keys.iter().enumerate() {
         store
-            .pin(k, pin_of(i as u64, 1), false, event("push", "p"))
+            .pin(k, req_of(i as u64, 1), false, event("push", "p"))
             .unwrap();
     }
     let all = store.all_pins().unwrap();
@@ -499,13 +513,13 @@ fn retire_pin_removes_the_pin_and_audits_only_a_removal(store: &impl Harness) {
     assert_eq!(store.verify_audit().unwrap().events, 0);
 
     store
-        .pin(&k, pin_of(1, 100), true, event("push", "a"))
+        .pin(&k, req_of(1, 100), true, event("push", "a"))
         .unwrap();
     store
-        .pin(&k, pin_of(2, 200), true, event("push", "b"))
+        .pin(&k, req_of(2, 200), true, event("push", "b"))
         .unwrap();
     store
-        .pin(&neighbour, pin_of(3, 100), false, event("push", "c"))
+        .pin(&neighbour, req_of(3, 100), false, event("push", "c"))
         .unwrap();
     store
         .put_pending(pending_tag(&k, 4, 1000), event("quarantine", "q"))
@@ -543,11 +557,11 @@ fn retire_pin_removes_the_pin_and_audits_only_a_removal(store: &impl Harness) {
 fn a_retired_tag_can_be_pinned_again_to_another_digest(store: &impl Harness) {
     let k = key("hub", "team/app", "v1");
     store
-        .pin(&k, pin_of(1, 100), false, event("push", "first"))
+        .pin(&k, req_of(1, 100), false, event("push", "first"))
         .unwrap();
     // Immutable: another digest conflicts while the pin stands.
     let (outcome, _) = store
-        .pin(&k, pin_of(2, 200), false, event("push", "refused"))
+        .pin(&k, req_of(2, 200), false, event("push", "refused"))
         .unwrap();
     assert!(matches!(outcome, PinOutcome::Conflict { .. }));
 
@@ -556,7 +570,7 @@ fn a_retired_tag_can_be_pinned_again_to_another_digest(store: &impl Harness) {
         .unwrap()
         .unwrap();
     let (outcome, record) = store
-        .pin(&k, pin_of(2, 300), false, event("push", "second"))
+        .pin(&k, req_of(2, 300), false, event("push", "second"))
         .unwrap();
     assert_eq!(outcome, PinOutcome::Created);
     assert_eq!(record.seq, 4);
@@ -574,10 +588,10 @@ fn a_retired_tag_can_be_pinned_again_to_another_digest(store: &impl Harness) {
 }
 
 /// An import entry: pin `d` at `at`, with an event naming the tag.
-fn import(k: &PinKey, d: u64, at: UnixSecs) -> (PinKey, Pin, AuditEvent) {
+fn import(k: &PinKey, d: u64, at: UnixSecs) -> (PinKey, PinRequest, AuditEvent) {
     let mut e = event("import", &format!("{}:{} -> {d}", k.repository, k.tag));
     e.reference = k.tag.as_str().to_owned();
-    (k.clone(), pin_of(d, at), e)
+    (k.clone(), req_of(d, at), e)
 }
 
 fn pin_batch_creates_keeps_and_reports_conflicts_like_pin(store: &impl Harness) {
@@ -587,7 +601,7 @@ fn pin_batch_creates_keeps_and_reports_conflicts_like_pin(store: &impl Harness) 
         key("hub", "team/other", "v1"),
     );
     store
-        .pin(&a, pin_of(1, 100), false, event("push", "before"))
+        .pin(&a, req_of(1, 100), false, event("push", "before"))
         .unwrap();
 
     let batch = vec![
@@ -702,7 +716,7 @@ fn pin_batch_racing_single_pins_leaves_one_winner_per_tag(store: &impl Harness) 
                 .rev()
                 .map(|i| {
                     store
-                        .pin(&tag(i), pin_of(2, 2), false, event("push", "single"))
+                        .pin(&tag(i), req_of(2, 2), false, event("push", "single"))
                         .unwrap()
                         .0
                 })
@@ -735,7 +749,7 @@ fn fifty_racing_pushes_to_one_immutable_tag_have_one_winner(store: &impl Harness
                 s.spawn(move || {
                     barrier.wait();
                     let (outcome, _) = store
-                        .pin(k, pin_of(i, i), false, event("push", &format!("racer {i}")))
+                        .pin(k, req_of(i, i), false, event("push", &format!("racer {i}")))
                         .unwrap();
                     (i, outcome)
                 })
@@ -784,7 +798,12 @@ fn pin_model_check_against_random_operations(store: &impl Harness) {
         let mutable = rng.below(2) == 0;
         let new = pin_of(rng.below(4), step);
         let (outcome, record) = store
-            .pin(&keys[which], new.clone(), mutable, event("push", "model"))
+            .pin(
+                &keys[which],
+                request(new.clone()),
+                mutable,
+                event("push", "model"),
+            )
             .unwrap();
         assert_eq!(record.seq, step + 1);
         let expected = match model.get(&which).cloned() {
@@ -1217,7 +1236,7 @@ fn pinning_a_held_tag_clears_its_pending_entry_in_the_same_transaction(store: &i
     let done = store
         .pin_clearing_pending(
             &k,
-            pin_of(1, 100),
+            req_of(1, 100),
             false,
             event("push", "signed"),
             &cleared_event,
@@ -1249,7 +1268,7 @@ fn pinning_a_held_tag_clears_its_pending_entry_in_the_same_transaction(store: &i
     let done = store
         .pin_clearing_pending(
             &k,
-            pin_of(9, 200),
+            req_of(9, 200),
             false,
             event("pull", "x"),
             &cleared_event,
@@ -1267,11 +1286,11 @@ fn pinning_a_tag_without_a_pending_entry_audits_only_the_pin(store: &impl Harnes
     let k = key("hub", "team/app", "v1");
     let never = |_: &PendingTag| -> AuditEvent { panic!("no entry, no event") };
     let done = store
-        .pin_clearing_pending(&k, pin_of(1, 100), true, event("push", "a"), &never)
+        .pin_clearing_pending(&k, req_of(1, 100), true, event("push", "a"), &never)
         .unwrap();
     assert_eq!((done.outcome, done.cleared), (PinOutcome::Created, None));
     let done = store
-        .pin_clearing_pending(&k, pin_of(2, 200), true, event("push", "b"), &never)
+        .pin_clearing_pending(&k, req_of(2, 200), true, event("push", "b"), &never)
         .unwrap();
     assert_eq!(
         done.outcome,
@@ -1292,7 +1311,7 @@ fn a_failed_clearing_leaves_neither_pin_nor_removal(store: &impl Harness) {
     // sits there. The whole transaction must fail, the pin included.
     store.poke(Tree::Audit, &keys::audit(3), Some(b"occupied".to_vec()));
     let result =
-        store.pin_clearing_pending(&k, pin_of(1, 100), false, event("push", "signed"), &|_| {
+        store.pin_clearing_pending(&k, req_of(1, 100), false, event("push", "signed"), &|_| {
             event("clear-pending", "x")
         });
     assert!(
@@ -1593,7 +1612,7 @@ fn append_never_overwrites_a_record_past_the_head(store: &impl Harness) {
         .unwrap_err();
     let k = key("hub", "team/app", "v1");
     assert!(matches!(
-        store.pin(&k, pin_of(1, 1), false, event("push", "x")),
+        store.pin(&k, req_of(1, 1), false, event("push", "x")),
         Err(StorageError::Corrupt { tree: "audit", .. })
     ));
     // Nothing was written: not the pin, not the record.
@@ -1656,7 +1675,7 @@ fn corrupt_records_are_errors_not_panics(store: &impl Harness) {
     is_corrupt(store.pins("hub", None).map(drop), "pins");
     is_corrupt(
         store
-            .pin(&k, pin_of(1, 1), false, event("push", "x"))
+            .pin(&k, req_of(1, 1), false, event("push", "x"))
             .map(drop),
         "pins",
     );
@@ -1829,7 +1848,7 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
         let _ = store.verify_audit();
         let _ = store.check_records();
         let _ = store.append_audit(event("pull", "x"));
-        let _ = store.pin(&k, pin_of(1, 1), true, event("push", "x"));
+        let _ = store.pin(&k, req_of(1, 1), true, event("push", "x"));
         let _ = store.record_signature(signature(1, 2, 0, 1));
         let _ = store.put_pending(pending_tag(&k, 1, 1), event("quarantine", "x"));
         let _ = store.remove_pending(&k, event("promote", "x"));
@@ -1854,7 +1873,7 @@ fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
 fn a_record_from_a_newer_binary_is_a_version_error(store: &impl Harness) {
     let k = key("hub", "team/app", "v1");
     store
-        .pin(&k, pin_of(1, 1), false, event("push", "x"))
+        .pin(&k, req_of(1, 1), false, event("push", "x"))
         .unwrap();
     let raw = store.peek(Tree::Pins, &keys::pin(&k)).unwrap();
     let newer = String::from_utf8(raw)
@@ -1923,7 +1942,7 @@ fn a_record_from_a_newer_binary_is_a_version_error(store: &impl Harness) {
 fn verify_records_decodes_a_healthy_store(store: &impl Harness) {
     let k = key("hub", "team/app", "v1");
     store
-        .pin(&k, pin_of(1, 1), false, event("push", "x"))
+        .pin(&k, req_of(1, 1), false, event("push", "x"))
         .unwrap();
     store.record_signature(signature(1, 2, 0, 1)).unwrap();
     store.set_sig_tag_layers(&k, &[digest(3)]).unwrap();
@@ -1992,7 +2011,7 @@ fn both_backends_build_the_same_hash_chain() {
     let k = key("hub", "team/app", "v1");
     for store in [&sled as &dyn Store, &mem] {
         store
-            .pin(&k, pin_of(1, 1), false, event("push", "a"))
+            .pin(&k, req_of(1, 1), false, event("push", "a"))
             .unwrap();
         store.append_audit(event("pull", "b")).unwrap();
         store
@@ -2027,7 +2046,7 @@ fn sled_writes_survive_reopening() {
     let head = {
         let store = SledStore::open(dir.path()).unwrap();
         store
-            .pin(&k, pin_of(1, 1), false, event("push", "a"))
+            .pin(&k, req_of(1, 1), false, event("push", "a"))
             .unwrap();
         store.record_signature(signature(1, 2, 0, 1)).unwrap();
         store
@@ -2156,7 +2175,7 @@ fn retiring_an_unpinned_tag_does_not_flush_and_every_revocation_does() {
     assert_eq!(engine.retire_pin(&k, event("retire", "x")).unwrap(), None);
     assert_eq!(counts(), (1, 0), "looked in a transaction, wrote nothing");
     engine
-        .pin(&k, pin_of(1, 1), false, event("push", "x"))
+        .pin(&k, req_of(1, 1), false, event("push", "x"))
         .unwrap();
     counts();
     assert!(
@@ -2179,6 +2198,30 @@ fn retiring_an_unpinned_tag_does_not_flush_and_every_revocation_does() {
     engine.all_pins().unwrap();
     engine.backend.size_on_disk().unwrap();
     assert_eq!(counts(), (0, 0), "reads never write");
+}
+
+/// The digest pinned is the warrant's: a request carries no digest of its own (and, as the
+/// doc tests of [`PinRequest`] show, cannot be built from a bare digest or a [`Pin`]).
+#[test]
+fn a_pin_request_pins_the_digest_of_its_warrant() {
+    let warrant = PinWarrant::unverified(&digest(7));
+    let request = PinRequest::new(warrant.clone(), 5, Some("ci".to_owned()), vec![]);
+    assert_eq!(request.digest(), warrant.digest());
+    assert_eq!(request.pin().history, []);
+
+    let store = MemStore::new();
+    let k = key("hub", "team/app", "v1");
+    store
+        .pin_clearing_pending(&k, request, false, event("push", "x"), &|_| {
+            event("clear-pending", "x")
+        })
+        .unwrap();
+    let stored = store.get_pin(&k).unwrap().unwrap();
+    assert_eq!(&stored.digest, warrant.digest());
+    assert_eq!(
+        (stored.pinned_at, stored.pushed_by.as_deref()),
+        (5, Some("ci"))
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 use super::*;
 use crate::layout::keys;
-use crate::{AuditEvent, Pin, PinKey, RevokedSigner, Store, StoredRevocation};
+use crate::{AuditEvent, Pin, PinKey, PinRequest, RevokedSigner, Store, StoredRevocation};
+use sealgate_policies::gate::PinWarrant;
 
 #[test]
 fn open_creates_the_directory_and_records_the_schema() {
@@ -197,7 +198,7 @@ fn revocations_and_retirements_survive_reopening() {
         let store = SledStore::open(dir.path()).unwrap();
         for k in [&kept, &retired] {
             store
-                .pin(k, pin.clone(), false, admin_event("push"))
+                .pin(k, request(pin.clone()), false, admin_event("push"))
                 .unwrap();
         }
         store
@@ -358,6 +359,16 @@ fn pin_key(tag: &str) -> PinKey {
     }
 }
 
+/// A request to pin `pin`, with a warrant no gate decided: these tests are about storing.
+fn request(pin: Pin) -> PinRequest {
+    PinRequest::new(
+        PinWarrant::unverified(&pin.digest),
+        pin.pinned_at,
+        pin.pushed_by,
+        pin.signers,
+    )
+}
+
 fn pin_of(n: u8) -> Pin {
     Pin {
         digest: format!("sha256:{}", format!("{n:02x}").repeat(32))
@@ -379,7 +390,12 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
     let path = disk.path().join("store");
     let store = SledStore::open(&path).unwrap();
     store
-        .pin(&pin_key("before"), pin_of(1), false, admin_event("push"))
+        .pin(
+            &pin_key("before"),
+            request(pin_of(1)),
+            false,
+            admin_event("push"),
+        )
         .unwrap();
     let filler = disk.fill();
 
@@ -389,7 +405,12 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
     let mut acknowledged = vec![("before".to_owned(), pin_of(1))];
     for i in 0..200u8 {
         let tag = format!("during{i}");
-        match store.pin(&pin_key(&tag), pin_of(i), false, admin_event("push")) {
+        match store.pin(
+            &pin_key(&tag),
+            request(pin_of(i)),
+            false,
+            admin_event("push"),
+        ) {
             Ok(_) => acknowledged.push((tag, pin_of(i))),
             Err(e) => {
                 failed = Some((tag, e));
@@ -412,7 +433,12 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
     assert!(store.health().is_err());
     assert!(
         store
-            .pin(&pin_key("blocked"), pin_of(2), false, admin_event("push"))
+            .pin(
+                &pin_key("blocked"),
+                request(pin_of(2)),
+                false,
+                admin_event("push")
+            )
             .unwrap_err()
             .is_transient()
     );
@@ -438,7 +464,12 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
         );
     }
     store
-        .pin(&pin_key("after"), pin_of(3), false, admin_event("push"))
+        .pin(
+            &pin_key("after"),
+            request(pin_of(3)),
+            false,
+            admin_event("push"),
+        )
         .unwrap();
     let report = store.verify_audit().unwrap();
     store.verify_records().unwrap();
