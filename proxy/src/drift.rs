@@ -122,7 +122,7 @@ async fn check_drift(
     };
     state.pull.drift_events.fetch_add(1, Ordering::Relaxed);
     let record = audit_event(&event, &key.upstream, &key.repository, None, None);
-    log_gate_decision(&state.metrics, &record, event.reason.into(), scope.label());
+    log_gate_decision(&state.metrics, &record, event.reason, scope.label());
     blocking(&state.store, move |s| s.append_audit(record).map(|_| ())).await?;
     if let Some(moved_to) = follow {
         follow_drift(&source, key, pinned, &moved_to).await?;
@@ -164,12 +164,7 @@ async fn follow_drift(
     let _guard = source.state.tag_locks.lock(key).await;
     let pin = PinRequest::admitted(proof, now().as_secs(), None, event.signers.clone());
     let record = audit_event(&event, &key.upstream, &key.repository, None, None);
-    log_gate_decision(
-        &source.state.metrics,
-        &record,
-        event.reason.into(),
-        &verdict.scope,
-    );
+    log_gate_decision(&source.state.metrics, &record, event.reason, &verdict.scope);
     pin_tag(source.state, key, pin, true, &event, record).await?;
     source.state.pull.drift_reported.remove(key);
     Ok(())

@@ -38,7 +38,7 @@ pub async fn expire_pending_loop(state: Arc<AppState>, every: Duration) {
                 // Logged the moment it is durable, like every other decision.
                 if let Some((_, record)) = s.remove_pending(&pending.key, record)? {
                     let scope = policy.scope_for(&pending.key.repository).label();
-                    log_gate_decision(&st.metrics, &record.event, event.reason.into(), scope);
+                    log_gate_decision(&st.metrics, &record.event, event.reason, scope);
                 }
             }
             Ok(())

@@ -20,7 +20,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use http::{Method, StatusCode};
-use sealgate_policies::gate::ReasonCode;
 
 use crate::body::TransferCuts;
 use crate::routes::OciRoute;
@@ -167,134 +166,9 @@ impl<K: Hash + Eq + Clone> HistogramVec<K> {
     }
 }
 
-/// Why a decision went the way it did, as a bounded label. The free-text reason stays in the
-/// log line and the audit event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Reason {
-    /// Signed by enough of the scope's signers.
-    Admitted,
-    /// The same digest pushed again under its pinned tag.
-    SameDigest,
-    /// A signature manifest whose layers all verified.
-    SignatureVerified,
-    /// No signature at all.
-    Unsigned,
-    /// The scope lists no signers.
-    NoSigners,
-    /// Some signers satisfied, not enough of them.
-    NotEnoughSigners,
-    /// Signatures that verify for none of the scope's signers (wrong key, bad bytes, malformed).
-    InvalidSignature,
-    /// A revoked key or certificate (configuration, admin API or CRL).
-    Revoked,
-    /// A certificate on the path had expired at the time checked.
-    Expired,
-    /// A certificate on the path was not valid yet at the time checked.
-    NotYetValid,
-    /// A loaded CRL is past its nextUpdate.
-    CrlExpired,
-    /// The certificate does not chain to a configured root (or a CA is misused).
-    UntrustedChain,
-    /// The certificate names another identity than the signer requires.
-    IdentityMismatch,
-    /// The signature is for another digest or reference.
-    WrongSubject,
-    /// Transparency-log or certificate-transparency evidence missing or invalid.
-    Transparency,
-    /// An RFC 3161 timestamp that does not verify.
-    Timestamp,
-    /// The tag is pinned to another digest and tags are immutable.
-    TagPinned,
-    /// A cosign `.sig` tag re-pushed without an earlier layer.
-    AppendOnly,
-    /// A quarantined tag whose TTL passed without a valid signature.
-    QuarantineExpired,
-    /// The upstream's tag now names another digest.
-    UpstreamMoved,
-    /// The upstream no longer has the pinned tag.
-    UpstreamMissing,
-    /// A manifest of a kind its tag may not hold: a signature under an image tag, an image
-    /// under a signature, attachment or referrers fallback tag.
-    NotForThisTag,
-    /// A held (quarantined) push dropped because its tag was pinned meanwhile.
-    PendingSuperseded,
-    /// An unsigned push of a tag held for another pusher's digest.
-    HeldForAnother,
-    /// A delete of content a pinned or held tag needs (refused, or audited where allowed).
-    Protected,
-    /// A pin retired because its manifest or tag was deleted.
-    PinOrphaned,
-}
-
-/// The label of a gate decision's reason: the one place the gate's typed reasons become metrics
-/// labels (exhaustive, so a reason added to the gate must be mapped here).
-impl From<ReasonCode> for Reason {
-    fn from(code: ReasonCode) -> Self {
-        match code {
-            ReasonCode::Admitted => Self::Admitted,
-            ReasonCode::SameDigest => Self::SameDigest,
-            ReasonCode::SignatureVerified => Self::SignatureVerified,
-            ReasonCode::Unsigned => Self::Unsigned,
-            ReasonCode::NoSigners => Self::NoSigners,
-            ReasonCode::NotEnoughSigners => Self::NotEnoughSigners,
-            ReasonCode::InvalidSignature => Self::InvalidSignature,
-            ReasonCode::Revoked => Self::Revoked,
-            ReasonCode::Expired => Self::Expired,
-            ReasonCode::NotYetValid => Self::NotYetValid,
-            ReasonCode::CrlExpired => Self::CrlExpired,
-            ReasonCode::UntrustedChain => Self::UntrustedChain,
-            ReasonCode::IdentityMismatch => Self::IdentityMismatch,
-            ReasonCode::WrongSubject => Self::WrongSubject,
-            ReasonCode::Transparency => Self::Transparency,
-            ReasonCode::Timestamp => Self::Timestamp,
-            ReasonCode::TagPinned => Self::TagPinned,
-            ReasonCode::AppendOnly => Self::AppendOnly,
-            ReasonCode::QuarantineExpired => Self::QuarantineExpired,
-            ReasonCode::UpstreamMoved => Self::UpstreamMoved,
-            ReasonCode::UpstreamMissing => Self::UpstreamMissing,
-            ReasonCode::NotForThisTag => Self::NotForThisTag,
-            ReasonCode::PendingSuperseded => Self::PendingSuperseded,
-            ReasonCode::HeldForAnother => Self::HeldForAnother,
-            ReasonCode::Protected => Self::Protected,
-            ReasonCode::PinOrphaned => Self::PinOrphaned,
-        }
-    }
-}
-
-impl Reason {
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admitted => "admitted",
-            Self::SameDigest => "same_digest",
-            Self::SignatureVerified => "signature_verified",
-            Self::Unsigned => "unsigned",
-            Self::NoSigners => "no_signers",
-            Self::NotEnoughSigners => "not_enough_signers",
-            Self::InvalidSignature => "invalid_signature",
-            Self::Revoked => "revoked",
-            Self::Expired => "expired",
-            Self::NotYetValid => "not_yet_valid",
-            Self::CrlExpired => "crl_expired",
-            Self::UntrustedChain => "untrusted_chain",
-            Self::IdentityMismatch => "identity_mismatch",
-            Self::WrongSubject => "wrong_subject",
-            Self::Transparency => "transparency",
-            Self::Timestamp => "timestamp",
-            Self::TagPinned => "tag_pinned",
-            Self::AppendOnly => "append_only",
-            Self::QuarantineExpired => "quarantine_expired",
-            Self::UpstreamMoved => "upstream_moved",
-            Self::UpstreamMissing => "upstream_missing",
-            Self::NotForThisTag => "not_for_this_tag",
-            Self::PendingSuperseded => "pending_superseded",
-            Self::HeldForAnother => "held_for_another",
-            Self::Protected => "protected",
-            Self::PinOrphaned => "pin_orphaned",
-        }
-    }
-}
+/// Why a decision went the way it did, as a bounded label: the gate's own typed reason, whose
+/// `as_str` is the label value. The free-text reason stays in the log line and the audit event.
+pub use sealgate_policies::gate::ReasonCode as Reason;
 
 /// Audit actions and outcomes, as labels: the literals the gates write. Anything else (a new
 /// action not listed here yet) is counted as `other` rather than becoming a label by itself.

@@ -260,19 +260,14 @@ impl Pull<'_> {
                 self.state.metrics.decision(
                     event.action.as_str(),
                     event.outcome.as_str(),
-                    event.reason.into(),
+                    event.reason,
                     &verdict.scope,
                 );
                 tracing::debug!(target: "sealgate::decision", repository = %self.name, reference, %digest, "pull admitted");
             }
             Report::Log { persist } => {
                 let record = self.gate_event(event);
-                log_gate_decision(
-                    &self.state.metrics,
-                    &record,
-                    event.reason.into(),
-                    &verdict.scope,
-                );
+                log_gate_decision(&self.state.metrics, &record, event.reason, &verdict.scope);
                 if persist {
                     blocking(&self.state.store, move |s| {
                         s.append_audit(record).map(|_| ())
@@ -521,7 +516,7 @@ async fn first_pull(pull: &Pull<'_>, key: &PinKey) -> Result<Response<ProxyBody>
     log_gate_decision(
         &pull.state.metrics,
         &record,
-        pin_event.reason.into(),
+        pin_event.reason,
         &verdict.scope,
     );
     let pinned = pin_tag(pull.state, key, pin, false, &pin_event, record).await?;

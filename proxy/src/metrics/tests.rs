@@ -9,6 +9,7 @@ use sealgate_policies::verdict::{
 };
 
 use super::*;
+use sealgate_policies::gate::ReasonCode;
 
 #[test]
 fn label_values_escape_backslash_quote_and_newline() {
@@ -124,7 +125,7 @@ fn not_enough() -> Decision {
 
 /// The label of a verdict's reason, as the gates give it.
 fn label(verdict: &Verdict) -> Reason {
-    ReasonCode::of_verdict(verdict).into()
+    ReasonCode::of_verdict(verdict)
 }
 
 #[test]

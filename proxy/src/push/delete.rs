@@ -357,12 +357,7 @@ async fn retire_orphans(
         })
         .await?;
         if let Some(record) = record {
-            log_gate_decision(
-                &push.state.metrics,
-                &record.event,
-                event.reason.into(),
-                &scope,
-            );
+            log_gate_decision(&push.state.metrics, &record.event, event.reason, &scope);
         }
     }
     Ok(())

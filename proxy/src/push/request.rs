@@ -74,7 +74,7 @@ impl Push<'_> {
     /// Logs, counts and audits a gate decision, then appends it to the audit log.
     pub(super) async fn audit_gate(&self, event: &GateEvent) -> Result<(), ProxyError> {
         let record = self.gate_event(event);
-        self.decided(&record, event.reason.into());
+        self.decided(&record, event.reason);
         blocking(&self.state.store, move |s| {
             s.append_audit(record).map(|_| ())
         })
