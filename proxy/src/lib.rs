@@ -53,6 +53,7 @@
 //! - [`cache`]: verdicts and verified manifests held in memory.
 //! - [`body`]: streaming bodies with idle timeouts; cut transfers logged and counted; whole blobs
 //!   checked against their digest as they stream.
+//! - [`content_range`]: an upload chunk's `Content-Range`.
 //! - [`routes`]: the OCI URL grammar, validated before anything reaches an upstream.
 //! - [`evidence`]: signature material as the index stores it, and back.
 //! - [`tag_roles`]: the cosign tag grammar (`sha256-<hex>.sig`, `.att`, `.sbom`, the referrers
@@ -69,6 +70,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod config_error;
+pub mod content_range;
 pub mod credentials;
 pub mod decisions;
 pub mod drift;
