@@ -309,7 +309,8 @@ async fn readyz(state: &AppState, method: &Method) -> Response<ProxyBody> {
     let mut upstreams = serde_json::Map::new();
     for (name, result) in futures_util::future::join_all(checks).await {
         ready &= result.is_ok();
-        upstreams.insert(name, json!(result.err().unwrap_or_else(|| "ok".to_owned())));
+        let answer = result.map_or_else(|why| why.to_string(), |()| "ok".to_owned());
+        upstreams.insert(name, json!(answer));
     }
     let status = if ready {
         StatusCode::OK
