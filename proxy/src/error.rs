@@ -25,6 +25,9 @@ pub use admin::AdminError;
 /// The realm of sealgate's `WWW-Authenticate: Basic` challenge in gateway mode.
 pub const REALM: &str = "sealgate";
 
+/// The admin API's `WWW-Authenticate` challenge.
+const ADMIN_CHALLENGE: &str = "Bearer realm=\"sealgate-admin\"";
+
 /// Error codes of the OCI distribution spec, plus two that CNCF distribution also sends and
 /// clients understand (`TAG_INVALID`, `UNAVAILABLE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -309,6 +312,12 @@ impl ProxyError {
             status,
             &serde_json::json!({ "error": self.public_message(status) }),
         );
+        if let Self::Admin(AdminError::NoCredential) = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(ADMIN_CHALLENGE),
+            );
+        }
         self.add_retry_after(status, &mut response);
         response
     }

@@ -13,6 +13,12 @@ use sealgate_storage::PinKey;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdminError {
+    /// No admin credential: answered with a `WWW-Authenticate: Bearer` challenge.
+    #[error(
+        "the admin API needs a credential: Authorization: Bearer <admin token>, or a client \
+         certificate from admin.client_ca"
+    )]
+    NoCredential,
     /// A path under `/admin/v1/` that names no endpoint (or not with this method).
     #[error("no admin endpoint {method} {path}")]
     NoEndpoint {
@@ -111,6 +117,7 @@ impl AdminError {
     /// The status the admin API answers with.
     pub fn status(&self) -> StatusCode {
         match self {
+            Self::NoCredential => StatusCode::UNAUTHORIZED,
             Self::NoEndpoint { .. } | Self::OutsideApi | Self::NotPinned(_) => {
                 StatusCode::NOT_FOUND
             }

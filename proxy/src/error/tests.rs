@@ -212,3 +212,19 @@ fn a_malformed_content_range_reads_as_before() {
         "Content-Range \"5-1\" is not <first byte>-<last byte> (inclusive, first <= last)"
     );
 }
+
+#[tokio::test]
+async fn the_admin_api_without_a_credential_is_challenged_for_a_bearer_token() {
+    let response = ProxyError::from(AdminError::NoCredential).into_admin_response();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()[header::WWW_AUTHENTICATE],
+        "Bearer realm=\"sealgate-admin\""
+    );
+    let body: serde_json::Value = serde_json::from_str(&body_text(response).await).unwrap();
+    assert_eq!(
+        body["error"],
+        "the admin API needs a credential: Authorization: Bearer <admin token>, or a client \
+         certificate from admin.client_ca"
+    );
+}
