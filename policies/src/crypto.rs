@@ -100,7 +100,7 @@ impl fmt::Display for Fingerprint {
 pub enum KeyError {
     /// No `PUBLIC KEY` PEM block, or the PEM is malformed.
     #[error("not a PEM public key: {0}")]
-    Pem(String),
+    Pem(PemError),
     /// The DER SubjectPublicKeyInfo does not parse.
     #[error("malformed SubjectPublicKeyInfo: {0}")]
     Der(String),
@@ -264,18 +264,41 @@ fn rsa_modulus_bits(der: &[u8]) -> Result<usize, KeyError> {
     Ok(n.len() * 8 - leading)
 }
 
+/// PEM text that does not hold the block asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PemError {
+    /// The bytes are not text.
+    #[error("PEM is not UTF-8 text")]
+    NotText,
+    /// No block with the label.
+    #[error("no -----BEGIN {0}----- block")]
+    NoBlock(String),
+    /// A block without its END line.
+    #[error("unterminated -----BEGIN {0}-----")]
+    Unterminated(String),
+    /// A block whose body is not base64.
+    #[error("bad base64 in {label} block: {source}")]
+    Base64 {
+        /// The block's label.
+        label: String,
+        /// Why.
+        source: base64::DecodeError,
+    },
+}
+
 /// Decodes the first PEM block labelled `label` (other blocks are skipped).
-pub(crate) fn pem_block(pem: &[u8], label: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn pem_block(pem: &[u8], label: &str) -> Result<Vec<u8>, PemError> {
     pem_blocks(pem, label)?
         .into_iter()
         .next()
-        .ok_or_else(|| format!("no -----BEGIN {label}----- block"))
+        .ok_or_else(|| PemError::NoBlock(label.to_owned()))
 }
 
 /// Decodes every PEM block labelled `label`, in order. Other labels are skipped, so a bundle
 /// file with comments or other objects still reads.
-pub(crate) fn pem_blocks(pem: &[u8], label: &str) -> Result<Vec<Vec<u8>>, String> {
-    let text = std::str::from_utf8(pem).map_err(|_| "PEM is not UTF-8 text".to_owned())?;
+pub(crate) fn pem_blocks(pem: &[u8], label: &str) -> Result<Vec<Vec<u8>>, PemError> {
+    let text = std::str::from_utf8(pem).map_err(|_| PemError::NotText)?;
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
     let mut blocks = Vec::new();
@@ -283,7 +306,7 @@ pub(crate) fn pem_blocks(pem: &[u8], label: &str) -> Result<Vec<Vec<u8>>, String
     while let Some(start) = rest.find(&begin) {
         let body_start = start + begin.len();
         let Some(stop) = rest[body_start..].find(&end) else {
-            return Err(format!("unterminated {begin}"));
+            return Err(PemError::Unterminated(label.to_owned()));
         };
         let body: String = rest[body_start..body_start + stop]
             .chars()
@@ -291,7 +314,10 @@ pub(crate) fn pem_blocks(pem: &[u8], label: &str) -> Result<Vec<Vec<u8>>, String
             .collect();
         let der = base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())
-            .map_err(|e| format!("bad base64 in {label} block: {e}"))?;
+            .map_err(|source| PemError::Base64 {
+                label: label.to_owned(),
+                source,
+            })?;
         blocks.push(der);
         rest = &rest[body_start + stop + end.len()..];
     }

@@ -196,7 +196,8 @@ impl CaBundle {
     /// bundle's certificates.
     pub fn add_crl(&mut self, bytes: &[u8]) -> Result<(), PkiError> {
         let der = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-            crate::crypto::pem_block(bytes, "X509 CRL").map_err(PkiError::CrlMalformed)?
+            crate::crypto::pem_block(bytes, "X509 CRL")
+                .map_err(|e| PkiError::CrlMalformed(e.to_string()))?
         } else {
             bytes.to_vec()
         };

@@ -304,16 +304,57 @@ fn logs(
         let what = format!("{list}[{i}]");
         match log_entry(log, &what)? {
             Ok(log) => out.push(log),
-            Err(note) => skipped.push(note),
+            Err(note) => skipped.push(note.to_string()),
         }
     }
     Ok(out)
 }
 
+/// A transparency log left out of the trusted root, and why (see [`TrustedRoot::skipped`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{what} ({base_url}): {why}")]
+struct SkippedLog {
+    /// Where it is in the file, e.g. `tlogs[1]`.
+    what: String,
+    /// The log's URL.
+    base_url: String,
+    /// Why it is left out.
+    why: SkipReason,
+}
+
+/// Why a log sealgate cannot check is left out.
+#[derive(Debug, thiserror::Error)]
+enum SkipReason {
+    /// Its Merkle tree is not a SHA-256 one.
+    #[error("unsupported hash algorithm {0}")]
+    HashAlgorithm(String),
+    /// Its `keyDetails` names a key type sealgate does not verify with.
+    #[error("unsupported key type {0}")]
+    KeyType(String),
+    /// The key is well-formed but of a kind or size sealgate does not verify with.
+    #[error("{0}")]
+    Key(KeyError),
+    /// `keyDetails` and the key disagree.
+    #[error("keyDetails {details} but the key is {key}")]
+    Mismatch {
+        /// What `keyDetails` says.
+        details: String,
+        /// What the key is.
+        key: String,
+    },
+}
+
 /// The outer `Result` fails the file; the inner one skips this log with a note.
-fn log_entry(raw: RawLog, what: &str) -> Result<Result<TransparencyLog, String>, TrustedRootError> {
+fn log_entry(
+    raw: RawLog,
+    what: &str,
+) -> Result<Result<TransparencyLog, SkippedLog>, TrustedRootError> {
     let base_url = raw.base_url.unwrap_or_default();
-    let name = format!("{what} ({base_url})");
+    let skip = |why| SkippedLog {
+        what: what.to_owned(),
+        base_url: base_url.clone(),
+        why,
+    };
     let key_id = raw
         .log_id
         .and_then(|l| l.key_id)
@@ -339,14 +380,14 @@ fn log_entry(raw: RawLog, what: &str) -> Result<Result<TransparencyLog, String>,
     // Merkle trees here are RFC 6962 SHA-256 trees; a log hashing otherwise cannot be checked.
     match raw.hash_algorithm.as_deref() {
         None | Some("SHA2_256" | "HASH_ALGORITHM_UNSPECIFIED") => {}
-        Some(other) => return Ok(Err(format!("{name}: unsupported hash algorithm {other}"))),
+        Some(other) => return Ok(Err(skip(SkipReason::HashAlgorithm(other.to_owned())))),
     }
     let details = pk
         .key_details
         .as_deref()
         .unwrap_or("PUBLIC_KEY_DETAILS_UNSPECIFIED");
     let Some(spec) = key_spec(details) else {
-        return Ok(Err(format!("{name}: unsupported key type {details}")));
+        return Ok(Err(skip(SkipReason::KeyType(details.to_owned()))));
     };
     let parsed = match spec.encoding {
         KeyEncoding::Spki => PublicKey::from_spki_der(&der, spec.rsa),
@@ -355,7 +396,7 @@ fn log_entry(raw: RawLog, what: &str) -> Result<Result<TransparencyLog, String>,
     let key = match parsed {
         Ok(key) => key,
         Err(e @ (KeyError::Unsupported(_) | KeyError::RsaSize(_))) => {
-            return Ok(Err(format!("{name}: {e}")));
+            return Ok(Err(skip(SkipReason::Key(e))));
         }
         Err(source) => {
             return Err(TrustedRootError::Key {
@@ -367,10 +408,10 @@ fn log_entry(raw: RawLog, what: &str) -> Result<Result<TransparencyLog, String>,
     if let Some(expected) = spec.algorithm
         && key.algorithm() != expected
     {
-        return Ok(Err(format!(
-            "{name}: keyDetails {details} but the key is {}",
-            key.algorithm()
-        )));
+        return Ok(Err(skip(SkipReason::Mismatch {
+            details: details.to_owned(),
+            key: key.algorithm().to_string(),
+        })));
     }
     Ok(Ok(TransparencyLog {
         base_url,

@@ -27,7 +27,7 @@ const OID_FULCIO_ISSUER_V2: ObjectIdentifier =
 pub enum CertError {
     /// Not PEM, or no CERTIFICATE block.
     #[error("not a PEM certificate: {0}")]
-    Pem(String),
+    Pem(crate::crypto::PemError),
     /// The DER does not parse as an X.509 certificate.
     #[error("malformed certificate: {0}")]
     Der(String),

@@ -87,17 +87,43 @@ fn invalid(key: &str, message: impl std::fmt::Display) -> ConfigError {
     }
 }
 
+/// Why the admin token file is not usable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenFileError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The token file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Its first line is too short to be a secret.
+    #[error(
+        "{} holds a token of {len} characters; use at least {MIN_TOKEN_LEN} (e.g. `openssl rand -hex 32`)",
+        path.display()
+    )]
+    TooShort {
+        /// The token file.
+        path: PathBuf,
+        /// The token's length.
+        len: usize,
+    },
+}
+
 /// Reads the admin token from `path`: its first line, trimmed.
-pub fn read_token(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read_token(path: &Path) -> Result<String, TokenFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TokenFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     let token = text.lines().next().unwrap_or("").trim().to_owned();
     if token.len() < MIN_TOKEN_LEN {
-        return Err(format!(
-            "{} holds a token of {} characters; use at least {MIN_TOKEN_LEN} (e.g. `openssl rand -hex 32`)",
-            path.display(),
-            token.len()
-        ));
+        return Err(TokenFileError::TooShort {
+            path: path.to_owned(),
+            len: token.len(),
+        });
     }
     Ok(token)
 }

@@ -2,21 +2,31 @@
 //!
 //! Conversions never log; [`ProxyError::into_response`] is the one boundary where an error
 //! becomes a response, and it logs once: client errors at `debug`, internal ones at `error`
-//! with their source chain. Internals never go into the body.
+//! with their source chain. Internals never go into the body. The admin API's answers come
+//! from the same mapping ([`ProxyError::into_admin_response`]), in its own JSON shape.
 
 use std::error::Error as StdError;
 use std::fmt;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
+use sealgate_policies::gate::GateEvent;
 use sealgate_policies::oci::OciIdError;
 use serde::Serialize;
 
-use crate::body::{ProxyBody, full};
+use crate::body::{ProxyBody, full, json_response};
+use crate::content_range::ContentRangeError;
 use crate::routes::RouteError;
+
+mod admin;
+
+pub use admin::AdminError;
 
 /// The realm of sealgate's `WWW-Authenticate: Basic` challenge in gateway mode.
 pub const REALM: &str = "sealgate";
+
+/// The admin API's `WWW-Authenticate` challenge.
+const ADMIN_CHALLENGE: &str = "Bearer realm=\"sealgate-admin\"";
 
 /// Error codes of the OCI distribution spec, plus two that CNCF distribution also sends and
 /// clients understand (`TAG_INVALID`, `UNAVAILABLE`).
@@ -139,17 +149,20 @@ pub enum ProxyError {
         offset: u64,
     },
     /// A chunk's `Content-Range` is not `<first byte>-<last byte>`.
-    #[error("{0}")]
-    ContentRangeInvalid(String),
+    #[error(transparent)]
+    ContentRangeInvalid(#[from] ContentRangeError),
     /// The tag exists only in quarantine.
     #[error("{0}")]
     Pending(String),
     /// A manifest sealgate would serve is not in the upstream (a pin whose image was deleted).
     #[error("{0}")]
     ManifestUnknown(String),
-    /// Refused by policy: the message says why and what to do.
+    /// Refused by policy (an access rule, …): the message says why and what to do.
     #[error("{0}")]
     Denied(String),
+    /// Refused by the push or pull gate: its typed decision, whose message the client is told.
+    #[error("{}", .0.message)]
+    Refused(Box<GateEvent>),
     /// A DELETE that is not carried out: content a pinned or held tag needs, in a scope that
     /// protects it, or a tag the upstream cannot delete. The spec's answer to a delete that is
     /// not allowed is 405 (end-9, end-10).
@@ -186,7 +199,17 @@ pub enum ProxyError {
     Store(#[from] sealgate_storage::StorageError),
     /// A background task (storage on a blocking thread) did not finish.
     #[error("internal task failed: {0}")]
-    Task(String),
+    Task(#[source] tokio::task::JoinError),
+    /// One of sealgate's own endpoints (`/healthz`, `/readyz`, `/metrics`) asked with a method
+    /// other than `GET` or `HEAD`.
+    #[error("use GET {endpoint}")]
+    MethodNotAllowed {
+        /// The endpoint's path.
+        endpoint: &'static str,
+    },
+    /// A client mistake on the admin API.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 impl ProxyError {
@@ -248,7 +271,7 @@ impl ProxyError {
             Self::ContentRangeInvalid(_) => {
                 (StatusCode::BAD_REQUEST, OciErrorCode::BlobUploadInvalid)
             }
-            Self::Denied(_) => (StatusCode::FORBIDDEN, OciErrorCode::Denied),
+            Self::Denied(_) | Self::Refused(_) => (StatusCode::FORBIDDEN, OciErrorCode::Denied),
             Self::DeleteNotAllowed(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, OciErrorCode::Unsupported)
             }
@@ -256,7 +279,17 @@ impl ProxyError {
             Self::Pending(_) | Self::ManifestUnknown(_) => {
                 (StatusCode::NOT_FOUND, OciErrorCode::ManifestUnknown)
             }
+            Self::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, OciErrorCode::Unsupported)
+            }
+            // The admin API's answers carry no OCI code (see `into_admin_response`).
+            Self::Admin(e) => (e.status(), OciErrorCode::Unsupported),
         }
+    }
+
+    /// The gate's refusal, as the client is told it.
+    pub fn refused(event: GateEvent) -> Self {
+        Self::Refused(Box::new(event))
     }
 
     /// Whether the store failed (counted in `/metrics`).
@@ -266,23 +299,59 @@ impl ProxyError {
 
     /// Turns the error into the OCI JSON response, logging it once.
     pub fn into_response(self) -> Response<ProxyBody> {
-        let status = self.classify().0;
-        if status.is_server_error() {
-            tracing::error!(error = %ErrorChain(&self), %status, "request failed");
-        } else {
-            tracing::debug!(error = %self, %status, "request refused");
-        }
+        self.log();
         self.response()
+    }
+
+    /// The admin API's answer: `{"error": message}` with the status, message and `Retry-After`
+    /// of the same mapping, logged once like [`Self::into_response`].
+    pub fn into_admin_response(self) -> Response<ProxyBody> {
+        self.log();
+        let status = self.classify().0;
+        let mut response = json_response(
+            status,
+            &serde_json::json!({ "error": self.public_message(status) }),
+        );
+        if let Self::Admin(AdminError::NoCredential) = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(ADMIN_CHALLENGE),
+            );
+        }
+        self.add_retry_after(status, &mut response);
+        response
     }
 
     /// The OCI JSON response of the error, without logging it: for answers built on the way
     /// (an upstream's 5xx replaced, which the caller logs) rather than at the boundary.
     pub fn response(&self) -> Response<ProxyBody> {
         let (status, code) = self.classify();
-        // 502/503 messages name the upstream and the timeout, which the operator needs; any
-        // other internal error keeps its details in the log only, and so does a store failure
-        // (its message names paths and the OS error).
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        let mut response = error_response(status, code, &self.public_message(status));
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = format!("Basic realm=\"{}\"", REALM);
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        self.add_retry_after(status, &mut response);
+        response
+    }
+
+    /// Client errors at `debug`, internal ones at `error` with their source chain.
+    fn log(&self) {
+        let status = self.classify().0;
+        if status.is_server_error() {
+            tracing::error!(error = %ErrorChain(self), %status, "request failed");
+        } else {
+            tracing::debug!(error = %self, %status, "request refused");
+        }
+    }
+
+    /// What the client is told. 502/503 messages name the upstream and the timeout, which the
+    /// operator needs; any other internal error keeps its details in the log only, and so does
+    /// a store failure (its message names paths and the OS error).
+    fn public_message(&self, status: StatusCode) -> String {
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             "internal error; the request was not completed (see sealgate's log)".to_owned()
         } else if let Self::Store(_) = self {
             "sealgate's store cannot be written right now; the request was not completed, retry \
@@ -290,14 +359,12 @@ impl ProxyError {
                 .to_owned()
         } else {
             self.to_string()
-        };
-        let mut response = error_response(status, code, &message);
-        if status == StatusCode::UNAUTHORIZED {
-            let challenge = format!("Basic realm=\"{}\"", REALM);
-            if let Ok(v) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-            }
         }
+    }
+
+    /// Every 502 and 503 says when to come back: an upstream 503's own sane value, or
+    /// sealgate's.
+    fn add_retry_after(&self, status: StatusCode, response: &mut Response<ProxyBody>) {
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::BAD_GATEWAY {
             let retry_after = match self {
                 Self::UpstreamStatus {
@@ -310,7 +377,6 @@ impl ProxyError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, retry_after);
         }
-        response
     }
 }
 

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::body::{Direction, ProxyBody, Transfer, full, json_response, stream};
-use crate::error::{OciErrorCode, ProxyError, error_response};
+use crate::error::ProxyError;
 use crate::pull::Pull;
 use crate::push::Push;
 use crate::routes::{OciRequest, OciRoute};
@@ -275,11 +275,10 @@ async fn read_manifest(
 
 fn healthz(method: &Method) -> Response<ProxyBody> {
     if *method != Method::GET && *method != Method::HEAD {
-        return error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            OciErrorCode::Unsupported,
-            "use GET /healthz",
-        );
+        return ProxyError::MethodNotAllowed {
+            endpoint: "/healthz",
+        }
+        .into_response();
     }
     json_response(StatusCode::OK, &json!({"status": "ok"}))
 }
@@ -288,11 +287,10 @@ fn healthz(method: &Method) -> Response<ProxyBody> {
 /// `GET /v2/`.
 async fn readyz(state: &AppState, method: &Method) -> Response<ProxyBody> {
     if *method != Method::GET && *method != Method::HEAD {
-        return error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            OciErrorCode::Unsupported,
-            "use GET /readyz",
-        );
+        return ProxyError::MethodNotAllowed {
+            endpoint: "/readyz",
+        }
+        .into_response();
     }
     // A write-and-flush probe (see `Store::health`): blocking, and a store failure closes
     // readiness until a write succeeds again.
@@ -311,7 +309,8 @@ async fn readyz(state: &AppState, method: &Method) -> Response<ProxyBody> {
     let mut upstreams = serde_json::Map::new();
     for (name, result) in futures_util::future::join_all(checks).await {
         ready &= result.is_ok();
-        upstreams.insert(name, json!(result.err().unwrap_or_else(|| "ok".to_owned())));
+        let answer = result.map_or_else(|why| why.to_string(), |()| "ok".to_owned());
+        upstreams.insert(name, json!(answer));
     }
     let status = if ready {
         StatusCode::OK
@@ -327,11 +326,10 @@ async fn readyz(state: &AppState, method: &Method) -> Response<ProxyBody> {
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(state: &Arc<AppState>, method: &Method) -> Response<ProxyBody> {
     if *method != Method::GET && *method != Method::HEAD {
-        return error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            OciErrorCode::Unsupported,
-            "use GET /metrics",
-        );
+        return ProxyError::MethodNotAllowed {
+            endpoint: "/metrics",
+        }
+        .into_response();
     }
     let body = if *method == Method::HEAD {
         crate::body::empty()

@@ -46,7 +46,8 @@
 //! - [`decisions`]: decision logging (`sealgate::decision` lines, counted in the metrics).
 //! - [`store_io`]: the bridge to the store (its calls run on the blocking pool), and what the
 //!   gates read from it.
-//! - [`error`]: the error type and its single mapping to OCI error responses.
+//! - [`error`]: the error type and its single mapping to responses (OCI errors, and the admin
+//!   API's).
 //! - [`metrics`]: the counters updated on the request path.
 //! - [`tls`]: the listener's certificate (reloaded without a restart) and client certificates.
 //! - [`warning`]: the `Warning` header of warn mode.
@@ -54,6 +55,7 @@
 //! - [`cache`]: verdicts and verified manifests held in memory.
 //! - [`body`]: streaming bodies with idle timeouts; cut transfers logged and counted; whole blobs
 //!   checked against their digest as they stream.
+//! - [`content_range`]: an upload chunk's `Content-Range`.
 //! - [`routes`]: the OCI URL grammar, validated before anything reaches an upstream.
 //! - [`evidence`]: signature material as the index stores it, and back.
 //! - [`clock`]: the system clock, read here only.
@@ -68,6 +70,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod config_error;
+pub mod content_range;
 pub mod credentials;
 pub mod decisions;
 pub mod drift;
@@ -118,20 +121,34 @@ pub enum StartupError {
     Upstream(#[source] std::io::Error),
 }
 
+/// Why `sealgate verify-store` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyStoreError {
+    /// No directory at the configured path.
+    #[error("no store at {}", .0.display())]
+    Missing(std::path::PathBuf),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Open(#[from] StorageError),
+    /// A record does not decode.
+    #[error("a record does not decode: {0}")]
+    Record(#[source] StorageError),
+    /// The audit chain does not verify.
+    #[error("the audit log is broken: {0}")]
+    Audit(#[from] sealgate_storage::AuditError),
+}
+
 /// Checks a store offline (sealgate must be stopped: sled locks its directory): every record
 /// decodes and the audit chain verifies. Returns a one-line summary.
-pub fn verify_store(path: &std::path::Path) -> Result<String, String> {
+pub fn verify_store(path: &std::path::Path) -> Result<String, VerifyStoreError> {
     use sealgate_storage::Store as _;
     if !path.is_dir() {
-        return Err(format!("no store at {}", path.display()));
+        return Err(VerifyStoreError::Missing(path.to_owned()));
     }
-    let store = SledStore::open(path).map_err(|e| e.to_string())?;
-    let records = store
-        .verify_records()
-        .map_err(|e| format!("a record does not decode: {e}"))?;
-    let audit = store
-        .verify_audit()
-        .map_err(|e| format!("the audit log is broken: {e}"))?;
+    let store = SledStore::open(path)?;
+    let records = store.verify_records().map_err(VerifyStoreError::Record)?;
+    let audit = store.verify_audit()?;
     Ok(format!(
         "store {}: {records} records decode; audit log of {} events verifies, head {}",
         path.display(),

@@ -16,37 +16,55 @@ use std::sync::Arc;
 use sealgate_policies::crypto::Fingerprint;
 use sealgate_policies::policy::{Policy, Revocation};
 use sealgate_policies::time::UnixTime;
-use sealgate_storage::{RevokedSigner, StoredRevocation};
+use sealgate_storage::{RevokedSigner, StorageError, StoredRevocation};
 use serde_json::json;
 
 use crate::config::{EnvSource, RawConfig, build_trust};
+use crate::config_error::ConfigError;
 use crate::state::AppState;
+use crate::tls::TlsFileError;
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReloadError {
+    /// The file does not load or validate.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A section only a restart applies changed.
+    #[error(
+        "sections other than [trust], [policy], [auth] and [log] changed; those take effect on \
+         restart (nothing was reloaded)"
+    )]
+    RestartOnly,
+    /// The revocations made at run time could not be read.
+    #[error(transparent)]
+    Store(#[from] StorageError),
+    /// The listener's certificate and key do not load.
+    #[error(transparent)]
+    Tls(#[from] TlsFileError),
+}
 
 /// Reloads trust and policy from `file`. Returns a one-line summary, or why nothing changed.
-pub fn reload(state: &AppState, file: &Path, env: &EnvSource) -> Result<String, String> {
-    let raw = RawConfig::load(file, env).map_err(|e| e.to_string())?;
+pub fn reload(state: &AppState, file: &Path, env: &EnvSource) -> Result<String, ReloadError> {
+    let raw = RawConfig::load(file, env)?;
     let base = file.parent().unwrap_or(Path::new("."));
     // Validates every section, as at start.
-    let built =
-        crate::config::Config::build_with_env(&raw, base, env).map_err(|e| e.to_string())?;
+    let built = crate::config::Config::build_with_env(&raw, base, env)?;
     if raw.restart_only_sections() != state.config.restart_only {
-        return Err(
-            "sections other than [trust], [policy], [auth] and [log] changed; those take effect on \
-             restart (nothing was reloaded)"
-                .to_owned(),
-        );
+        return Err(ReloadError::RestartOnly);
     }
     // One trust change at a time (the admin API revokes under the same lock).
     let _guard = state.trust_lock.blocking_lock();
     let current = state.policy();
     let generation = current.generation() + 1;
-    let (mut policy, digests) = build_trust(&raw, base, generation).map_err(|e| e.to_string())?;
+    let (mut policy, digests) = build_trust(&raw, base, generation)?;
     // Revocations made through the admin API stay in force across reloads.
-    let runtime = state.store.revocations().map_err(|e| e.to_string())?;
+    let runtime = state.store.revocations()?;
     apply_revocations(&mut policy, &runtime);
     // The listener's certificate: the same paths (checked above), perhaps new contents.
     let tls = match &state.config.tls_cert {
-        Some(cert) => match cert.reload().map_err(|e| e.to_string())? {
+        Some(cert) => match cert.reload()? {
             crate::tls::Reloaded::Replaced(summary) => {
                 crate::tls::log_reloaded("reload", summary.as_ref());
                 "; tls certificate reloaded"

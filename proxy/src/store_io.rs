@@ -19,7 +19,7 @@ where
     let store = store.clone();
     tokio::task::spawn_blocking(move || f(store.as_ref()))
         .await
-        .map_err(|e| ProxyError::Task(e.to_string()))?
+        .map_err(ProxyError::Task)?
         .map_err(ProxyError::Store)
 }
 

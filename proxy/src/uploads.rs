@@ -26,6 +26,7 @@ use http_body_util::BodyExt as _;
 use sealgate_policies::oci::RepoName;
 
 use crate::body::ProxyBody;
+use crate::content_range::{ChunkRange, ContentRangeError, parse_content_range};
 use crate::error::ProxyError;
 use crate::routes::UploadId;
 use crate::state::AppState;
@@ -57,39 +58,6 @@ pub struct SessionRequest<'a> {
     pub query: Option<&'a str>,
     /// `?ns=` of the request, kept in rewritten `Location`s.
     pub ns: Option<&'a str>,
-}
-
-/// A `Content-Range` of a chunk: first and last byte, inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChunkRange {
-    /// Offset of the chunk's first byte in the blob.
-    pub start: u64,
-    /// Offset of its last byte.
-    pub end: u64,
-}
-
-/// Parses the spec's `^[0-9]+-[0-9]+$`; the RFC 9110 forms (`bytes 0-9/*`, `bytes=0-9`) are
-/// read too.
-pub fn parse_content_range(value: &str) -> Result<ChunkRange, String> {
-    let spec = value
-        .strip_prefix("bytes=")
-        .or_else(|| value.strip_prefix("bytes "))
-        .unwrap_or(value);
-    let spec = spec.split_once('/').map_or(spec, |(range, _total)| range);
-    let number = |s: &str| {
-        (!s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse::<u64>().ok())
-            .flatten()
-    };
-    let parsed = spec
-        .split_once('-')
-        .and_then(|(start, end)| Some((number(start)?, number(end)?)));
-    match parsed {
-        Some((start, end)) if start <= end => Ok(ChunkRange { start, end }),
-        _ => Err(format!(
-            "Content-Range {value:?} is not <first byte>-<last byte> (inclusive, first <= last)"
-        )),
-    }
 }
 
 /// The upload's offset read from a `Range: 0-<last byte>` answer, as the smallest and largest
@@ -184,7 +152,7 @@ pub async fn handle(
         (&Method::PATCH, Some(value)) => {
             let parsed = value
                 .to_str()
-                .map_err(|_| "Content-Range is not text".to_owned())
+                .map_err(|_| ContentRangeError::NotText)
                 .and_then(parse_content_range);
             match parsed {
                 Ok(range) => Some(range),

@@ -249,7 +249,7 @@ impl Upstreams {
             .await
             .map_err(|why| ProxyError::UpstreamBody {
                 upstream: upstream.config.name.clone(),
-                why,
+                why: why.to_string(),
             })?;
         Ok(Buffered {
             status: parts.status,
@@ -434,30 +434,44 @@ impl Upstreams {
             .await
             .map_err(|why| ProxyError::UpstreamBody {
                 upstream: upstream.to_owned(),
-                why,
+                why: why.to_string(),
             })?;
         Ok((status, body))
     }
 
     /// Whether `upstream` answers `GET /v2/` (200, or 401 from a registry that wants auth).
-    pub async fn is_ready(&self, upstream: &Upstream) -> Result<(), String> {
-        let uri = upstream
-            .uri(PathAndQuery::from_static("/v2/"))
-            .map_err(|e| e.to_string())?;
-        let request = Request::get(uri)
-            .body(crate::body::empty())
-            .map_err(|e| e.to_string())?;
+    pub async fn is_ready(&self, upstream: &Upstream) -> Result<(), NotReady> {
+        let uri = upstream.uri(PathAndQuery::from_static("/v2/"))?;
+        let request = Request::get(uri).body(crate::body::empty())?;
         match tokio::time::timeout(READINESS_TIMEOUT, upstream.client.request(request)).await {
-            Err(_) => Err(format!("no answer within {READINESS_TIMEOUT:?}")),
-            Ok(Err(e)) => Err(format!("unreachable: {e}")),
+            Err(_) => Err(NotReady::Timeout(READINESS_TIMEOUT)),
+            Ok(Err(e)) => Err(NotReady::Unreachable(e)),
             Ok(Ok(r))
                 if r.status().is_success() || r.status() == http::StatusCode::UNAUTHORIZED =>
             {
                 Ok(())
             }
-            Ok(Ok(r)) => Err(format!("GET /v2/ answered {}", r.status())),
+            Ok(Ok(r)) => Err(NotReady::Status(r.status())),
         }
     }
+}
+
+/// Why an upstream is not ready, as `/readyz` reports it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotReady {
+    /// The probe request could not be built.
+    #[error("{0}")]
+    Request(#[from] http::Error),
+    /// No answer within the readiness timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection failed.
+    #[error("unreachable: {0}")]
+    Unreachable(hyper_util::client::legacy::Error),
+    /// `GET /v2/` answered neither 2xx nor 401.
+    #[error("GET /v2/ answered {0}")]
+    Status(StatusCode),
 }
 
 /// The answer to a client for an upstream's server error: 502 `UNAVAILABLE` naming the
@@ -584,15 +598,26 @@ fn build(
     Ok(request)
 }
 
+/// Why a body read whole could not be.
+#[derive(Debug, thiserror::Error)]
+enum CappedBodyError {
+    /// The body broke off (reset, idle timeout).
+    #[error("{0}")]
+    Read(crate::body::BoxError),
+    /// It is larger than the cap.
+    #[error("body larger than {0} bytes")]
+    TooLarge(usize),
+}
+
 /// Reads a body whole, failing once it passes `cap` bytes.
-async fn read_capped(mut body: ProxyBody, cap: usize) -> Result<bytes::Bytes, String> {
+async fn read_capped(mut body: ProxyBody, cap: usize) -> Result<bytes::Bytes, CappedBodyError> {
     use http_body_util::BodyExt as _;
     let mut read = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| e.to_string())?;
+        let frame = frame.map_err(CappedBodyError::Read)?;
         if let Ok(data) = frame.into_data() {
             if read.len() + data.len() > cap {
-                return Err(format!("body larger than {cap} bytes"));
+                return Err(CappedBodyError::TooLarge(cap));
             }
             read.extend_from_slice(&data);
         }

@@ -17,7 +17,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 
+use crate::admin_config::TokenFileError;
 use crate::config::{EnvSource, RawConfig};
+use crate::config_error::ConfigError;
 
 /// Talk to a running sealgate's admin API.
 ///
@@ -192,11 +194,11 @@ pub fn run(args: &AdminArgs) -> ExitCode {
     };
     let target = match target(args) {
         Ok(t) => t,
-        Err(e) => return fail(2, &e),
+        Err(e) => return fail(2, &e.to_string()),
     };
     let (method, path, body) = request_of(&args.command);
     match runtime.block_on(call(&target, method, &path, body)) {
-        Err(e) => fail(2, &e),
+        Err(e) => fail(2, &e.to_string()),
         Ok((status, value)) => {
             if args.json {
                 println!(
@@ -225,16 +227,91 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    CertificateDer::pem_file_iter(path)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read certificates from {}: {e}", path.display()))
+/// Why the admin API could not be asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The configuration file named by `--config` does not load.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A certificate file does not read.
+    #[error("cannot read certificates from {}: {source}", path.display())]
+    Certificates {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The client key does not read.
+    #[error("cannot read a private key from {}: {source}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls_pki_types::pem::Error,
+    },
+    /// Neither `--config` nor `--url`.
+    #[error("say where the admin API is: --config sealgate.toml or --url URL")]
+    NoTarget,
+    /// The token file is not usable.
+    #[error(transparent)]
+    Token(#[from] TokenFileError),
+    /// No token and no client certificate.
+    #[error(
+        "no credential: --token-file, SEALGATE_ADMIN_TOKEN, --cert/--key, or --config with admin.token_file"
+    )]
+    NoCredential,
+    /// The TLS client could not be set up.
+    #[error(transparent)]
+    Tls(#[from] rustls::Error),
+    /// The client certificate and key do not go together.
+    #[error("client certificate: {0}")]
+    ClientCertificate(#[source] rustls::Error),
+    /// The request could not be built.
+    #[error("{url}: {source}")]
+    Request {
+        /// Where it was going.
+        url: String,
+        /// Why.
+        source: http::Error,
+    },
+    /// No answer in time.
+    #[error("{url}: no answer within 60 s")]
+    Timeout {
+        /// Where it went.
+        url: String,
+    },
+    /// The connection or the exchange failed.
+    #[error("{url}: {source}")]
+    Send {
+        /// Where it went.
+        url: String,
+        /// Why.
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The answer's body broke off.
+    #[error("{url}: {source}")]
+    Body {
+        /// Where it came from.
+        url: String,
+        /// Why.
+        source: hyper::Error,
+    },
 }
 
-fn target(args: &AdminArgs) -> Result<Target, String> {
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    CertificateDer::pem_file_iter(path)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|source| ClientError::Certificates {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn target(args: &AdminArgs) -> Result<Target, ClientError> {
     let (mut base, mut token_file, mut roots) = (None, None, Vec::new());
     if let Some(file) = &args.config {
-        let raw = RawConfig::load(file, &EnvSource::Process).map_err(|e| e.to_string())?;
+        let raw = RawConfig::load(file, &EnvSource::Process)?;
         let dir = file.parent().unwrap_or(Path::new("."));
         let scheme = if raw.admin.cert.is_some() {
             "https"
@@ -264,7 +341,7 @@ fn target(args: &AdminArgs) -> Result<Target, String> {
     if let Some(ca) = &args.ca {
         roots = read_certs(ca)?;
     }
-    let base = base.ok_or("say where the admin API is: --config sealgate.toml or --url URL")?;
+    let base = base.ok_or(ClientError::NoTarget)?;
     let token = match (token_file, std::env::var("SEALGATE_ADMIN_TOKEN").ok()) {
         (Some(file), _) => Some(crate::admin_config::read_token(&file)?),
         (None, Some(token)) if !token.trim().is_empty() => Some(token.trim().to_owned()),
@@ -273,16 +350,15 @@ fn target(args: &AdminArgs) -> Result<Target, String> {
     let client_cert = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Some((
             read_certs(cert)?,
-            PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?,
+            PrivateKeyDer::from_pem_file(key).map_err(|source| ClientError::Key {
+                path: key.clone(),
+                source,
+            })?,
         )),
         _ => None,
     };
     if token.is_none() && client_cert.is_none() {
-        return Err(
-            "no credential: --token-file, SEALGATE_ADMIN_TOKEN, --cert/--key, or --config with admin.token_file"
-                .to_owned(),
-        );
+        return Err(ClientError::NoCredential);
     }
     Ok(Target {
         base,
@@ -400,20 +476,19 @@ async fn call(
     method: Method,
     path: &str,
     body: Option<Value>,
-) -> Result<(StatusCode, Value), String> {
+) -> Result<(StatusCode, Value), ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .with_safe_default_protocol_versions()?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in &target.roots {
-        roots.add(cert.clone()).map_err(|e| e.to_string())?;
+        roots.add(cert.clone())?;
     }
     let builder = builder.with_root_certificates(roots);
     let tls = match &target.client_cert {
         Some((chain, key)) => builder
             .with_client_auth_cert(chain.clone(), key.clone_key())
-            .map_err(|e| format!("client certificate: {e}"))?,
+            .map_err(ClientError::ClientCertificate)?,
         None => builder.with_no_client_auth(),
     };
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -431,18 +506,24 @@ async fn call(
     let request = request
         .header(header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(payload)))
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|source| ClientError::Request {
+            url: url.clone(),
+            source,
+        })?;
     let response =
         tokio::time::timeout(std::time::Duration::from_secs(60), client.request(request))
             .await
-            .map_err(|_| format!("{url}: no answer within 60 s"))?
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|_| ClientError::Timeout { url: url.clone() })?
+            .map_err(|source| ClientError::Send {
+                url: url.clone(),
+                source,
+            })?;
     let status = response.status();
     let bytes = response
         .into_body()
         .collect()
         .await
-        .map_err(|e| format!("{url}: {e}"))?
+        .map_err(|source| ClientError::Body { url, source })?
         .to_bytes();
     let value = serde_json::from_slice(&bytes).unwrap_or_else(
         |_| json!({"error": String::from_utf8_lossy(&bytes).chars().take(500).collect::<String>()}),

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::body::{ProxyBody, json_response};
 use crate::clock::now;
 use crate::decisions::log_decision;
-use crate::error::ProxyError;
+use crate::error::{AdminError, ProxyError};
 use crate::signatures::Source;
 use crate::state::AppState;
 use crate::store_io::blocking;
@@ -36,19 +36,6 @@ const EXPIRY_WARNING_SECS: u64 = 30 * 24 * 3600;
 
 /// Most audit events one query returns.
 const MAX_AUDIT_PAGE: usize = 10_000;
-
-/// An admin request that cannot be answered, and why.
-struct Refusal(StatusCode, String);
-
-impl From<ProxyError> for Refusal {
-    fn from(e: ProxyError) -> Self {
-        Self(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    }
-}
-
-fn bad_request(message: impl Into<String>) -> Refusal {
-    Refusal(StatusCode::BAD_REQUEST, message.into())
-}
 
 pub(super) async fn handle(
     state: &Arc<AppState>,
@@ -78,32 +65,29 @@ pub(super) async fn handle(
             Ok(body) => retire_pin(state, &identity, &body).await,
             Err(e) => Err(e),
         },
-        (_, p) if p.starts_with("/admin/v1/") => Err(Refusal(
-            StatusCode::NOT_FOUND,
-            format!("no admin endpoint {method} {p}"),
-        )),
-        _ => Err(Refusal(
-            StatusCode::NOT_FOUND,
-            "the admin API lives under /admin/v1/".to_owned(),
-        )),
+        (_, p) if p.starts_with("/admin/v1/") => Err(AdminError::NoEndpoint {
+            method: method.clone(),
+            path: p.to_owned(),
+        }
+        .into()),
+        _ => Err(AdminError::OutsideApi.into()),
     };
     match result {
         Ok(value) => json_response(StatusCode::OK, &value),
-        Err(Refusal(status, message)) => json_response(status, &json!({ "error": message })),
+        Err(e) => e.into_admin_response(),
     }
 }
 
-async fn body(req: Request<Incoming>) -> Result<Value, Refusal> {
+async fn body(req: Request<Incoming>) -> Result<Value, ProxyError> {
     let bytes = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
-        .map_err(|e| {
-            bad_request(format!(
-                "cannot read the request body (at most {MAX_BODY} bytes): {e}"
-            ))
+        .map_err(|source| AdminError::Body {
+            limit: MAX_BODY,
+            source,
         })?
         .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| bad_request(format!("the body is not JSON: {e}")))
+    Ok(serde_json::from_slice(&bytes).map_err(AdminError::NotJson)?)
 }
 
 fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -114,7 +98,7 @@ fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// A repository glob (`prod/**`) for `repository`, a text glob for anything else.
-fn glob_param(query: &[(String, String)], name: &str) -> Result<Option<Glob>, Refusal> {
+fn glob_param(query: &[(String, String)], name: &'static str) -> Result<Option<Glob>, AdminError> {
     param(query, name)
         .map(|g| {
             let glob = if name == "repository" {
@@ -122,20 +106,24 @@ fn glob_param(query: &[(String, String)], name: &str) -> Result<Option<Glob>, Re
             } else {
                 Glob::text(g)
             };
-            glob.map_err(|e| bad_request(format!("{name}: {e}")))
+            glob.map_err(|source| AdminError::Glob {
+                param: name,
+                source,
+            })
         })
         .transpose()
 }
 
 /// A time given as RFC 3339 or as seconds since the epoch.
-fn time_param(query: &[(String, String)], name: &str) -> Result<Option<u64>, Refusal> {
+fn time_param(query: &[(String, String)], name: &'static str) -> Result<Option<u64>, AdminError> {
     param(query, name)
         .map(|v| {
             v.parse::<u64>()
                 .ok()
                 .or_else(|| UnixTime::parse_rfc3339(v).map(UnixTime::as_secs))
-                .ok_or_else(|| {
-                    bad_request(format!("{name}: {v:?} is not RFC 3339 or epoch seconds"))
+                .ok_or_else(|| AdminError::Time {
+                    param: name,
+                    value: v.to_owned(),
                 })
         })
         .transpose()
@@ -161,7 +149,7 @@ fn pin_json(key: &PinKey, pin: &Pin) -> Value {
     })
 }
 
-async fn status(state: &Arc<AppState>) -> Result<Value, Refusal> {
+async fn status(state: &Arc<AppState>) -> Result<Value, ProxyError> {
     let (size, pins, pending, revocations, certificates) = blocking(&state.store, |s| {
         let pins = s.all_pins()?;
         // Signer certificates of pinned content: their expiry is what breaks pulls later.
@@ -252,7 +240,7 @@ async fn status(state: &Arc<AppState>) -> Result<Value, Refusal> {
     }))
 }
 
-async fn pins(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value, Refusal> {
+async fn pins(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value, ProxyError> {
     let repository = glob_param(query, "repository")?;
     let tag = glob_param(query, "tag")?;
     let upstream = param(query, "upstream").map(str::to_owned);
@@ -279,28 +267,28 @@ fn pin_key(
     upstream: Option<&str>,
     repository: Option<&str>,
     tag: Option<&str>,
-) -> Result<PinKey, Refusal> {
+) -> Result<PinKey, AdminError> {
     let upstream = match upstream {
         Some(name) => state
             .upstreams
             .all()
             .iter()
             .find(|u| u.config.name == name)
-            .ok_or_else(|| bad_request(format!("no upstream named {name:?}")))?,
+            .ok_or_else(|| AdminError::NoSuchUpstream(name.to_owned()))?,
         None => state
             .upstreams
             .all()
             .first()
-            .ok_or_else(|| bad_request("no upstream is configured"))?,
+            .ok_or(AdminError::NoUpstream)?,
     };
     let repository: RepoName = repository
-        .ok_or_else(|| bad_request("repository is required"))?
+        .ok_or(AdminError::Required("repository"))?
         .parse()
-        .map_err(|e| bad_request(format!("repository: {e}")))?;
+        .map_err(AdminError::Repository)?;
     let tag: Tag = tag
-        .ok_or_else(|| bad_request("tag is required"))?
+        .ok_or(AdminError::Required("tag"))?
         .parse()
-        .map_err(|e| bad_request(format!("tag: {e}")))?;
+        .map_err(AdminError::Tag)?;
     Ok(PinKey {
         upstream: upstream.config.name.clone(),
         repository,
@@ -308,7 +296,7 @@ fn pin_key(
     })
 }
 
-async fn pin(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value, Refusal> {
+async fn pin(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value, ProxyError> {
     let key = pin_key(
         state,
         param(query, "upstream"),
@@ -317,13 +305,7 @@ async fn pin(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value,
     )?;
     let k = key.clone();
     let Some(pin) = blocking(&state.store, move |s| s.get_pin(&k)).await? else {
-        return Err(Refusal(
-            StatusCode::NOT_FOUND,
-            format!(
-                "{}:{} is not pinned (upstream {})",
-                key.repository, key.tag, key.upstream
-            ),
-        ));
+        return Err(AdminError::NotPinned(key).into());
     };
     let policy = state.policy();
     let now_verdict = verdict_of(state, &policy, &key, &pin.digest).await?;
@@ -344,7 +326,7 @@ async fn verdict_of(
     policy: &Policy,
     key: &PinKey,
     digest: &Digest,
-) -> Result<Option<sealgate_policies::verdict::Verdict>, Refusal> {
+) -> Result<Option<sealgate_policies::verdict::Verdict>, ProxyError> {
     let Some(upstream) = state
         .upstreams
         .all()
@@ -372,16 +354,14 @@ async fn verdict_of(
     ))
 }
 
-async fn audit(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value, Refusal> {
+async fn audit(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value, ProxyError> {
     let since = time_param(query, "since")?;
     let until = time_param(query, "until")?;
     let repository = glob_param(query, "repository")?;
     let action = param(query, "action").map(str::to_owned);
     let outcome = param(query, "outcome").map(str::to_owned);
     let after: u64 = match param(query, "after") {
-        Some(v) => v
-            .parse()
-            .map_err(|_| bad_request(format!("after: {v:?} is not a sequence number")))?,
+        Some(v) => v.parse().map_err(|_| AdminError::After(v.to_owned()))?,
         None => 0,
     };
     let limit: usize = match param(query, "limit") {
@@ -389,7 +369,9 @@ async fn audit(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Valu
             .parse()
             .ok()
             .filter(|n| (1..=MAX_AUDIT_PAGE).contains(n))
-            .ok_or_else(|| bad_request(format!("limit: 1..={MAX_AUDIT_PAGE}")))?,
+            .ok_or(AdminError::Limit {
+                max: MAX_AUDIT_PAGE,
+            })?,
         None => 100,
     };
     let matches = move |e: &AuditEvent| {
@@ -433,18 +415,18 @@ async fn audit(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Valu
     Ok(json!({ "events": events, "next_after": next }))
 }
 
-async fn audit_verify(state: &Arc<AppState>) -> Result<Value, Refusal> {
+async fn audit_verify(state: &Arc<AppState>) -> Result<Value, ProxyError> {
     let store = state.store.clone();
     let report = tokio::task::spawn_blocking(move || store.verify_audit())
         .await
-        .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(ProxyError::Task)?;
     Ok(match report {
         Ok(report) => json!({"ok": true, "events": report.events, "head": report.head}),
         Err(e) => json!({"ok": false, "error": e.to_string()}),
     })
 }
 
-async fn list_revocations(state: &Arc<AppState>) -> Result<Value, Refusal> {
+async fn list_revocations(state: &Arc<AppState>) -> Result<Value, ProxyError> {
     let stored = blocking(&state.store, |s| s.revocations()).await?;
     Ok(json!({ "revocations": crate::reload::revocations_json(&stored) }))
 }
@@ -470,28 +452,21 @@ async fn revoke(
     state: &Arc<AppState>,
     identity: &AdminIdentity,
     body: &Value,
-) -> Result<Value, Refusal> {
-    let request: RevokeRequest = serde_json::from_value(body.clone()).map_err(|e| {
-        bad_request(format!(
-            "expected {{\"key\"|\"issuer\"+\"serial\", \"reason\", \"at\"?}}: {e}"
-        ))
-    })?;
+) -> Result<Value, ProxyError> {
+    let request: RevokeRequest =
+        serde_json::from_value(body.clone()).map_err(AdminError::RevokeShape)?;
     let reason = request.reason.trim().to_owned();
     if reason.is_empty() || reason.len() > 1000 {
-        return Err(bad_request(
-            "reason: 1 to 1000 characters, for the audit log",
-        ));
+        return Err(AdminError::Reason.into());
     }
     let at = match &request.at {
-        Some(text) => UnixTime::parse_rfc3339(text)
-            .ok_or_else(|| bad_request(format!("at: {text:?} is not RFC 3339")))?,
+        Some(text) => UnixTime::parse_rfc3339(text).ok_or_else(|| AdminError::At(text.clone()))?,
         None => now(),
     };
     let signer = match (&request.key, &request.issuer, &request.serial) {
         (Some(key), None, None) => {
-            let fingerprint = Fingerprint::parse(key.trim()).ok_or_else(|| {
-                bad_request(format!("key: {key:?} is not a fingerprint (sha256:<64 hex>, as `sealgate verify` prints it)"))
-            })?;
+            let fingerprint =
+                Fingerprint::parse(key.trim()).ok_or_else(|| AdminError::Key(key.clone()))?;
             RevokedSigner::Key {
                 fingerprint: fingerprint.to_string(),
             }
@@ -505,16 +480,14 @@ async fn revoke(
                     .chars()
                     .all(|c| c.is_ascii_hexdigit() || c == ':')
             {
-                return Err(bad_request(
-                    "issuer (RFC 4514 DN) and serial (hex) are required",
-                ));
+                return Err(AdminError::IssuerSerial.into());
             }
             RevokedSigner::Cert {
                 issuer: issuer.trim().to_owned(),
                 serial,
             }
         }
-        _ => return Err(bad_request("name either key, or issuer and serial")),
+        _ => return Err(AdminError::KeyOrCert.into()),
     };
     let revocation = StoredRevocation {
         signer,
@@ -567,7 +540,7 @@ async fn blast_radius(
     state: &Arc<AppState>,
     before: &Policy,
     after: &Policy,
-) -> Result<Vec<Value>, Refusal> {
+) -> Result<Vec<Value>, ProxyError> {
     let pins = blocking(&state.store, |s| s.all_pins()).await?;
     let mut affected = Vec::new();
     for (key, pin) in &pins {
@@ -589,19 +562,16 @@ async fn blast_radius(
     Ok(affected)
 }
 
-async fn reload(state: &Arc<AppState>) -> Result<Value, Refusal> {
+async fn reload(state: &Arc<AppState>) -> Result<Value, ProxyError> {
     let Some(file) = state.config.source_file.clone() else {
-        return Err(Refusal(
-            StatusCode::CONFLICT,
-            "sealgate was not started from a configuration file".to_owned(),
-        ));
+        return Err(AdminError::NoConfigFile.into());
     };
     let s = state.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         crate::reload::reload(&s, &file, &crate::config::EnvSource::Process)
     })
     .await
-    .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    .map_err(ProxyError::Task)?;
     match outcome {
         Ok(summary) => {
             tracing::info!("reloaded (admin API): {summary}");
@@ -609,10 +579,11 @@ async fn reload(state: &Arc<AppState>) -> Result<Value, Refusal> {
         }
         Err(why) => {
             tracing::error!("reload refused (admin API), nothing changed: {why}");
-            Err(Refusal(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("nothing changed: {why}"),
-            ))
+            // A store that cannot be read is the store's failure, not the file's.
+            Err(match why {
+                crate::reload::ReloadError::Store(e) => ProxyError::Store(e),
+                why => AdminError::ReloadRefused(Box::new(why)).into(),
+            })
         }
     }
 }
@@ -632,17 +603,12 @@ async fn retire_pin(
     state: &Arc<AppState>,
     identity: &AdminIdentity,
     body: &Value,
-) -> Result<Value, Refusal> {
-    let request: RetireRequest = serde_json::from_value(body.clone()).map_err(|e| {
-        bad_request(format!(
-            "expected {{\"repository\", \"tag\", \"reason\", \"upstream\"?}}: {e}"
-        ))
-    })?;
+) -> Result<Value, ProxyError> {
+    let request: RetireRequest =
+        serde_json::from_value(body.clone()).map_err(AdminError::RetireShape)?;
     let reason = request.reason.trim().to_owned();
     if reason.is_empty() || reason.len() > 1000 {
-        return Err(bad_request(
-            "reason: 1 to 1000 characters, for the audit log",
-        ));
+        return Err(AdminError::Reason.into());
     }
     let key = pin_key(
         state,
@@ -674,12 +640,6 @@ async fn retire_pin(
                 "audit_seq": record.seq,
             }))
         }
-        None => Err(Refusal(
-            StatusCode::NOT_FOUND,
-            format!(
-                "{}:{} is not pinned (upstream {})",
-                key.repository, key.tag, key.upstream
-            ),
-        )),
+        None => Err(AdminError::NotPinned(key).into()),
     }
 }

@@ -28,18 +28,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
 use crate::admin_config::AdminConfig;
-use crate::body::{ProxyBody, json_response};
+use crate::body::ProxyBody;
+use crate::error::{AdminError, ProxyError};
 use crate::state::AppState;
 
 /// A handshake or request head must arrive within this time.
@@ -162,15 +162,7 @@ fn certificate_identity(der: &[u8]) -> String {
 }
 
 fn unauthorized() -> Response<ProxyBody> {
-    let mut response = json_response(
-        StatusCode::UNAUTHORIZED,
-        &json!({"error": "the admin API needs a credential: Authorization: Bearer <admin token>, or a client certificate from admin.client_ca"}),
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"sealgate-admin\""),
-    );
-    response
+    ProxyError::from(AdminError::NoCredential).into_admin_response()
 }
 
 /// Binds the admin listener; the caller runs [`serve`] on it.

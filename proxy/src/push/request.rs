@@ -66,7 +66,7 @@ impl Push<'_> {
     /// Audits a gate's refusal and returns the error that tells the client why.
     pub(super) async fn refuse_gate(&self, event: &GateEvent) -> ProxyError {
         match self.audit_gate(event).await {
-            Ok(()) => ProxyError::Denied(event.message.clone()),
+            Ok(()) => ProxyError::refused(event.clone()),
             Err(e) => e,
         }
     }
