@@ -277,7 +277,10 @@ impl Pull<'_> {
             }
         }
         match plan {
-            PullPlan::Refuse { message, .. } => Err(ProxyError::Denied(message)),
+            // The client is told the plan's message; the refusal keeps its typed decision.
+            PullPlan::Refuse { message, event, .. } => {
+                Err(ProxyError::refused(GateEvent { message, ..event }))
+            }
             plan => Ok((verdict, plan)),
         }
     }
