@@ -95,3 +95,27 @@ fn a_corrupt_store_stays_an_internal_error() {
         (StatusCode::INTERNAL_SERVER_ERROR, OciErrorCode::Unsupported)
     );
 }
+
+#[test]
+fn error_codes_keep_their_wire_spelling() {
+    let wire = |code: OciErrorCode| serde_json::to_value(code).unwrap();
+    for (code, text) in [
+        (OciErrorCode::Denied, "DENIED"),
+        (OciErrorCode::Unsupported, "UNSUPPORTED"),
+        (OciErrorCode::ManifestUnknown, "MANIFEST_UNKNOWN"),
+        (OciErrorCode::BlobUploadInvalid, "BLOB_UPLOAD_INVALID"),
+        (
+            OciErrorCode::Spec(ErrorCode::ManifestBlobUnknown),
+            "MANIFEST_BLOB_UNKNOWN",
+        ),
+        (
+            OciErrorCode::Spec(ErrorCode::TooManyRequests),
+            "TOOMANYREQUESTS",
+        ),
+        (OciErrorCode::TagInvalid, "TAG_INVALID"),
+        (OciErrorCode::Unavailable, "UNAVAILABLE"),
+        (OciErrorCode::NotFound, "NOT_FOUND"),
+    ] {
+        assert_eq!(wire(code), text);
+    }
+}
