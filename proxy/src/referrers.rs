@@ -51,8 +51,8 @@ pub async fn upstream_referrers(
     Ok(Vec::new())
 }
 
-/// The `manifests` of an image index, keeping only the descriptors oci-spec reads (a valid
-/// digest, a media type, a size): one bad entry upstream does not hide the others.
+/// The `manifests` of an image index, keeping only the descriptors oci-spec reads (a media type,
+/// a size) with a digest sealgate reads too: one bad entry upstream does not hide the others.
 fn index_descriptors(body: &[u8]) -> Option<Vec<Descriptor>> {
     #[derive(Deserialize)]
     struct Listing {
@@ -63,7 +63,8 @@ fn index_descriptors(body: &[u8]) -> Option<Vec<Descriptor>> {
         listing
             .manifests
             .into_iter()
-            .filter_map(|m| serde_json::from_value(m).ok())
+            .filter_map(|m| serde_json::from_value::<Descriptor>(m).ok())
+            .filter(|d| d.digest().as_ref().parse::<Digest>().is_ok())
             .collect(),
     )
 }
@@ -137,9 +138,11 @@ mod tests {
     fn index_descriptors_keep_only_valid_descriptors() {
         let good = format!("sha256:{}", "a".repeat(64));
         let other = format!("sha256:{}", "b".repeat(64));
-        // A descriptor without the `mediaType` or `size` the spec requires is dropped too.
+        let sha384 = format!("sha384:{}", "c".repeat(96));
+        // Dropped too: descriptors without the `mediaType` or `size` the spec requires, and
+        // digests sealgate does not read (sha384).
         let body = format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_INDEX}","digest":"{good}","size":1}},{{"digest":"nope"}},7,{{"digest":"{other}","size":1}},{{"mediaType":"{OCI_INDEX}","digest":"{other}"}}]}}"#
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_INDEX}","digest":"{good}","size":1}},{{"digest":"nope"}},7,{{"digest":"{other}","size":1}},{{"mediaType":"{OCI_INDEX}","digest":"{other}"}},{{"mediaType":"{OCI_INDEX}","digest":"{sha384}","size":1}}]}}"#
         );
         let list = index_descriptors(body.as_bytes()).unwrap();
         assert_eq!(list.len(), 1);
