@@ -10,6 +10,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
+pub use oci_spec::distribution::ErrorCode;
 use sealgate_policies::gate::GateEvent;
 use sealgate_policies::oci::OciIdError;
 use serde::Serialize;
@@ -28,41 +29,12 @@ pub const REALM: &str = "sealgate";
 /// The admin API's `WWW-Authenticate` challenge.
 const ADMIN_CHALLENGE: &str = "Bearer realm=\"sealgate-admin\"";
 
-/// Error codes of the OCI distribution spec, plus two that CNCF distribution also sends and
-/// clients understand (`TAG_INVALID`, `UNAVAILABLE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// An error code on the wire: one of the distribution spec's fourteen (oci-spec's [`ErrorCode`]),
+/// or one of the codes CNCF distribution also sends and clients understand, which oci-spec lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum OciErrorCode {
-    /// code-1
-    BlobUnknown,
-    /// code-2
-    BlobUploadInvalid,
-    /// code-3
-    BlobUploadUnknown,
-    /// code-4
-    DigestInvalid,
-    /// code-5
-    ManifestBlobUnknown,
-    /// code-6
-    ManifestInvalid,
-    /// code-7
-    ManifestUnknown,
-    /// code-8
-    NameInvalid,
-    /// code-9
-    NameUnknown,
-    /// code-10
-    SizeInvalid,
-    /// code-11
-    Unauthorized,
-    /// code-12
-    Denied,
-    /// code-13
-    Unsupported,
-    /// code-14
-    #[serde(rename = "TOOMANYREQUESTS")]
-    TooManyRequests,
     /// distribution's `TAG_INVALID`: a tag outside the grammar.
     TagInvalid,
     /// distribution's `UNAVAILABLE`: the upstream could not be reached or did not answer.
@@ -70,6 +42,33 @@ pub enum OciErrorCode {
     /// No such endpoint. The spec has no code for it; distribution answers 404 `NOT_FOUND`
     /// without a body, we keep the JSON shape so clients print the message.
     NotFound,
+    /// A code of the distribution spec, spelt as oci-spec spells it.
+    #[serde(untagged)]
+    Spec(ErrorCode),
+}
+
+// Named like the enum variants they replaced, so call sites read `OciErrorCode::Denied` whichever
+// enum defines the code.
+#[allow(non_upper_case_globals)]
+impl OciErrorCode {
+    /// code-2
+    pub const BlobUploadInvalid: Self = Self::Spec(ErrorCode::BlobUploadInvalid);
+    /// code-4
+    pub const DigestInvalid: Self = Self::Spec(ErrorCode::DigestInvalid);
+    /// code-6
+    pub const ManifestInvalid: Self = Self::Spec(ErrorCode::ManifestInvalid);
+    /// code-7
+    pub const ManifestUnknown: Self = Self::Spec(ErrorCode::ManifestUnknown);
+    /// code-8
+    pub const NameInvalid: Self = Self::Spec(ErrorCode::NameInvalid);
+    /// code-10
+    pub const SizeInvalid: Self = Self::Spec(ErrorCode::SizeInvalid);
+    /// code-11
+    pub const Unauthorized: Self = Self::Spec(ErrorCode::Unauthorized);
+    /// code-12
+    pub const Denied: Self = Self::Spec(ErrorCode::Denied);
+    /// code-13
+    pub const Unsupported: Self = Self::Spec(ErrorCode::Unsupported);
 }
 
 /// Everything that can make a request fail in the proxy.
@@ -200,6 +199,15 @@ pub enum ProxyError {
     /// A background task (storage on a blocking thread) did not finish.
     #[error("internal task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
+    /// A response sealgate builds itself (the referrers index) could not be encoded.
+    #[error("encoding {what} failed: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: serde_json::Error,
+    },
     /// One of sealgate's own endpoints (`/healthz`, `/readyz`, `/metrics`) asked with a method
     /// other than `GET` or `HEAD`.
     #[error("use GET {endpoint}")]
@@ -258,7 +266,7 @@ impl ProxyError {
             Self::Store(e) if e.is_transient() => {
                 (StatusCode::SERVICE_UNAVAILABLE, OciErrorCode::Unavailable)
             }
-            Self::UpstreamRequest(_) | Self::Store(_) | Self::Task(_) => {
+            Self::UpstreamRequest(_) | Self::Store(_) | Self::Task(_) | Self::Encode { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, OciErrorCode::Unsupported)
             }
             Self::UpstreamBody { .. } => (StatusCode::BAD_GATEWAY, OciErrorCode::Unavailable),

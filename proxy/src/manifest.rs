@@ -4,11 +4,18 @@
 //! the bytes (not a re-serialisation) are what the digest covers. Every manifest is first checked
 //! by [`agreement::check`]: what sealgate judges must be what a Go client (containerd, skopeo,
 //! the registry) reads from the same bytes.
+//!
+//! [`ManifestShape`] is the adapter for what oci-spec's `ImageManifest` and `ImageIndex` cannot
+//! read: one shape for both kinds, Docker schema 1 and 2, and descriptors without a `size` or a
+//! valid digest, which Go clients and the registry accept and sealgate judges rather than refuses
+//! as unparsable. A bad digest is reported where a gate reads it, naming the descriptor.
+//! Documents sealgate builds itself (the referrers index) use oci-spec's types.
 
 pub mod agreement;
 
 use std::collections::BTreeMap;
 
+use oci_spec::image::MediaType;
 use sealgate_policies::cosign::SIMPLE_SIGNING_MEDIA_TYPE;
 use sealgate_policies::oci::{Digest, DigestAlgorithm};
 use sealgate_storage::Referrer;
@@ -44,6 +51,14 @@ pub fn sha256_digest(bytes: &[u8]) -> Digest {
         .unwrap_or_else(|_| unreachable!("a sha256 hash is 32 bytes"))
 }
 
+/// The same digest as oci-spec's type, for the OCI documents sealgate builds.
+pub fn oci_digest(digest: &Digest) -> oci_spec::image::Digest {
+    digest
+        .as_str()
+        .parse()
+        .unwrap_or_else(|_| unreachable!("a validated sha256 or sha512 digest is an OCI digest"))
+}
+
 /// The parts of a manifest the gates read.
 #[derive(Debug, Deserialize)]
 pub struct ManifestShape {
@@ -52,10 +67,10 @@ pub struct ManifestShape {
     pub schema_version: Option<u64>,
     /// `mediaType`, when the manifest states it.
     #[serde(rename = "mediaType", default)]
-    pub media_type: Option<String>,
+    pub media_type: Option<MediaType>,
     /// `artifactType` (OCI 1.1).
     #[serde(rename = "artifactType", default)]
-    pub artifact_type: Option<String>,
+    pub artifact_type: Option<MediaType>,
     /// The config descriptor of an image manifest.
     #[serde(default)]
     pub config: Option<Descriptor>,
@@ -177,7 +192,7 @@ impl ManifestShape {
     /// which could contradict the bytes and make a client read them as another kind.
     pub fn content_type(&self) -> &str {
         match &self.media_type {
-            Some(m) if !m.is_empty() => m,
+            Some(m) if !m.as_ref().is_empty() => m.as_ref(),
             _ if self.manifests.is_some() => OCI_INDEX,
             _ if self.schema_version == Some(1) && self.signatures.is_some() => {
                 DOCKER_SCHEMA1_SIGNED
@@ -196,7 +211,8 @@ impl ManifestShape {
             size,
             artifact_type: self
                 .artifact_type
-                .clone()
+                .as_ref()
+                .map(ToString::to_string)
                 .or_else(|| self.config.as_ref().map(|c| c.media_type.clone())),
             annotations: self.annotations.clone(),
         }
@@ -306,6 +322,45 @@ mod tests {
             ManifestShape::parse(br#"{"schemaVersion":1,"fsLayers":[],"signatures":[{}]}"#)
                 .unwrap();
         assert_eq!(signed.content_type(), DOCKER_SCHEMA1_SIGNED);
+    }
+
+    #[test]
+    fn oci_spec_refuses_manifests_the_shape_reads() {
+        use oci_spec::image::{ImageIndex, ImageManifest};
+        let a = format!("sha256:{}", "a".repeat(64));
+        // No config, a descriptor without a size, a bad layer digest, Docker schema 1: Go
+        // clients and the registry take them, so sealgate judges them instead of refusing.
+        for doc in [
+            format!(
+                r#"{{"schemaVersion":2,"layers":[{{"mediaType":"{SIMPLE_SIGNING_MEDIA_TYPE}","digest":"{a}","size":1}}]}}"#
+            ),
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{a}"}},"layers":[]}}"#
+            ),
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{a}","size":2}},"layers":[{{"mediaType":"x","digest":"bad","size":1}}]}}"#
+            ),
+            r#"{"schemaVersion":1,"fsLayers":[]}"#.to_owned(),
+        ] {
+            assert!(ManifestShape::parse(doc.as_bytes()).is_ok(), "{doc}");
+            assert!(
+                serde_json::from_str::<ImageManifest>(&doc).is_err(),
+                "{doc}"
+            );
+            assert!(serde_json::from_str::<ImageIndex>(&doc).is_err(), "{doc}");
+        }
+    }
+
+    #[test]
+    fn media_types_and_digests_agree_with_oci_spec() {
+        assert_eq!(MediaType::ImageManifest.as_ref(), OCI_MANIFEST);
+        assert_eq!(MediaType::ImageIndex.as_ref(), OCI_INDEX);
+        for digest in [
+            sha256_digest(b"x"),
+            format!("sha512:{}", "c".repeat(128)).parse().unwrap(),
+        ] {
+            assert_eq!(oci_digest(&digest).to_string(), digest.as_str());
+        }
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! referrers whatever the upstream supports.
 
 use http::{HeaderValue, Method, Response, StatusCode, header};
+use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 use sealgate_policies::oci::Digest;
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
 
 use crate::body::{ProxyBody, full};
 use crate::error::ProxyError;
-use crate::manifest::OCI_INDEX;
+use crate::manifest::{OCI_INDEX, oci_digest};
 use crate::signatures::Source;
 use crate::store_io::blocking;
 
@@ -21,7 +22,7 @@ const MAX_UPSTREAM_INDEX: usize = 4 * 1024 * 1024;
 pub async fn upstream_referrers(
     source: &Source<'_>,
     digest: &Digest,
-) -> Result<Vec<Map<String, Value>>, ProxyError> {
+) -> Result<Vec<Descriptor>, ProxyError> {
     let headers = source.headers(header::ACCEPT, OCI_INDEX);
     let api = source
         .get(
@@ -50,20 +51,20 @@ pub async fn upstream_referrers(
     Ok(Vec::new())
 }
 
-/// The `manifests` of an image index, keeping only descriptors with a valid digest.
-fn index_descriptors(body: &[u8]) -> Option<Vec<Map<String, Value>>> {
-    let index: Value = serde_json::from_slice(body).ok()?;
-    let manifests = index.get("manifests")?.as_array()?;
+/// The `manifests` of an image index, keeping only the descriptors oci-spec reads (a media type,
+/// a size) with a digest sealgate reads too: one bad entry upstream does not hide the others.
+fn index_descriptors(body: &[u8]) -> Option<Vec<Descriptor>> {
+    #[derive(Deserialize)]
+    struct Listing {
+        manifests: Vec<serde_json::Value>,
+    }
+    let listing: Listing = serde_json::from_slice(body).ok()?;
     Some(
-        manifests
-            .iter()
-            .filter_map(|m| m.as_object())
-            .filter(|m| {
-                m.get("digest")
-                    .and_then(Value::as_str)
-                    .is_some_and(|d| d.parse::<Digest>().is_ok())
-            })
-            .cloned()
+        listing
+            .manifests
+            .into_iter()
+            .filter_map(|m| serde_json::from_value::<Descriptor>(m).ok())
+            .filter(|d| d.digest().as_ref().parse::<Digest>().is_ok())
             .collect(),
     )
 }
@@ -81,37 +82,37 @@ pub async fn list(
         s.referrers(&upstream, &repository, &subject)
     })
     .await?;
-    let mut descriptors: Vec<Map<String, Value>> = Vec::new();
-    for referrer in ours {
-        let mut d = Map::new();
-        d.insert("mediaType".into(), json!(referrer.media_type));
-        d.insert("digest".into(), json!(referrer.digest.as_str()));
-        d.insert("size".into(), json!(referrer.size));
-        if let Some(t) = referrer.artifact_type {
-            d.insert("artifactType".into(), json!(t));
-        }
-        if !referrer.annotations.is_empty() {
-            d.insert("annotations".into(), json!(referrer.annotations));
-        }
-        descriptors.push(d);
-    }
+    let mut descriptors: Vec<Descriptor> = ours
+        .into_iter()
+        .map(|referrer| {
+            let mut d = Descriptor::new(
+                MediaType::from(referrer.media_type.as_str()),
+                referrer.size,
+                oci_digest(&referrer.digest),
+            );
+            d.set_artifact_type(referrer.artifact_type.as_deref().map(MediaType::from));
+            if !referrer.annotations.is_empty() {
+                d.set_annotations(Some(referrer.annotations.into_iter().collect()));
+            }
+            d
+        })
+        .collect();
     for theirs in upstream_referrers(source, digest).await? {
-        let seen = descriptors
-            .iter()
-            .any(|d| d.get("digest") == theirs.get("digest"));
-        if !seen {
+        if !descriptors.iter().any(|d| d.digest() == theirs.digest()) {
             descriptors.push(theirs);
         }
     }
     if let Some(wanted) = artifact_type {
-        descriptors.retain(|d| d.get("artifactType").and_then(Value::as_str) == Some(wanted));
+        descriptors.retain(|d| d.artifact_type().as_ref().map(MediaType::as_ref) == Some(wanted));
     }
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": descriptors,
-    });
-    let mut response = Response::new(full(index.to_string()));
+    let mut index = ImageIndex::default();
+    index.set_media_type(Some(MediaType::ImageIndex));
+    index.set_manifests(descriptors);
+    let json = serde_json::to_vec(&index).map_err(|source| ProxyError::Encode {
+        what: "the referrers index",
+        source,
+    })?;
+    let mut response = Response::new(full(json));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCI_INDEX));
@@ -136,14 +137,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn index_descriptors_keep_only_valid_digests() {
+    fn index_descriptors_keep_only_valid_descriptors() {
         let good = format!("sha256:{}", "a".repeat(64));
+        let other = format!("sha256:{}", "b".repeat(64));
+        let sha384 = format!("sha384:{}", "c".repeat(96));
+        // Dropped too: descriptors without the `mediaType` or `size` the spec requires, and
+        // digests sealgate does not read (sha384).
         let body = format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"digest":"{good}","size":1}},{{"digest":"nope"}},7]}}"#
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_INDEX}","digest":"{good}","size":1}},{{"digest":"nope"}},7,{{"digest":"{other}","size":1}},{{"mediaType":"{OCI_INDEX}","digest":"{other}"}},{{"mediaType":"{OCI_INDEX}","digest":"{sha384}","size":1}}]}}"#
         );
         let list = index_descriptors(body.as_bytes()).unwrap();
         assert_eq!(list.len(), 1);
-        assert_eq!(list[0]["digest"], good);
+        assert_eq!(list[0].digest().to_string(), good);
         assert!(index_descriptors(b"404 page not found").is_none());
         assert!(index_descriptors(br#"{"manifests":{}}"#).is_none());
     }

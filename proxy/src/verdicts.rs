@@ -267,16 +267,14 @@ async fn discover(
         referrers
             .iter()
             .filter(|d| {
-                d.get("artifactType")
-                    .and_then(|t| t.as_str())
-                    .is_some_and(|t| SIGNATURE_ARTIFACT_PREFIXES.iter().any(|p| t.starts_with(p)))
+                d.artifact_type().as_ref().is_some_and(|t| {
+                    SIGNATURE_ARTIFACT_PREFIXES
+                        .iter()
+                        .any(|p| t.as_ref().starts_with(p))
+                })
             })
             .take(MAX_DISCOVERED_REFERRERS)
-            .filter_map(|d| {
-                d.get("digest")
-                    .and_then(|d| d.as_str())
-                    .and_then(|d| d.parse::<Digest>().ok())
-            })
+            .filter_map(|d| d.digest().as_ref().parse::<Digest>().ok())
             .map(|d| d.to_string()),
     );
     let mut out = Discovered::default();

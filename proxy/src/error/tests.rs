@@ -228,3 +228,27 @@ async fn the_admin_api_without_a_credential_is_challenged_for_a_bearer_token() {
          certificate from admin.client_ca"
     );
 }
+
+#[test]
+fn error_codes_keep_their_wire_spelling() {
+    let wire = |code: OciErrorCode| serde_json::to_value(code).unwrap();
+    for (code, text) in [
+        (OciErrorCode::Denied, "DENIED"),
+        (OciErrorCode::Unsupported, "UNSUPPORTED"),
+        (OciErrorCode::ManifestUnknown, "MANIFEST_UNKNOWN"),
+        (OciErrorCode::BlobUploadInvalid, "BLOB_UPLOAD_INVALID"),
+        (
+            OciErrorCode::Spec(ErrorCode::ManifestBlobUnknown),
+            "MANIFEST_BLOB_UNKNOWN",
+        ),
+        (
+            OciErrorCode::Spec(ErrorCode::TooManyRequests),
+            "TOOMANYREQUESTS",
+        ),
+        (OciErrorCode::TagInvalid, "TAG_INVALID"),
+        (OciErrorCode::Unavailable, "UNAVAILABLE"),
+        (OciErrorCode::NotFound, "NOT_FOUND"),
+    ] {
+        assert_eq!(wire(code), text);
+    }
+}
