@@ -1,20 +1,75 @@
 //! The gates' decisions, one row per behaviour of the README's "What the push gate does" and
 //! "What the pull gate does": facts in, the plan out, no socket and no registry. The expected
 //! messages are written out in full: they are what the proxy sends today.
+//!
+//! README behaviour → where (`push`/`pull`/`sig`/`blob`/`drift`/`release`/`delete`: the
+//! `*_table` tests; "…": a row's name; other names are tests). Push gate:
+//! - another digest to a pinned tag refused → push "immutable tag pinned to another digest"
+//! - same digest again is fine → push "same digest as the pin"
+//! - `mutable_tags` move, to verified digests only → push "mutable_tags: …", "immutable_tags…"
+//! - a tag push needs the scope's signers → push "new tag: verdict first", "signed push pins"
+//! - else refused with instructions → push "unsigned push rejected"
+//! - or, with quarantine, held by digest → push "unsigned push quarantined"
+//! - a held tag pulled: 404 "awaits a signature" → r12_a_pinned_tag_is_answered_before_a_…
+//! - the tag appears once signed → release "signed: released"; r12_a_signed_index_releases_…
+//! - dropped after `quarantine_ttl` → push_plans_carry_what_the_…; held_pushes_dropped_say_why
+//! - a signed push pins, drops the hold → push "a signed push pins over…"; held_pushes_dropped_…
+//! - a hold is replaced only by its pusher → push "held for another pusher" and the 3 rows after it
+//! - a pinned tag answers from its pin → push "quarantine scope, …" (2), "warn mode does not…";
+//!   release "never released over an immutable pin…"; r12_a_pinned_tag_is_answered_before_…
+//! - warn/audit modes → push "warn mode", "audit mode", "warn mode, revoked…", "audit mode, …"
+//! - revoked/expired signers → push "revoked signer", "expired signer…", "quarantine…, revoked…"
+//! - `.sig` tags are append-only → sig "append-only: …" (2)
+//! - signature layers: enforce refuses, warn/audit accept → sig (the other 4 rows)
+//! - `.sig` holds its own digest's signatures only → r12_tag_roles_…: "material about another…"
+//! - a signed index admits its children → push "child of a signed index"; r12_a_proof_for_…
+//! - material tags never hold a runnable image → push "an image under a .sig tag", "an SBOM…",
+//!   "an image under the referrers fallback tag"; r12_tag_roles_admit_only_their_material
+//! - no signature manifest under an image tag → push "a signature referrer under an image tag…",
+//!   "a subjectless signature manifest…", "signatures under their .sig tag…"
+//! - deletes of what a pin or hold needs: 405 unless audit + mutable → r12_protected_deletes_table
+//! - orphaned pins retired, holds dropped → held_pushes_dropped_say_why
+//! - a decision is one log line and one audit event → labels_and_lines_come_from_one_value
+//! - an unpinned tag is re-verified, pinned if admitted → pull "first verified pull pins", "first
+//!   pull of an unsigned mirrored tag…"; push "new tag: verdict first"
+//!
+//! Pull gate:
+//! - a tag serves its pinned digest → r12_a_pinned_tag_is_…; pull "pinned tag, re-verified…"
+//! - re-evaluated under the trust now (revoked, expired, signer unlisted, policy change) →
+//!   r12_pinned_pulls_are_re_evaluated_under_the_trust_in_force (real `evaluate`); pull "pinned
+//!   tag whose signer was revoked since…", "pinned tag whose certificate expired since…"
+//! - `warn` serves with a Warning, `audit` serves → pull "… warn scope…", "… audit scope…",
+//!   "audit serves, logged"; r12_pinned_pulls_are_re_evaluated_…
+//! - each computed refusal audited once → pull (the cached refusal after the rows)
+//! - mirrored content pinned on its first admitted pull → pull "first …" (3)
+//! - drift: reported once per moved digest, the pin still served → drift
+//! - `follow_drift` moves the pin only to an admitted digest → drift (decide_follow)
+//! - by digest: admitted, or a signed index's child → pull "by digest, admitted…", "child of…"
+//! - a signature sealgate verified for an admitted image → pull "a signature manifest sealgate…"
+//! - looking like a signature is not enough (`.att` too) → pull "a .sig tag sealgate did not
+//!   verify…", "an attestation sealgate cannot verify…"
+//! - `gate_blobs` → blob (with "a layer of a verified signature manifest…")
+//!
+//! Not gate decisions, tested elsewhere: Go-agreement refusals (manifest::agreement), signature
+//! bounds (proxy signatures.rs), store durability and full disks, pushes by digest creating no
+//! tag, media types, referrers, caches, reload, gateway auth.
 
 use std::time::Duration;
 
 use super::*;
-use crate::config::{Mode, UnsignedPush};
-use crate::cosign::SignatureFailure;
-use crate::crypto::Fingerprint;
+use crate::config::{
+    Mode, RawKey, RawPolicy, RawRequire, RawRevokedKey, RawScope, RawTrust, RequireWord,
+    UnsignedPush,
+};
+use crate::cosign::{SignatureFailure, Subject, parse_signature_manifest};
+use crate::crypto::{Fingerprint, PublicKey};
 use crate::glob::Glob;
 use crate::oci::{Digest, RepoName, Tag};
 use crate::pki::ChainError;
 use crate::policy::Scope;
-use crate::policy::{Require, Revocation};
+use crate::policy::{Policy, Require, Revocation};
 use crate::time::UnixTime;
-use crate::verdict::{Admitted, Decision, DenyReason, FailureReason, Verdict};
+use crate::verdict::{Admitted, Decision, DenyReason, Evidence, FailureReason, Verdict, evaluate};
 use crate::verdict::{EvidenceFailure, Satisfied, SignerIdentity};
 
 const NOW: UnixTime = UnixTime(1_800_000_000);
@@ -231,6 +286,15 @@ fn held_by(n: u8, by: Option<&str>, expires_at: u64) -> Option<HeldFact> {
 
 const SIG_TAG: &str = "sha256-0000000000000000000000000000000000000000000000000000000000000001.sig";
 
+const ATT_TAG: &str = "sha256-0000000000000000000000000000000000000000000000000000000000000001.att";
+
+const SBOM_TAG: &str =
+    "sha256-0000000000000000000000000000000000000000000000000000000000000001.sbom";
+
+/// The referrers fallback tag of digest 1.
+const FALLBACK_TAG: &str =
+    "sha256-0000000000000000000000000000000000000000000000000000000000000001";
+
 /// An image: one runnable layer.
 const IMAGE_MANIFEST: ManifestFacts<'static> = ManifestFacts {
     signature_subject: None,
@@ -246,6 +310,12 @@ const IMAGE_MANIFEST: ManifestFacts<'static> = ManifestFacts {
 const SIGNATURE_MANIFEST: ManifestFacts<'static> = ManifestFacts {
     is_signature: true,
     layer_media_types: &["application/vnd.dev.cosign.simplesigning.v1+json"],
+    ..IMAGE_MANIFEST
+};
+
+/// An SBOM: material about an image, no runnable layer.
+const SBOM_MANIFEST: ManifestFacts<'static> = ManifestFacts {
+    layer_media_types: &["text/spdx+json"],
     ..IMAGE_MANIFEST
 };
 
@@ -295,6 +365,14 @@ fn push_gate_table() {
     let held_message = format!(
         "team/app:v1 is held until {d2} is signed (until {until}); sign it and the tag appears. no signature found"
     );
+    let revoked_held = format!(
+        "team/app:v1 is held until {d2} is signed (until {until}); sign it and the tag appears. {}",
+        revoked(Mode::Enforce).explain()
+    );
+    let pinned_elsewhere = format!(
+        "tag team/app:v1 is pinned to {} and tags are immutable here; push this image under a new tag (or ask an administrator to retire the pin)",
+        d(1)
+    );
     let rows = vec![
         // Immutability: a pinned tag never moves to another digest.
         PushRow {
@@ -306,10 +384,7 @@ fn push_gate_table() {
                 expect(
                     "refuse",
                     Some((A::Push, O::Deny, R::TagPinned)),
-                    Some(&format!(
-                        "tag team/app:v1 is pinned to {} and tags are immutable here; push this image under a new tag (or ask an administrator to retire the pin)",
-                        d(1)
-                    )),
+                    Some(&pinned_elsewhere),
                     None,
                 ),
             )
@@ -594,6 +669,132 @@ fn push_gate_table() {
                     "pin",
                     Some((A::Push, O::Allow, R::Admitted)),
                     Some(ADMITTED),
+                    None,
+                ),
+            )
+        },
+        // A pinned tag is always answered from its pin: neither quarantine nor warn mode moves
+        // an immutable one, and a hold on a mutable one leaves the pin in place.
+        PushRow {
+            pin: pinned_to(1),
+            ..push_row(
+                "quarantine scope, immutable pin of another digest: refused, not held",
+                scope(Mode::Enforce, UnsignedPush::Quarantine, &[]),
+                Some(unsigned(Mode::Enforce)),
+                expect(
+                    "refuse",
+                    Some((A::Push, O::Deny, R::TagPinned)),
+                    Some(&pinned_elsewhere),
+                    None,
+                ),
+            )
+        },
+        PushRow {
+            pin: pinned_to(1),
+            ..push_row(
+                "quarantine scope, mutable pinned tag: the unsigned digest is held",
+                scope(Mode::Enforce, UnsignedPush::Quarantine, &["*"]),
+                Some(unsigned(Mode::Enforce)),
+                expect(
+                    "quarantine",
+                    Some((A::Quarantine, O::Quarantine, R::Unsigned)),
+                    Some(&held_message),
+                    Some(&held_message),
+                ),
+            )
+        },
+        PushRow {
+            pin: pinned_to(1),
+            ..push_row(
+                "warn mode does not move an immutable pin",
+                scope(Mode::Warn, UnsignedPush::Reject, &[]),
+                Some(admitted(&d2, Mode::Warn)),
+                expect(
+                    "refuse",
+                    Some((A::Push, O::Deny, R::TagPinned)),
+                    Some(&pinned_elsewhere),
+                    None,
+                ),
+            )
+        },
+        // Warn and audit let a revoked signer through, saying so; quarantine is enforce's only.
+        push_row(
+            "warn mode, revoked signer: pinned with a warning",
+            scope(Mode::Warn, UnsignedPush::Quarantine, &[]),
+            Some(revoked(Mode::Warn)),
+            expect(
+                "pin",
+                Some((A::Push, O::Warn, R::Revoked)),
+                Some(&revoked(Mode::Warn).explain()),
+                Some(&format!(
+                    "not admitted, allowed by warn mode: {}",
+                    revoked(Mode::Warn).explain()
+                )),
+            ),
+        ),
+        push_row(
+            "audit mode, expired signer: pinned, audited",
+            scope(Mode::Audit, UnsignedPush::Quarantine, &[]),
+            Some(expired(Mode::Audit)),
+            expect(
+                "pin",
+                Some((A::Push, O::Audit, R::Expired)),
+                Some(&expired(Mode::Audit).explain()),
+                None,
+            ),
+        ),
+        push_row(
+            "quarantine scope, revoked signer: held like an unsigned push",
+            scope(Mode::Enforce, UnsignedPush::Quarantine, &[]),
+            Some(revoked(Mode::Enforce)),
+            expect(
+                "quarantine",
+                Some((A::Quarantine, O::Quarantine, R::Revoked)),
+                Some(&revoked_held),
+                Some(&revoked_held),
+            ),
+        ),
+        // Tags about an image hold material, never an image, and are never pinned.
+        PushRow {
+            tag: SBOM_TAG,
+            manifest: SBOM_MANIFEST,
+            ..push_row(
+                "an SBOM under its .sbom tag: forwarded, never pinned",
+                enforce(),
+                None,
+                expect("material", None, None, None),
+            )
+        },
+        PushRow {
+            tag: FALLBACK_TAG,
+            manifest: IMAGE_MANIFEST,
+            ..push_row(
+                "an image under the referrers fallback tag",
+                enforce(),
+                None,
+                expect(
+                    "refuse",
+                    Some((A::Push, O::Deny, R::NotForThisTag)),
+                    Some(&format!(
+                        "team/app:{FALLBACK_TAG} is the referrers fallback tag of {}: it holds an image index listing referrers (each with an artifactType, none with a platform), never an image",
+                        d(1)
+                    )),
+                    None,
+                ),
+            )
+        },
+        // A signature manifest naming no subject is not told from an image by its shape: under
+        // an image tag it goes through the pin, verified as an image.
+        PushRow {
+            manifest: SIGNATURE_MANIFEST,
+            ..push_row(
+                "a subjectless signature manifest under an image tag: verified like an image",
+                enforce(),
+                Some(unsigned(Mode::Enforce)),
+                expect(
+                    "refuse",
+                    Some((A::Push, O::Deny, R::Unsigned)),
+                    Some(&rejected("no signature found")),
                     None,
                 ),
             )
@@ -1054,6 +1255,120 @@ fn pull_gate_table() {
                 served(),
             )
         },
+        // Pinned tags are re-evaluated under the trust now: enforce refuses, warn serves with a
+        // Warning, audit serves; each computed refusal is logged and audited.
+        Row {
+            kind: PullKind::Pinned(&v1),
+            reference: "v1",
+            ..row(
+                "pinned tag whose certificate expired since: refused",
+                Some(expired(Mode::Enforce)),
+                (
+                    expect(
+                        "refuse",
+                        Some((A::Pull, O::Deny, R::Expired)),
+                        Some(&denied("v1", &expired(Mode::Enforce))),
+                        None,
+                    ),
+                    logged,
+                    None,
+                ),
+            )
+        },
+        Row {
+            kind: PullKind::Pinned(&v1),
+            reference: "v1",
+            ..row(
+                "pinned tag, revoked signer, warn scope: served with a warning",
+                Some(revoked(Mode::Warn)),
+                (
+                    expect(
+                        "serve",
+                        Some((A::Pull, O::Warn, R::Revoked)),
+                        Some(&revoked(Mode::Warn).explain()),
+                        Some(&format!(
+                            "not admitted, served by warn mode: {}",
+                            revoked(Mode::Warn).explain()
+                        )),
+                    ),
+                    logged,
+                    None,
+                ),
+            )
+        },
+        Row {
+            kind: PullKind::Pinned(&v1),
+            reference: "v1",
+            ..row(
+                "pinned tag, revoked signer, audit scope: served, audited",
+                Some(revoked(Mode::Audit)),
+                (
+                    expect(
+                        "serve",
+                        Some((A::Pull, O::Audit, R::Revoked)),
+                        Some(&revoked(Mode::Audit).explain()),
+                        None,
+                    ),
+                    logged,
+                    None,
+                ),
+            )
+        },
+        // Content that never came through sealgate is pinned only once admitted.
+        Row {
+            kind: PullKind::FirstPull(&v1),
+            reference: "v1",
+            ..row(
+                "first pull of an unsigned mirrored tag: refused, not pinned",
+                Some(unsigned(Mode::Enforce)),
+                (
+                    expect(
+                        "refuse",
+                        Some((A::Pull, O::Deny, R::Unsigned)),
+                        Some(&denied("v1", &unsigned(Mode::Enforce))),
+                        None,
+                    ),
+                    logged,
+                    None,
+                ),
+            )
+        },
+        // Looking like a signature is not enough: what sealgate did not verify for an admitted
+        // image needs a verdict of its own, cosign's attachment tags too.
+        Row {
+            reference: SIG_TAG,
+            ..row(
+                "a .sig tag sealgate did not verify: refused like any unsigned manifest",
+                Some(unsigned(Mode::Enforce)),
+                (
+                    expect(
+                        "refuse",
+                        Some((A::Pull, O::Deny, R::Unsigned)),
+                        Some(&denied(SIG_TAG, &unsigned(Mode::Enforce))),
+                        None,
+                    ),
+                    logged,
+                    None,
+                ),
+            )
+        },
+        Row {
+            reference: ATT_TAG,
+            ..row(
+                "an attestation sealgate cannot verify, warn scope: served with a warning",
+                Some(unsigned(Mode::Warn)),
+                (
+                    expect(
+                        "serve",
+                        Some((A::Pull, O::Warn, R::Unsigned)),
+                        Some("no signature found"),
+                        Some("not admitted, served by warn mode: no signature found"),
+                    ),
+                    logged,
+                    None,
+                ),
+            )
+        },
     ];
     for row in &rows {
         let name = repo();
@@ -1090,6 +1405,8 @@ fn blob_gate_table() {
     let name = repo();
     let blob = d(5);
     let owner = Admitted::for_tests(&d(2));
+    // The proof the proxy hands over for a signature layer: its admitted subject's.
+    let signed_subject = Admitted::for_tests(&d(1));
     let message = format!(
         "blob {blob} of team/app belongs to no admitted manifest (2 known); pull it through a signed image"
     );
@@ -1124,6 +1441,14 @@ fn blob_gate_table() {
             },
         ),
         ("audit serves it", gated(Mode::Audit), None, BlobPlan::Audit),
+        (
+            "a layer of a verified signature manifest of an admitted image",
+            gated(Mode::Enforce),
+            Some(&signed_subject),
+            BlobPlan::Serve {
+                proof: signed_subject.clone(),
+            },
+        ),
     ];
     for (what, scope, admitted_owner, expected) in rows {
         let plan = decide_blob(&BlobFacts {
@@ -1164,6 +1489,11 @@ fn drift_table() {
     };
     assert_eq!(check(Some(&pinned), true, true), DriftPlan::InSync);
     assert_eq!(check(Some(&moved), true, true), DriftPlan::Reported);
+    assert_eq!(
+        check(None, true, false),
+        DriftPlan::Reported,
+        "a missing tag is audited once too"
+    );
     assert_eq!(
         check(Some(&moved), false, false),
         DriftPlan::Report {
@@ -1928,5 +2258,232 @@ fn r12_tag_roles_admit_only_their_material() {
             expected,
             "{what}"
         );
+    }
+}
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+const CONNAISSEUR: &str = "cosign-legacy/connaisseur-testimage";
+/// An image of `securesystemsengineering/testimage` signed by alice's key, and only by it.
+const ALICE_IMAGE: &str = "sha256:071bf7a986f1ca9cb2a1f0bc8392822a7777f90d58f2d2c6f271913e08de7c81";
+
+fn fixture(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(format!("{FIXTURES}/{path}")).map_err(|e| format!("{path}: {e}"))
+}
+
+/// The cosign signatures found for `ALICE_IMAGE`, as the proxy hands them over.
+fn alice_evidence() -> Vec<Evidence> {
+    let hex = ALICE_IMAGE.trim_start_matches("sha256:");
+    let manifest = fixture(&format!("{CONNAISSEUR}/manifests/sha256-{hex}.sig.json")).unwrap();
+    let blob = |d: &Digest| {
+        fixture(&format!("{CONNAISSEUR}/blobs/sha256/{}", d.hex()))
+            .ok()
+            .map(bytes::Bytes::from)
+    };
+    parse_signature_manifest(&manifest, &blob)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| Evidence::Cosign {
+            signature: s.unwrap(),
+            observed: NOW,
+            source: format!("layer {i}"),
+        })
+        .collect()
+}
+
+/// The trust now: the connaisseur keys `names`, alice's revoked when `revoke_alice`.
+fn trust_now(names: &[&str], revoke_alice: bool) -> RawTrust {
+    let key_path = |n: &str| format!("{CONNAISSEUR}/keys/{n}.pub");
+    let mut trust = RawTrust {
+        keys: names
+            .iter()
+            .map(|n| {
+                (
+                    (*n).to_owned(),
+                    RawKey {
+                        path: key_path(n),
+                        rsa_scheme: Default::default(),
+                        trusted_root: None,
+                    },
+                )
+            })
+            .collect(),
+        ..RawTrust::default()
+    };
+    if revoke_alice {
+        let alice =
+            PublicKey::from_pem(&fixture(&key_path("alice")).unwrap(), Default::default()).unwrap();
+        trust.revoked_keys.push(RawRevokedKey {
+            fingerprint: alice.fingerprint().to_string(),
+            reason: "key leaked".to_owned(),
+            at: "2026-05-01T00:00:00Z".to_owned(),
+        });
+    }
+    trust
+}
+
+/// A row of the re-evaluation table: name, the trust's keys, alice revoked, the scope's
+/// signers, `require`, mode, the plan's kind, outcome and reason, a phrase of what the client
+/// is told (the refusal, else the warning).
+type TrustRow<'a> = (
+    &'a str,
+    &'a [&'a str],
+    bool,
+    &'a [&'a str],
+    Option<RawRequire>,
+    Mode,
+    &'a str,
+    AuditOutcome,
+    ReasonCode,
+    Option<&'a str>,
+);
+
+/// A pull of a pinned tag with the verdict `evaluate` gives under the trust in force now, not
+/// a hand-made one: the pin made under yesterday's trust counts for nothing.
+#[test]
+fn r12_pinned_pulls_are_re_evaluated_under_the_trust_in_force() {
+    use AuditOutcome as O;
+    use ReasonCode as R;
+    let (name, v1): (RepoName, Tag) = (
+        "securesystemsengineering/testimage".parse().unwrap(),
+        tag("v1"),
+    );
+    let digest: Digest = ALICE_IMAGE.parse().unwrap();
+    let evidence = alice_evidence();
+    let revoked = "revoked on 2026-05-01T00:00:00Z (key leaked)";
+    let all = || Some(RawRequire::Word(RequireWord::All));
+    let rows: Vec<TrustRow<'_>> = vec![
+        (
+            "the trust it was pinned under: served",
+            &["alice"],
+            false,
+            &["alice"],
+            None,
+            Mode::Enforce,
+            "serve",
+            O::Allow,
+            R::Admitted,
+            None,
+        ),
+        (
+            "alice's key revoked since: refused, naming the revocation",
+            &["alice"],
+            true,
+            &["alice"],
+            None,
+            Mode::Enforce,
+            "refuse",
+            O::Deny,
+            R::Revoked,
+            Some(revoked),
+        ),
+        (
+            "alice no longer listed: refused",
+            &["alice", "bob"],
+            false,
+            &["bob"],
+            None,
+            Mode::Enforce,
+            "refuse",
+            O::Deny,
+            R::InvalidSignature,
+            Some("vs bob: signature does not verify"),
+        ),
+        (
+            "policy change, alice and bob both required: refused",
+            &["alice", "bob"],
+            false,
+            &["alice", "bob"],
+            all(),
+            Mode::Enforce,
+            "refuse",
+            O::Deny,
+            R::NotEnoughSigners,
+            Some("missing bob"),
+        ),
+        (
+            "revoked, warn scope: served with a warning",
+            &["alice"],
+            true,
+            &["alice"],
+            None,
+            Mode::Warn,
+            "serve",
+            O::Warn,
+            R::Revoked,
+            Some(revoked),
+        ),
+        (
+            "revoked, audit scope: served",
+            &["alice"],
+            true,
+            &["alice"],
+            None,
+            Mode::Audit,
+            "serve",
+            O::Audit,
+            R::Revoked,
+            None,
+        ),
+    ];
+    for (what, keys, revoke, signers, require, mode, kind, outcome, reason, told) in rows {
+        let default = RawScope {
+            signers: signers.iter().map(|s| (*s).to_owned()).collect(),
+            require,
+            mode,
+            ..RawScope::default()
+        };
+        let policy = Policy::build(
+            &trust_now(keys, revoke),
+            &RawPolicy {
+                default,
+                scopes: vec![],
+            },
+            &mut fixture,
+            2,
+        )
+        .unwrap();
+        let subject = Subject {
+            repository: name.clone(),
+            digest: digest.clone(),
+            tag: None,
+        };
+        let verdict = evaluate(&policy, &subject, &evidence, NOW);
+        let plan = decide_pull(&PullFacts {
+            repository: &name,
+            reference: "v1",
+            digest: &digest,
+            kind: PullKind::Pinned(&v1),
+            verified_signature: false,
+            verdict: Some(&verdict),
+            index_parents: &[],
+            first_report: true,
+        });
+        let (seen, report, proof) = seen_pull(&plan);
+        assert_eq!(seen.kind, kind, "{what}: {plan:?}");
+        let (_, got_outcome, got_reason) = seen.labels.unwrap();
+        assert_eq!((got_outcome, got_reason), (outcome, reason), "{what}");
+        assert_eq!(proof.is_some(), outcome == O::Allow, "{what}");
+        assert_eq!(
+            report,
+            Some(if outcome == O::Allow {
+                Report::Count
+            } else {
+                Report::Log { persist: true }
+            }),
+            "{what}"
+        );
+        let client = match &plan {
+            PullPlan::Refuse { message, .. } => Some(message.as_str()),
+            PullPlan::Serve { warning, .. } => warning.as_deref(),
+            _ => None,
+        };
+        match told {
+            Some(phrase) => {
+                let client = client.unwrap_or_default();
+                assert!(client.contains(phrase), "{what}: {client}");
+            }
+            None => assert_eq!(client, None, "{what}"),
+        }
     }
 }
