@@ -57,12 +57,7 @@ async fn check_drift(
     pinned: &Digest,
     authorization: Option<&HeaderValue>,
 ) -> Result<(), ProxyError> {
-    let Some(upstream) = state
-        .upstreams
-        .all()
-        .iter()
-        .find(|u| u.config.name == key.upstream)
-    else {
+    let Some(upstream) = state.upstreams.named(&key.upstream) else {
         return Ok(());
     };
     let source = Source {

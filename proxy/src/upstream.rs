@@ -189,6 +189,11 @@ impl Upstreams {
         &self.upstreams
     }
 
+    /// The upstream configured as `name` (pins and the admin API name upstreams).
+    pub fn named(&self, name: &str) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.config.name == name)
+    }
+
     /// The upstream for `?ns=`: the one whose `namespaces` lists it, or the first one when the
     /// request has no `ns`. An unknown namespace is refused rather than sent anywhere.
     pub fn select(&self, ns: Option<&str>) -> Result<&Upstream, ProxyError> {
@@ -375,10 +380,7 @@ impl Upstreams {
 
     /// The pool of the upstream named `name` (token realms on its behalf use it too).
     fn client_for(&self, name: &str) -> &HttpsClient {
-        self.upstreams
-            .iter()
-            .find(|u| u.config.name == name)
-            .map_or(&self.client, |u| &u.client)
+        self.named(name).map_or(&self.client, |u| &u.client)
     }
 
     /// The client's view of an upstream response: hop-by-hop headers dropped, `Location`

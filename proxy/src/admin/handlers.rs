@@ -271,9 +271,7 @@ fn pin_key(
     let upstream = match upstream {
         Some(name) => state
             .upstreams
-            .all()
-            .iter()
-            .find(|u| u.config.name == name)
+            .named(name)
             .ok_or_else(|| AdminError::NoSuchUpstream(name.to_owned()))?,
         None => state
             .upstreams
@@ -327,12 +325,7 @@ async fn verdict_of(
     key: &PinKey,
     digest: &Digest,
 ) -> Result<Option<sealgate_policies::verdict::Verdict>, ProxyError> {
-    let Some(upstream) = state
-        .upstreams
-        .all()
-        .iter()
-        .find(|u| u.config.name == key.upstream)
-    else {
+    let Some(upstream) = state.upstreams.named(&key.upstream) else {
         return Ok(None);
     };
     let source = Source {
