@@ -582,7 +582,12 @@ pub async fn check_blob(pull: &Pull<'_>, digest: &Digest) -> Result<Option<Strin
         BlobPlan::Refuse { message } => Err(ProxyError::Denied(message)),
         BlobPlan::Warn { message } => Ok(Some(message)),
         // Served: ungated, owned by an admitted manifest, or let through by audit mode.
-        _ => Ok(None),
+        BlobPlan::Ungated | BlobPlan::Serve { .. } | BlobPlan::Audit => Ok(None),
+        // A plan this step does not know: refused rather than served.
+        _ => Err(ProxyError::Denied(format!(
+            "blob {digest} of {} was not admitted",
+            pull.name
+        ))),
     }
 }
 
