@@ -20,7 +20,7 @@ use sealgate_policies::crypto::{PublicKey, RsaScheme};
 use sealgate_policies::glob::Glob;
 use sealgate_policies::oci::Digest;
 use sealgate_policies::pki::CaBundle;
-use sealgate_policies::policy::Policy;
+use sealgate_policies::policy::{LoadError, Policy};
 use sealgate_policies::sigstore::{
     BundleSigner, KeylessIdentity, SigstoreTrust, verify_bundle, verify_cosign_keyless,
 };
@@ -234,7 +234,12 @@ fn evaluation(c: &mut Criterion) {
         },
         scopes: vec![],
     };
-    let mut load = |p: &str| std::fs::read(format!("{FIXTURES}/{p}")).map_err(|e| e.to_string());
+    let mut load = |p: &str| {
+        std::fs::read(format!("{FIXTURES}/{p}")).map_err(|source| LoadError {
+            path: p.into(),
+            source,
+        })
+    };
     let policy = Policy::build(&trust, &policy, &mut load, 1).expect("policy");
     let evidence: Vec<Evidence> = connaisseur_layers(ABC_IMAGE)
         .into_iter()

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,9 +38,19 @@ fn error(key: impl Into<String>, message: impl fmt::Display) -> PolicyError {
     }
 }
 
+/// A file named in the configuration that the caller's [`Loader`] could not read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub struct LoadError {
+    /// The file, as the caller resolved it.
+    pub path: PathBuf,
+    /// Why it could not be read.
+    pub source: std::io::Error,
+}
+
 /// Reads a file named in the configuration. Supplied by the caller so that this crate does no
-/// I/O; errors are messages a person can act on.
-pub type Loader<'a> = dyn FnMut(&str) -> Result<Vec<u8>, String> + 'a;
+/// I/O.
+pub type Loader<'a> = dyn FnMut(&str) -> Result<Vec<u8>, LoadError> + 'a;
 
 /// What kind of signer a name stands for, and its material.
 #[derive(Debug, Clone)]

@@ -170,34 +170,77 @@ pub fn is_valid_token_identity(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
 }
 
-/// Parses a tokens file. Errors say which entry is wrong; they never contain a digest.
-pub fn parse_tokens(text: &str) -> Result<Vec<TokenEntry>, String> {
-    let raw: RawTokens = toml::from_str(text).map_err(|e| e.to_string())?;
+/// A tokens file that cannot be used: which entry is wrong, never a digest.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokensError {
+    /// Not TOML of the `[[token]]` shape.
+    #[error(transparent)]
+    Syntax(#[from] toml::de::Error),
+    /// No `[[token]]` at all.
+    #[error("holds no [[token]] entry")]
+    Empty,
+    /// An identity outside [`is_valid_token_identity`].
+    #[error("token[{index}].identity {identity:?}: use 1-64 characters of [A-Za-z0-9._@-]")]
+    Identity {
+        /// Position of the entry.
+        index: usize,
+        /// The identity as written.
+        identity: String,
+    },
+    /// A `sha256` that is not 64 hex digits (often the token itself, which is not echoed).
+    #[error(
+        "token[{index}].sha256 (identity {identity:?}) is not 64 hex digits: write the sha256 of \
+         the token (printf %s \"$TOKEN\" | sha256sum), not the token"
+    )]
+    Digest {
+        /// Position of the entry.
+        index: usize,
+        /// Its identity.
+        identity: String,
+    },
+    /// Two entries with one token: it could not say who is calling.
+    #[error(
+        "token[{index}].sha256 (identity {identity:?}) is also the token of {other:?}; every \
+         token must be distinct"
+    )]
+    Duplicate {
+        /// Position of the later entry.
+        index: usize,
+        /// Its identity.
+        identity: String,
+        /// The identity of the earlier entry.
+        other: String,
+    },
+}
+
+/// Parses a tokens file.
+pub fn parse_tokens(text: &str) -> Result<Vec<TokenEntry>, TokensError> {
+    let raw: RawTokens = toml::from_str(text)?;
     if raw.token.is_empty() {
-        return Err("holds no [[token]] entry".to_owned());
+        return Err(TokensError::Empty);
     }
     let mut entries: Vec<TokenEntry> = Vec::with_capacity(raw.token.len());
-    for (i, t) in raw.token.into_iter().enumerate() {
+    for (index, t) in raw.token.into_iter().enumerate() {
         if !is_valid_token_identity(&t.identity) {
-            return Err(format!(
-                "token[{i}].identity {:?}: use 1-64 characters of [A-Za-z0-9._@-]",
-                t.identity
-            ));
+            return Err(TokensError::Identity {
+                index,
+                identity: t.identity,
+            });
         }
         let mut sha256 = [0u8; 32];
         if t.sha256.len() != 64 || hex::decode_to_slice(&t.sha256, &mut sha256).is_err() {
-            return Err(format!(
-                "token[{i}].sha256 (identity {:?}) is not 64 hex digits: write the sha256 of the \
-                 token (printf %s \"$TOKEN\" | sha256sum), not the token",
-                t.identity
-            ));
+            return Err(TokensError::Digest {
+                index,
+                identity: t.identity,
+            });
         }
         if let Some(other) = entries.iter().find(|e| e.sha256 == sha256) {
-            return Err(format!(
-                "token[{i}].sha256 (identity {:?}) is also the token of {:?}; every token must be \
-                 distinct",
-                t.identity, other.identity
-            ));
+            return Err(TokensError::Duplicate {
+                index,
+                identity: t.identity,
+                other: other.identity.clone(),
+            });
         }
         entries.push(TokenEntry {
             identity: t.identity,

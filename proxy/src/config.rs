@@ -15,7 +15,7 @@ use http::Uri;
 use http::uri::{Authority, Scheme};
 use rustls_pki_types::CertificateDer;
 use sealgate_policies::config::{RawPolicy, RawTrust};
-use sealgate_policies::policy::Policy;
+use sealgate_policies::policy::{LoadError, Policy};
 use serde::{Deserialize, Serialize};
 
 pub use crate::config_error::ConfigError;
@@ -622,8 +622,7 @@ pub fn build_trust(
     let mut contents: BTreeMap<String, String> = BTreeMap::new();
     let mut load = |path: &str| {
         let full = base.join(path);
-        let bytes =
-            std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+        let bytes = std::fs::read(&full).map_err(|source| LoadError { path: full, source })?;
         contents.insert(
             path.to_owned(),
             json_digest(&serde_json::Value::String(hex::encode(&bytes))),

@@ -16,7 +16,7 @@ use sealgate_policies::cosign::{
     CosignSignature, SignatureFailure, Subject, parse_signature_manifest,
 };
 use sealgate_policies::oci::{Digest, DigestAlgorithm, RepoName, Tag};
-use sealgate_policies::policy::Policy;
+use sealgate_policies::policy::{LoadError, Policy};
 use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Decision, Evidence, Verdict, evaluate};
 use serde::Deserialize;
@@ -276,7 +276,7 @@ fn policy(args: &VerifyArgs) -> Result<Policy, UsageError> {
     for (name, file) in &ca_files {
         split.insert(name.clone(), split_ca_file(&read(file)?));
     }
-    let mut load = |path: &str| -> Result<Vec<u8>, String> {
+    let mut load = |path: &str| -> Result<Vec<u8>, LoadError> {
         if let Some((name, part)) = path.split_once(':')
             && let Some((roots, intermediates)) = split.get(name)
         {
@@ -286,7 +286,10 @@ fn policy(args: &VerifyArgs) -> Result<Policy, UsageError> {
                 intermediates.clone()
             });
         }
-        std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))
+        std::fs::read(path).map_err(|source| LoadError {
+            path: path.into(),
+            source,
+        })
     };
     Policy::build(&trust, &raw_policy, &mut load, 0).map_err(|e| usage(e.to_string()))
 }

@@ -7,6 +7,7 @@ use rcgen::{
 
 use super::*;
 use crate::config::{RawKey, RawKeyless, RawPki, RawPolicy, RawTrust};
+use crate::policy::LoadError;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const PUBLIC_GOOD: &str = "bundle-v0.3/trusted_root.public-good.json";
@@ -39,11 +40,13 @@ fn ca(
 }
 
 /// Loads from memory first, then from the fixture directory.
-fn loader(files: BTreeMap<String, Vec<u8>>) -> impl FnMut(&str) -> Result<Vec<u8>, String> {
+fn loader(files: BTreeMap<String, Vec<u8>>) -> impl FnMut(&str) -> Result<Vec<u8>, LoadError> {
     move |path: &str| match files.get(path) {
         Some(bytes) => Ok(bytes.clone()),
-        None => std::fs::read(format!("{FIXTURES}/{path}"))
-            .map_err(|e| format!("cannot read {path}: {e}")),
+        None => std::fs::read(format!("{FIXTURES}/{path}")).map_err(|source| LoadError {
+            path: path.into(),
+            source,
+        }),
     }
 }
 

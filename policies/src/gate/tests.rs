@@ -67,7 +67,7 @@ use crate::glob::Glob;
 use crate::oci::{Digest, RepoName, Tag};
 use crate::pki::ChainError;
 use crate::policy::Scope;
-use crate::policy::{Policy, Require, Revocation};
+use crate::policy::{LoadError, Policy, Require, Revocation};
 use crate::time::UnixTime;
 use crate::verdict::{Admitted, Decision, DenyReason, Evidence, FailureReason, Verdict, evaluate};
 use crate::verdict::{EvidenceFailure, Satisfied, SignerIdentity};
@@ -2266,8 +2266,11 @@ const CONNAISSEUR: &str = "cosign-legacy/connaisseur-testimage";
 /// An image of `securesystemsengineering/testimage` signed by alice's key, and only by it.
 const ALICE_IMAGE: &str = "sha256:071bf7a986f1ca9cb2a1f0bc8392822a7777f90d58f2d2c6f271913e08de7c81";
 
-fn fixture(path: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(format!("{FIXTURES}/{path}")).map_err(|e| format!("{path}: {e}"))
+fn fixture(path: &str) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(format!("{FIXTURES}/{path}")).map_err(|source| LoadError {
+        path: path.into(),
+        source,
+    })
 }
 
 /// The cosign signatures found for `ALICE_IMAGE`, as the proxy hands them over.

@@ -4,9 +4,12 @@ use crate::config::{RawKey, RawPki, RawRevokedCert, RawRevokedKey};
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// A loader over the fixture directory, recording nothing outside it.
-fn fixtures() -> impl FnMut(&str) -> Result<Vec<u8>, String> {
+fn fixtures() -> impl FnMut(&str) -> Result<Vec<u8>, LoadError> {
     |path: &str| {
-        std::fs::read(format!("{FIXTURES}/{path}")).map_err(|e| format!("cannot read {path}: {e}"))
+        std::fs::read(format!("{FIXTURES}/{path}")).map_err(|source| LoadError {
+            path: path.into(),
+            source,
+        })
     }
 }
 

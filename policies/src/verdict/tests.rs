@@ -14,6 +14,7 @@ use crate::config::{
 };
 use crate::cosign::{SIMPLE_SIGNING_MEDIA_TYPE, parse_signature_manifest};
 use crate::oci::Digest;
+use crate::policy::LoadError;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const NOW: UnixTime = UnixTime(1_795_756_528);
@@ -21,10 +22,13 @@ const CONNAISSEUR: &str = "cosign-legacy/connaisseur-testimage";
 const ABC_IMAGE: &str = "sha256:bfec161fecb0a887df7cb85e4da327c65986ccda7060cf3cd92171c6c90d7533";
 const ALICE_IMAGE: &str = "sha256:071bf7a986f1ca9cb2a1f0bc8392822a7777f90d58f2d2c6f271913e08de7c81";
 
-fn read(path: &str) -> Result<Vec<u8>, String> {
+fn read(path: &str) -> Result<Vec<u8>, LoadError> {
     std::fs::read(path)
         .or_else(|_| std::fs::read(format!("{FIXTURES}/{path}")))
-        .map_err(|e| format!("{path}: {e}"))
+        .map_err(|source| LoadError {
+            path: path.into(),
+            source,
+        })
 }
 
 fn key_trust(names: &[&str]) -> RawTrust {

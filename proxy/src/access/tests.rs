@@ -111,12 +111,38 @@ fn tokens_file_errors_say_what_is_wrong_without_the_digest() {
         ("[[token]]\nidentity = \"ci\"\n".to_owned(), "sha256"),
     ];
     for (text, expected) in cases {
-        let e = parse_tokens(&text).unwrap_err();
+        let e = parse_tokens(&text).unwrap_err().to_string();
         assert!(e.contains(expected), "{text:?}: {e}");
         if !text.contains("extra") {
             assert!(!e.contains(&digest), "the digest is not echoed: {e}");
         }
     }
+}
+
+#[test]
+fn tokens_file_errors_name_the_entry_at_fault() {
+    assert!(matches!(parse_tokens(""), Err(TokensError::Empty)));
+    assert!(matches!(
+        parse_tokens("not toml [["),
+        Err(TokensError::Syntax(_))
+    ));
+    let digest = sha("secret");
+    let twice = format!(
+        "[[token]]\nidentity = \"a\"\nsha256 = \"{digest}\"\n[[token]]\nidentity = \"b\"\nsha256 = \"{digest}\"\n"
+    );
+    match parse_tokens(&twice) {
+        Err(TokensError::Duplicate {
+            index,
+            identity,
+            other,
+        }) => assert_eq!((index, identity.as_str(), other.as_str()), (1, "b", "a")),
+        other => panic!("{other:?}"),
+    }
+    let bad = "[[token]]\nidentity = \"ci\"\nsha256 = \"the-token-itself\"\n";
+    assert!(matches!(
+        parse_tokens(bad),
+        Err(TokensError::Digest { index: 0, .. })
+    ));
 }
 
 #[test]

@@ -7,6 +7,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use sealgate_policies::crypto::Fingerprint;
+use sealgate_policies::gate::{Action, AuditOutcome};
 use sealgate_policies::glob::Glob;
 use sealgate_policies::oci::{Digest, RepoName, Tag};
 use sealgate_policies::policy::Policy;
@@ -612,8 +613,8 @@ async fn retire_pin(
     let _guard = state.tag_locks.lock(&key).await;
     let event = AuditEvent {
         at: now().as_secs(),
-        action: "retire-pin".to_owned(),
-        outcome: "allow".to_owned(),
+        action: Action::RetirePin.as_str().to_owned(),
+        outcome: AuditOutcome::Allow.as_str().to_owned(),
         upstream: key.upstream.clone(),
         repository: key.repository.to_string(),
         reference: key.tag.to_string(),
