@@ -3,19 +3,14 @@
 //! demand.
 
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::loopback::LoopbackServer;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
 
 /// How a [`FaultyUpstream`] answers every request but `GET /v2/` (which gets 200, so sealgate's
 /// readiness does not depend on the fault).
@@ -47,47 +42,20 @@ pub const ERROR_PAGE: &str =
 /// Dropping it stops the server and closes every connection.
 #[derive(Debug)]
 pub struct FaultyUpstream {
-    addr: SocketAddr,
-    /// The accept loop; it owns the connection tasks, so aborting it ends them too.
-    server: JoinHandle<()>,
+    server: LoopbackServer,
 }
 
 impl FaultyUpstream {
     /// Binds and serves with `fault`. Must be called inside a tokio runtime.
     pub async fn start(fault: Fault) -> Self {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("bind the faulty upstream");
-        let addr = listener.local_addr().expect("local_addr of a bound socket");
-        let server = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let service = service_fn(move |req: Request<Incoming>| async move {
-                    Ok::<_, Infallible>(answer(fault, &req))
-                });
-                connections.spawn(async move {
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-                while connections.try_join_next().is_some() {}
-            }
-        });
-        Self { addr, server }
+        Self {
+            server: LoopbackServer::start("faulty upstream", move |req| answer(fault, req)).await,
+        }
     }
 
     /// `http://127.0.0.1:<port>`, the upstream URL for sealgate's config.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for FaultyUpstream {
-    fn drop(&mut self) {
-        self.server.abort();
+        self.server.url()
     }
 }
 

@@ -39,6 +39,7 @@ mod containerd;
 pub mod cosign;
 mod faulty;
 mod layout;
+mod loopback;
 pub mod oci;
 mod podman;
 mod recording;

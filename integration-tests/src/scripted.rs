@@ -3,19 +3,12 @@
 //! with a `Content-Type` that contradicts its bytes).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
+use crate::loopback::LoopbackServer;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
 
 /// One scripted answer: status, headers, body (HEAD gets the headers and no body).
 #[derive(Debug, Clone)]
@@ -54,44 +47,21 @@ impl ScriptedAnswer {
 /// stops the server.
 #[derive(Debug)]
 pub struct ScriptedUpstream {
-    addr: SocketAddr,
-    /// The accept loop; it owns the connection tasks, so aborting it ends them too.
-    server: JoinHandle<()>,
+    server: LoopbackServer,
 }
 
 impl ScriptedUpstream {
     /// Binds and serves `script` (path without query → answer). Must run inside a tokio runtime.
     pub async fn start(script: HashMap<String, ScriptedAnswer>) -> Self {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("bind the scripted upstream");
-        let addr = listener.local_addr().expect("local_addr of a bound socket");
-        let script = Arc::new(script);
-        let server = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let script = Arc::clone(&script);
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let script = Arc::clone(&script);
-                    async move { Ok::<_, Infallible>(answer(&script, &req)) }
-                });
-                connections.spawn(async move {
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-                while connections.try_join_next().is_some() {}
-            }
-        });
-        Self { addr, server }
+        Self {
+            server: LoopbackServer::start("scripted upstream", move |req| answer(&script, req))
+                .await,
+        }
     }
 
     /// `http://127.0.0.1:<port>`, the upstream URL for sealgate's config.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 }
 
@@ -129,10 +99,4 @@ fn answer(
     builder
         .body(Full::new(body))
         .expect("scripted headers are valid")
-}
-
-impl Drop for ScriptedUpstream {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
 }
