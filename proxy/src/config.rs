@@ -18,10 +18,16 @@ use sealgate_policies::config::{RawPolicy, RawTrust};
 use sealgate_policies::policy::{LoadError, Policy};
 use serde::{Deserialize, Serialize};
 
+mod storage;
+
 pub use crate::config_error::ConfigError;
 use crate::credentials::{Credentials, Secret};
 use crate::routes::is_valid_namespace;
 pub use crate::tls::RawTls;
+pub use storage::{
+    Backend as StorageBackend, PASSWORD_ENV as STORAGE_PASSWORD_ENV, PostgresConfig, RawStorage,
+    SslMode, StorageConfig,
+};
 
 /// Prefix of environment variables that override file keys (`SEALGATE_LISTEN`,
 /// `SEALGATE_STORAGE__PATH`: `__` separates nested keys).
@@ -46,7 +52,7 @@ pub struct RawConfig {
     /// Address sealgate serves on.
     #[serde(default = "defaults::listen")]
     pub listen: String,
-    /// The embedded store.
+    /// The store: sled (one replica) or PostgreSQL (several).
     pub storage: RawStorage,
     /// Registries behind sealgate; the first is used for requests without `?ns=`.
     #[serde(default)]
@@ -108,14 +114,6 @@ impl Default for RawPull {
             manifest_cache_bytes: defaults::manifest_cache_bytes(),
         }
     }
-}
-
-/// `[storage]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStorage {
-    /// The sled directory, created if missing.
-    pub path: PathBuf,
 }
 
 /// One `[[upstream]]` entry.
@@ -327,13 +325,22 @@ impl RawConfig {
                 format_args!("{} is not a readable file", file.display()),
             ));
         }
-        let mut environment = config::Environment::with_prefix(ENV_PREFIX)
+        // The database password is a secret, not a key: read by `[storage]`'s validation, never
+        // part of the configuration `check-config` prints.
+        let variables = match env {
+            EnvSource::Process => std::env::vars().collect::<Vec<_>>(),
+            EnvSource::Map(map) => map.clone().into_iter().collect(),
+        };
+        let environment = config::Environment::with_prefix(ENV_PREFIX)
             .prefix_separator("_")
             .separator("__")
-            .try_parsing(true);
-        if let EnvSource::Map(map) = env {
-            environment = environment.source(Some(map.clone().into_iter().collect()));
-        }
+            .try_parsing(true)
+            .source(Some(
+                variables
+                    .into_iter()
+                    .filter(|(name, _)| name != STORAGE_PASSWORD_ENV)
+                    .collect(),
+            ));
         let loaded = config::Config::builder()
             .add_source(config::File::from(file).format(config::FileFormat::Toml))
             .add_source(environment)
@@ -404,8 +411,8 @@ pub struct ClientConnections {
 pub struct Config {
     /// Address to bind.
     pub listen: SocketAddr,
-    /// sled directory.
-    pub storage_path: PathBuf,
+    /// The store.
+    pub storage: StorageConfig,
     /// Upstreams in configuration order; the first is the default.
     pub upstreams: Vec<UpstreamConfig>,
     /// Manifest body cap in bytes.
@@ -441,7 +448,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field("storage_path", &self.storage_path)
+            .field("storage", &self.storage)
             .field("upstreams", &self.upstreams)
             .field("max_manifest_bytes", &self.max_manifest_bytes)
             .field("timeouts", &self.timeouts)
@@ -485,9 +492,7 @@ impl Config {
                 ),
             )
         })?;
-        if raw.storage.path.as_os_str().is_empty() {
-            return Err(invalid("storage.path", "must not be empty"));
-        }
+        let storage = storage::build(&raw.storage, base, env)?;
         let upstreams = build_upstreams(&raw.upstream, base, env)?;
         let max = raw.limits.max_manifest_bytes;
         if max == 0 || max > MAX_MANIFEST_BYTES_CEILING {
@@ -544,7 +549,7 @@ impl Config {
         let admin = crate::admin_config::build(&raw.admin, base)?;
         Ok(Self {
             listen,
-            storage_path: raw.storage.path.clone(),
+            storage,
             upstreams,
             max_manifest_bytes: usize::try_from(max).unwrap_or(usize::MAX),
             timeouts: Timeouts {

@@ -116,6 +116,9 @@ pub enum StartupError {
     /// The store could not be opened (locked by another process, newer schema, disk).
     #[error(transparent)]
     Store(#[from] StorageError),
+    /// PostgreSQL is not wired yet (this branch only).
+    #[error("storage.backend = \"postgres\" is not supported by this build")]
+    Postgres,
     /// The upstream client could not be built (system trust roots unreadable).
     #[error("cannot build the upstream client: {0}")]
     Upstream(#[source] std::io::Error),
@@ -159,7 +162,10 @@ pub fn verify_store(path: &std::path::Path) -> Result<String, VerifyStoreError> 
 
 /// Opens the store and builds the shared state the server runs with.
 pub fn open(config: Config) -> Result<Arc<AppState>, StartupError> {
-    let store = SledStore::open(&config.storage_path)?;
+    let store = match &config.storage {
+        config::StorageConfig::Sled { path } => SledStore::open(path)?,
+        config::StorageConfig::Postgres(_) => return Err(StartupError::Postgres),
+    };
     let upstreams =
         Upstreams::new(&config.upstreams, config.timeouts).map_err(StartupError::Upstream)?;
     // Revocations made through the admin API outlive restarts: they join the configured trust.

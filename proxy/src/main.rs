@@ -73,7 +73,14 @@ fn main() -> ExitCode {
                 Err(e) => return bad_config(&config, &e),
             };
             let base = config.parent().unwrap_or(std::path::Path::new("."));
-            match sealgate::verify_store(&base.join(&raw.storage.path)) {
+            let Some(path) = &raw.storage.path else {
+                eprintln!(
+                    "sealgate verify-store: {}: storage.path is not set",
+                    config.display()
+                );
+                return ExitCode::from(2);
+            };
+            match sealgate::verify_store(&base.join(path)) {
                 Ok(report) => {
                     println!("{report}");
                     ExitCode::SUCCESS

@@ -1,4 +1,5 @@
 use super::*;
+use crate::credentials::Secret;
 
 const MINIMAL: &str = r#"
 listen = "127.0.0.1:5050"
@@ -37,7 +38,12 @@ fn err(body: &str, vars: &[(&str, &str)]) -> String {
 fn the_minimal_config_loads_with_defaults() {
     let cfg = load(MINIMAL, &[]).unwrap();
     assert_eq!(cfg.listen, "127.0.0.1:5050".parse().unwrap());
-    assert_eq!(cfg.storage_path, PathBuf::from("./data/sealgate"));
+    assert_eq!(
+        cfg.storage,
+        StorageConfig::Sled {
+            path: PathBuf::from("./data/sealgate")
+        }
+    );
     assert_eq!(cfg.upstreams.len(), 1);
     assert_eq!(cfg.upstreams[0].authority.as_str(), "127.0.0.1:5000");
     assert_eq!(cfg.upstreams[0].scheme, Scheme::HTTP);
@@ -61,7 +67,7 @@ fn environment_overrides_the_file() {
     )
     .unwrap();
     assert_eq!(cfg.listen.port(), 6000);
-    assert_eq!(cfg.storage_path, PathBuf::from("/tmp/elsewhere"));
+    assert_eq!(cfg.storage.sled_path(), Some(Path::new("/tmp/elsewhere")));
     assert_eq!(cfg.max_manifest_bytes, 1024);
     assert_eq!(cfg.timeouts.connect, Duration::from_millis(250));
 }
@@ -590,4 +596,106 @@ fn client_connection_limits_have_defaults_bounds_and_overrides() {
     }
     let e = err(MINIMAL, &[("SEALGATE_TIMEOUTS__CLIENT_IDLE", "0s")]);
     assert!(e.starts_with("timeouts.client_idle"), "{e}");
+}
+
+const POSTGRES: &str = r#"
+[storage]
+backend = "postgres"
+url = "postgres://sealgate@db.example:5432/sealgate"
+[[upstream]]
+name = "local"
+url = "http://127.0.0.1:5000"
+"#;
+
+#[test]
+fn postgres_storage_has_defaults_and_reads_the_password_from_the_environment() {
+    let cfg = load(POSTGRES, &[(STORAGE_PASSWORD_ENV, "hunter2")]).unwrap();
+    let StorageConfig::Postgres(pg) = &cfg.storage else {
+        panic!("expected postgres, got {:?}", cfg.storage);
+    };
+    assert_eq!(pg.url, "postgres://sealgate@db.example:5432/sealgate");
+    assert_eq!(pg.password.as_ref().map(Secret::expose), Some("hunter2"));
+    assert_eq!(pg.pool_size, 16);
+    assert_eq!(pg.connect_timeout, Duration::from_secs(5));
+    assert_eq!(pg.statement_timeout, Duration::from_secs(5));
+    assert_eq!(pg.sslmode, SslMode::Prefer);
+    assert_eq!(pg.stale_reads, None);
+    assert_eq!(cfg.storage.sled_path(), None);
+    // Neither the debug form nor the effective configuration shows the password.
+    assert!(!format!("{cfg:?}").contains("hunter2"));
+    let file = write(POSTGRES);
+    let raw = RawConfig::load(file.path(), &env(&[(STORAGE_PASSWORD_ENV, "hunter2")])).unwrap();
+    assert!(!raw.to_toml().contains("hunter2"), "{}", raw.to_toml());
+}
+
+#[test]
+fn postgres_password_comes_from_a_file_trimmed_of_its_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+    let config = dir.path().join("sealgate.toml");
+    let body = POSTGRES.replace(
+        "[[upstream]]",
+        "password_file = \"pw\"\npool_size = 4\nstale_reads = \"30s\"\n[[upstream]]",
+    );
+    std::fs::write(&config, body).unwrap();
+    let cfg = Config::load(&config, &env(&[])).unwrap();
+    let StorageConfig::Postgres(pg) = &cfg.storage else {
+        panic!("expected postgres");
+    };
+    assert_eq!(pg.password.as_ref().map(Secret::expose), Some("s3cret"));
+    assert_eq!(pg.pool_size, 4);
+    assert_eq!(pg.stale_reads, Some(Duration::from_secs(30)));
+    // Both sources at once is ambiguous.
+    let both = Config::load(&config, &env(&[(STORAGE_PASSWORD_ENV, "other")])).unwrap_err();
+    assert!(both.to_string().contains("storage.password_file"), "{both}");
+}
+
+#[test]
+fn storage_settings_are_validated_with_the_key_named() {
+    let with = |extra: &str| POSTGRES.replace("[[upstream]]", &format!("{extra}\n[[upstream]]"));
+    let cases: &[(String, &str)] = &[
+        (
+            POSTGRES.replace("sealgate@db", "sealgate:pw@db"),
+            "carries a password",
+        ),
+        (
+            POSTGRES.replace("postgres://", "mysql://"),
+            "scheme must be postgres",
+        ),
+        (
+            POSTGRES.replace("/sealgate\"", "/sealgate?sslmode=disable\""),
+            "query parameters",
+        ),
+        (
+            POSTGRES.replace(
+                "url = \"postgres://sealgate@db.example:5432/sealgate\"\n",
+                "",
+            ),
+            "storage.url",
+        ),
+        (with("pool_size = 0"), "storage.pool_size"),
+        (
+            with("statement_timeout = \"0s\""),
+            "storage.statement_timeout",
+        ),
+        (with("sslmode = \"verify-full\""), "storage.ca_file"),
+        (with("sslmode = \"sometimes\""), "sometimes"),
+        (with("stale_reads = \"2h\""), "storage.stale_reads"),
+        (with("path = \"/var/lib/sealgate\""), "storage.path"),
+        (
+            MINIMAL.replace("[[upstream]]", "url = \"postgres://a@b/c\"\n[[upstream]]"),
+            "storage.url",
+        ),
+        (
+            MINIMAL.replace("path = \"./data/sealgate\"\n", ""),
+            "storage.path",
+        ),
+    ];
+    for (body, expected) in cases {
+        let message = err(body, &[]);
+        assert!(
+            message.contains(expected),
+            "{expected:?} not in {message:?}\n{body}"
+        );
+    }
 }
