@@ -67,8 +67,8 @@ pub struct RawStorage {
     /// postgres: TLS to the database (default `prefer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sslmode: Option<SslMode>,
-    /// postgres: CA certificates (PEM) the database's certificate must chain to; required by
-    /// `verify-full`.
+    /// postgres, `verify-full` only: CA certificates (PEM) the database's certificate must chain
+    /// to (the system's roots when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
     /// postgres: while the database is unreachable, serve pulls of pinned tags from what this
@@ -103,7 +103,7 @@ pub enum SslMode {
     Prefer,
     /// TLS, without checking the certificate.
     Require,
-    /// TLS; the certificate chains to `ca_file` and names the host.
+    /// TLS; the certificate chains to `ca_file` (or the system's roots) and names the host.
     VerifyFull,
 }
 
@@ -256,13 +256,6 @@ fn build_postgres(
     let sslmode = raw.sslmode.unwrap_or_default();
     let ca_file = raw.ca_file.as_ref().map(|f| base.join(f));
     match (&ca_file, sslmode) {
-        (None, SslMode::VerifyFull) => {
-            return Err(invalid(
-                "storage.ca_file",
-                "is required with storage.sslmode = \"verify-full\" (the CA the database's \
-                 certificate chains to)",
-            ));
-        }
         (Some(_), SslMode::Disable | SslMode::Prefer | SslMode::Require) => {
             return Err(invalid(
                 "storage.ca_file",

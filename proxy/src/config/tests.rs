@@ -678,7 +678,11 @@ fn storage_settings_are_validated_with_the_key_named() {
             with("statement_timeout = \"0s\""),
             "storage.statement_timeout",
         ),
-        (with("sslmode = \"verify-full\""), "storage.ca_file"),
+        (with("ca_file = \"ca.pem\""), "storage.ca_file"),
+        (
+            with("sslmode = \"verify-full\"\nca_file = \"missing.pem\""),
+            "missing.pem",
+        ),
         (with("sslmode = \"sometimes\""), "sometimes"),
         (with("stale_reads = \"2h\""), "storage.stale_reads"),
         (with("path = \"/var/lib/sealgate\""), "storage.path"),
