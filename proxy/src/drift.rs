@@ -19,7 +19,7 @@ use crate::manifest::sha256_digest;
 use crate::push::pin_tag;
 use crate::signatures::{MANIFEST_ACCEPT, Source};
 use crate::state::AppState;
-use crate::store_io::{blocking, index_parents};
+use crate::store_io::index_parents;
 use crate::verdicts::{Discovery, verdict};
 
 /// Starts a drift check of `key` in the background when the last one is older than
@@ -118,7 +118,7 @@ async fn check_drift(
     state.pull.drift_events.fetch_add(1, Ordering::Relaxed);
     let record = audit_event(&event, &key.upstream, &key.repository, None, None);
     log_gate_decision(&state.metrics, &record, event.reason, scope.label());
-    blocking(&state.store, move |s| s.append_audit(record).map(|_| ())).await?;
+    state.store.append_audit(record).await?;
     if let Some(moved_to) = follow {
         follow_drift(&source, key, pinned, &moved_to).await?;
     }
