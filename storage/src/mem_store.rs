@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::StorageError;
-use crate::engine::{Backend, Engine, EngineStore, Entries, Tx, TxError};
+use crate::engine::{Backend, Engine, EngineStore, Entries, StrayUnread, Tx, TxError};
 use crate::layout::trees::Tree;
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -145,6 +145,7 @@ impl Backend for MemBackend {
                 Err(TxError::Store(e)) => return Err(e),
                 // Not produced by this backend (the lock excludes conflicts); retry as sled does.
                 Err(TxError::Conflict) => continue,
+                Err(TxError::Unread) => return Err(StrayUnread.into()),
             }
         }
     }

@@ -36,7 +36,7 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 
-use crate::engine::{Backend, Engine, EngineStore, Entries, Tx, TxError};
+use crate::engine::{Backend, Engine, EngineStore, Entries, StrayUnread, Tx, TxError};
 use crate::layout::trees::Tree;
 use crate::{BackendError, SCHEMA_VERSION, StorageError};
 
@@ -361,6 +361,7 @@ impl Backend for SledBackend {
                 body(&SledTx(views)).map_err(|e| match e {
                     TxError::Store(e) => ConflictableTransactionError::Abort(e),
                     TxError::Conflict => ConflictableTransactionError::Conflict,
+                    TxError::Unread => ConflictableTransactionError::Abort(StrayUnread.into()),
                 })
             });
             let committed = result.map_err(|e| match e {
