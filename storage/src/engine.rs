@@ -80,12 +80,16 @@ pub(crate) type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 pub(crate) type TxBody<'a, R> = dyn Fn(&dyn Tx) -> Result<R, TxError> + Send + Sync + 'a;
 
 /// A key-value store of named trees with serializable multi-tree transactions.
+///
+/// Async so that a backend over the network waits without holding a thread; the transaction
+/// bodies and their [`Tx`] stay synchronous (see [`Backend::transaction`]).
+#[async_trait::async_trait]
 pub(crate) trait Backend: Send + Sync + 'static {
     /// One value, outside any transaction.
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
 
     /// Up to `limit` entries whose key starts with `prefix` and is at least `from`, in key order.
-    fn scan(
+    async fn scan(
         &self,
         tree: Tree,
         prefix: &[u8],
@@ -95,17 +99,22 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Runs `body` as one serializable transaction over every tree, retrying it on conflict.
     /// Its writes are applied only if it returns `Ok`.
-    fn transaction<R>(
-        &self,
-        body: impl Fn(&dyn Tx) -> Result<R, TxError>,
-    ) -> Result<R, StorageError>;
+    ///
+    /// A backend may run `body` any number of times before one run commits: sled retries it on
+    /// conflict, and a backend over the network may stop a run at a read of a key it has not
+    /// fetched yet ([`Tx::get`] fails), fetch that key and run the body again. So every body
+    /// must be a pure function of what it reads through `tx` and of its captured inputs (no
+    /// side effects, no state carried from one run to the next), and must return every
+    /// [`TxError`] that `tx` gives it unchanged, with `?`: never swallow one or map it to
+    /// another error, or the backend cannot tell a retry from a failure.
+    async fn transaction<R: Send>(&self, body: &TxBody<'_, R>) -> Result<R, StorageError>;
 
     /// Makes every committed write durable.
-    fn flush(&self) -> Result<(), StorageError>;
+    async fn flush(&self) -> Result<(), StorageError>;
 
     /// Bytes the store occupies: on disk, or for a store in memory, an estimate of the data
     /// held.
-    fn size_on_disk(&self) -> Result<u64, StorageError>;
+    async fn size_on_disk(&self) -> Result<u64, StorageError>;
 }
 
 /// The smallest key greater than `key`: where the next page starts.
@@ -135,15 +144,15 @@ impl<B: Backend> Engine<B> {
     }
 
     /// Calls `visit` on every entry under `prefix`, a page at a time.
-    fn for_each(
+    async fn for_each(
         &self,
         tree: Tree,
         prefix: &[u8],
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), StorageError> + Send,
     ) -> Result<(), StorageError> {
         let mut from = prefix.to_vec();
         loop {
-            let page = self.backend.scan(tree, prefix, &from, PAGE)?;
+            let page = self.backend.scan(tree, prefix, &from, PAGE).await?;
             for (key, value) in &page {
                 visit(key, value)?;
             }
@@ -154,40 +163,37 @@ impl<B: Backend> Engine<B> {
         }
     }
 
-    pub(crate) fn read_schema_version(&self) -> Result<Option<u32>, StorageError> {
-        let Some(raw) = self.backend.get(Tree::Meta, keys::SCHEMA_VERSION)? else {
+    pub(crate) async fn read_schema_version(&self) -> Result<Option<u32>, StorageError> {
+        let Some(raw) = self.backend.get(Tree::Meta, keys::SCHEMA_VERSION).await? else {
             return Ok(None);
         };
         decode_schema_version(&raw).map(Some)
     }
 
-    pub(crate) fn write_schema_version(&self) -> Result<(), StorageError> {
-        self.backend.transaction(|tx| {
-            tx.insert(
-                Tree::Meta,
-                keys::SCHEMA_VERSION,
-                SCHEMA_VERSION.to_be_bytes().to_vec(),
-            )
-        })?;
-        self.backend.flush()
+    pub(crate) async fn write_schema_version(&self) -> Result<(), StorageError> {
+        self.backend
+            .transaction(&|tx| tx.insert(Tree::Meta, keys::SCHEMA_VERSION, schema_version_value()))
+            .await?;
+        self.backend.flush().await
     }
 
-    pub(crate) fn read_head(&self) -> Result<AuditHead, StorageError> {
-        match self.backend.get(Tree::Meta, keys::AUDIT_HEAD)? {
+    pub(crate) async fn read_head(&self) -> Result<AuditHead, StorageError> {
+        match self.backend.get(Tree::Meta, keys::AUDIT_HEAD).await? {
             Some(raw) => codec::decode_head(&raw),
             None => Ok(AuditHead::GENESIS),
         }
     }
 
     /// Decodes every record and key of every tree; returns how many entries there are.
-    pub(crate) fn verify_records(&self) -> Result<u64, StorageError> {
+    pub(crate) async fn verify_records(&self) -> Result<u64, StorageError> {
         let mut count = 0u64;
         for tree in Tree::ALL {
             let name = tree.name();
             self.for_each(tree, &[], |key, value| {
                 count += 1;
                 check_entry(tree, name, key, value)
-            })?;
+            })
+            .await?;
         }
         Ok(count)
     }
@@ -214,23 +220,25 @@ impl<B: Backend> EngineStore for Engine<B> {
 }
 
 /// The store's operations, written once for every backend.
+#[async_trait::async_trait]
 impl<S: EngineStore> Store for S {
-    fn health(&self) -> Result<StoreHealth, StorageError> {
+    async fn health(&self) -> Result<StoreHealth, StorageError> {
         let schema_version = self
             .engine()
-            .read_schema_version()?
+            .read_schema_version()
+            .await?
             .ok_or_else(|| corrupt(Tree::Meta, "schema version missing"))?;
         // The write probe: the version is written again, as it is, and flushed. A store that
         // reads fine but cannot write (a full disk) is not healthy.
         if schema_version == SCHEMA_VERSION {
-            self.engine().write_schema_version()?;
+            self.engine().write_schema_version().await?;
         }
         Ok(StoreHealth { schema_version })
     }
 
     // ---- pins ----------------------------------------------------------------------------
 
-    fn pin(
+    async fn pin(
         &self,
         key: &PinKey,
         pin: PinRequest,
@@ -241,36 +249,41 @@ impl<S: EngineStore> Store for S {
         let result = self
             .engine()
             .backend
-            .transaction(|tx| pin_in(tx, &pin_key, pin.pin(), mutable, &event))?;
-        self.engine().backend.flush()?;
+            .transaction(&|tx| pin_in(tx, &pin_key, pin.pin(), mutable, &event))
+            .await?;
+        self.engine().backend.flush().await?;
         Ok(result)
     }
 
-    fn pin_clearing_pending(
+    async fn pin_clearing_pending(
         &self,
         key: &PinKey,
         pin: PinRequest,
         mutable: bool,
         event: AuditEvent,
-        cleared: &dyn Fn(&PendingTag) -> AuditEvent,
+        cleared: &(dyn for<'p> Fn(&'p PendingTag) -> AuditEvent + Send + Sync),
     ) -> Result<PinnedTag, StorageError> {
         let pin_key = keys::pin(key);
-        let result = self.engine().backend.transaction(|tx| {
-            let (outcome, record) = pin_in(tx, &pin_key, pin.pin(), mutable, &event)?;
-            let cleared = remove_pending_in(tx, &pin_key, cleared)?;
-            Ok(PinnedTag {
-                outcome,
-                record,
-                cleared,
+        let result = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                let (outcome, record) = pin_in(tx, &pin_key, pin.pin(), mutable, &event)?;
+                let cleared = remove_pending_in(tx, &pin_key, cleared)?;
+                Ok(PinnedTag {
+                    outcome,
+                    record,
+                    cleared,
+                })
             })
-        })?;
-        self.engine().backend.flush()?;
+            .await?;
+        self.engine().backend.flush().await?;
         Ok(result)
     }
 
     /// [`Store::pin`] with `mutable = false` for every entry, in order, in one transaction and
     /// with one flush. An empty batch opens no transaction and does not flush.
-    fn pin_batch(
+    async fn pin_batch(
         &self,
         entries: Vec<(PinKey, PinRequest, AuditEvent)>,
     ) -> Result<Vec<(PinOutcome, AuditRecord)>, StorageError> {
@@ -281,25 +294,30 @@ impl<S: EngineStore> Store for S {
             .into_iter()
             .map(|(key, pin, event)| (keys::pin(&key), pin, event))
             .collect();
-        let results = self.engine().backend.transaction(|tx| {
-            entries
-                .iter()
-                .map(|(pin_key, pin, event)| pin_in(tx, pin_key, pin.pin(), false, event))
-                .collect()
-        })?;
-        self.engine().backend.flush()?;
+        let results = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                entries
+                    .iter()
+                    .map(|(pin_key, pin, event)| pin_in(tx, pin_key, pin.pin(), false, event))
+                    .collect()
+            })
+            .await?;
+        self.engine().backend.flush().await?;
         Ok(results)
     }
 
-    fn get_pin(&self, key: &PinKey) -> Result<Option<Pin>, StorageError> {
+    async fn get_pin(&self, key: &PinKey) -> Result<Option<Pin>, StorageError> {
         self.engine()
             .backend
-            .get(Tree::Pins, &keys::pin(key))?
+            .get(Tree::Pins, &keys::pin(key))
+            .await?
             .map(|raw| codec::decode(Tree::Pins, &raw))
             .transpose()
     }
 
-    fn pins(
+    async fn pins(
         &self,
         upstream: &str,
         repository: Option<&RepoName>,
@@ -309,28 +327,32 @@ impl<S: EngineStore> Store for S {
             None => keys::upstream_prefix(upstream),
         };
         let mut out = Vec::new();
-        self.engine().for_each(Tree::Pins, &prefix, |key, value| {
-            out.push((
-                keys::parse_pin(Tree::Pins.name(), key)?,
-                codec::decode(Tree::Pins, value)?,
-            ));
-            Ok(())
-        })?;
+        self.engine()
+            .for_each(Tree::Pins, &prefix, |key, value| {
+                out.push((
+                    keys::parse_pin(Tree::Pins.name(), key)?,
+                    codec::decode(Tree::Pins, value)?,
+                ));
+                Ok(())
+            })
+            .await?;
         out.sort_by(|(a, _), (b, _)| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
         Ok(out)
     }
 
     /// Every pin: one walk of the whole tree. The admin API lists pins and computes a
     /// revocation's reach with it; the proxy's hot paths never call it.
-    fn all_pins(&self) -> Result<Vec<(PinKey, Pin)>, StorageError> {
+    async fn all_pins(&self) -> Result<Vec<(PinKey, Pin)>, StorageError> {
         let mut out = Vec::new();
-        self.engine().for_each(Tree::Pins, &[], |key, value| {
-            out.push((
-                keys::parse_pin(Tree::Pins.name(), key)?,
-                codec::decode(Tree::Pins, value)?,
-            ));
-            Ok(())
-        })?;
+        self.engine()
+            .for_each(Tree::Pins, &[], |key, value| {
+                out.push((
+                    keys::parse_pin(Tree::Pins.name(), key)?,
+                    codec::decode(Tree::Pins, value)?,
+                ));
+                Ok(())
+            })
+            .await?;
         // Keys sort by component length first (`b` before `aa`); answer in name order.
         out.sort_by(|(a, _), (b, _)| {
             (&a.upstream, &a.repository, &a.tag).cmp(&(&b.upstream, &b.repository, &b.tag))
@@ -338,83 +360,102 @@ impl<S: EngineStore> Store for S {
         Ok(out)
     }
 
-    fn retire_pin(
+    async fn retire_pin(
         &self,
         key: &PinKey,
         event: AuditEvent,
     ) -> Result<Option<(Pin, AuditRecord)>, StorageError> {
         let pin_key = keys::pin(key);
-        let removed = self.engine().backend.transaction(|tx| {
-            let Some(raw) = tx.get(Tree::Pins, &pin_key)? else {
-                // Nothing to retire: nothing is decided, so nothing is audited.
-                return Ok(None);
-            };
-            // Decoded, not just removed: the caller gets the pin it retired, and bytes that are
-            // not a pin are reported rather than silently dropped.
-            let pin = codec::decode::<Pin>(Tree::Pins, &raw)?;
-            tx.remove(Tree::Pins, &pin_key)?;
-            let record = append_audit_in(tx, &event)?;
-            Ok(Some((pin, record)))
-        })?;
+        let removed = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                let Some(raw) = tx.get(Tree::Pins, &pin_key)? else {
+                    // Nothing to retire: nothing is decided, so nothing is audited.
+                    return Ok(None);
+                };
+                // Decoded, not just removed: the caller gets the pin it retired, and bytes that are
+                // not a pin are reported rather than silently dropped.
+                let pin = codec::decode::<Pin>(Tree::Pins, &raw)?;
+                tx.remove(Tree::Pins, &pin_key)?;
+                let record = append_audit_in(tx, &event)?;
+                Ok(Some((pin, record)))
+            })
+            .await?;
         if removed.is_some() {
-            self.engine().backend.flush()?;
+            self.engine().backend.flush().await?;
         }
         Ok(removed)
     }
 
     // ---- signatures ----------------------------------------------------------------------
 
-    fn record_signature(&self, record: SignatureRecord) -> Result<bool, StorageError> {
+    async fn record_signature(&self, record: SignatureRecord) -> Result<bool, StorageError> {
         let key = keys::signature(
             &record.subject,
             &record.signature_manifest,
             record.layer_index,
         );
-        let (new, written) = self.engine().backend.transaction(|tx| {
-            let mut stored = record.clone();
-            let existing = match tx.get(Tree::Signatures, &key)? {
-                Some(raw) => Some(codec::decode_signature(&raw)?),
-                None => None,
-            };
-            if let Some(existing) = &existing {
-                // First sight is a fact about the past; a re-record cannot move it.
-                stored.observed_at = existing.observed_at;
-                if *existing == stored {
-                    return Ok((false, false));
+        let (new, written) = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                let mut stored = record.clone();
+                let existing = match tx.get(Tree::Signatures, &key)? {
+                    Some(raw) => Some(codec::decode_signature(&raw)?),
+                    None => None,
+                };
+                if let Some(existing) = &existing {
+                    // First sight is a fact about the past; a re-record cannot move it.
+                    stored.observed_at = existing.observed_at;
+                    if *existing == stored {
+                        return Ok((false, false));
+                    }
                 }
-            }
-            tx.insert(Tree::Signatures, &key, codec::encode_signature(&stored)?)?;
-            Ok((existing.is_none(), true))
-        })?;
+                tx.insert(Tree::Signatures, &key, codec::encode_signature(&stored)?)?;
+                Ok((existing.is_none(), true))
+            })
+            .await?;
         if written {
-            self.engine().backend.flush()?;
+            self.engine().backend.flush().await?;
         }
         Ok(new)
     }
 
-    fn signatures(&self, subject: &Digest) -> Result<Vec<SignatureRecord>, StorageError> {
+    async fn signatures(&self, subject: &Digest) -> Result<Vec<SignatureRecord>, StorageError> {
         let mut out = Vec::new();
-        self.engine().for_each(
-            Tree::Signatures,
-            &keys::signatures_of(subject),
-            |_, value| {
-                out.push(codec::decode_signature(value)?);
-                Ok(())
-            },
-        )?;
+        self.engine()
+            .for_each(
+                Tree::Signatures,
+                &keys::signatures_of(subject),
+                |_, value| {
+                    out.push(codec::decode_signature(value)?);
+                    Ok(())
+                },
+            )
+            .await?;
         Ok(out)
     }
 
-    fn sig_tag_layers(&self, key: &PinKey) -> Result<Vec<Digest>, StorageError> {
+    async fn sig_tag_layers(&self, key: &PinKey) -> Result<Vec<Digest>, StorageError> {
         Ok(
-            match self.engine().backend.get(Tree::SigTags, &keys::pin(key))? {
+            match self
+                .engine()
+                .backend
+                .get(Tree::SigTags, &keys::pin(key))
+                .await?
+            {
                 Some(raw) => codec::decode::<SigTagLayers>(Tree::SigTags, &raw)?.layers,
                 None => Vec::new(),
             },
         )
     }
 
-    fn set_sig_tag_layers(&self, key: &PinKey, layers: &[Digest]) -> Result<(), StorageError> {
+    async fn set_sig_tag_layers(
+        &self,
+        key: &PinKey,
+        layers: &[Digest],
+    ) -> Result<(), StorageError> {
         let value = codec::encode(
             Tree::SigTags,
             &SigTagLayers {
@@ -424,13 +465,14 @@ impl<S: EngineStore> Store for S {
         let key = keys::pin(key);
         self.engine()
             .backend
-            .transaction(|tx| tx.insert(Tree::SigTags, &key, value.clone()))?;
-        self.engine().backend.flush()
+            .transaction(&|tx| tx.insert(Tree::SigTags, &key, value.clone()))
+            .await?;
+        self.engine().backend.flush().await
     }
 
     // ---- verified signature manifests -----------------------------------------------------
 
-    fn record_signature_manifest(
+    async fn record_signature_manifest(
         &self,
         upstream: &str,
         repository: &RepoName,
@@ -453,48 +495,57 @@ impl<S: EngineStore> Store for S {
         // Pull paths record what they verify on every first pull: skip the transaction when
         // nothing is new.
         if covers(&stored(
-            self.engine().backend.get(Tree::SignatureManifests, &key)?,
+            self.engine()
+                .backend
+                .get(Tree::SignatureManifests, &key)
+                .await?,
         )?) {
             return Ok(false);
         }
-        let (new, written) = self.engine().backend.transaction(|tx| {
-            let existing = stored(tx.get(Tree::SignatureManifests, &key)?)?;
-            if covers(&existing) {
-                return Ok((false, false));
-            }
-            let new = existing.is_none();
-            let mut layers = existing.unwrap_or_default();
-            layers.extend(signed.layers.iter().cloned());
-            let value = codec::encode(
-                Tree::SignatureManifests,
-                &SignatureManifestLayers {
-                    layers: layers.into_iter().collect(),
-                },
-            )?;
-            tx.insert(Tree::SignatureManifests, &key, value)?;
-            Ok((new, true))
-        })?;
+        let (new, written) = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                let existing = stored(tx.get(Tree::SignatureManifests, &key)?)?;
+                if covers(&existing) {
+                    return Ok((false, false));
+                }
+                let new = existing.is_none();
+                let mut layers = existing.unwrap_or_default();
+                layers.extend(signed.layers.iter().cloned());
+                let value = codec::encode(
+                    Tree::SignatureManifests,
+                    &SignatureManifestLayers {
+                        layers: layers.into_iter().collect(),
+                    },
+                )?;
+                tx.insert(Tree::SignatureManifests, &key, value)?;
+                Ok((new, true))
+            })
+            .await?;
         if written {
-            self.engine().backend.flush()?;
+            self.engine().backend.flush().await?;
         }
         Ok(new)
     }
 
-    fn signature_manifest_subjects(
+    async fn signature_manifest_subjects(
         &self,
         upstream: &str,
         repository: &RepoName,
         manifest: &Digest,
     ) -> Result<Vec<SignedSubject>, StorageError> {
         let mut out = Vec::new();
-        self.engine().for_each(
-            Tree::SignatureManifests,
-            &keys::signature_manifest_prefix(upstream, repository, manifest),
-            |key, value| {
-                out.push(decode_signed_subject(key, value)?);
-                Ok(())
-            },
-        )?;
+        self.engine()
+            .for_each(
+                Tree::SignatureManifests,
+                &keys::signature_manifest_prefix(upstream, repository, manifest),
+                |key, value| {
+                    out.push(decode_signed_subject(key, value)?);
+                    Ok(())
+                },
+            )
+            .await?;
         // Keys sort by length first (sha256 before sha512); answer in digest order.
         out.sort_by(|a, b| a.subject.cmp(&b.subject));
         Ok(out)
@@ -502,7 +553,7 @@ impl<S: EngineStore> Store for S {
 
     // ---- indexes -------------------------------------------------------------------------
 
-    fn record_index(&self, index: &Digest, children: &[Digest]) -> Result<(), StorageError> {
+    async fn record_index(&self, index: &Digest, children: &[Digest]) -> Result<(), StorageError> {
         let children: Vec<Digest> = {
             // One entry per child, in a stable order.
             let unique: BTreeSet<&Digest> = children.iter().collect();
@@ -522,7 +573,8 @@ impl<S: EngineStore> Store for S {
         if let Some((_, true)) = stored(
             self.engine()
                 .backend
-                .get(Tree::IndexChildren, &forward_key)?,
+                .get(Tree::IndexChildren, &forward_key)
+                .await?,
         )? {
             return Ok(());
         }
@@ -532,44 +584,50 @@ impl<S: EngineStore> Store for S {
                 children: children.clone(),
             },
         )?;
-        let written = self.engine().backend.transaction(|tx| {
-            // An index is content-addressed, so its children never change; should a caller
-            // record different ones anyway, the reverse entries follow the latest record.
-            match stored(tx.get(Tree::IndexChildren, &forward_key)?)? {
-                Some((_, true)) => return Ok(false),
-                Some((old, false)) => {
-                    for child in old.children.iter().filter(|c| !children.contains(c)) {
-                        tx.remove(Tree::IndexParents, &keys::index_parent(child, index))?;
+        let written = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                // An index is content-addressed, so its children never change; should a caller
+                // record different ones anyway, the reverse entries follow the latest record.
+                match stored(tx.get(Tree::IndexChildren, &forward_key)?)? {
+                    Some((_, true)) => return Ok(false),
+                    Some((old, false)) => {
+                        for child in old.children.iter().filter(|c| !children.contains(c)) {
+                            tx.remove(Tree::IndexParents, &keys::index_parent(child, index))?;
+                        }
                     }
+                    None => {}
                 }
-                None => {}
-            }
-            tx.insert(Tree::IndexChildren, &forward_key, value.clone())?;
-            for child in &children {
-                tx.insert(
-                    Tree::IndexParents,
-                    &keys::index_parent(child, index),
-                    Vec::new(),
-                )?;
-            }
-            Ok(true)
-        })?;
+                tx.insert(Tree::IndexChildren, &forward_key, value.clone())?;
+                for child in &children {
+                    tx.insert(
+                        Tree::IndexParents,
+                        &keys::index_parent(child, index),
+                        Vec::new(),
+                    )?;
+                }
+                Ok(true)
+            })
+            .await?;
         if written {
-            self.engine().backend.flush()?;
+            self.engine().backend.flush().await?;
         }
         Ok(())
     }
 
-    fn indexes_containing(&self, child: &Digest) -> Result<Vec<Digest>, StorageError> {
+    async fn indexes_containing(&self, child: &Digest) -> Result<Vec<Digest>, StorageError> {
         let mut out = Vec::new();
-        self.engine().for_each(
-            Tree::IndexParents,
-            &keys::index_parents_of(child),
-            |key, _| {
-                out.push(keys::parse_index_parent(Tree::IndexParents.name(), key)?.1);
-                Ok(())
-            },
-        )?;
+        self.engine()
+            .for_each(
+                Tree::IndexParents,
+                &keys::index_parents_of(child),
+                |key, _| {
+                    out.push(keys::parse_index_parent(Tree::IndexParents.name(), key)?.1);
+                    Ok(())
+                },
+            )
+            .await?;
         // Keys sort by length first (sha256 before sha512); answer in digest order.
         out.sort();
         Ok(out)
@@ -577,7 +635,7 @@ impl<S: EngineStore> Store for S {
 
     // ---- blob owners ---------------------------------------------------------------------
 
-    fn record_blobs(
+    async fn record_blobs(
         &self,
         manifest: &Digest,
         kind: ManifestKind,
@@ -599,7 +657,7 @@ impl<S: EngineStore> Store for S {
         // Facts are never removed, so one recorded now stays recorded.
         let mut missing = Vec::new();
         for key in &blob_keys {
-            if !recorded(self.engine().backend.get(Tree::BlobOwners, key)?)? {
+            if !recorded(self.engine().backend.get(Tree::BlobOwners, key).await?)? {
                 missing.push(key);
             }
         }
@@ -607,36 +665,45 @@ impl<S: EngineStore> Store for S {
             return Ok(());
         }
         let value = codec::encode(Tree::BlobOwners, &BlobOwner { kind })?;
-        let written = self.engine().backend.transaction(|tx| {
-            let mut written = false;
-            for key in &missing {
-                // A manifest is content-addressed, so its kind should not change; should a
-                // caller classify it differently anyway, the latest record wins.
-                if !recorded(tx.get(Tree::BlobOwners, key)?)? {
-                    tx.insert(Tree::BlobOwners, key, value.clone())?;
-                    written = true;
+        let written = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                let mut written = false;
+                for key in &missing {
+                    // A manifest is content-addressed, so its kind should not change; should a
+                    // caller classify it differently anyway, the latest record wins.
+                    if !recorded(tx.get(Tree::BlobOwners, key)?)? {
+                        tx.insert(Tree::BlobOwners, key, value.clone())?;
+                        written = true;
+                    }
                 }
-            }
-            Ok(written)
-        })?;
+                Ok(written)
+            })
+            .await?;
         if written {
-            self.engine().backend.flush()?;
+            self.engine().backend.flush().await?;
         }
         Ok(())
     }
 
-    fn blob_owners(&self, blob: &Digest) -> Result<Vec<(Digest, ManifestKind)>, StorageError> {
+    async fn blob_owners(
+        &self,
+        blob: &Digest,
+    ) -> Result<Vec<(Digest, ManifestKind)>, StorageError> {
         let mut out = Vec::new();
-        self.engine().for_each(
-            Tree::BlobOwners,
-            &keys::blob_owners_of(blob),
-            |key, value| {
-                let (_, manifest) = keys::parse_blob_owner(Tree::BlobOwners.name(), key)?;
-                let owner = codec::decode::<BlobOwner>(Tree::BlobOwners, value)?;
-                out.push((manifest, owner.kind));
-                Ok(())
-            },
-        )?;
+        self.engine()
+            .for_each(
+                Tree::BlobOwners,
+                &keys::blob_owners_of(blob),
+                |key, value| {
+                    let (_, manifest) = keys::parse_blob_owner(Tree::BlobOwners.name(), key)?;
+                    let owner = codec::decode::<BlobOwner>(Tree::BlobOwners, value)?;
+                    out.push((manifest, owner.kind));
+                    Ok(())
+                },
+            )
+            .await?;
         // Keys sort by length first (sha256 before sha512); answer in digest order.
         out.sort_by(|(a, _), (b, _)| a.cmp(b));
         Ok(out)
@@ -644,7 +711,7 @@ impl<S: EngineStore> Store for S {
 
     // ---- referrers -----------------------------------------------------------------------
 
-    fn record_referrer(
+    async fn record_referrer(
         &self,
         upstream: &str,
         repository: &RepoName,
@@ -656,41 +723,49 @@ impl<S: EngineStore> Store for S {
             raw.map(|raw| codec::decode::<Referrer>(Tree::Referrers, &raw))
                 .transpose()
         };
-        if stored(self.engine().backend.get(Tree::Referrers, &key)?)?.as_ref() == Some(&referrer) {
+        if stored(self.engine().backend.get(Tree::Referrers, &key).await?)?.as_ref()
+            == Some(&referrer)
+        {
             return Ok(false);
         }
         let value = codec::encode(Tree::Referrers, &referrer)?;
-        let (new, written) = self.engine().backend.transaction(|tx| {
-            let existing = stored(tx.get(Tree::Referrers, &key)?)?;
-            if existing.as_ref() == Some(&referrer) {
-                return Ok((false, false));
-            }
-            // A referrer is content-addressed, so its descriptor should not change; should a
-            // caller describe it differently anyway, the latest record wins.
-            tx.insert(Tree::Referrers, &key, value.clone())?;
-            Ok((existing.is_none(), true))
-        })?;
+        let (new, written) = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                let existing = stored(tx.get(Tree::Referrers, &key)?)?;
+                if existing.as_ref() == Some(&referrer) {
+                    return Ok((false, false));
+                }
+                // A referrer is content-addressed, so its descriptor should not change; should a
+                // caller describe it differently anyway, the latest record wins.
+                tx.insert(Tree::Referrers, &key, value.clone())?;
+                Ok((existing.is_none(), true))
+            })
+            .await?;
         if written {
-            self.engine().backend.flush()?;
+            self.engine().backend.flush().await?;
         }
         Ok(new)
     }
 
-    fn referrers(
+    async fn referrers(
         &self,
         upstream: &str,
         repository: &RepoName,
         subject: &Digest,
     ) -> Result<Vec<Referrer>, StorageError> {
         let mut out = Vec::new();
-        self.engine().for_each(
-            Tree::Referrers,
-            &keys::referrers_of(upstream, repository, subject),
-            |key, value| {
-                out.push(decode_referrer(Tree::Referrers.name(), key, value)?);
-                Ok(())
-            },
-        )?;
+        self.engine()
+            .for_each(
+                Tree::Referrers,
+                &keys::referrers_of(upstream, repository, subject),
+                |key, value| {
+                    out.push(decode_referrer(Tree::Referrers.name(), key, value)?);
+                    Ok(())
+                },
+            )
+            .await?;
         // Keys sort by length first (sha256 before sha512); answer in digest order.
         out.sort_by(|a, b| a.digest.cmp(&b.digest));
         Ok(out)
@@ -698,57 +773,64 @@ impl<S: EngineStore> Store for S {
 
     // ---- quarantine ----------------------------------------------------------------------
 
-    fn put_pending(
+    async fn put_pending(
         &self,
         pending: PendingTag,
         event: AuditEvent,
     ) -> Result<AuditRecord, StorageError> {
         let key = keys::pin(&pending.key);
         let value = codec::encode(Tree::Pending, &pending)?;
-        let record = self.engine().backend.transaction(|tx| {
-            if let Some(raw) = tx.get(Tree::Pending, &key)? {
-                let old = codec::decode::<PendingTag>(Tree::Pending, &raw)?;
-                tx.remove(
+        let record = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                if let Some(raw) = tx.get(Tree::Pending, &key)? {
+                    let old = codec::decode::<PendingTag>(Tree::Pending, &raw)?;
+                    tx.remove(
+                        Tree::PendingByDigest,
+                        &keys::pending_by_digest(&old.digest, &old.key),
+                    )?;
+                }
+                tx.insert(Tree::Pending, &key, value.clone())?;
+                tx.insert(
                     Tree::PendingByDigest,
-                    &keys::pending_by_digest(&old.digest, &old.key),
+                    &keys::pending_by_digest(&pending.digest, &pending.key),
+                    Vec::new(),
                 )?;
-            }
-            tx.insert(Tree::Pending, &key, value.clone())?;
-            tx.insert(
-                Tree::PendingByDigest,
-                &keys::pending_by_digest(&pending.digest, &pending.key),
-                Vec::new(),
-            )?;
-            append_audit_in(tx, &event)
-        })?;
-        self.engine().backend.flush()?;
+                append_audit_in(tx, &event)
+            })
+            .await?;
+        self.engine().backend.flush().await?;
         Ok(record)
     }
 
-    fn pending(&self, key: &PinKey) -> Result<Option<PendingTag>, StorageError> {
+    async fn pending(&self, key: &PinKey) -> Result<Option<PendingTag>, StorageError> {
         self.engine()
             .backend
-            .get(Tree::Pending, &keys::pin(key))?
+            .get(Tree::Pending, &keys::pin(key))
+            .await?
             .map(|raw| codec::decode(Tree::Pending, &raw))
             .transpose()
     }
 
-    fn pending_for_digest(&self, digest: &Digest) -> Result<Vec<PendingTag>, StorageError> {
+    async fn pending_for_digest(&self, digest: &Digest) -> Result<Vec<PendingTag>, StorageError> {
         let mut keys_found = Vec::new();
-        self.engine().for_each(
-            Tree::PendingByDigest,
-            &keys::pending_by_digest_prefix(digest),
-            |key, _| {
-                keys_found
-                    .push(keys::parse_pending_by_digest(Tree::PendingByDigest.name(), key)?.1);
-                Ok(())
-            },
-        )?;
+        self.engine()
+            .for_each(
+                Tree::PendingByDigest,
+                &keys::pending_by_digest_prefix(digest),
+                |key, _| {
+                    keys_found
+                        .push(keys::parse_pending_by_digest(Tree::PendingByDigest.name(), key)?.1);
+                    Ok(())
+                },
+            )
+            .await?;
         let mut out = Vec::new();
         for key in keys_found {
             // Read outside a transaction: the tag may have been removed or re-pointed since the
             // index was read. Only what is pending for this digest now is returned.
-            if let Some(pending) = self.pending(&key)?
+            if let Some(pending) = self.pending(&key).await?
                 && pending.digest == *digest
             {
                 out.push(pending);
@@ -757,7 +839,7 @@ impl<S: EngineStore> Store for S {
         Ok(out)
     }
 
-    fn remove_pending(
+    async fn remove_pending(
         &self,
         key: &PinKey,
         event: AuditEvent,
@@ -766,64 +848,72 @@ impl<S: EngineStore> Store for S {
         let removed = self
             .engine()
             .backend
-            .transaction(|tx| remove_pending_in(tx, &pin_key, &|_| event.clone()))?;
+            .transaction(&|tx| remove_pending_in(tx, &pin_key, &|_| event.clone()))
+            .await?;
         if removed.is_some() {
-            self.engine().backend.flush()?;
+            self.engine().backend.flush().await?;
         }
         Ok(removed)
     }
 
     /// Pending tags whose quarantine has ended (`expires_at <= now`). Scans every pending tag:
     /// quarantine is short-lived, so the set stays small.
-    fn expired_pending(&self, now: UnixSecs) -> Result<Vec<PendingTag>, StorageError> {
+    async fn expired_pending(&self, now: UnixSecs) -> Result<Vec<PendingTag>, StorageError> {
         let mut out = Vec::new();
-        self.engine().for_each(Tree::Pending, &[], |_, value| {
-            let pending: PendingTag = codec::decode(Tree::Pending, value)?;
-            if pending.expires_at <= now {
-                out.push(pending);
-            }
-            Ok(())
-        })?;
+        self.engine()
+            .for_each(Tree::Pending, &[], |_, value| {
+                let pending: PendingTag = codec::decode(Tree::Pending, value)?;
+                if pending.expires_at <= now {
+                    out.push(pending);
+                }
+                Ok(())
+            })
+            .await?;
         Ok(out)
     }
 
     // ---- revocations ---------------------------------------------------------------------
 
-    fn record_revocation(
+    async fn record_revocation(
         &self,
         revocation: StoredRevocation,
         event: AuditEvent,
     ) -> Result<(bool, AuditRecord), StorageError> {
         let key = keys::revocation(&revocation.signer);
         let value = codec::encode(Tree::Revocations, &revocation)?;
-        let result = self.engine().backend.transaction(|tx| {
-            let new = match tx.get(Tree::Revocations, &key)? {
-                // The earlier record is replaced whole, but it must be one: bytes that are not a
-                // revocation are reported, not overwritten unseen.
-                Some(raw) => {
-                    decode_revocation(Tree::Revocations.name(), &key, &raw)?;
-                    false
-                }
-                None => true,
-            };
-            tx.insert(Tree::Revocations, &key, value.clone())?;
-            // Every revocation is audited, including one that only restates an earlier one.
-            let record = append_audit_in(tx, &event)?;
-            Ok((new, record))
-        })?;
-        self.engine().backend.flush()?;
+        let result = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                let new = match tx.get(Tree::Revocations, &key)? {
+                    // The earlier record is replaced whole, but it must be one: bytes that are not a
+                    // revocation are reported, not overwritten unseen.
+                    Some(raw) => {
+                        decode_revocation(Tree::Revocations.name(), &key, &raw)?;
+                        false
+                    }
+                    None => true,
+                };
+                tx.insert(Tree::Revocations, &key, value.clone())?;
+                // Every revocation is audited, including one that only restates an earlier one.
+                let record = append_audit_in(tx, &event)?;
+                Ok((new, record))
+            })
+            .await?;
+        self.engine().backend.flush().await?;
         Ok(result)
     }
 
     /// Every revocation: one walk of the whole tree, which stays small (revocations are rare,
     /// made by hand).
-    fn revocations(&self) -> Result<Vec<StoredRevocation>, StorageError> {
+    async fn revocations(&self) -> Result<Vec<StoredRevocation>, StorageError> {
         let mut out = Vec::new();
         self.engine()
             .for_each(Tree::Revocations, &[], |key, value| {
                 out.push(decode_revocation(Tree::Revocations.name(), key, value)?);
                 Ok(())
-            })?;
+            })
+            .await?;
         // Keys sort by component length first; answer keys first, then certificates, each in
         // string order of what names them.
         out.sort_by(|a, b| revocation_order(&a.signer).cmp(&revocation_order(&b.signer)));
@@ -832,23 +922,25 @@ impl<S: EngineStore> Store for S {
 
     // ---- audit ---------------------------------------------------------------------------
 
-    fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StorageError> {
+    async fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StorageError> {
         let record = self
             .engine()
             .backend
-            .transaction(|tx| append_audit_in(tx, &event))?;
-        self.engine().backend.flush()?;
+            .transaction(&|tx| append_audit_in(tx, &event))
+            .await?;
+        self.engine().backend.flush().await?;
         Ok(record)
     }
 
-    fn audit(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StorageError> {
+    async fn audit(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StorageError> {
         let Some(first) = after_seq.checked_add(1) else {
             return Ok(Vec::new());
         };
         let page = self
             .engine()
             .backend
-            .scan(Tree::Audit, &[], &keys::audit(first), limit)?;
+            .scan(Tree::Audit, &[], &keys::audit(first), limit)
+            .await?;
         page.into_iter()
             .map(|(key, value)| {
                 let seq = keys::parse_audit(&key)
@@ -867,14 +959,18 @@ impl<S: EngineStore> Store for S {
 
     /// Verifies the chain up to the head read at the start, so that appends running at the same
     /// time neither fail the check nor get half-checked.
-    fn verify_audit(&self) -> Result<AuditReport, AuditError> {
-        let head = self.engine().read_head()?;
+    async fn verify_audit(&self) -> Result<AuditReport, AuditError> {
+        let head = self.engine().read_head().await?;
         let mut expected = 1u64;
         let mut prev = codec::GENESIS;
         // From the very first key, so that stray keys before record 1 are seen too.
         let mut from = Vec::new();
         'pages: while expected <= head.seq {
-            let page = self.engine().backend.scan(Tree::Audit, &[], &from, PAGE)?;
+            let page = self
+                .engine()
+                .backend
+                .scan(Tree::Audit, &[], &from, PAGE)
+                .await?;
             for (key, value) in &page {
                 let Some(seq) = keys::parse_audit(key) else {
                     return Err(AuditError::Corrupt {
@@ -925,11 +1021,12 @@ impl<S: EngineStore> Store for S {
         }
         // A record past the head is legitimate only if it was appended while this ran, in which
         // case the head has moved on (record and head are written in one transaction).
-        let beyond =
-            self.engine()
-                .backend
-                .scan(Tree::Audit, &[], &successor(&keys::audit(head.seq)), 1)?;
-        if !beyond.is_empty() && self.engine().read_head()? == head {
+        let beyond = self
+            .engine()
+            .backend
+            .scan(Tree::Audit, &[], &successor(&keys::audit(head.seq)), 1)
+            .await?;
+        if !beyond.is_empty() && self.engine().read_head().await? == head {
             return Err(AuditError::HeadMismatch);
         }
         Ok(AuditReport {
@@ -938,16 +1035,21 @@ impl<S: EngineStore> Store for S {
         })
     }
 
-    fn flush(&self) -> Result<(), StorageError> {
-        self.engine().backend.flush()
+    async fn flush(&self) -> Result<(), StorageError> {
+        self.engine().backend.flush().await
     }
 
-    fn size_on_disk(&self) -> Result<u64, StorageError> {
-        self.engine().backend.size_on_disk()
+    async fn size_on_disk(&self) -> Result<u64, StorageError> {
+        self.engine().backend.size_on_disk().await
     }
 }
 
-fn decode_schema_version(raw: &[u8]) -> Result<u32, StorageError> {
+/// [`SCHEMA_VERSION`] as the `meta` tree stores it.
+pub(crate) fn schema_version_value() -> Vec<u8> {
+    SCHEMA_VERSION.to_be_bytes().to_vec()
+}
+
+pub(crate) fn decode_schema_version(raw: &[u8]) -> Result<u32, StorageError> {
     let bytes: [u8; 4] = raw.try_into().map_err(|_| {
         corrupt(
             Tree::Meta,

@@ -1,10 +1,13 @@
 //! sealgate-storage: the index behind a trait, with sled as the embedded default.
 //!
 //! This crate owns the key layout ([`layout`]: [`trees`], [`keys`]) and the invariants about it.
-//! The API is synchronous; the proxy decides where blocking work runs. It never decides trust:
-//! it stores facts (pins, signatures seen, quarantine, which manifests list a blob, referrers,
-//! the audit log) that `sealgate-policies` and the proxy evaluate against the trust
-//! configuration in force.
+//! The API is async ([`Store`] is an `async_trait`, usable as `Arc<dyn Store>`), so that a
+//! backend over the network waits without holding a thread. sled's reads and transactions are
+//! in-memory or page-cache fast and run inline; only its flush, which waits for the disk, runs
+//! on tokio's blocking pool, so calls that write need a tokio runtime. It never
+//! decides trust: it stores facts (pins, signatures seen, quarantine, which manifests list a
+//! blob, referrers, the audit log) that `sealgate-policies` and the proxy evaluate against the
+//! trust configuration in force.
 //!
 //! Guarantees every backend keeps:
 //! - Only a decision pins: every write that makes a tag pullable ([`Store::pin`],
@@ -64,11 +67,13 @@ pub struct StoreHealth {
 /// later). No backend's type appears here: errors are [`StorageError`] and [`AuditError`].
 ///
 /// Methods that back an acknowledged response (every write) return only once their writes are
-/// durable.
+/// durable. Each call is its own transaction: two calls in a row are never one, whatever
+/// backend runs them.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Proves the store answers reads and that a write reaches the disk (it writes the schema
     /// version again, unchanged, and flushes); used by `/readyz`.
-    fn health(&self) -> Result<StoreHealth, StorageError>;
+    async fn health(&self) -> Result<StoreHealth, StorageError>;
 
     /// Pins `key` to `pin.digest()` unless it is pinned already, and appends `event` to the
     /// audit log, in one transaction, durable on return. The event is written whatever the
@@ -88,7 +93,7 @@ pub trait Store: Send + Sync + 'static {
     /// - pinned to another digest and `mutable`: [`PinOutcome::Moved`]; the pin is stored with
     ///   the old pin's history plus the old digest (replaced at its `pinned_at`), capped at
     ///   [`MAX_PIN_HISTORY`].
-    fn pin(
+    async fn pin(
         &self,
         key: &PinKey,
         pin: PinRequest,
@@ -104,13 +109,16 @@ pub trait Store: Send + Sync + 'static {
     /// pin: an entry left pending would only wait to be promoted over the pin (a mutable tag) or
     /// to fail against it (an immutable one). Every place that pins a tag in the request path
     /// calls this, so an unsigned push held before a signed one cannot outlive it.
-    fn pin_clearing_pending(
+    ///
+    /// (`for<'p>` is spelled out: `async_trait` would otherwise tie the elided lifetime of
+    /// `&PendingTag` to the call instead of leaving the closure free over it.)
+    async fn pin_clearing_pending(
         &self,
         key: &PinKey,
         pin: PinRequest,
         mutable: bool,
         event: AuditEvent,
-        cleared: &dyn Fn(&PendingTag) -> AuditEvent,
+        cleared: &(dyn for<'p> Fn(&'p PendingTag) -> AuditEvent + Send + Sync),
     ) -> Result<PinnedTag, StorageError>;
 
     /// Pins many tags at once: for each entry in order, what [`Store::pin`] does with
@@ -133,23 +141,23 @@ pub trait Store: Send + Sync + 'static {
     /// stalls every other write *and read* of the store (sled 0.34 runs reads under the same
     /// process-wide lock once transactions are in use). Measured in `benches/README.md`:
     /// calls of 10,000 entries suit an offline import; beside a serving gate, 1,000 or fewer.
-    fn pin_batch(
+    async fn pin_batch(
         &self,
         entries: Vec<(PinKey, PinRequest, AuditEvent)>,
     ) -> Result<Vec<(PinOutcome, AuditRecord)>, StorageError>;
 
     /// The pin of `key`, if any.
-    fn get_pin(&self, key: &PinKey) -> Result<Option<Pin>, StorageError>;
+    async fn get_pin(&self, key: &PinKey) -> Result<Option<Pin>, StorageError>;
 
     /// Pins of one upstream, or of one repository of it, sorted by repository and tag.
-    fn pins(
+    async fn pins(
         &self,
         upstream: &str,
         repository: Option<&RepoName>,
     ) -> Result<Vec<(PinKey, Pin)>, StorageError>;
 
     /// Every pin of every upstream, sorted by upstream, repository and tag.
-    fn all_pins(&self) -> Result<Vec<(PinKey, Pin)>, StorageError>;
+    async fn all_pins(&self) -> Result<Vec<(PinKey, Pin)>, StorageError>;
 
     /// Removes the pin of `key` and appends `event`, in one transaction, durable on return.
     /// `None` (and no audit record) if the tag was not pinned.
@@ -158,7 +166,7 @@ pub trait Store: Send + Sync + 'static {
     /// treats it as never pinned. The removed pin is returned whole, history included; the
     /// audit log keeps every earlier decision about the tag. A pending entry or `.sig` layers
     /// recorded under the same key are not touched.
-    fn retire_pin(
+    async fn retire_pin(
         &self,
         key: &PinKey,
         event: AuditEvent,
@@ -167,17 +175,17 @@ pub trait Store: Send + Sync + 'static {
     /// Records a verified signature, keyed by (subject, signature manifest, layer index).
     /// Recording it again updates the other fields but keeps the first `observed_at`. Returns
     /// whether it was new. Durable on return.
-    fn record_signature(&self, record: SignatureRecord) -> Result<bool, StorageError>;
+    async fn record_signature(&self, record: SignatureRecord) -> Result<bool, StorageError>;
 
     /// Signatures recorded for `subject`, by signature manifest and layer index.
-    fn signatures(&self, subject: &Digest) -> Result<Vec<SignatureRecord>, StorageError>;
+    async fn signatures(&self, subject: &Digest) -> Result<Vec<SignatureRecord>, StorageError>;
 
     /// Records that `manifest`, seen in `repository` of `upstream`, is a signature manifest
     /// sealgate verified for `signed.subject`, having read `signed.layers`. Recording the same
     /// manifest and subject again adds the layers not recorded yet (a fact only grows); when
     /// every layer is recorded already it writes nothing and does not flush. Returns whether
     /// the (manifest, subject) pair was new. Durable on return.
-    fn record_signature_manifest(
+    async fn record_signature_manifest(
         &self,
         upstream: &str,
         repository: &RepoName,
@@ -188,7 +196,7 @@ pub trait Store: Send + Sync + 'static {
     /// What `manifest` was recorded as by [`Store::record_signature_manifest`] in exactly
     /// `repository` of `upstream` (not another upstream's, nor `a/b`'s for `a`): one entry per
     /// subject, in subject-digest order; empty when sealgate never verified it there.
-    fn signature_manifest_subjects(
+    async fn signature_manifest_subjects(
         &self,
         upstream: &str,
         repository: &RepoName,
@@ -197,26 +205,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// The layer digests last accepted for a cosign `.sig` tag (empty if none). The append-only
     /// check is the proxy's.
-    fn sig_tag_layers(&self, key: &PinKey) -> Result<Vec<Digest>, StorageError>;
+    async fn sig_tag_layers(&self, key: &PinKey) -> Result<Vec<Digest>, StorageError>;
 
     /// Replaces the layer digests accepted for a `.sig` tag. Durable on return.
-    fn set_sig_tag_layers(&self, key: &PinKey, layers: &[Digest]) -> Result<(), StorageError>;
+    async fn set_sig_tag_layers(&self, key: &PinKey, layers: &[Digest])
+    -> Result<(), StorageError>;
 
     /// Records that image index `index` lists `children`. Durable on return. When exactly these
     /// children (in any order, duplicates aside) are recorded already, it writes nothing and
     /// does not flush (pull paths call it on every index they see); other children replace the
     /// recorded ones.
-    fn record_index(&self, index: &Digest, children: &[Digest]) -> Result<(), StorageError>;
+    async fn record_index(&self, index: &Digest, children: &[Digest]) -> Result<(), StorageError>;
 
     /// The indexes recorded as listing `child`, in digest order.
-    fn indexes_containing(&self, child: &Digest) -> Result<Vec<Digest>, StorageError>;
+    async fn indexes_containing(&self, child: &Digest) -> Result<Vec<Digest>, StorageError>;
 
     /// Records that `manifest` (of `kind`) lists `blobs` (config and layers). A fact, not a
     /// trust decision: content-addressed, so it never changes. Idempotent; durable on return;
     /// when every fact is already recorded it writes nothing and does not flush (pull paths
     /// call it often). Should `manifest` be recorded again with another kind, the latest kind
     /// replaces the earlier one for the blobs given.
-    fn record_blobs(
+    async fn record_blobs(
         &self,
         manifest: &Digest,
         kind: ManifestKind,
@@ -224,13 +233,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StorageError>;
 
     /// Manifests recorded as listing `blob`, in digest order, with their kind.
-    fn blob_owners(&self, blob: &Digest) -> Result<Vec<(Digest, ManifestKind)>, StorageError>;
+    async fn blob_owners(&self, blob: &Digest)
+    -> Result<Vec<(Digest, ManifestKind)>, StorageError>;
 
     /// Records that `referrer` refers to `subject` in `repository` of `upstream`. Idempotent
     /// (recording the same referrer again changes nothing and does not flush); returns whether
     /// it was new; durable on return. A referrer with the same digest but another descriptor
     /// replaces the stored one (and is not new).
-    fn record_referrer(
+    async fn record_referrer(
         &self,
         upstream: &str,
         repository: &RepoName,
@@ -240,7 +250,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Referrers of `subject` in `repository` of `upstream`, in referrer-digest order. Only
     /// that upstream and exactly that repository: not another upstream's, nor `a/b`'s for `a`.
-    fn referrers(
+    async fn referrers(
         &self,
         upstream: &str,
         repository: &RepoName,
@@ -249,33 +259,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Quarantines a tag (replacing any pending entry for the same key) and appends `event`,
     /// in one transaction, durable on return.
-    fn put_pending(
+    async fn put_pending(
         &self,
         pending: PendingTag,
         event: AuditEvent,
     ) -> Result<AuditRecord, StorageError>;
 
     /// The pending entry of `key`, if any.
-    fn pending(&self, key: &PinKey) -> Result<Option<PendingTag>, StorageError>;
+    async fn pending(&self, key: &PinKey) -> Result<Option<PendingTag>, StorageError>;
 
     /// Pending entries that would point at `digest`.
-    fn pending_for_digest(&self, digest: &Digest) -> Result<Vec<PendingTag>, StorageError>;
+    async fn pending_for_digest(&self, digest: &Digest) -> Result<Vec<PendingTag>, StorageError>;
 
     /// Removes the pending entry of `key` and appends `event`, in one transaction, durable on
     /// return. `None` (and no audit record) if there was no entry.
-    fn remove_pending(
+    async fn remove_pending(
         &self,
         key: &PinKey,
         event: AuditEvent,
     ) -> Result<Option<(PendingTag, AuditRecord)>, StorageError>;
 
     /// Pending entries whose quarantine has ended: `expires_at <= now`.
-    fn expired_pending(&self, now: UnixSecs) -> Result<Vec<PendingTag>, StorageError>;
+    async fn expired_pending(&self, now: UnixSecs) -> Result<Vec<PendingTag>, StorageError>;
 
     /// Records `revocation` (replacing an earlier one of the same signer) and appends `event`,
     /// in one transaction, durable on return. Returns whether it was new. The event is written
     /// on a replacement too.
-    fn record_revocation(
+    async fn record_revocation(
         &self,
         revocation: StoredRevocation,
         event: AuditEvent,
@@ -283,22 +293,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every recorded revocation, keys first then certificates, each in key order: keys by
     /// fingerprint, certificates by issuer then serial (compared as strings).
-    fn revocations(&self) -> Result<Vec<StoredRevocation>, StorageError>;
+    async fn revocations(&self) -> Result<Vec<StoredRevocation>, StorageError>;
 
     /// Appends `event` to the audit log; durable on return.
-    fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StorageError>;
+    async fn append_audit(&self, event: AuditEvent) -> Result<AuditRecord, StorageError>;
 
     /// Up to `limit` audit records with `seq > after_seq`, in order.
-    fn audit(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StorageError>;
+    async fn audit(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StorageError>;
 
     /// Walks the whole audit log: sequence numbers from 1 without gaps, each record at its own
     /// place, each hash matching its content and predecessor, and the head naming the last
     /// record. Records appended while it runs are left for the next check.
-    fn verify_audit(&self) -> Result<AuditReport, AuditError>;
+    async fn verify_audit(&self) -> Result<AuditReport, AuditError>;
 
     /// Makes every write so far durable (the write methods already do).
-    fn flush(&self) -> Result<(), StorageError>;
+    async fn flush(&self) -> Result<(), StorageError>;
 
     /// Bytes the store occupies (on disk for sled; an estimate of the data held for MemStore).
-    fn size_on_disk(&self) -> Result<u64, StorageError>;
+    async fn size_on_disk(&self) -> Result<u64, StorageError>;
 }

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::StorageError;
-use crate::engine::{Backend, Engine, EngineStore, Entries, StrayUnread, Tx, TxError};
+use crate::engine::{
+    self, Backend, Engine, EngineStore, Entries, StrayUnread, Tx, TxBody, TxError,
+};
+use crate::layout::keys;
 use crate::layout::trees::Tree;
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -21,17 +24,19 @@ pub struct MemStore {
 impl MemStore {
     /// An empty store at the current schema version.
     pub fn new() -> Self {
-        let store = Self {
-            engine: Engine::new(MemBackend::default()),
-        };
-        // Writing to memory cannot fail; should it ever, `health` reports the missing version.
-        let _ = store.engine.write_schema_version();
-        store
+        let backend = MemBackend::default();
+        backend.lock()[Tree::Meta.index()].insert(
+            keys::SCHEMA_VERSION.to_vec(),
+            engine::schema_version_value(),
+        );
+        Self {
+            engine: Engine::new(backend),
+        }
     }
 
     /// Decodes every key and record of every tree; see [`crate::SledStore::verify_records`].
-    pub fn verify_records(&self) -> Result<u64, StorageError> {
-        self.engine.verify_records()
+    pub async fn verify_records(&self) -> Result<u64, StorageError> {
+        self.engine.verify_records().await
     }
 }
 
@@ -98,12 +103,13 @@ impl Tx for MemTx<'_> {
     }
 }
 
+#[async_trait::async_trait]
 impl Backend for MemBackend {
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+    async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.lock()[tree.index()].get(key).cloned())
     }
 
-    fn scan(
+    async fn scan(
         &self,
         tree: Tree,
         prefix: &[u8],
@@ -119,10 +125,7 @@ impl Backend for MemBackend {
             .collect())
     }
 
-    fn transaction<R>(
-        &self,
-        body: impl Fn(&dyn Tx) -> Result<R, TxError>,
-    ) -> Result<R, StorageError> {
+    async fn transaction<R: Send>(&self, body: &TxBody<'_, R>) -> Result<R, StorageError> {
         let mut trees = self.lock();
         loop {
             let tx = MemTx {
@@ -150,12 +153,12 @@ impl Backend for MemBackend {
         }
     }
 
-    fn flush(&self) -> Result<(), StorageError> {
+    async fn flush(&self) -> Result<(), StorageError> {
         Ok(())
     }
 
     /// The bytes of every key and value held, without the maps' own overhead.
-    fn size_on_disk(&self) -> Result<u64, StorageError> {
+    async fn size_on_disk(&self) -> Result<u64, StorageError> {
         let bytes: usize = self
             .lock()
             .iter()

@@ -43,8 +43,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::StorageError;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineStore};
+use crate::{SCHEMA_VERSION, StorageError};
 
 pub use backend::MAX_TX_READS;
 pub(crate) use backend::PgBackend;
@@ -175,9 +175,27 @@ impl PgStore {
         let backend = PgBackend::new(&options)?;
         migrations::check(&backend).await?;
         let store = Self {
-            engine: Engine { backend },
+            engine: Engine::new(backend),
         };
+        // The layout of the records (the engine's, the same as sled's) is versioned apart from
+        // the tables: checked and recorded as `SledStore::open` does.
+        match store.engine.read_schema_version().await? {
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(StorageError::SchemaTooNew {
+                    path: redact_url(&options.url).into(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(found) if found == SCHEMA_VERSION => {}
+            _ => store.engine.write_schema_version().await?,
+        }
         Ok(store)
+    }
+
+    /// Decodes every key and record of every tree; see [`crate::SledStore::verify_records`].
+    pub async fn verify_records(&self) -> Result<u64, StorageError> {
+        self.engine.verify_records().await
     }
 
     /// Applies the migrations the database lacks, in order, in one transaction, and records
@@ -186,6 +204,14 @@ impl PgStore {
     pub async fn migrate(options: &PgOptions) -> Result<MigrationReport, StorageError> {
         let backend = PgBackend::new(options)?;
         migrations::migrate(&backend).await
+    }
+}
+
+impl EngineStore for PgStore {
+    type Backend = PgBackend;
+
+    fn engine(&self) -> &Engine<PgBackend> {
+        &self.engine
     }
 }
 

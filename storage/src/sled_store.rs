@@ -36,7 +36,10 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 
-use crate::engine::{Backend, Engine, EngineStore, Entries, StrayUnread, Tx, TxError};
+use crate::engine::{
+    self, Backend, Engine, EngineStore, Entries, StrayUnread, Tx, TxBody, TxError,
+};
+use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{BackendError, SCHEMA_VERSION, StorageError};
 
@@ -112,7 +115,31 @@ impl SledStore {
             path: path.to_owned(),
             source: backend_error(e),
         })?;
-        let store = Self {
+        // Checked here, synchronously, before the store exists: nothing else runs on it yet.
+        let meta = open.tree(Tree::Meta);
+        let found = meta
+            .get(keys::SCHEMA_VERSION)
+            .map_err(io)?
+            .map(|raw| engine::decode_schema_version(&raw))
+            .transpose()?;
+        match found {
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(StorageError::SchemaTooNew {
+                    path: path.to_owned(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(found) if found == SCHEMA_VERSION => {}
+            // A new store, or an older layout: record the current version (there are no older
+            // layouts to migrate yet) and make it durable before anything else is written.
+            _ => {
+                meta.insert(keys::SCHEMA_VERSION, engine::schema_version_value())
+                    .map_err(io)?;
+                open.db.flush().map_err(io)?;
+            }
+        }
+        Ok(Self {
             engine: Engine::new(SledBackend {
                 shared: Arc::new(Shared {
                     path: path.to_owned(),
@@ -124,33 +151,19 @@ impl SledStore {
                     }),
                 }),
             }),
-        };
-        match store.engine.read_schema_version()? {
-            Some(found) if found > SCHEMA_VERSION => {
-                return Err(StorageError::SchemaTooNew {
-                    path: path.to_owned(),
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            Some(found) if found == SCHEMA_VERSION => {}
-            // A new store, or an older layout: record the current version (there are no older
-            // layouts to migrate yet) and make it durable before anything else is written.
-            _ => store.engine.write_schema_version()?,
-        }
-        Ok(store)
+        })
     }
 
     /// Bytes the database occupies on disk; the same as [`crate::Store::size_on_disk`], callable
     /// without the trait in scope.
     pub fn size_on_disk(&self) -> Result<u64, StorageError> {
-        self.engine.backend.size_on_disk()
+        self.engine.backend.size_now()
     }
 
     /// Decodes every key and record of every tree (an offline `fsck`; the audit chain is
     /// checked by [`crate::Store::verify_audit`]). Returns the number of entries.
-    pub fn verify_records(&self) -> Result<u64, StorageError> {
-        self.engine.verify_records()
+    pub async fn verify_records(&self) -> Result<u64, StorageError> {
+        self.engine.verify_records().await
     }
 
     /// Whether the database is open: false from an I/O error until a reopen succeeds.
@@ -275,10 +288,11 @@ impl Shared {
 
 impl SledBackend {
     /// Runs `op` on the open database, reopening a closed one first (see the module docs). An
-    /// I/O error closes the database before it is returned.
+    /// I/O error closes the database before it is returned. `op` gets the database's
+    /// generation too, for [`SledBackend::flush_db`].
     fn with<R>(
         &self,
-        op: impl FnOnce(&Open) -> Result<R, StorageError>,
+        op: impl FnOnce(&Open, u64) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
         let shared = &self.shared;
         if shared.read().open.is_none() {
@@ -290,12 +304,41 @@ impl SledBackend {
             return Err(shared.unavailable(&state));
         };
         let generation = state.generation;
-        let result = op(open);
+        let result = op(open, generation);
         drop(state);
         if let Err(e) = &result
             && e.closes_store()
         {
             shared.close(generation, e);
+        }
+        result
+    }
+
+    /// Bytes on disk: sled sums its files' sizes, which needs no waiting.
+    fn size_now(&self) -> Result<u64, StorageError> {
+        self.with(|open, _| open.db.size_on_disk().map_err(io))
+    }
+
+    /// Flushes `db`, of `generation`, on tokio's blocking pool (the caller runs in a tokio
+    /// runtime), without holding the state lock (a guard of it cannot be held across an
+    /// `await`). An I/O error closes that database, as [`SledBackend::with`] does, unless it was
+    /// replaced in the meantime.
+    ///
+    /// Not sled's `flush_async`: it runs the flush on sled's own I/O pool, and under concurrent
+    /// transactions every thread of that pool can end up waiting in a flush for log writes
+    /// queued on the same pool, which never run (50 racing pins hung that way in the engine's
+    /// tests). A blocking flush on another pool leaves sled's free to write the log.
+    async fn flush_db(&self, db: sled::Db, generation: u64) -> Result<(), StorageError> {
+        // The handle goes with the closure: it must not keep the database open past a close
+        // (sled releases its lock only when the last handle is gone).
+        let result = match tokio::task::spawn_blocking(move || db.flush()).await {
+            Ok(flushed) => flushed.map(drop).map_err(io),
+            Err(e) => Err(StorageError::Io(BackendError::other(e))),
+        };
+        if let Err(e) = &result
+            && e.closes_store()
+        {
+            self.shared.close(generation, e);
         }
         result
     }
@@ -323,12 +366,13 @@ impl Tx for SledTx<'_> {
     }
 }
 
+#[async_trait::async_trait]
 impl Backend for SledBackend {
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        self.with(|open| Ok(open.tree(tree).get(key).map_err(io)?.map(|v| v.to_vec())))
+    async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.with(|open, _| Ok(open.tree(tree).get(key).map_err(io)?.map(|v| v.to_vec())))
     }
 
-    fn scan(
+    async fn scan(
         &self,
         tree: Tree,
         prefix: &[u8],
@@ -336,7 +380,7 @@ impl Backend for SledBackend {
         limit: usize,
     ) -> Result<Entries, StorageError> {
         let start = from.max(prefix);
-        self.with(|open| {
+        self.with(|open, _| {
             let mut out = Vec::new();
             for entry in open.tree(tree).range(start..) {
                 if out.len() >= limit {
@@ -352,11 +396,8 @@ impl Backend for SledBackend {
         })
     }
 
-    fn transaction<R>(
-        &self,
-        body: impl Fn(&dyn Tx) -> Result<R, TxError>,
-    ) -> Result<R, StorageError> {
-        self.with(|open| {
+    async fn transaction<R: Send>(&self, body: &TxBody<'_, R>) -> Result<R, StorageError> {
+        let (committed, db, generation) = self.with(|open, generation| {
             let result = open.trees.as_slice().transaction(|views| {
                 body(&SledTx(views)).map_err(|e| match e {
                     TxError::Store(e) => ConflictableTransactionError::Abort(e),
@@ -368,23 +409,22 @@ impl Backend for SledBackend {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => io(e),
             })?;
-            // Flushed on the database that committed it: were the flush left to the caller's
-            // own call, the database could be replaced in between (after another caller's
-            // error), and that flush would succeed on the new one while this write is lost.
-            open.db.flush().map_err(io)?;
-            Ok(committed)
-        })
+            Ok((committed, open.db.clone(), generation))
+        })?;
+        // Flushed on the database that committed it: were the flush left to the caller's own
+        // call, the database could be replaced in between (after another caller's error), and
+        // that flush would succeed on the new one while this write is lost.
+        self.flush_db(db, generation).await?;
+        Ok(committed)
     }
 
-    fn flush(&self) -> Result<(), StorageError> {
-        self.with(|open| {
-            open.db.flush().map_err(io)?;
-            Ok(())
-        })
+    async fn flush(&self) -> Result<(), StorageError> {
+        let (db, generation) = self.with(|open, generation| Ok((open.db.clone(), generation)))?;
+        self.flush_db(db, generation).await
     }
 
-    fn size_on_disk(&self) -> Result<u64, StorageError> {
-        self.with(|open| open.db.size_on_disk().map_err(io))
+    async fn size_on_disk(&self) -> Result<u64, StorageError> {
+        self.size_now()
     }
 }
 

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::pg_store::{PgOptions, SslMode};
+use crate::StorageError;
+use crate::pg_store::{PgOptions, PgStore, SslMode};
 
 /// How long a start may take before the harness gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -124,6 +125,17 @@ impl PgServer {
         drop(client);
         let _ = task.await;
         result.map(|()| name)
+    }
+
+    /// A new database, migrated ([`PgStore::migrate`]): the options of a store on it.
+    pub async fn migrated_database(&self) -> Result<PgOptions, StorageError> {
+        let database = self
+            .create_database()
+            .await
+            .map_err(|e| StorageError::InvalidOptions(format!("creating a database: {e}")))?;
+        let options = self.options(&database);
+        PgStore::migrate(&options).await?;
+        Ok(options)
     }
 
     /// Starts the server again after [`PgServer::stop`] (same port, same data) and waits until

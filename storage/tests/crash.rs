@@ -44,9 +44,9 @@ const WRITER_TIMEOUT: Duration = Duration::from_secs(30);
 
 // ---- the writer ----------------------------------------------------------------------------
 
-#[test]
+#[tokio::test]
 #[ignore = "the writer half of acknowledged_writes_survive_sigkill; the parent runs it"]
-fn crash_writer() {
+async fn crash_writer() {
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() {
         return;
@@ -59,10 +59,10 @@ fn crash_writer() {
     else {
         return;
     };
-    write_until_killed(Path::new(&dir), iteration);
+    write_until_killed(Path::new(&dir), iteration).await;
 }
 
-fn write_until_killed(dir: &Path, iteration: u64) {
+async fn write_until_killed(dir: &Path, iteration: u64) {
     let store = SledStore::open(dir).expect("the writer opens the store");
     let stdout = std::io::stdout();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -78,6 +78,7 @@ fn write_until_killed(dir: &Path, iteration: u64) {
                         false,
                         event("push", &k, iteration, i),
                     )
+                    .await
                     .expect("pin");
                 assert_eq!(outcome, PinOutcome::Created);
                 format!("pin {iteration} {i} {}", record.seq)
@@ -90,12 +91,14 @@ fn write_until_killed(dir: &Path, iteration: u64) {
                         true,
                         event("move", &latest, iteration, i),
                     )
+                    .await
                     .expect("move");
                 format!("move {iteration} {i} {}", record.seq)
             }
             2 => {
                 store
                     .record_signature(signature(iteration, i))
+                    .await
                     .expect("signature");
                 format!("sig {iteration} {i}")
             }
@@ -110,6 +113,7 @@ fn write_until_killed(dir: &Path, iteration: u64) {
                 };
                 let record = store
                     .put_pending(pending, event("quarantine", &k, iteration, i))
+                    .await
                     .expect("put_pending");
                 format!("pending {iteration} {i} {}", record.seq)
             }
@@ -118,6 +122,7 @@ fn write_until_killed(dir: &Path, iteration: u64) {
                 let k = key(iteration, &format!("q{}", i - 1));
                 let (_, record) = store
                     .remove_pending(&k, event("promote", &k, iteration, i - 1))
+                    .await
                     .expect("remove_pending")
                     .expect("the previous step quarantined it");
                 format!("promote {iteration} {} {}", i - 1, record.seq)
@@ -126,6 +131,7 @@ fn write_until_killed(dir: &Path, iteration: u64) {
                 let k = key(iteration, "pulled");
                 let record = store
                     .append_audit(event("pull", &k, iteration, i))
+                    .await
                     .expect("append_audit");
                 format!("audit {iteration} {i} {}", record.seq)
             }
@@ -268,8 +274,8 @@ impl Rng {
     }
 }
 
-#[test]
-fn acknowledged_writes_survive_sigkill() {
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill() {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("temp dir");
     let exe = std::env::current_exe().expect("own path");
@@ -349,11 +355,11 @@ fn acknowledged_writes_survive_sigkill() {
         }
         let _ = errors.join();
 
-        check(dir.path(), &acked, iteration);
+        check(dir.path(), &acked, iteration).await;
     }
 
     let store = SledStore::open(dir.path()).expect("reopen");
-    let report = store.verify_audit().expect("audit chain");
+    let report = store.verify_audit().await.expect("audit chain");
     let audited_acks = (acked.total() - acked.sigs.len()) as u64;
     println!(
         "crash test: {ITERATIONS} iterations, {kills} SIGKILLs, {} operations acknowledged \
@@ -369,24 +375,29 @@ fn acknowledged_writes_survive_sigkill() {
         acked.audits.len(),
         report.events,
         report.events - audited_acks,
-        store.verify_records().expect("records"),
+        store.verify_records().await.expect("records"),
         started.elapsed().as_secs_f64(),
     );
 }
 
 /// Reopens the store after a kill and checks everything acknowledged so far, and that every
 /// write landed together with its audit event.
-fn check(dir: &Path, acked: &Acked, iteration: u64) {
+async fn check(dir: &Path, acked: &Acked, iteration: u64) {
     let ctx = |what: &str| format!("after kill {iteration}: {what}");
     let store = SledStore::open(dir).unwrap_or_else(|e| panic!("{}: {e}", ctx("reopen")));
     store
         .verify_records()
+        .await
         .unwrap_or_else(|e| panic!("{}: {e}", ctx("a record fails to decode")));
     let report = store
         .verify_audit()
+        .await
         .unwrap_or_else(|e| panic!("{}: {e}", ctx("the audit chain")));
 
-    let log = store.audit(0, usize::MAX).expect("read the audit log");
+    let log = store
+        .audit(0, usize::MAX)
+        .await
+        .expect("read the audit log");
     assert_eq!(log.len() as u64, report.events, "{}", ctx("log length"));
     let by_seq: BTreeMap<u64, &AuditEvent> = log.iter().map(|r| (r.seq, &r.event)).collect();
     let event_at = |seq: u64| {
@@ -406,7 +417,10 @@ fn check(dir: &Path, acked: &Acked, iteration: u64) {
 
     // Acknowledged writes are all there.
     for &(it, i, seq) in &acked.pins {
-        let pin = store.get_pin(&key(it, &format!("t{i}"))).expect("get_pin");
+        let pin = store
+            .get_pin(&key(it, &format!("t{i}")))
+            .await
+            .expect("get_pin");
         assert_eq!(
             pin.map(|p| p.digest),
             Some(digest(it, i)),
@@ -419,6 +433,7 @@ fn check(dir: &Path, acked: &Acked, iteration: u64) {
         expect_event(seq, "move", it, i);
         let pin = store
             .get_pin(&key(it, "latest"))
+            .await
             .expect("get_pin")
             .unwrap_or_else(|| panic!("{}", ctx("acknowledged mutable tag missing")));
         let known: Vec<&Digest> = std::iter::once(&pin.digest)
@@ -433,7 +448,7 @@ fn check(dir: &Path, acked: &Acked, iteration: u64) {
         );
     }
     for &(it, i) in &acked.sigs {
-        let found = store.signatures(&digest(it, i)).expect("signatures");
+        let found = store.signatures(&digest(it, i)).await.expect("signatures");
         assert!(
             found
                 .iter()
@@ -448,7 +463,10 @@ fn check(dir: &Path, acked: &Acked, iteration: u64) {
     for &(it, i, seq) in &acked.promotions {
         expect_event(seq, "promote", it, i);
         assert_eq!(
-            store.pending(&key(it, &format!("q{i}"))).expect("pending"),
+            store
+                .pending(&key(it, &format!("q{i}")))
+                .await
+                .expect("pending"),
             None,
             "{}",
             ctx(&format!("acknowledged promotion {it}/{i}"))
@@ -474,7 +492,7 @@ fn check(dir: &Path, acked: &Acked, iteration: u64) {
             _ => {}
         }
     }
-    let pins = store.pins(UPSTREAM, None).expect("pins");
+    let pins = store.pins(UPSTREAM, None).await.expect("pins");
     for (k, pin) in &pins {
         let tag = (k.repository.to_string(), k.tag.to_string());
         let events = pushed.get(&tag);
@@ -491,7 +509,7 @@ fn check(dir: &Path, acked: &Acked, iteration: u64) {
                 repository: event.repository.parse().expect("repository"),
                 tag: event.reference.parse().expect("tag"),
             };
-            let pin = store.get_pin(&k).expect("get_pin");
+            let pin = store.get_pin(&k).await.expect("get_pin");
             assert_eq!(
                 pin.map(|p| p.digest.to_string()),
                 event.digest.clone(),
@@ -506,7 +524,7 @@ fn check(dir: &Path, acked: &Acked, iteration: u64) {
                 tag: event.reference.parse().expect("tag"),
             };
             let tag = (event.repository.clone(), event.reference.clone());
-            let pending = store.pending(&k).expect("pending");
+            let pending = store.pending(&k).await.expect("pending");
             assert_eq!(
                 pending.is_some(),
                 !promoted.contains(&tag),
@@ -517,6 +535,7 @@ fn check(dir: &Path, acked: &Acked, iteration: u64) {
                 assert!(
                     store
                         .pending_for_digest(&pending.digest)
+                        .await
                         .expect("pending_for_digest")
                         .contains(&pending),
                     "{}",
@@ -526,7 +545,7 @@ fn check(dir: &Path, acked: &Acked, iteration: u64) {
         }
     }
     // Every pending tag was quarantined by an event.
-    for pending in store.expired_pending(u64::MAX).expect("pending") {
+    for pending in store.expired_pending(u64::MAX).await.expect("pending") {
         assert!(
             by_seq.values().any(|e| e.action == "quarantine"
                 && e.reference == pending.key.tag.as_str()

@@ -4,11 +4,18 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use std::future::Future;
+use std::pin::Pin;
+
+use deadpool_postgres::{
+    Connect, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio_postgres::Socket;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 
 use super::{PgOptions, SslMode, tls};
-use crate::engine::{Entries, StrayUnread, Tx, TxBody, TxError};
+use crate::engine::{Backend, Entries, StrayUnread, Tx, TxBody, TxError};
 use crate::layout::trees::Tree;
 use crate::{BackendError, StorageError};
 
@@ -273,9 +280,21 @@ impl PgBackend {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
+        // Connections are opened and driven on the runtime that opened the store, whichever
+        // thread or runtime later borrows them from the pool.
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StorageError::InvalidOptions("a database store needs a tokio runtime".to_owned())
+        })?;
         let manager = match tls::connector(options)? {
-            Some(tls) => Manager::from_config(config, tls, manager_config),
-            None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+            Some(tls) => Manager::from_connect(config, ConnectOn { tls, runtime }, manager_config),
+            None => Manager::from_connect(
+                config,
+                ConnectOn {
+                    tls: tokio_postgres::NoTls,
+                    runtime,
+                },
+                manager_config,
+            ),
         };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
@@ -318,66 +337,6 @@ impl PgBackend {
                     drop(client);
                 }
                 Err(e) => return Err(store_error(context, &e)),
-            }
-        }
-    }
-
-    pub(crate) async fn get(
-        &self,
-        tree: Tree,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>, StorageError> {
-        let rows = self.query("reading", GET, &[&tree.name(), &key]).await?;
-        rows.first()
-            .map(|row| row.try_get::<_, Vec<u8>>(0))
-            .transpose()
-            .map_err(|e| store_error("reading", &e))
-    }
-
-    pub(crate) async fn scan(
-        &self,
-        tree: Tree,
-        prefix: &[u8],
-        from: &[u8],
-        limit: usize,
-    ) -> Result<Entries, StorageError> {
-        let start = from.max(prefix);
-        let limit = limit_param(limit);
-        let rows = match prefix_end(prefix) {
-            Some(end) => {
-                self.query(
-                    "scanning",
-                    SCAN_BOUNDED,
-                    &[&tree.name(), &start, &end, &limit],
-                )
-                .await?
-            }
-            None => {
-                self.query("scanning", SCAN_OPEN, &[&tree.name(), &start, &limit])
-                    .await?
-            }
-        };
-        rows.iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(|e| store_error("scanning", &e))
-    }
-
-    /// See the module docs of [`super`]: the writer lock, the replays, the commit.
-    pub(crate) async fn transaction<R: Send>(
-        &self,
-        body: &TxBody<'_, R>,
-    ) -> Result<R, StorageError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.attempt(body).await {
-                Ok(result) => return Ok(result),
-                Err(Failure::Retry(e)) if attempt >= MAX_ATTEMPTS => return Err(e),
-                Err(Failure::Retry(e)) => {
-                    tracing::debug!(error = %e, attempt, "database transaction retried");
-                }
-                Err(Failure::Fail(e)) => return Err(e),
             }
         }
     }
@@ -446,8 +405,115 @@ impl PgBackend {
         })?;
         Ok(result)
     }
+}
 
-    pub(crate) async fn size_on_disk(&self) -> Result<u64, StorageError> {
+/// Opens connections on `runtime`, where their I/O and their connection task then run.
+struct ConnectOn<T> {
+    tls: T,
+    runtime: tokio::runtime::Handle,
+}
+
+type Opened = Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>;
+
+async fn open<T>(config: tokio_postgres::Config, tls: T) -> Opened
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %PgError::of(&e), "database connection closed");
+        }
+    });
+    Ok((client, task))
+}
+
+impl<T> Connect for ConnectOn<T>
+where
+    T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> Pin<Box<dyn Future<Output = Opened> + Send + '_>> {
+        let (config, tls) = (config.clone(), self.tls.clone());
+        let opened = self.runtime.spawn(open(config.clone(), tls.clone()));
+        Box::pin(async move {
+            match opened.await {
+                Ok(opened) => opened,
+                // The store's runtime is shutting down: open it on the caller's.
+                Err(_) => open(config, tls).await,
+            }
+        })
+    }
+}
+
+/// The engine's view of the database.
+#[async_trait::async_trait]
+impl Backend for PgBackend {
+    async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let rows = self.query("reading", GET, &[&tree.name(), &key]).await?;
+        rows.first()
+            .map(|row| row.try_get::<_, Vec<u8>>(0))
+            .transpose()
+            .map_err(|e| store_error("reading", &e))
+    }
+
+    async fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Entries, StorageError> {
+        let start = from.max(prefix);
+        let limit = limit_param(limit);
+        let rows = match prefix_end(prefix) {
+            Some(end) => {
+                self.query(
+                    "scanning",
+                    SCAN_BOUNDED,
+                    &[&tree.name(), &start, &end, &limit],
+                )
+                .await?
+            }
+            None => {
+                self.query("scanning", SCAN_OPEN, &[&tree.name(), &start, &limit])
+                    .await?
+            }
+        };
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(|e| store_error("scanning", &e))
+    }
+
+    /// See the module docs of [`super`]: the writer lock, the replays, the commit.
+    async fn transaction<R: Send>(&self, body: &TxBody<'_, R>) -> Result<R, StorageError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attempt(body).await {
+                Ok(result) => return Ok(result),
+                Err(Failure::Retry(e)) if attempt >= MAX_ATTEMPTS => return Err(e),
+                Err(Failure::Retry(e)) => {
+                    tracing::debug!(error = %e, attempt, "database transaction retried");
+                }
+                Err(Failure::Fail(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// A commit is durable when it returns (the server's `synchronous_commit`).
+    async fn flush(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    async fn size_on_disk(&self) -> Result<u64, StorageError> {
         let rows = self.query("measuring the table", SIZE, &[]).await?;
         let bytes: i64 = rows
             .first()

@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::engine::{Tx, TxError};
+use crate::engine::{Backend, Tx, TxError};
 use crate::layout::trees::Tree;
 use crate::testing::PgServer;
 
 /// A server and a fresh, migrated database on it.
-pub(crate) async fn migrated() -> (PgServer, PgOptions) {
+async fn migrated() -> (PgServer, PgOptions) {
     let server = PgServer::start().expect("start PostgreSQL");
-    let database = server.create_database().await.expect("create a database");
-    let options = server.options(&database);
-    PgStore::migrate(&options).await.expect("migrate");
+    let options = server
+        .migrated_database()
+        .await
+        .expect("a migrated database");
     (server, options)
 }
 

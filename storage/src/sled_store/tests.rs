@@ -3,22 +3,22 @@ use crate::layout::keys;
 use crate::{AuditEvent, Pin, PinKey, PinRequest, RevokedSigner, Store, StoredRevocation};
 use sealgate_policies::gate::PinWarrant;
 
-#[test]
-fn open_creates_the_directory_and_records_the_schema() {
+#[tokio::test]
+async fn open_creates_the_directory_and_records_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/store");
     let store = SledStore::open(&path).unwrap();
     assert!(path.is_dir());
-    assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
+    assert_eq!(store.health().await.unwrap().schema_version, SCHEMA_VERSION);
     assert!(store.size_on_disk().unwrap() > 0);
 }
 
-#[test]
-fn reopening_keeps_the_schema() {
+#[tokio::test]
+async fn reopening_keeps_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     drop(SledStore::open(dir.path()).unwrap());
     let store = reopen(dir.path()).unwrap();
-    assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
+    assert_eq!(store.health().await.unwrap().schema_version, SCHEMA_VERSION);
 }
 
 /// Opens a store a test has just dropped. sled's background flusher may still hold the
@@ -40,7 +40,7 @@ fn set_schema(store: &SledStore, raw: &[u8]) {
     store
         .engine
         .backend
-        .with(|open| {
+        .with(|open, _| {
             open.tree(Tree::Meta)
                 .insert(keys::SCHEMA_VERSION, raw)
                 .map_err(io)?;
@@ -50,8 +50,8 @@ fn set_schema(store: &SledStore, raw: &[u8]) {
         .unwrap();
 }
 
-#[test]
-fn a_store_from_a_newer_binary_is_refused() {
+#[tokio::test]
+async fn a_store_from_a_newer_binary_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = SledStore::open(dir.path()).unwrap();
@@ -64,19 +64,19 @@ fn a_store_from_a_newer_binary_is_refused() {
     );
 }
 
-#[test]
-fn an_older_store_is_stamped_with_the_current_schema() {
+#[tokio::test]
+async fn an_older_store_is_stamped_with_the_current_schema() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = SledStore::open(dir.path()).unwrap();
         set_schema(&store, &0u32.to_be_bytes());
     }
     let store = reopen(dir.path()).unwrap();
-    assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
+    assert_eq!(store.health().await.unwrap().schema_version, SCHEMA_VERSION);
 }
 
-#[test]
-fn a_store_from_before_the_fact_trees_opens_with_them_empty() {
+#[tokio::test]
+async fn a_store_from_before_the_fact_trees_opens_with_them_empty() {
     use sealgate_policies::oci::Digest;
 
     use crate::{ManifestKind, Referrer};
@@ -98,18 +98,20 @@ fn a_store_from_before_the_fact_trees_opens_with_them_empty() {
         assert!(!db.tree_names().iter().any(|n| n == b"referrers"));
     }
     let store = reopen(dir.path()).unwrap();
-    assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
+    assert_eq!(store.health().await.unwrap().schema_version, SCHEMA_VERSION);
     let d = |n: u64| -> Digest { format!("sha256:{n:064x}").parse().unwrap() };
     let repository = "team/app".parse().unwrap();
-    assert!(store.blob_owners(&d(1)).unwrap().is_empty());
+    assert!(store.blob_owners(&d(1)).await.unwrap().is_empty());
     assert!(
         store
             .referrers("hub", &repository, &d(1))
+            .await
             .unwrap()
             .is_empty()
     );
     store
         .record_blobs(&d(2), ManifestKind::Image, &[d(1)])
+        .await
         .unwrap();
     let referrer = Referrer {
         media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
@@ -121,17 +123,18 @@ fn a_store_from_before_the_fact_trees_opens_with_them_empty() {
     assert!(
         store
             .record_referrer("hub", &repository, &d(1), referrer.clone())
+            .await
             .unwrap()
     );
     assert_eq!(
-        store.blob_owners(&d(1)).unwrap(),
+        store.blob_owners(&d(1)).await.unwrap(),
         [(d(2), ManifestKind::Image)]
     );
     assert_eq!(
-        store.referrers("hub", &repository, &d(1)).unwrap(),
+        store.referrers("hub", &repository, &d(1)).await.unwrap(),
         [referrer]
     );
-    store.verify_records().unwrap();
+    store.verify_records().await.unwrap();
 }
 
 fn admin_event(action: &str) -> AuditEvent {
@@ -172,8 +175,8 @@ fn revocations() -> [StoredRevocation; 2] {
     ]
 }
 
-#[test]
-fn revocations_and_retirements_survive_reopening() {
+#[tokio::test]
+async fn revocations_and_retirements_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let kept = PinKey {
         upstream: "hub".to_owned(),
@@ -199,32 +202,39 @@ fn revocations_and_retirements_survive_reopening() {
         for k in [&kept, &retired] {
             store
                 .pin(k, request(pin.clone()), false, admin_event("push"))
+                .await
                 .unwrap();
         }
         store
             .retire_pin(&retired, admin_event("retire"))
+            .await
             .unwrap()
             .unwrap();
         store
             .record_revocation(cert.clone(), admin_event("revoke"))
+            .await
             .unwrap();
-        store.record_revocation(key, admin_event("revoke")).unwrap();
+        store
+            .record_revocation(key, admin_event("revoke"))
+            .await
+            .unwrap();
         store
             .record_revocation(replaced.clone(), admin_event("revoke"))
+            .await
             .unwrap();
-        store.verify_audit().unwrap().head
+        store.verify_audit().await.unwrap().head
     };
     let store = reopen(dir.path()).unwrap();
-    assert_eq!(store.revocations().unwrap(), [replaced, cert]);
-    assert_eq!(store.get_pin(&retired).unwrap(), None);
-    assert_eq!(store.all_pins().unwrap(), [(kept, pin)]);
-    let report = store.verify_audit().unwrap();
+    assert_eq!(store.revocations().await.unwrap(), [replaced, cert]);
+    assert_eq!(store.get_pin(&retired).await.unwrap(), None);
+    assert_eq!(store.all_pins().await.unwrap(), [(kept, pin)]);
+    let report = store.verify_audit().await.unwrap();
     assert_eq!((report.events, report.head), (6, head));
-    store.verify_records().unwrap();
+    store.verify_records().await.unwrap();
 }
 
-#[test]
-fn a_store_from_before_the_revocations_tree_opens_with_it_empty() {
+#[tokio::test]
+async fn a_store_from_before_the_revocations_tree_opens_with_it_empty() {
     let dir = tempfile::tempdir().unwrap();
     {
         // A schema-1 store as a binary without `revocations` left it.
@@ -242,24 +252,25 @@ fn a_store_from_before_the_revocations_tree_opens_with_it_empty() {
         assert!(!db.tree_names().iter().any(|n| n == b"revocations"));
     }
     let store = reopen(dir.path()).unwrap();
-    assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
-    assert!(store.revocations().unwrap().is_empty());
+    assert_eq!(store.health().await.unwrap().schema_version, SCHEMA_VERSION);
+    assert!(store.revocations().await.unwrap().is_empty());
     let [key, _] = revocations();
     let (new, record) = store
         .record_revocation(key.clone(), admin_event("revoke"))
+        .await
         .unwrap();
     assert!(new);
     assert_eq!(record.seq, 1);
-    assert_eq!(store.revocations().unwrap(), [key]);
-    store.verify_records().unwrap();
+    assert_eq!(store.revocations().await.unwrap(), [key]);
+    store.verify_records().await.unwrap();
 }
 
-#[test]
-fn size_on_disk_is_the_same_with_or_without_the_trait() {
+#[tokio::test]
+async fn size_on_disk_is_the_same_with_or_without_the_trait() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     let before = SledStore::size_on_disk(&store).unwrap();
-    let via_trait = <SledStore as Store>::size_on_disk(&store).unwrap();
+    let via_trait = <SledStore as Store>::size_on_disk(&store).await.unwrap();
     let after = SledStore::size_on_disk(&store).unwrap();
     assert!(before > 0);
     // The same number, unless sled's background flusher grew the file in between.
@@ -269,8 +280,8 @@ fn size_on_disk_is_the_same_with_or_without_the_trait() {
     );
 }
 
-#[test]
-fn a_corrupt_schema_version_is_an_error_not_a_panic() {
+#[tokio::test]
+async fn a_corrupt_schema_version_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = SledStore::open(dir.path()).unwrap();
@@ -284,8 +295,8 @@ fn a_corrupt_schema_version_is_an_error_not_a_panic() {
     );
 }
 
-#[test]
-fn a_path_that_is_a_file_is_an_open_error() {
+#[tokio::test]
+async fn a_path_that_is_a_file_is_an_open_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
@@ -295,8 +306,8 @@ fn a_path_that_is_a_file_is_an_open_error() {
     ));
 }
 
-#[test]
-fn a_store_in_use_is_an_open_error() {
+#[tokio::test]
+async fn a_store_in_use_is_an_open_error() {
     let dir = tempfile::tempdir().unwrap();
     let _first = SledStore::open(dir.path()).unwrap();
     let second = SledStore::open(dir.path());
@@ -384,8 +395,8 @@ fn pin_of(n: u8) -> Pin {
 /// r11: a full disk failed every write until restart (sled keeps its first I/O error) and left
 /// the failed write readable. Now the store closes, refuses reads and writes while it cannot
 /// reopen, and reopens by itself once space is back, without the write that failed.
-#[test]
-fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
+#[tokio::test]
+async fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
     let disk = Tmpfs::mount("4m");
     let path = disk.path().join("store");
     let store = SledStore::open(&path).unwrap();
@@ -396,6 +407,7 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
             false,
             admin_event("push"),
         )
+        .await
         .unwrap();
     let filler = disk.fill();
 
@@ -405,12 +417,15 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
     let mut acknowledged = vec![("before".to_owned(), pin_of(1))];
     for i in 0..200u8 {
         let tag = format!("during{i}");
-        match store.pin(
-            &pin_key(&tag),
-            request(pin_of(i)),
-            false,
-            admin_event("push"),
-        ) {
+        match store
+            .pin(
+                &pin_key(&tag),
+                request(pin_of(i)),
+                false,
+                admin_event("push"),
+            )
+            .await
+        {
             Ok(_) => acknowledged.push((tag, pin_of(i))),
             Err(e) => {
                 failed = Some((tag, e));
@@ -425,12 +440,12 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
         "the database that lost a write stays open"
     );
     // While the disk is full: no read of the lost write, no write, no readiness.
-    let read = store.get_pin(&pin_key(&failed_tag));
+    let read = store.get_pin(&pin_key(&failed_tag)).await;
     assert!(
         matches!(read, Err(StorageError::Unavailable { .. })),
         "{read:?}"
     );
-    assert!(store.health().is_err());
+    assert!(store.health().await.is_err());
     assert!(
         store
             .pin(
@@ -439,6 +454,7 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
                 false,
                 admin_event("push")
             )
+            .await
             .unwrap_err()
             .is_transient()
     );
@@ -446,19 +462,19 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
     std::fs::remove_file(filler).unwrap();
     std::thread::sleep(REOPEN_INTERVAL);
     assert_eq!(
-        store.health().unwrap().schema_version,
+        store.health().await.unwrap().schema_version,
         SCHEMA_VERSION,
         "the store did not reopen once space was back"
     );
     assert!(store.is_open());
     assert_eq!(
-        store.get_pin(&pin_key(&failed_tag)).unwrap(),
+        store.get_pin(&pin_key(&failed_tag)).await.unwrap(),
         None,
         "the pin whose write failed is in the store"
     );
     for (tag, pin) in &acknowledged {
         assert_eq!(
-            store.get_pin(&pin_key(tag)).unwrap().as_ref(),
+            store.get_pin(&pin_key(tag)).await.unwrap().as_ref(),
             Some(pin),
             "acknowledged pin {tag} lost"
         );
@@ -470,16 +486,17 @@ fn r11_a_full_disk_closes_the_store_and_it_reopens_once_space_is_back() {
             false,
             admin_event("push"),
         )
+        .await
         .unwrap();
-    let report = store.verify_audit().unwrap();
-    store.verify_records().unwrap();
+    let report = store.verify_audit().await.unwrap();
+    store.verify_records().await.unwrap();
     // One event per acknowledged pin, none for the failed one.
-    let pins = store.all_pins().unwrap();
+    let pins = store.all_pins().await.unwrap();
     assert_eq!(report.events, pins.len() as u64, "{pins:?}");
     drop(store);
     let reopened = reopen(&path).unwrap();
     assert_eq!(
-        reopened.get_pin(&pin_key("after")).unwrap(),
+        reopened.get_pin(&pin_key("after")).await.unwrap(),
         Some(pin_of(3))
     );
 }
@@ -497,8 +514,8 @@ impl<T: From<Source>, Source> AmbiguousIfFrom<Source, u8> for T {}
 /// own `BackendError`; the engine's transaction error is storage's too. At run time a sled
 /// error still reads as it did when it was the source itself, and only an I/O error is
 /// transient (it closes the database).
-#[test]
-fn r12_the_public_errors_name_no_sled_type_and_read_as_before() {
+#[tokio::test]
+async fn r12_the_public_errors_name_no_sled_type_and_read_as_before() {
     <StorageError as AmbiguousIfFrom<sled::Error, _>>::check();
     <crate::AuditError as AmbiguousIfFrom<sled::Error, _>>::check();
     <BackendError as AmbiguousIfFrom<sled::Error, _>>::check();
