@@ -2813,3 +2813,5 @@ async fn facts_recorded_by_a_racing_writer_are_not_written_again() {
         [(digest(10), Image)]
     );
 }
+
+mod replicas;

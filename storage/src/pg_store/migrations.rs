@@ -34,7 +34,7 @@ const _: () = assert!(SCHEMA_REQUIRED <= SCHEMA_LATEST);
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_LATEST);
 
 /// Attempts of the bootstrap, which loses a race to create the table when replicas start at
-/// once (the server reports the loser a duplicate) and then finds it made.
+/// once (the server reports the loser a duplicate table, type or key) and then finds it made.
 const BOOTSTRAP_ATTEMPTS: u32 = 5;
 
 /// What [`super::PgStore::migrate`] did.
@@ -106,6 +106,7 @@ pub(super) async fn migrate(backend: &PgBackend) -> Result<MigrationReport, Stor
                         e.code(),
                         Some(code) if *code == SqlState::UNIQUE_VIOLATION
                             || *code == SqlState::DUPLICATE_TABLE
+                            || *code == SqlState::DUPLICATE_OBJECT
                             || *code == SqlState::T_R_SERIALIZATION_FAILURE
                     ) => {}
             Err(e) => return Err(store_error("creating the migrations table", &e)),
