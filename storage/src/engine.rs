@@ -42,6 +42,22 @@ pub(crate) enum TxError {
     Store(StorageError),
     /// The backend found the transaction in conflict with another: run the body again.
     Conflict,
+    /// The body read a key the backend has not fetched yet (a backend over the network runs
+    /// the body against the values fetched so far): the backend fetches it and runs the body
+    /// again. Only such a backend's [`Tx`] returns it.
+    Unread,
+}
+
+/// [`TxError::Unread`] out of a body run by a backend whose [`Tx`] never returns it: the body
+/// made it up, which is a bug; the transaction fails rather than loop.
+#[derive(Debug, thiserror::Error)]
+#[error("a transaction body reported an unread key its backend never reports")]
+pub(crate) struct StrayUnread;
+
+impl From<StrayUnread> for StorageError {
+    fn from(e: StrayUnread) -> Self {
+        StorageError::Io(crate::BackendError::other(e))
+    }
 }
 
 impl From<StorageError> for TxError {

@@ -73,13 +73,61 @@ pub enum StorageError {
         /// The error that closed it, and the last reopen error.
         reason: String,
     },
+    /// The database server could not be reached or did not answer in time: the connection was
+    /// refused or lost, no pooled connection came free, a statement (or the wait for the writer
+    /// lock) timed out, the server is shutting down or in recovery. Transient: the pool
+    /// reconnects by itself. A write that fails with it is not acknowledged; when the connection
+    /// broke during its commit (`context` says so) it may or may not have been committed.
+    #[error("the database is unavailable ({context}): {source}")]
+    DatabaseUnavailable {
+        /// What the store was doing.
+        context: &'static str,
+        /// What the database client said.
+        #[source]
+        source: BackendError,
+    },
+    /// The database has no sealgate schema yet, or an older one than this binary needs.
+    #[error(
+        "the database has sealgate schema version {found} and this binary needs at least \
+         {required}: run `sealgate migrate --config <file>` first"
+    )]
+    DatabaseNotMigrated {
+        /// The newest migration applied (0: none).
+        found: u32,
+        /// The oldest schema version this binary runs on.
+        required: u32,
+    },
+    /// The database's schema was migrated by a newer sealgate than this one.
+    #[error(
+        "the database has sealgate schema version {found}, newer than this binary's {supported}; \
+         run a sealgate at least as new as the one that migrated it"
+    )]
+    DatabaseSchemaTooNew {
+        /// The newest migration applied.
+        found: u32,
+        /// The newest migration this binary knows.
+        supported: u32,
+    },
+    /// The options for a database backend are unusable (a malformed URL, an unreadable CA file).
+    #[error("invalid database options: {0}")]
+    InvalidOptions(String),
+    /// An import was refused: the target store is not empty, or the entries do not make a valid
+    /// store (a record that does not decode, an audit chain that does not verify). Nothing was
+    /// imported.
+    #[error("import refused: {0}")]
+    ImportRefused(String),
 }
 
 impl StorageError {
-    /// Whether retrying later may succeed: an I/O failure (a full disk, a failing device) or a
-    /// store closed by one. Corrupt records, newer schemas and the like are not transient.
+    /// Whether retrying later may succeed: an I/O failure (a full disk, a failing device), a
+    /// store closed by one, or a database out of reach. Corrupt records, newer schemas and the
+    /// like are not transient.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Io(e) if e.device) || matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Io(e) if e.device)
+            || matches!(
+                self,
+                Self::Unavailable { .. } | Self::DatabaseUnavailable { .. }
+            )
     }
 
     /// An I/O error from the backend: the database that returned it may hold writes that never

@@ -29,8 +29,11 @@ mod error;
 pub mod layout;
 #[cfg(any(test, feature = "test-util"))]
 mod mem_store;
+mod pg_store;
 mod records;
 mod sled_store;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 use sealgate_policies::oci::{Digest, RepoName};
 
@@ -38,6 +41,10 @@ pub use error::{AuditError, BackendError, StorageError};
 pub use layout::{keys, trees};
 #[cfg(any(test, feature = "test-util"))]
 pub use mem_store::MemStore;
+pub use pg_store::{
+    MAX_TX_READS, MigrationReport, PgOptions, PgStore, SCHEMA_LATEST as PG_SCHEMA_LATEST,
+    SCHEMA_REQUIRED as PG_SCHEMA_REQUIRED, SslMode,
+};
 pub use records::{
     AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, ManifestKind, PendingTag,
     Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::StorageError;
-use crate::engine::{self, Backend, Engine, EngineStore, Entries, Tx, TxBody, TxError};
+use crate::engine::{
+    self, Backend, Engine, EngineStore, Entries, StrayUnread, Tx, TxBody, TxError,
+};
 use crate::layout::keys;
 use crate::layout::trees::Tree;
 
@@ -146,6 +148,7 @@ impl Backend for MemBackend {
                 Err(TxError::Store(e)) => return Err(e),
                 // Not produced by this backend (the lock excludes conflicts); retry as sled does.
                 Err(TxError::Conflict) => continue,
+                Err(TxError::Unread) => return Err(StrayUnread.into()),
             }
         }
     }

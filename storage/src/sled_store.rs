@@ -36,7 +36,9 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 
-use crate::engine::{self, Backend, Engine, EngineStore, Entries, Tx, TxBody, TxError};
+use crate::engine::{
+    self, Backend, Engine, EngineStore, Entries, StrayUnread, Tx, TxBody, TxError,
+};
 use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{BackendError, SCHEMA_VERSION, StorageError};
@@ -400,6 +402,7 @@ impl Backend for SledBackend {
                 body(&SledTx(views)).map_err(|e| match e {
                     TxError::Store(e) => ConflictableTransactionError::Abort(e),
                     TxError::Conflict => ConflictableTransactionError::Conflict,
+                    TxError::Unread => ConflictableTransactionError::Abort(StrayUnread.into()),
                 })
             });
             let committed = result.map_err(|e| match e {

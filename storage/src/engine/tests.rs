@@ -1,4 +1,5 @@
-//! Behaviour of every operation, run against both backends (`sled_backend::*`, `mem_backend::*`).
+//! Behaviour of every operation, run against every backend (`sled_backend::*`, `mem_backend::*`,
+//! `pg_backend::*`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Barrier;
@@ -9,9 +10,10 @@ use sealgate_policies::oci::{Digest, RepoName};
 
 use super::*;
 use crate::mem_store::MemBackend;
+use crate::testing::PgServer;
 use crate::{
-    CertFacts, MemStore, SignatureFormat, SignatureRecord, SignedSubject, SledStore, StorageError,
-    Store,
+    CertFacts, MemStore, PgStore, SignatureFormat, SignatureRecord, SignedSubject, SledStore,
+    StorageError, Store,
 };
 
 // ---- fixtures ------------------------------------------------------------------------------
@@ -46,6 +48,31 @@ impl Harness for SledStore {
     }
 }
 
+impl Harness for PgStore {
+    async fn poke(&self, tree: Tree, key: &[u8], value: Option<Vec<u8>>) {
+        poke(self.engine(), tree, key, value).await;
+    }
+    async fn peek(&self, tree: Tree, key: &[u8]) -> Option<Vec<u8>> {
+        self.engine().backend.get(tree, key).await.unwrap()
+    }
+    async fn check_records(&self) -> Result<u64, StorageError> {
+        self.verify_records().await
+    }
+}
+
+/// A PostgreSQL server of the test's own, and a store on a migrated database of it. The test
+/// runs on a multi-threaded runtime: the store's connections are driven by it while the racing
+/// tests block the test's thread on their own threads.
+async fn pg_store() -> (PgServer, PgStore) {
+    let server = PgServer::start().expect("start PostgreSQL");
+    let options = server
+        .migrated_database()
+        .await
+        .expect("a migrated database");
+    let store = PgStore::connect(options).await.expect("connect");
+    (server, store)
+}
+
 impl Harness for MemStore {
     async fn poke(&self, tree: Tree, key: &[u8], value: Option<Vec<u8>>) {
         poke(self.engine(), tree, key, value).await;
@@ -58,7 +85,8 @@ impl Harness for MemStore {
     }
 }
 
-/// Runs each listed test function on a fresh sled store and on a fresh in-memory store.
+/// Runs each listed test function on a fresh sled store, a fresh in-memory store and a store on
+/// a fresh PostgreSQL database.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sled_backend {
@@ -76,6 +104,15 @@ macro_rules! on_both_backends {
                 #[tokio::test]
                 async fn $name() {
                     super::$name(&crate::MemStore::new()).await;
+                }
+            )*
+        }
+        mod pg_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (_server, store) = super::pg_store().await;
+                    super::$name(&store).await;
                 }
             )*
         }
@@ -129,9 +166,11 @@ on_both_backends!(
 );
 
 /// Runs a store call to its end on the calling thread. The racing tests call the store from
-/// several OS threads at once, as the proxy's multi-threaded runtime does.
+/// several OS threads at once, as the proxy's multi-threaded runtime does. Timers are on, as
+/// in the proxy: the PostgreSQL pool times its waits for a connection.
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap()
         .block_on(future)
@@ -2325,10 +2364,19 @@ async fn verify_tolerates_appends_running_at_the_same_time(store: &impl Harness)
 
 async fn size_grows_with_data(store: &impl Harness) {
     let empty = store.size_on_disk().await.unwrap();
-    // About 2 MiB of records: past anything a backend sets aside up front.
+    // About 2 MiB of records: past anything a backend sets aside up front. Noise, so that a
+    // backend compressing its values (PostgreSQL does) holds as many bytes as it is given.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for i in 0..256u64 {
         let mut record = signature(i, 1_000 + i, 0, i);
-        record.evidence = vec![i as u8; 8 * 1024];
+        record.evidence = (0..8 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
         store.record_signature(record).await.unwrap();
     }
     let full = store.size_on_disk().await.unwrap();
@@ -2765,3 +2813,5 @@ async fn facts_recorded_by_a_racing_writer_are_not_written_again() {
         [(digest(10), Image)]
     );
 }
+
+mod replicas;
