@@ -26,7 +26,7 @@ use crate::routes::is_valid_namespace;
 pub use crate::tls::RawTls;
 pub use storage::{
     Backend as StorageBackend, PASSWORD_ENV as STORAGE_PASSWORD_ENV, PostgresConfig, RawStorage,
-    SslMode, StorageConfig,
+    SslMode, StorageConfig, build as build_storage,
 };
 
 /// Prefix of environment variables that override file keys (`SEALGATE_LISTEN`,

@@ -90,6 +90,7 @@ pub mod server;
 pub mod signatures;
 pub mod state;
 pub mod store_io;
+pub mod store_open;
 pub mod tags;
 pub mod tls;
 pub mod upload_sessions;
@@ -102,7 +103,7 @@ pub mod warning;
 
 use std::sync::Arc;
 
-use sealgate_storage::{SledStore, StorageError};
+use sealgate_storage::StorageError;
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -115,9 +116,6 @@ pub enum StartupError {
     /// The store could not be opened (locked by another process, newer schema, disk).
     #[error(transparent)]
     Store(#[from] StorageError),
-    /// PostgreSQL is not wired yet (this branch only).
-    #[error("storage.backend = \"postgres\" is not supported by this build")]
-    Postgres,
     /// The upstream client could not be built (system trust roots unreadable).
     #[error("cannot build the upstream client: {0}")]
     Upstream(#[source] std::io::Error),
@@ -141,39 +139,44 @@ pub enum VerifyStoreError {
     Audit(#[from] sealgate_storage::AuditError),
 }
 
-/// Checks a store offline (sealgate must be stopped: sled locks its directory): every record
-/// decodes and the audit chain verifies. Returns a one-line summary.
-pub async fn verify_store(path: &std::path::Path) -> Result<String, VerifyStoreError> {
-    use sealgate_storage::Store as _;
-    if !path.is_dir() {
+/// Checks a store: every record decodes and the audit chain verifies. A sled store must be
+/// stopped (sled locks its directory); a PostgreSQL one may be serving. Returns a one-line
+/// summary.
+pub async fn verify_store(storage: &config::StorageConfig) -> Result<String, VerifyStoreError> {
+    if let Some(path) = storage.sled_path()
+        && !path.is_dir()
+    {
         return Err(VerifyStoreError::Missing(path.to_owned()));
     }
-    let store = SledStore::open(path)?;
+    let store = store_open::OpenedStore::open(storage, false).await?;
     let records = store
         .verify_records()
         .await
         .map_err(VerifyStoreError::Record)?;
-    let audit = store.verify_audit().await?;
+    let audit = store.into_store().verify_audit().await?;
     Ok(format!(
         "store {}: {records} records decode; audit log of {} events verifies, head {}",
-        path.display(),
+        store_open::OpenedStore::describe(storage),
         audit.events,
         audit.head
     ))
 }
 
-/// Opens the store and builds the shared state the server runs with.
-pub async fn open(config: Config) -> Result<Arc<AppState>, StartupError> {
-    let store = SledStore::open(&config.storage_path)?;
+/// Opens the store (applying PostgreSQL migrations first with `migrate`) and builds the shared
+/// state the server runs with.
+pub async fn open(config: Config, migrate: bool) -> Result<Arc<AppState>, StartupError> {
+    let store = store_open::OpenedStore::open(&config.storage, migrate)
+        .await?
+        .into_store();
     let upstreams =
         Upstreams::new(&config.upstreams, config.timeouts).map_err(StartupError::Upstream)?;
     // Revocations made through the admin API outlive restarts: they join the configured trust.
-    let runtime = sealgate_storage::Store::revocations(&store).await?;
+    let runtime = store.revocations().await?;
     let mut config = config;
     if !runtime.is_empty() {
         let mut policy = (*config.policy).clone();
         reload::apply_revocations(&mut policy, &runtime);
         config.policy = Arc::new(policy);
     }
-    Ok(Arc::new(AppState::new(config, upstreams, Arc::new(store))))
+    Ok(Arc::new(AppState::new(config, upstreams, store)))
 }

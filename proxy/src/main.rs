@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sealgate::config::{Config, EnvSource, LogFormat, RawConfig};
+use sealgate::config::{Config, EnvSource, LogFormat, RawConfig, StorageConfig, build_storage};
 
 /// Exit status for a configuration that does not validate (EX_USAGE).
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -34,13 +34,27 @@ enum Command {
         /// Log line format; overrides `log.format`. RUST_LOG overrides `log.level`.
         #[arg(long, value_enum)]
         log_format: Option<LogFormat>,
+        /// With storage.backend = "postgres": apply the schema migrations the database lacks
+        /// before serving (as `sealgate migrate` does). Without it, a database that is not
+        /// migrated is refused.
+        #[arg(long)]
+        migrate: bool,
     },
     /// Verify signatures offline, with no registry: prints the verdict and every reason.
     Verify(Box<sealgate::verify::VerifyArgs>),
-    /// Check the store of a stopped sealgate: every record decodes and the audit log's hash chain
-    /// is intact. Exits 0 when it is, 1 (naming the first broken record) otherwise.
+    /// Check the store: every record decodes and the audit log's hash chain is intact. A sled
+    /// store must be stopped; a PostgreSQL one may be serving. Exits 0 when it is, 1 (naming
+    /// the first broken record) otherwise.
     VerifyStore {
-        /// The configuration file (TOML) whose `storage.path` to check.
+        /// The configuration file (TOML) whose `[storage]` to check.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Apply the PostgreSQL schema migrations the database lacks (storage.backend = "postgres"),
+    /// in one transaction; safe to run from several replicas at once. Run it with the new binary
+    /// before rolling replicas to it. Exits 0 when the schema is up to date.
+    Migrate {
+        /// The configuration file (TOML) whose `[storage]` to migrate.
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
@@ -68,29 +82,28 @@ fn main() -> ExitCode {
         }
         Command::Admin(args) => sealgate::admin::client::run(&args),
         Command::VerifyStore { config } => {
-            let raw = match RawConfig::load(&config, &EnvSource::Process) {
-                Ok(raw) => raw,
+            let base = config.parent().unwrap_or(std::path::Path::new("."));
+            let storage = match RawConfig::load(&config, &EnvSource::Process)
+                .and_then(|raw| build_storage(&raw.storage, base, &EnvSource::Process))
+            {
+                // A sled path is read relative to the configuration file here.
+                Ok(StorageConfig::Sled { path }) => StorageConfig::Sled {
+                    path: base.join(path),
+                },
+                Ok(storage) => storage,
                 Err(e) => return bad_config(&config, &e),
             };
+            run_store_command("verify-store", sealgate::verify_store(&storage))
+        }
+        Command::Migrate { config } => {
             let base = config.parent().unwrap_or(std::path::Path::new("."));
-            // The store's API is async: one thread runs it.
-            let runtime = match tokio::runtime::Builder::new_current_thread().build() {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("sealgate verify-store: cannot start a runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let storage = match RawConfig::load(&config, &EnvSource::Process)
+                .and_then(|raw| build_storage(&raw.storage, base, &EnvSource::Process))
+            {
+                Ok(storage) => storage,
+                Err(e) => return bad_config(&config, &e),
             };
-            match runtime.block_on(sealgate::verify_store(&base.join(&raw.storage.path))) {
-                Ok(report) => {
-                    println!("{report}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("sealgate verify-store: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            run_store_command("migrate", sealgate::store_open::migrate(&storage))
         }
         Command::CheckConfig { config } => {
             let base = config.parent().unwrap_or(std::path::Path::new("."));
@@ -105,13 +118,17 @@ fn main() -> ExitCode {
                 Err(e) => bad_config(&config, &e),
             }
         }
-        Command::Serve { config, log_format } => {
+        Command::Serve {
+            config,
+            log_format,
+            migrate,
+        } => {
             let loaded = match Config::load(&config, &EnvSource::Process) {
                 Ok(c) => c,
                 Err(e) => return bad_config(&config, &e),
             };
             init_tracing(log_format.unwrap_or(loaded.log.format), &loaded.log.level);
-            match serve(loaded, config) {
+            match serve(loaded, config, migrate) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
@@ -119,6 +136,33 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Runs a command on the store on a one-thread runtime and prints its summary.
+fn run_store_command<E: std::fmt::Display>(
+    name: &str,
+    command: impl std::future::Future<Output = Result<String, E>>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("sealgate {name}: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sealgate {name}: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -147,11 +191,13 @@ fn init_tracing(format: LogFormat, level: &str) {
 }
 
 #[tokio::main]
-async fn serve(config: Config, file: PathBuf) -> anyhow::Result<()> {
+async fn serve(config: Config, file: PathBuf, migrate: bool) -> anyhow::Result<()> {
     let listen = config.listen;
     let grace = config.timeouts.shutdown_grace;
     let tls = config.tls.clone();
-    let state = sealgate::open(config).await.context("cannot start")?;
+    let state = sealgate::open(config, migrate)
+        .await
+        .context("cannot start")?;
     // Quarantined tags are dropped (and audited) soon after their TTL: the sweep runs every
     // half of the shortest TTL, between once a second and twice a minute.
     let shortest_ttl = state

@@ -151,11 +151,7 @@ impl StorageConfig {
 }
 
 /// Validates `[storage]`; files are relative to `base`.
-pub(super) fn build(
-    raw: &RawStorage,
-    base: &Path,
-    env: &EnvSource,
-) -> Result<StorageConfig, ConfigError> {
+pub fn build(raw: &RawStorage, base: &Path, env: &EnvSource) -> Result<StorageConfig, ConfigError> {
     match raw.backend {
         Backend::Sled => {
             let postgres_only = [
