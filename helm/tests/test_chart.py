@@ -661,6 +661,11 @@ def postgres_is_a_deployment_without_volumes() -> None:
     assert Rendered(pg_values()).deployment()["spec"]["replicas"] == 2
     assert Rendered(dict(pg_values(), replicas=0)).deployment()["spec"]["replicas"] == 0
     assert Rendered().statefulset()["spec"]["replicas"] == 1
+    # Recreate: without the default's rollingUpdate, which Kubernetes would refuse.
+    deploy = Rendered(dict(pg_values(), strategy={"type": "Recreate"})).deployment()
+    assert deploy["spec"]["strategy"] == {"type": "Recreate"}
+    deploy = Rendered(dict(pg_values(), strategy={"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "50%"}})).deployment()
+    assert deploy["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "50%"}}
 
 
 @test
@@ -792,6 +797,7 @@ def postgres_schema_refuses_bad_values() -> None:
     refused_by_schema(dict(pg_values(), replicas=1), r"/replicas.*minimum: got 1, want 2")
     refused_by_schema({"storage": {"backend": "etcd"}}, r"/storage/backend")
     refused_by_schema(dict(pg_values(), podAntiAffinity={"type": "strict"}), r"/podAntiAffinity/type")
+    refused_by_schema(dict(pg_values(), strategy={"type": "Canary"}), r"/strategy/type")
 
 
 @test
