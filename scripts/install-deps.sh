@@ -2,15 +2,16 @@
 # Installs the Debian packages the demo, the tests and the load comparison need, only those that
 # are missing, and for the tests the Python virtualenv .venv-ci (the Helm chart's tests, the
 # /metrics parser, the oras client).
-# Usage: scripts/install-deps.sh [test|demo|bench]
-#   test   the demo's tools + containerd + podman + .venv-ci   (scripts/test.sh, .ci/run)
-#   demo   docker-registry, skopeo, umoci, jq, curl, openssl   (scripts/demo.sh)
-#   bench  the demo's tools + nginx, wrk, python3, procps   (benches/load/compare.sh)
+# Usage: scripts/install-deps.sh [test|demo|replicas|bench]
+#   test      the demo's tools + containerd + podman + PostgreSQL 15 + .venv-ci   (scripts/test.sh, .ci/run)
+#   demo      docker-registry, skopeo, umoci, jq, curl, openssl   (scripts/demo.sh)
+#   replicas  the demo's tools + PostgreSQL 15, python3   (scripts/demo.sh --replicas N)
+#   bench     the demo's tools + nginx, wrk, python3, procps   (benches/load/compare.sh)
 set -euo pipefail
 mode="${1:-test}"
 case "$mode" in
-  test | demo | bench) ;;
-  *) echo "usage: $0 [test|demo|bench]" >&2; exit 64 ;;
+  test | demo | replicas | bench) ;;
+  *) echo "usage: $0 [test|demo|replicas|bench]" >&2; exit 64 ;;
 esac
 
 # command -> Debian package
@@ -27,6 +28,9 @@ if [[ "$mode" == test ]]; then
   wanted[ctr]=containerd
   wanted[podman]=podman               # push/pull client (containers/image, as skopeo, with its own storage)
 fi
+if [[ "$mode" == replicas ]]; then
+  wanted[python3]=python3             # picks free loopback ports
+fi
 if [[ "$mode" == bench ]]; then
   wanted[nginx]=nginx                 # the plain reverse proxy sealgate is compared with
   wanted[wrk]=wrk                     # HTTP load generator
@@ -39,6 +43,16 @@ for cmd in "${!wanted[@]}"; do
   # (nginx lives in /usr/sbin, which is not on every user's PATH)
   command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || missing+=("${wanted[$cmd]}")
 done
+# PostgreSQL 15 (Debian 12's), for several replicas on one database: the tests and the demo run
+# their own throwaway server from its binaries (initdb, postgres, which are not on PATH) as the
+# unprivileged user `postgres` the package creates, in a temporary directory on a free loopback
+# port.
+pg_bin=/usr/lib/postgresql/15/bin
+if [[ "$mode" == test || "$mode" == replicas ]]; then
+  if [[ ! -x "$pg_bin/initdb" || ! -x "$pg_bin/postgres" ]] || ! id postgres >/dev/null 2>&1; then
+    missing+=(postgresql-15)
+  fi
+fi
 
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
@@ -47,6 +61,9 @@ apt_install() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+# Files this script puts in place only while apt runs, removed however it ends.
+undo=()
+trap '((${#undo[@]} == 0)) || $sudo rm -f "${undo[@]}"' EXIT
 if ((${#missing[@]} > 0)); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   # Debian's nginx package starts its own service on installation, listening on every interface
@@ -58,7 +75,18 @@ if ((${#missing[@]} > 0)); then
     printf '#!/bin/sh\n# installed by sealgate scripts/install-deps.sh while apt runs\nexit 101\n' |
       $sudo tee "$policy" >/dev/null
     $sudo chmod 755 "$policy"
-    trap '$sudo rm -f "$policy"' EXIT
+    undo+=("$policy")
+  fi
+  # Debian's postgresql package would also create a cluster of its own ("15 main", a system
+  # service on port 5432 started at every boot) that nothing here uses. postgresql-common reads
+  # createcluster.d/*.conf when the package is configured: this one, present only while apt
+  # runs, says not to create it.
+  nocluster=/etc/postgresql-common/createcluster.d/00-sealgate-no-main-cluster.conf
+  if [[ " ${missing[*]} " == *" postgresql-15 "* && ! -e "$nocluster" ]]; then
+    $sudo mkdir -p "$(dirname "$nocluster")"
+    printf '# installed by sealgate scripts/install-deps.sh while apt runs\ncreate_main_cluster = false\n' |
+      $sudo tee "$nocluster" >/dev/null
+    undo+=("$nocluster")
   fi
   apt_install "${missing[@]}"
   if [[ " ${missing[*]} " == *" nginx "* && -d /run/systemd/system ]]; then

@@ -6,9 +6,11 @@
 - every rendered manifest is validated, strictly, against the Kubernetes 1.30 OpenAPI schemas
   (kubernetes-validate). CRD kinds (the ServiceMonitor) have no schema there: they are checked
   against helm/tests/servicemonitor.schema.json, a strict subset of the prometheus-operator CRD;
-- the essentials are checked: one replica, the PVC, the security context, the probes, the
-  rendered sealgate.toml (parsed with tomllib), the files it names being mounted, the
-  containerd hosts.toml in NOTES.txt, and values the schema or the chart must refuse;
+- the essentials are checked: with sled one replica and the PVC, with PostgreSQL (storage.backend
+  postgres) a Deployment of several replicas without volumes, anti-affinity, a disruption budget
+  that lets drains through and the database password mounted from its Secret; the security
+  context, the probes, the rendered sealgate.toml (parsed with tomllib), the files it names being
+  mounted, the containerd hosts.toml in NOTES.txt, and values the schema or the chart must refuse;
 - when target/debug/sealgate exists, `sealgate check-config` accepts the rendered configuration.
 
 Run: .venv-ci/bin/python helm/tests/test_chart.py (scripts/install-deps.sh test creates .venv-ci).
@@ -92,14 +94,26 @@ class Rendered:
     def statefulset(self) -> Doc:
         return self.one("StatefulSet")
 
+    def deployment(self) -> Doc:
+        return self.one("Deployment")
+
+    def workload(self) -> Doc:
+        """The StatefulSet (sled) or the Deployment (postgres): exactly one of them."""
+        found = self.all("StatefulSet") + self.all("Deployment")
+        assert len(found) == 1, f"expected one StatefulSet or Deployment, found {self.kinds()}"
+        return found[0]
+
+    def pod(self) -> Doc:
+        return self.workload()["spec"]["template"]["spec"]
+
     def container(self) -> Doc:
-        containers = self.statefulset()["spec"]["template"]["spec"]["containers"]
+        containers = self.pod()["containers"]
         assert len(containers) == 1
         return containers[0]
 
     def projected_paths(self) -> dict[str, tuple[str, str, str]]:
         """Path under /etc/sealgate -> (secret|configMap, object name, key)."""
-        volumes = self.statefulset()["spec"]["template"]["spec"]["volumes"]
+        volumes = self.pod()["volumes"]
         config = next(v for v in volumes if v["name"] == "config")
         paths: dict[str, tuple[str, str, str]] = {}
         for source in config["projected"]["sources"]:
@@ -221,8 +235,8 @@ def test(fn: Callable[[], None]) -> Callable[[], None]:
 
 
 @test
-def lint_default_and_tls_gateway() -> None:
-    for values in (None, values_file("values-tls-gateway.yaml")):
+def lint_default_tls_gateway_and_postgres() -> None:
+    for values in (None, values_file("values-tls-gateway.yaml"), values_file("values-postgres.yaml")):
         report = helm.lint(CHART, values, strict=True, kube_version=f"v{K8S_VERSION}")
         assert report["total_charts_linted"] == 1
         assert not report["errors"], report["errors"]
@@ -569,6 +583,8 @@ def notes_print_hosts_toml_without_fallback() -> None:
 @test
 def schema_refuses_bad_values() -> None:
     refused_by_schema({"replicas": 2}, r"replicas.*maximum")
+    refused_by_schema({"replicas": 3}, r"replicas.*maximum")
+    refused_by_schema({"replicas": 3, "storage": {"backend": "sled"}}, r"replicas.*maximum")
     refused_by_schema({"replicaCount": 1}, r"replicaCount")
     refused_by_schema({"tls": {"enabled": True, "secretNmae": "x"}}, r"secretNmae")
     refused_by_schema({"tls": {"enabled": True}}, r"secretName")
@@ -597,6 +613,202 @@ def chart_refuses_inconsistent_values() -> None:
     refused_by_chart({"admin": {"enabled": True, "port": 5050, "tokenSecret": {"name": "t"}}}, "port and admin.port must differ")
 
 
+# ------------------------------------------------------------------------------------------------
+# storage.backend postgres: several replicas on one database
+# ------------------------------------------------------------------------------------------------
+
+PG_URL = "postgres://sealgate@db.example:5432/sealgate"
+
+
+def pg_values(**postgres: Any) -> dict[str, Any]:
+    """The least a postgres install needs: the URL, the password's Secret (and, with the default
+    sslmode verify-full, the database's CA)."""
+    settings = {"url": PG_URL, "passwordSecret": {"name": "sealgate-db"}, "ca": {"secretName": "sealgate-db-ca"}}
+    settings.update(postgres)
+    return {"storage": {"backend": "postgres", "postgres": settings}}
+
+
+@test
+def postgres_values_render_valid_manifests() -> None:
+    for values in (pg_values(), values_file("values-postgres.yaml")):
+        r = Rendered(values)
+        kinds = ["ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"]
+        if values.get("admin"):
+            kinds.append("Service")
+        # No StatefulSet, no headless Service, no volume claim.
+        assert r.kinds() == sorted(kinds), r.kinds()
+        validate_manifests(r)
+
+
+@test
+def postgres_is_a_deployment_without_volumes() -> None:
+    r = Rendered(values_file("values-postgres.yaml"))
+    deploy = r.deployment()
+    assert deploy["spec"]["replicas"] == 3
+    assert deploy["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert deploy["spec"]["selector"]["matchLabels"].items() <= deploy["spec"]["template"]["metadata"]["labels"].items()
+    assert "volumeClaimTemplates" not in deploy["spec"]
+    assert not r.all("StatefulSet") and not r.all("PersistentVolumeClaim")
+    assert not any(s["metadata"]["name"].endswith("-headless") for s in r.all("Service"))
+    pod = r.pod()
+    assert {v["name"] for v in pod["volumes"]} == {"config", "tmp"}, pod["volumes"]
+    for c in pod["containers"] + pod["initContainers"]:
+        assert {m["name"] for m in c["volumeMounts"]} == {"config", "tmp"}, c["volumeMounts"]
+    assert "persistence.enabled" not in r.notes and "refuses voluntary evictions" not in r.notes
+    assert "3 replicas on one PostgreSQL database" in r.notes
+    assert f"rollout status deployment/{RELEASE}-sealgate" in r.notes
+    # replicas left empty: 2 with postgres (1 with sled), 0 stops it.
+    assert Rendered(pg_values()).deployment()["spec"]["replicas"] == 2
+    assert Rendered(dict(pg_values(), replicas=0)).deployment()["spec"]["replicas"] == 0
+    assert Rendered().statefulset()["spec"]["replicas"] == 1
+    # Recreate: without the default's rollingUpdate, which Kubernetes would refuse.
+    deploy = Rendered(dict(pg_values(), strategy={"type": "Recreate"})).deployment()
+    assert deploy["spec"]["strategy"] == {"type": "Recreate"}
+    deploy = Rendered(dict(pg_values(), strategy={"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "50%"}})).deployment()
+    assert deploy["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "50%"}}
+
+
+@test
+def postgres_replicas_keep_apart() -> None:
+    selector = Rendered().statefulset()["spec"]["selector"]["matchLabels"]
+    # Default: preferred anti-affinity by host name, on the pods' own selector labels.
+    affinity = Rendered(pg_values()).pod()["affinity"]
+    assert affinity == {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": selector},
+                                                    "topologyKey": "kubernetes.io/hostname"}}
+            ]
+        }
+    }, affinity
+    # Required, by zone; the user's nodeAffinity is kept beside it.
+    node = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["infra"]}]}]}}
+    r = Rendered(dict(pg_values(), podAntiAffinity={"type": "hard", "topologyKey": "topology.kubernetes.io/zone"},
+                      affinity={"nodeAffinity": node}))
+    validate_manifests(r)
+    assert r.pod()["affinity"] == {
+        "nodeAffinity": node,
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": selector}, "topologyKey": "topology.kubernetes.io/zone"}]},
+    }
+    # The user's own podAntiAffinity wins; "none" turns it off.
+    own = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "podAffinityTerm": {"labelSelector": {"matchLabels": {"x": "y"}}, "topologyKey": "k"}}]}}
+    assert Rendered(dict(pg_values(), affinity=own)).pod()["affinity"] == own
+    assert "affinity" not in Rendered(dict(pg_values(), podAntiAffinity={"type": "none"})).pod()
+    # sled: one pod, no anti-affinity added (the StatefulSet is as before).
+    assert "affinity" not in Rendered().pod()
+
+
+@test
+def postgres_disruption_budget_lets_drains_through() -> None:
+    for values in (pg_values(), values_file("values-postgres.yaml")):
+        pdb = Rendered(values).one("PodDisruptionBudget")["spec"]
+        assert pdb["minAvailable"] == 1 and "maxUnavailable" not in pdb, pdb
+    pdb = Rendered(dict(pg_values(), podDisruptionBudget={"minAvailable": 2})).one("PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 2
+    assert not Rendered(dict(pg_values(), podDisruptionBudget={"enabled": False})).all("PodDisruptionBudget")
+
+
+@test
+def postgres_config_toml_and_secrets() -> None:
+    r = Rendered(values_file("values-postgres.yaml"))
+    d = CONFIG_DIR
+    assert r.toml()["storage"] == {
+        "backend": "postgres",
+        "url": "postgres://sealgate@sealgate-db-rw.db.svc:5432/sealgate",
+        "password_file": f"{d}/db/password",
+        "pool_size": 8,
+        "connect_timeout": "3s",
+        "statement_timeout": "5s",
+        "sslmode": "verify-full",
+        "ca_file": f"{d}/db/ca.pem",
+        "stale_reads": "30s",
+    }, r.toml()["storage"]
+    # Every file the configuration names is projected, the password and CA from their Secret.
+    projected = r.projected_paths()
+    named = {s[len(d) + 1 :] for s in strings_in(r.toml()) if s.startswith(d + "/")}
+    assert named | {"sealgate.toml"} == set(projected), (named, set(projected))
+    assert projected["db/password"] == ("secret", "sealgate-db-app", "password")
+    assert projected["db/ca.pem"] == ("secret", "sealgate-db-ca", "ca.crt")
+    assert "env" not in r.container()
+    # The defaults: sealgate's own, stale reads off, the CA from a ConfigMap.
+    cfg = Rendered(pg_values(ca={"configMapName": "db-ca"})).toml()["storage"]
+    assert cfg == {
+        "backend": "postgres", "url": PG_URL, "password_file": f"{d}/db/password", "pool_size": 16,
+        "connect_timeout": "5s", "statement_timeout": "5s", "sslmode": "verify-full", "ca_file": f"{d}/db/ca.pem",
+    }, cfg
+    assert Rendered(pg_values(ca={"configMapName": "db-ca"})).projected_paths()["db/ca.pem"] == ("configMap", "db-ca", "ca.crt")
+    # The password as an environment variable instead: no password_file, the variable in both
+    # containers (extraEnv after it), never the password itself in the ConfigMap.
+    extra = [{"name": "SEALGATE_LOG__LEVEL", "value": "debug"}]
+    r = Rendered(dict(pg_values(passwordSecret={"name": "sealgate-db", "key": "pw", "as": "env"}, sslmode="require",
+                                ca={"secretName": ""}), extraEnv=extra))
+    validate_manifests(r)
+    assert r.toml()["storage"] == {
+        "backend": "postgres", "url": PG_URL, "pool_size": 16, "connect_timeout": "5s",
+        "statement_timeout": "5s", "sslmode": "require",
+    }
+    assert not any(p.startswith("db/") for p in r.projected_paths())
+    env = [{"name": "SEALGATE_STORAGE_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "sealgate-db", "key": "pw"}}}] + extra
+    assert r.container()["env"] == env
+    assert r.pod()["initContainers"][0]["env"] == env
+    # sled ignores storage.postgres: the same manifests as the defaults, [storage] path only.
+    sled = Rendered({"storage": {"backend": "sled", "postgres": values_file("values-postgres.yaml")["storage"]["postgres"]}})
+    assert sled.docs == Rendered().docs
+    assert sled.toml()["storage"] == {"path": "/var/lib/sealgate/store"}
+
+
+@test
+def postgres_schema_migrated_by_an_init_container() -> None:
+    r = Rendered(values_file("values-postgres.yaml"))
+    (init,) = r.pod()["initContainers"]
+    c = r.container()
+    assert init["name"] == "migrate"
+    assert init["args"] == ["migrate", "--config", f"{CONFIG_DIR}/sealgate.toml"]
+    assert init["image"] == c["image"] and init["imagePullPolicy"] == c["imagePullPolicy"]
+    assert init["securityContext"] == c["securityContext"]
+    assert init["volumeMounts"] == [m for m in c["volumeMounts"] if m["name"] in ("config", "tmp")]
+    assert c["args"][0] == "serve" and "--migrate" not in c["args"]
+    # migrate: none: no init container, and NOTES.txt says who migrates.
+    r = Rendered(pg_values(migrate="none"))
+    assert "initContainers" not in r.pod()
+    assert "sealgate migrate --config" in r.notes
+    assert "sealgate migrate" not in Rendered(pg_values()).notes
+
+
+@test
+def postgres_schema_refuses_bad_values() -> None:
+    refused_by_schema({"storage": {"backend": "postgres"}}, r"/storage/postgres/url")
+    refused_by_schema({"storage": {"backend": "postgres"}}, r"/storage/postgres/passwordSecret/name")
+    refused_by_schema(pg_values(url=""), r"/storage/postgres/url.*minLength")
+    refused_by_schema(pg_values(passwordSecret={"name": ""}), r"passwordSecret/name.*minLength")
+    refused_by_schema(pg_values(url="postgres://sealgate:s3cret@db.example/sealgate"), r"/storage/postgres/url")
+    refused_by_schema(pg_values(url="postgres://db.example/sealgate?sslmode=disable"), r"/storage/postgres/url")
+    refused_by_schema(pg_values(url="mysql://db.example/sealgate"), r"/storage/postgres/url")
+    refused_by_schema(pg_values(ca={"secretName": ""}), r"/storage/postgres/ca")  # verify-full needs a CA
+    refused_by_schema(pg_values(sslmode="allow"), r"/storage/postgres/sslmode")
+    refused_by_schema(pg_values(stale_reads="soon"), r"/storage/postgres/stale_reads")
+    refused_by_schema(pg_values(pool_size=0), r"/storage/postgres/pool_size.*minimum")
+    refused_by_schema(pg_values(poolSize=8), r"poolSize")
+    refused_by_schema(pg_values(migrate="job"), r"/storage/postgres/migrate")
+    refused_by_schema(pg_values(passwordSecret={"name": "db", "as": "volume"}), r"/passwordSecret/as")
+    refused_by_schema(dict(pg_values(), replicas=1), r"/replicas.*minimum: got 1, want 2")
+    refused_by_schema({"storage": {"backend": "etcd"}}, r"/storage/backend")
+    refused_by_schema(dict(pg_values(), podAntiAffinity={"type": "strict"}), r"/podAntiAffinity/type")
+    refused_by_schema(dict(pg_values(), strategy={"type": "Canary"}), r"/strategy/type")
+
+
+@test
+def postgres_chart_refuses_inconsistent_values() -> None:
+    refused_by_chart(pg_values(sslmode="require"), "storage.postgres.ca is only used with sslmode verify-full")
+    refused_by_chart(
+        dict(pg_values(), extraEnv=[{"name": "SEALGATE_STORAGE_PASSWORD", "value": "x"}]),
+        "extraEnv sets SEALGATE_STORAGE_PASSWORD",
+    )
+
+
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
@@ -611,7 +823,7 @@ def _make_placeholder(path: Path) -> None:
                  "-nodes", "-keyout", "tls.key", "-out", "tls.crt", "-days", "2",
                  "-subj", "/CN=sealgate.internal", "-addext", "subjectAltName=DNS:sealgate.internal",
                  cwd=here)
-    elif name.endswith("ca.crt"):  # a CA bundle
+    elif name.endswith("ca.crt") or name == "ca.pem":  # a CA bundle
         _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                  "-nodes", "-keyout", name + ".key", "-out", name, "-days", "2", "-subj", "/CN=test CA",
                  "-addext", "basicConstraints=critical,CA:TRUE",
@@ -710,6 +922,19 @@ def sealgate_check_config_accepts_the_tls_gateway_config() -> None:
         raise Skip(f"this sealgate binary does not know a key yet: {run.stderr.strip()}")
     assert run.returncode == 0, f"check-config exited {run.returncode}: {run.stderr}"
     assert "s3cret" not in run.stdout + run.stderr, "check-config printed the upstream password"
+
+
+@test
+def sealgate_check_config_accepts_the_postgres_config() -> None:
+    """values-postgres.yaml through `sealgate check-config` (which validates [storage] without
+    connecting). A binary that does not know storage.backend yet skips this test; any other
+    refusal fails it, and the database password is never printed."""
+    _needs_sealgate_and_openssl()
+    run = _check_config(Rendered(values_file("values-postgres.yaml")).toml_text())
+    if run.returncode != 0 and re.search(r"unknown (field|variant)", run.stderr) and "storage" in run.stderr:
+        raise Skip(f"this sealgate binary does not know storage.backend yet: {run.stderr.strip()}")
+    assert run.returncode == 0, f"check-config exited {run.returncode}: {run.stderr}"
+    assert "s3cret" not in run.stdout + run.stderr, "check-config printed a password"
 
 
 class Skip(Exception):

@@ -53,6 +53,28 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "sealgate.configDir" -}}/etc/sealgate{{- end }}
 {{- define "sealgate.storePath" -}}{{ .Values.persistence.mountPath | trimSuffix "/" }}/store{{- end }}
 
+{{/* The store: "true" when it is PostgreSQL (a Deployment of several replicas), "" for sled. */}}
+{{- define "sealgate.postgres" -}}{{ if eq .Values.storage.backend "postgres" }}true{{ end }}{{- end }}
+
+{{/* replicas, or its default when left empty: 1 with sled, 2 with postgres. (0 is a value:
+     `default` would replace it.) */}}
+{{- define "sealgate.replicas" -}}
+{{- if kindIs "invalid" .Values.replicas }}{{ ternary 2 1 (eq .Values.storage.backend "postgres") }}{{ else }}{{ int .Values.replicas }}{{ end }}
+{{- end }}
+
+{{/* The database password as an environment variable (passwordSecret.as: env), else nothing. */}}
+{{- define "sealgate.passwordEnv" -}}
+{{- with .Values.storage.postgres.passwordSecret }}
+{{- if and (include "sealgate.postgres" $) (eq .as "env") }}
+- name: SEALGATE_STORAGE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .key }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The client URL scheme. */}}
 {{- define "sealgate.scheme" -}}{{ ternary "https" "http" .Values.tls.enabled }}{{- end }}
 
@@ -201,5 +223,19 @@ Lists become TOML arrays, maps inline tables. null has no TOML form: such keys a
 {{- end }}
 {{- if eq .Values.port .Values.admin.port }}
 {{- fail "port and admin.port must differ" }}
+{{- end }}
+{{- if include "sealgate.postgres" . }}
+{{- with .Values.storage.postgres }}
+{{- if and (or .ca.secretName .ca.configMapName) (ne .sslmode "verify-full") }}
+{{- fail (printf "storage.postgres.ca is only used with sslmode verify-full (sslmode %s does not check the database's certificate)" .sslmode) }}
+{{- end }}
+{{- if eq .passwordSecret.as "file" }}
+{{- range $.Values.extraEnv }}
+{{- if eq (toString .name) "SEALGATE_STORAGE_PASSWORD" }}
+{{- fail "extraEnv sets SEALGATE_STORAGE_PASSWORD while storage.postgres.passwordSecret.as is file: sealgate refuses both; use passwordSecret.as: env" }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
