@@ -24,9 +24,9 @@ use crate::codec::{
 use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{
-    AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,
-    SCHEMA_VERSION, SignatureRecord, SignedSubject, StorageError, Store, StoreHealth,
+    AuditError, AuditEvent, AuditRecord, AuditReport, ImportReport, MAX_PIN_HISTORY, ManifestKind,
+    PendingTag, Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,
+    SCHEMA_VERSION, SignatureRecord, SignedSubject, StorageError, Store, StoreEntry, StoreHealth,
     StoredRevocation, UnixSecs,
 };
 
@@ -1042,6 +1042,113 @@ impl<S: EngineStore> Store for S {
     async fn size_on_disk(&self) -> Result<u64, StorageError> {
         self.engine().backend.size_on_disk().await
     }
+
+    async fn export_entries(&self) -> Result<Vec<StoreEntry>, StorageError> {
+        let mut entries = Vec::new();
+        for tree in Tree::ALL {
+            self.engine()
+                .for_each(tree, &[], |key, value| {
+                    entries.push(StoreEntry {
+                        tree: tree.name().to_owned(),
+                        key: key.to_vec(),
+                        value: value.to_vec(),
+                    });
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(entries)
+    }
+
+    async fn import_entries(&self, entries: Vec<StoreEntry>) -> Result<ImportReport, StorageError> {
+        let engine = self.engine();
+        let writes = import_writes(entries)?;
+        for tree in Tree::ALL {
+            let present = engine.backend.scan(tree, &[], &[], 2).await?;
+            if present
+                .iter()
+                .any(|(key, _)| tree != Tree::Meta || key != keys::SCHEMA_VERSION)
+            {
+                return Err(StorageError::ImportRefused(format!(
+                    "the store is not empty (tree {} has entries)",
+                    tree.name()
+                )));
+            }
+        }
+        engine
+            .backend
+            .transaction(&|tx| {
+                // A writer that got in since the check above appended to the audit log.
+                if tx.get(Tree::Meta, keys::AUDIT_HEAD)?.is_some() {
+                    return Err(StorageError::ImportRefused(
+                        "the store was written to while importing".to_owned(),
+                    )
+                    .into());
+                }
+                for (tree, key, value) in &writes {
+                    tx.insert(*tree, key, value.clone())?;
+                }
+                Ok(())
+            })
+            .await?;
+        engine.backend.flush().await?;
+        match self.verify_audit().await {
+            Ok(audit) => Ok(ImportReport {
+                entries: writes.len() as u64,
+                audit,
+            }),
+            Err(e) => {
+                // Undone, so that the store is empty again and the import can be retried.
+                engine
+                    .backend
+                    .transaction(&|tx| {
+                        for (tree, key, _) in &writes {
+                            tx.remove(*tree, key)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                engine.backend.flush().await?;
+                Err(StorageError::ImportRefused(format!(
+                    "the audit chain does not verify: {e}"
+                )))
+            }
+        }
+    }
+}
+
+/// An entry to import: its tree, key and value.
+type ImportWrite = (Tree, Vec<u8>, Vec<u8>);
+
+/// The entries of an export as writes: each tree known, each entry decoding as
+/// [`Engine::verify_records`] would decode it, none given twice, the source's schema version
+/// not newer than this binary's (and not written: the store keeps its own).
+fn import_writes(entries: Vec<StoreEntry>) -> Result<Vec<ImportWrite>, StorageError> {
+    let refused = StorageError::ImportRefused;
+    let mut seen = BTreeSet::new();
+    let mut writes = Vec::with_capacity(entries.len());
+    for StoreEntry { tree, key, value } in entries {
+        let Some(known) = Tree::ALL.into_iter().find(|t| t.name() == tree) else {
+            return Err(refused(format!("unknown tree {tree:?}")));
+        };
+        check_entry(known, known.name(), &key, &value)
+            .map_err(|e| refused(format!("an entry does not decode: {e}")))?;
+        if !seen.insert((known.index(), key.clone())) {
+            return Err(refused(format!("a key of tree {tree} is given twice")));
+        }
+        if known == Tree::Meta && key == keys::SCHEMA_VERSION {
+            let found = decode_schema_version(&value)?;
+            if found > SCHEMA_VERSION {
+                return Err(refused(format!(
+                    "the export has schema version {found}, newer than this binary's \
+                     {SCHEMA_VERSION}"
+                )));
+            }
+            continue;
+        }
+        writes.push((known, key, value));
+    }
+    Ok(writes)
 }
 
 /// [`SCHEMA_VERSION`] as the `meta` tree stores it.

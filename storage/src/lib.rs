@@ -46,9 +46,9 @@ pub use pg_store::{
     SCHEMA_REQUIRED as PG_SCHEMA_REQUIRED, SslMode,
 };
 pub use records::{
-    AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,
-    SignatureFormat, SignatureRecord, SignedSubject, StoredRevocation, UnixSecs,
+    AuditEvent, AuditRecord, AuditReport, CertFacts, ImportReport, MAX_PIN_HISTORY, ManifestKind,
+    PendingTag, Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,
+    SignatureFormat, SignatureRecord, SignedSubject, StoreEntry, StoredRevocation, UnixSecs,
 };
 pub use sled_store::SledStore;
 
@@ -311,4 +311,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Bytes the store occupies (on disk for sled; an estimate of the data held for MemStore).
     async fn size_on_disk(&self) -> Result<u64, StorageError>;
+
+    /// Every entry of every tree, tree by tree in a fixed order, each in key order: the whole
+    /// store, to move it to another backend ([`Store::import_entries`]). Read a page at a time
+    /// outside any transaction, so export a store nothing writes to (a stopped gate) or the copy
+    /// may mix two moments (the import's audit check would then refuse it).
+    async fn export_entries(&self) -> Result<Vec<StoreEntry>, StorageError>;
+
+    /// Writes an export into this store, which must be empty (nothing written but its schema
+    /// version), then verifies the audit chain. Refused with [`StorageError::ImportRefused`]
+    /// when the store is not empty, a tree is unknown, an entry is given twice or does not
+    /// decode, the export is of a newer sealgate, or the chain does not verify after the
+    /// import; nothing stays imported then. The entries are written in one transaction
+    /// (durable on return); the source's schema version is checked, not copied.
+    async fn import_entries(&self, entries: Vec<StoreEntry>) -> Result<ImportReport, StorageError>;
 }
