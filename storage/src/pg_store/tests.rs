@@ -354,3 +354,157 @@ fn a_ca_file_without_verify_full_is_refused() {
         Err(StorageError::InvalidOptions(_))
     ));
 }
+
+/// A CA, and a server certificate and key it issued for `san` (PEM).
+struct Pki {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+fn pki(san: rcgen::SanType) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let issuer = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.subject_alt_names = vec![san];
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    Pki {
+        ca: issuer.pem(),
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+}
+
+fn localhost() -> rcgen::SanType {
+    rcgen::SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into())
+}
+
+/// Whether the store's connections to the database are encrypted.
+async fn encrypted(options: &PgOptions) -> Result<bool, StorageError> {
+    let client = backend(options).client().await?;
+    let row = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    Ok(row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_modes_encrypt_and_verify_full_checks_the_ca_and_the_name() {
+    let issued = pki(localhost());
+    let server = PgServer::start_with_tls(&issued.cert, &issued.key).unwrap();
+    let database = server.create_database().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    let ca = write("ca.pem", &issued.ca);
+    let with = |sslmode, ca_file: Option<&std::path::Path>| PgOptions {
+        sslmode,
+        ca_file: ca_file.map(ToOwned::to_owned),
+        ..server.options(&database)
+    };
+
+    assert!(
+        encrypted(&with(SslMode::VerifyFull, Some(&ca)))
+            .await
+            .unwrap()
+    );
+    assert!(encrypted(&with(SslMode::Require, None)).await.unwrap());
+    assert!(encrypted(&with(SslMode::Prefer, None)).await.unwrap());
+    assert!(!encrypted(&with(SslMode::Disable, None)).await.unwrap());
+
+    // Another CA's certificate, or the right CA's for another name, is refused.
+    let stranger = write("stranger.pem", &pki(localhost()).ca);
+    let error = encrypted(&with(SslMode::VerifyFull, Some(&stranger)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StorageError::DatabaseUnavailable { .. }),
+        "{error:?}"
+    );
+    let misnamed = pki(rcgen::SanType::DnsName("db.example".try_into().unwrap()));
+    let misnamed_server = PgServer::start_with_tls(&misnamed.cert, &misnamed.key).unwrap();
+    let misnamed_ca = write("misnamed.pem", &misnamed.ca);
+    let options = PgOptions {
+        sslmode: SslMode::VerifyFull,
+        ca_file: Some(misnamed_ca),
+        ..misnamed_server.options("postgres")
+    };
+    assert!(encrypted(&options).await.is_err());
+}
+
+#[tokio::test]
+async fn tls_required_from_a_server_without_it_is_refused() {
+    let server = PgServer::start().unwrap();
+    let options = PgOptions {
+        sslmode: SslMode::Require,
+        ..server.options("postgres")
+    };
+    let error = encrypted(&options).await.unwrap_err();
+    assert!(error.is_transient(), "{error:?}");
+    let options = PgOptions {
+        sslmode: SslMode::Prefer,
+        ..server.options("postgres")
+    };
+    assert!(!encrypted(&options).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_waiting_past_the_statement_timeout_is_unavailable_and_readers_never_wait() {
+    let (_server, options) = migrated().await;
+    let options = PgOptions {
+        statement_timeout: Duration::from_millis(300),
+        ..options
+    };
+    let store = backend(&options);
+    store
+        .transaction(&|tx: &dyn Tx| tx.insert(Tree::Pins, b"k", b"1".to_vec()))
+        .await
+        .unwrap();
+    // Another replica's writer holds the lock (a slow transaction).
+    let mut holder = backend(&options).client().await.unwrap();
+    let held = holder.transaction().await.unwrap();
+    held.query(
+        "SELECT id FROM sealgate_writer WHERE id = 1 FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+
+    let error = store
+        .transaction(&|tx: &dyn Tx| tx.insert(Tree::Pins, b"k", b"2".to_vec()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StorageError::DatabaseUnavailable {
+                context: "waiting for the writer lock",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        store.get(Tree::Pins, b"k").await.unwrap(),
+        Some(b"1".to_vec())
+    );
+    held.rollback().await.unwrap();
+    store
+        .transaction(&|tx: &dyn Tx| tx.insert(Tree::Pins, b"k", b"2".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(Tree::Pins, b"k").await.unwrap(),
+        Some(b"2".to_vec())
+    );
+}
