@@ -1,4 +1,5 @@
-//! sealgate-storage: the index behind a trait, with sled as the embedded default.
+//! sealgate-storage: the index behind a trait, with sled as the embedded default and PostgreSQL
+//! ([`PgStore`]) for several replicas sharing one database.
 //!
 //! This crate owns the key layout ([`layout`]: [`trees`], [`keys`]) and the invariants about it.
 //! The API is async ([`Store`] is an `async_trait`, usable as `Arc<dyn Store>`), so that a
@@ -22,6 +23,12 @@
 //! - Every record carries its version; a newer binary reads an older store, and a record or
 //!   store from a newer binary is refused with a typed error rather than misread.
 //! - Stored bytes never cause a panic: anything undecodable is [`StorageError::Corrupt`].
+//!
+//! One engine implements [`Store`] over every backend (named trees of ordered keys with
+//! multi-tree transactions), so sled, PostgreSQL and the in-memory test store keep these
+//! guarantees the same way, and one test suite runs over all three. On PostgreSQL they hold
+//! across replicas: writers take turns on a lock row, so the create-if-absent pin and the audit
+//! head are decided once for the whole fleet (see [`PgStore`]).
 
 mod codec;
 mod engine;
@@ -41,10 +48,7 @@ pub use error::{AuditError, BackendError, StorageError};
 pub use layout::{keys, trees};
 #[cfg(any(test, feature = "test-util"))]
 pub use mem_store::MemStore;
-pub use pg_store::{
-    MAX_TX_READS, MigrationReport, PgOptions, PgStore, SCHEMA_LATEST as PG_SCHEMA_LATEST,
-    SCHEMA_REQUIRED as PG_SCHEMA_REQUIRED, SslMode,
-};
+pub use pg_store::{MAX_TX_READS, MigrationReport, PgOptions, PgStore, SslMode};
 pub use records::{
     AuditEvent, AuditRecord, AuditReport, CertFacts, ImportReport, MAX_PIN_HISTORY, ManifestKind,
     PendingTag, Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,
@@ -63,8 +67,8 @@ pub struct StoreHealth {
     pub schema_version: u32,
 }
 
-/// The operations the proxy needs from any backend (sled now; PostgreSQL for several replicas
-/// later). No backend's type appears here: errors are [`StorageError`] and [`AuditError`].
+/// The operations the proxy needs from any backend (sled, PostgreSQL). No backend's type
+/// appears here: errors are [`StorageError`] and [`AuditError`].
 ///
 /// Methods that back an acknowledged response (every write) return only once their writes are
 /// durable. Each call is its own transaction: two calls in a row are never one, whatever

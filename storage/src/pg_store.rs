@@ -14,8 +14,10 @@
 //! (`TxError::Unread`), the key is fetched inside the transaction, and the body runs again.
 //! When a run completes without such a read its writes are applied (one upsert and one delete
 //! statement, pipelined) and committed. A body reads at most [`MAX_TX_READS`] keys, so the
-//! replays are bounded (a [`crate::Store::pin_batch`] reads one key per entry and replays once
-//! per entry: callers keep batches to the chunk sizes its docs give).
+//! replays are bounded. Each replay runs the body from its start, so a body's time grows with
+//! the square of the keys it reads: nothing for the request path (a pin reads three keys), but
+//! a [`crate::Store::pin_batch`] reads one key per entry, so batches stay at the chunk sizes
+//! its docs give (1,000 beside a serving gate).
 //!
 //! Failures close the gate: a refused or lost connection, no free pooled connection within the
 //! connect timeout, a statement (or the wait for the writer lock) exceeding the statement
@@ -26,13 +28,14 @@
 //! broken connections and opens new ones, so a database restart needs no sealgate restart.
 //!
 //! Schema: versioned migrations embedded in the binary ([`PgStore::migrate`]), recorded in
-//! `sealgate_schema_migrations`. The rule between binaries and schemas: a binary knows
-//! migrations up to [`SCHEMA_LATEST`] and runs on any schema from [`SCHEMA_REQUIRED`] up to
-//! that. A migration only adds (tables, columns with defaults, indexes), so an older schema
-//! stays readable by newer code until a migration that the code needs raises
-//! [`SCHEMA_REQUIRED`]; a schema newer than the binary is refused, since the binary cannot know
-//! what it would misread. Upgrades run `sealgate migrate` with the new binary first, then roll
-//! the replicas.
+//! `sealgate_schema_migrations`. The rule between binaries and schemas: a binary knows the
+//! migrations up to [`PgStore::SCHEMA_LATEST`] and runs on any schema from
+//! [`PgStore::SCHEMA_REQUIRED`] up to that. A migration only adds (tables, columns with
+//! defaults, indexes), so newer code reads an older schema until it needs what a migration
+//! adds, and only then is [`PgStore::SCHEMA_REQUIRED`] raised; a schema newer than the binary
+//! is refused, since the binary cannot know what it would misread. Upgrades run `sealgate
+//! migrate` with the new binary first, then roll the replicas. The records themselves carry
+//! the engine's own layout version ([`crate::SCHEMA_VERSION`]), checked as sled's is.
 
 mod backend;
 mod migrations;
@@ -48,7 +51,8 @@ use crate::{SCHEMA_VERSION, StorageError};
 
 pub use backend::MAX_TX_READS;
 pub(crate) use backend::PgBackend;
-pub use migrations::{MigrationReport, SCHEMA_LATEST, SCHEMA_REQUIRED};
+pub use migrations::MigrationReport;
+use migrations::{SCHEMA_LATEST, SCHEMA_REQUIRED};
 
 /// How to reach the database. The password is never printed (`Debug` redacts it, and the one
 /// in the URL if any).
@@ -160,7 +164,8 @@ impl FromStr for SslMode {
     }
 }
 
-/// The PostgreSQL store. Clones share one connection pool.
+/// The PostgreSQL store. Clones share one connection pool, whose connections are opened and
+/// driven on the tokio runtime that called [`PgStore::connect`].
 #[derive(Debug, Clone)]
 pub struct PgStore {
     engine: Engine<PgBackend>,
@@ -168,7 +173,7 @@ pub struct PgStore {
 
 impl PgStore {
     /// Opens a pool on the database and checks its schema: one not migrated yet (or older than
-    /// [`SCHEMA_REQUIRED`]) is [`StorageError::DatabaseNotMigrated`], one newer than this binary
+    /// [`PgStore::SCHEMA_REQUIRED`]) is [`StorageError::DatabaseNotMigrated`], one newer than this binary
     /// [`StorageError::DatabaseSchemaTooNew`]. Fails with
     /// [`StorageError::DatabaseUnavailable`] if the database cannot be reached.
     pub async fn connect(options: PgOptions) -> Result<Self, StorageError> {
@@ -197,6 +202,13 @@ impl PgStore {
     pub async fn verify_records(&self) -> Result<u64, StorageError> {
         self.engine.verify_records().await
     }
+
+    /// The newest database schema version this binary knows (its last migration).
+    pub const SCHEMA_LATEST: u32 = SCHEMA_LATEST;
+
+    /// The oldest database schema version this binary runs on: a newer binary reads an older
+    /// schema down to this one (see the module docs).
+    pub const SCHEMA_REQUIRED: u32 = SCHEMA_REQUIRED;
 
     /// Applies the migrations the database lacks, in order, in one transaction, and records
     /// them. Idempotent, and safe when several replicas run it at once (they take turns on a
