@@ -42,9 +42,9 @@ pub(crate) enum TxError {
     Store(StorageError),
     /// The backend found the transaction in conflict with another: run the body again.
     Conflict,
-    /// The body read a key the backend has not fetched yet (a backend over the network runs
-    /// the body against the values fetched so far): the backend fetches it and runs the body
-    /// again. Only such a backend's [`Tx`] returns it.
+    /// The body read a key the backend has not fetched, and the backend stops the run there (a
+    /// backend over the network runs the body against the values fetched so far, and stops one
+    /// that reads more keys than it may fetch). Only such a backend's [`Tx`] returns it.
     Unread,
 }
 
@@ -101,12 +101,15 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Its writes are applied only if it returns `Ok`.
     ///
     /// A backend may run `body` any number of times before one run commits: sled retries it on
-    /// conflict, and a backend over the network may stop a run at a read of a key it has not
-    /// fetched yet ([`Tx::get`] fails), fetch that key and run the body again. So every body
-    /// must be a pure function of what it reads through `tx` and of its captured inputs (no
-    /// side effects, no state carried from one run to the next), and must return every
-    /// [`TxError`] that `tx` gives it unchanged, with `?`: never swallow one or map it to
-    /// another error, or the backend cannot tell a retry from a failure.
+    /// conflict, and a backend over the network (PostgreSQL) runs it first against the keys it
+    /// has fetched, answering the others as absent, to learn which keys it reads; it discards
+    /// such a run whatever it returned, fetches those keys and runs the body again (or stops a
+    /// run at a read it will not fetch: [`Tx::get`] fails). So every body must be a pure
+    /// function of what it reads through `tx` and of its captured inputs (no side effects, no
+    /// state carried from one run to the next), must never panic whatever it reads (any
+    /// combination of present and absent keys), and must return every [`TxError`] that `tx`
+    /// gives it unchanged, with `?`: never swallow one or map it to another error, or the
+    /// backend cannot tell a retry from a failure.
     async fn transaction<R: Send>(&self, body: &TxBody<'_, R>) -> Result<R, StorageError>;
 
     /// Makes every committed write durable.

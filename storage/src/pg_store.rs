@@ -10,14 +10,15 @@
 //! across all replicas run one at a time, and at READ COMMITTED every read after the lock sees
 //! every earlier commit. The engine's transaction bodies are synchronous, so they run against a
 //! replaying view: reads come from the body's own writes, then from the values fetched so far in
-//! this database transaction; a read of a key not fetched yet stops the run
-//! (`TxError::Unread`), the key is fetched inside the transaction, and the body runs again.
-//! When a run completes without such a read its writes are applied (one upsert and one delete
-//! statement, pipelined) and committed. A body reads at most [`MAX_TX_READS`] keys, so the
-//! replays are bounded. Each replay runs the body from its start, so a body's time grows with
-//! the square of the keys it reads: nothing for the request path (a pin reads three keys), but
-//! a [`crate::Store::pin_batch`] reads one key per entry, so batches stay at the chunk sizes
-//! its docs give (1,000 beside a serving gate).
+//! this database transaction. A key not fetched yet is answered as absent and noted; a run that
+//! noted any is discarded whatever it returned, the noted keys are fetched inside the
+//! transaction in one statement, and the body runs again. A run that read only fetched keys saw
+//! the database as it is under the lock: its writes are applied (one upsert and one delete
+//! statement, pipelined) and committed. So a pin costs one round trip for its reads (pin,
+//! pending entry, audit head), and a [`crate::Store::pin_batch`] of any size two runs, not one
+//! per entry; a read that depends on a value read before takes one run more. A body reads at
+//! most [`MAX_TX_READS`] keys (`TxError::Unread` stops one that goes past), so the runs are
+//! bounded and a runaway body fails closed.
 //!
 //! Failures close the gate: a refused or lost connection, no free pooled connection within the
 //! connect timeout, a statement (or the wait for the writer lock) exceeding the statement

@@ -151,13 +151,58 @@ async fn a_transaction_replays_until_every_read_is_fetched_and_writes_once() {
     };
     let read = backend.transaction(&body).await.unwrap();
     assert_eq!(read, vec![Some(b"1".to_vec()), None, None, None]);
-    // One run per unfetched key, and the one that completed.
-    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 3);
+    // A run that finds which keys it reads (both answered as absent), one statement fetching
+    // them, and the run that completed.
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 2);
     assert_eq!(backend.get(Tree::Pins, b"a").await.unwrap(), None);
     assert_eq!(
         backend.get(Tree::Pending, b"d").await.unwrap(),
         Some(b"4".to_vec())
     );
+}
+
+#[tokio::test]
+async fn a_body_sees_each_fetched_value_and_reads_that_depend_on_one_take_another_run() {
+    let (_server, options) = migrated().await;
+    let backend = backend(&options);
+    backend
+        .transaction(&|tx: &dyn Tx| {
+            tx.insert(Tree::Meta, b"next", b"second".to_vec())?;
+            tx.insert(Tree::Pins, b"second", b"found".to_vec())
+        })
+        .await
+        .unwrap();
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    let body = |tx: &dyn Tx| -> Result<Option<Vec<u8>>, TxError> {
+        runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Which key is read second depends on the value of the first.
+        let next = tx.get(Tree::Meta, b"next")?.unwrap_or_default();
+        let value = tx.get(Tree::Pins, &next)?;
+        tx.insert(Tree::Pending, b"copy", value.clone().unwrap_or_default())?;
+        Ok(value)
+    };
+    assert_eq!(
+        backend.transaction(&body).await.unwrap(),
+        Some(b"found".to_vec())
+    );
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        backend.get(Tree::Pending, b"copy").await.unwrap(),
+        Some(b"found".to_vec())
+    );
+
+    // A thousand independent reads take one statement and two runs, not a thousand.
+    runs.store(0, std::sync::atomic::Ordering::Relaxed);
+    let many = |tx: &dyn Tx| -> Result<usize, TxError> {
+        runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut present = 0;
+        for n in 0..1000u64 {
+            present += usize::from(tx.get(Tree::Pins, &n.to_be_bytes())?.is_some());
+        }
+        Ok(present)
+    };
+    assert_eq!(backend.transaction(&many).await.unwrap(), 0);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
 
 #[tokio::test]
