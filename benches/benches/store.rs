@@ -21,6 +21,20 @@ use sealgate_storage::{
     Store,
 };
 
+thread_local! {
+    /// The store's API is async (and sled's flush runs on a runtime's blocking pool): each
+    /// thread waits for it on a runtime of its own, so threads that call the store at once
+    /// (`import_stalls`) never take turns on one.
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+}
+
+/// Runs a store call to its end on this thread's runtime.
+fn wait<F: std::future::Future>(future: F) -> F::Output {
+    RUNTIME.with(|runtime| runtime.block_on(future))
+}
+
 /// Pins per `pin_batch` call while building the store.
 const CHUNK: u64 = 10_000;
 /// Lookups timed one by one for the percentiles.
@@ -157,7 +171,7 @@ fn build(path: &Path, pins: u64) {
             .map(|n| (pin_key(n), pin(n), event(n, "import")))
             .collect();
         let start = Instant::now();
-        let results = store.pin_batch(entries).expect("pin_batch");
+        let results = wait(store.pin_batch(entries)).expect("pin_batch");
         chunk_times.push(start.elapsed());
         assert!(results.iter().all(|(o, _)| *o == PinOutcome::Created));
         if chunk_times.len() % 10 == 0 {
@@ -165,7 +179,7 @@ fn build(path: &Path, pins: u64) {
             let _ = std::io::stdout().flush();
         }
     }
-    let report = store.verify_audit().expect("chain verifies");
+    let report = wait(store.verify_audit()).expect("chain verifies");
     assert_eq!(report.events, pins);
     let size = store.size_on_disk().expect("size");
     drop(store);
@@ -191,7 +205,7 @@ fn lookup_percentiles(store: &SledStore, keys: &[PinKey], label: &str) {
     let mut times: Vec<Duration> = Vec::with_capacity(samples);
     for key in keys.iter().cycle().take(samples) {
         let start = Instant::now();
-        let found = store.get_pin(black_box(key)).expect("get_pin");
+        let found = wait(store.get_pin(black_box(key))).expect("get_pin");
         times.push(start.elapsed());
         assert!(found.is_some());
     }
@@ -226,7 +240,7 @@ fn big_store(c: &mut Criterion) {
             let mut next = keys.iter().cycle();
             b.iter(|| {
                 let key = next.next().expect("cycle");
-                store.get_pin(black_box(key)).expect("get_pin")
+                wait(store.get_pin(black_box(key))).expect("get_pin")
             })
         });
         group.finish();
@@ -268,15 +282,15 @@ fn audit_append(c: &mut Criterion) {
     // One event, cloned per append (the API takes it by value), so building it is not timed.
     let pull = event(42, "pull");
     group.bench_function("SledStore (durable: flush per append)", |b| {
-        b.iter(|| sled.append_audit(black_box(pull.clone())).expect("append"))
+        b.iter(|| wait(sled.append_audit(black_box(pull.clone()))).expect("append"))
     });
     group.bench_function("MemStore (the same append in memory)", |b| {
-        b.iter(|| mem.append_audit(black_box(pull.clone())).expect("append"))
+        b.iter(|| wait(mem.append_audit(black_box(pull.clone()))).expect("append"))
     });
     // For comparison, without sealgate's transaction, JSON and hash: sled itself, writing one
     // value of an audit record's size (about 480 bytes) and flushing as the store does after
     // every write. The label stays fixed so that criterion compares runs.
-    let record_len = serde_json::to_vec(&sled.append_audit(pull.clone()).expect("append"))
+    let record_len = serde_json::to_vec(&wait(sled.append_audit(pull.clone())).expect("append"))
         .expect("json")
         .len();
     let raw = sled::open(dir.path().join("raw-sled")).expect("raw sled");
@@ -303,7 +317,7 @@ fn audit_append(c: &mut Criterion) {
         })
     });
     group.finish();
-    sled.verify_audit().expect("the chain stays intact");
+    wait(sled.verify_audit()).expect("the chain stays intact");
 }
 
 /// What an import does to the request path: sled 0.34 runs reads under the read side of the
@@ -314,13 +328,14 @@ fn import_stalls(_: &mut Criterion) {
     let store = SledStore::open(dir.path()).expect("open");
     let existing = 20_000;
     for first in (0..existing).step_by(CHUNK as usize) {
-        store
-            .pin_batch(
+        wait(
+            store.pin_batch(
                 (first..first + CHUNK)
                     .map(|n| (pin_key(n), pin(n), event(n, "import")))
                     .collect(),
-            )
-            .expect("pin_batch");
+            ),
+        )
+        .expect("pin_batch");
     }
     let sizes: &[u64] = if benchmarking() {
         &[100, 1_000, 10_000]
@@ -344,7 +359,7 @@ fn import_stalls(_: &mut Criterion) {
                         break;
                     }
                     let start = Instant::now();
-                    store.get_pin(key).expect("get_pin");
+                    wait(store.get_pin(key)).expect("get_pin");
                     longest = longest.max(start.elapsed());
                     lookups += 1;
                 }
@@ -353,7 +368,7 @@ fn import_stalls(_: &mut Criterion) {
             // Let the reader get going first.
             std::thread::sleep(Duration::from_millis(20));
             let start = Instant::now();
-            store.pin_batch(entries).expect("pin_batch");
+            wait(store.pin_batch(entries)).expect("pin_batch");
             let batch = start.elapsed();
             std::thread::sleep(Duration::from_millis(20));
             done.store(true, Ordering::Relaxed);

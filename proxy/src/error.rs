@@ -196,7 +196,7 @@ pub enum ProxyError {
     /// The index could not be read or written: fail closed.
     #[error("the signature index failed: {0}")]
     Store(#[from] sealgate_storage::StorageError),
-    /// A background task (storage on a blocking thread) did not finish.
+    /// A background task (file I/O on a blocking thread) did not finish.
     #[error("internal task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
     /// A response sealgate builds itself (the referrers index) could not be encoded.

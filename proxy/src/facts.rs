@@ -10,7 +10,6 @@ use sealgate_storage::ManifestKind;
 use crate::error::ProxyError;
 use crate::manifest::ManifestShape;
 use crate::signatures::Source;
-use crate::store_io::blocking;
 
 /// Records what a manifest's bytes say (blobs it lists, children, the subject it refers to):
 /// facts, not trust; verdicts use them later against the trust in force.
@@ -34,23 +33,25 @@ pub async fn record(
         )),
         None => None,
     };
-    let upstream = source.upstream.config.name.clone();
-    let repository = source.name.clone();
-    let d = digest.clone();
+    let store = &source.state.store;
     let has_children = shape.manifests.is_some();
-    blocking(&source.state.store, move |s| {
-        if !blobs.is_empty() {
-            s.record_blobs(&d, kind, &blobs)?;
-        }
-        if has_children {
-            s.record_index(&d, &children)?;
-        }
-        if let Some((subject, referrer)) = referrer {
-            s.record_referrer(&upstream, &repository, &subject, referrer)?;
-        }
-        Ok(())
-    })
-    .await?;
+    // Three facts, each its own transaction (as they always were), in this order.
+    if !blobs.is_empty() {
+        store.record_blobs(digest, kind, &blobs).await?;
+    }
+    if has_children {
+        store.record_index(digest, &children).await?;
+    }
+    if let Some((subject, referrer)) = referrer {
+        store
+            .record_referrer(
+                &source.upstream.config.name,
+                source.name,
+                &subject,
+                referrer,
+            )
+            .await?;
+    }
     if has_children {
         // Children's verdicts may now come from this index.
         for child in shape.children() {

@@ -44,8 +44,7 @@
 //!   certificates) and authorising them per repository.
 //! - [`admin_config`]: `[admin]`, built by [`config`].
 //! - [`decisions`]: decision logging (`sealgate::decision` lines, counted in the metrics).
-//! - [`store_io`]: the bridge to the store (its calls run on the blocking pool), and what the
-//!   gates read from it.
+//! - [`store_io`]: what the gates read from the store.
 //! - [`error`]: the error type and its single mapping to responses (OCI errors, and the admin
 //!   API's).
 //! - [`metrics`]: the counters updated on the request path.
@@ -141,14 +140,17 @@ pub enum VerifyStoreError {
 
 /// Checks a store offline (sealgate must be stopped: sled locks its directory): every record
 /// decodes and the audit chain verifies. Returns a one-line summary.
-pub fn verify_store(path: &std::path::Path) -> Result<String, VerifyStoreError> {
+pub async fn verify_store(path: &std::path::Path) -> Result<String, VerifyStoreError> {
     use sealgate_storage::Store as _;
     if !path.is_dir() {
         return Err(VerifyStoreError::Missing(path.to_owned()));
     }
     let store = SledStore::open(path)?;
-    let records = store.verify_records().map_err(VerifyStoreError::Record)?;
-    let audit = store.verify_audit()?;
+    let records = store
+        .verify_records()
+        .await
+        .map_err(VerifyStoreError::Record)?;
+    let audit = store.verify_audit().await?;
     Ok(format!(
         "store {}: {records} records decode; audit log of {} events verifies, head {}",
         path.display(),
@@ -158,12 +160,12 @@ pub fn verify_store(path: &std::path::Path) -> Result<String, VerifyStoreError> 
 }
 
 /// Opens the store and builds the shared state the server runs with.
-pub fn open(config: Config) -> Result<Arc<AppState>, StartupError> {
+pub async fn open(config: Config) -> Result<Arc<AppState>, StartupError> {
     let store = SledStore::open(&config.storage_path)?;
     let upstreams =
         Upstreams::new(&config.upstreams, config.timeouts).map_err(StartupError::Upstream)?;
     // Revocations made through the admin API outlive restarts: they join the configured trust.
-    let runtime = sealgate_storage::Store::revocations(&store)?;
+    let runtime = sealgate_storage::Store::revocations(&store).await?;
     let mut config = config;
     if !runtime.is_empty() {
         let mut policy = (*config.policy).clone();

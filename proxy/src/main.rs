@@ -73,7 +73,15 @@ fn main() -> ExitCode {
                 Err(e) => return bad_config(&config, &e),
             };
             let base = config.parent().unwrap_or(std::path::Path::new("."));
-            match sealgate::verify_store(&base.join(&raw.storage.path)) {
+            // The store's API is async: one thread runs it.
+            let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("sealgate verify-store: cannot start a runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(sealgate::verify_store(&base.join(&raw.storage.path))) {
                 Ok(report) => {
                     println!("{report}");
                     ExitCode::SUCCESS
@@ -143,7 +151,7 @@ async fn serve(config: Config, file: PathBuf) -> anyhow::Result<()> {
     let listen = config.listen;
     let grace = config.timeouts.shutdown_grace;
     let tls = config.tls.clone();
-    let state = sealgate::open(config).context("cannot start")?;
+    let state = sealgate::open(config).await.context("cannot start")?;
     // Quarantined tags are dropped (and audited) soon after their TTL: the sweep runs every
     // half of the shortest TTL, between once a second and twice a minute.
     let shortest_ttl = state

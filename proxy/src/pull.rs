@@ -35,7 +35,7 @@ use crate::manifest::{ManifestShape, sha256_digest};
 use crate::push::pin_tag;
 use crate::signatures::{MANIFEST_ACCEPT, Source};
 use crate::state::AppState;
-use crate::store_io::{blocking, index_parents, tag_facts};
+use crate::store_io::{index_parents, tag_facts};
 use crate::upstream::{Buffered, Upstream};
 use crate::verdicts::{Discovery, verdict, verify_signature_manifest};
 use crate::warning::warning;
@@ -269,10 +269,7 @@ impl Pull<'_> {
                 let record = self.gate_event(event);
                 log_gate_decision(&self.state.metrics, &record, event.reason, &verdict.scope);
                 if persist {
-                    blocking(&self.state.store, move |s| {
-                        s.append_audit(record).map(|_| ())
-                    })
-                    .await?;
+                    self.state.store.append_audit(record).await?;
                 }
             }
         }
@@ -375,15 +372,11 @@ async fn verified_signature(
     if !shape.is_signature() {
         return Ok(false);
     }
-    let (upstream, repository, d) = (
-        pull.upstream.config.name.clone(),
-        pull.name.clone(),
-        digest.clone(),
-    );
-    let recorded = blocking(&pull.state.store, move |s| {
-        s.signature_manifest_subjects(&upstream, &repository, &d)
-    })
-    .await?;
+    let recorded = pull
+        .state
+        .store
+        .signature_manifest_subjects(&pull.upstream.config.name, pull.name, digest)
+        .await?;
     for signed in &recorded {
         if subject_admitted(pull, &signed.subject).await?.is_some() {
             return Ok(true);
@@ -569,8 +562,7 @@ pub async fn check_blob(pull: &Pull<'_>, digest: &Digest) -> Result<Option<Strin
     if !gates_blobs(scope) {
         return Ok(None);
     }
-    let d = digest.clone();
-    let owners = blocking(&pull.state.store, move |s| s.blob_owners(&d)).await?;
+    let owners = pull.state.store.blob_owners(digest).await?;
     let admitted_owner = admitted_owner(pull, digest, &owners).await?;
     match decide_blob(&BlobFacts {
         repository: pull.name,
@@ -599,15 +591,11 @@ async fn admitted_owner(
     owners: &[(Digest, ManifestKind)],
 ) -> Result<Option<Admitted>, ProxyError> {
     for (manifest, _) in owners {
-        let (upstream, repository, m) = (
-            pull.upstream.config.name.clone(),
-            pull.name.clone(),
-            manifest.clone(),
-        );
-        let verified = blocking(&pull.state.store, move |s| {
-            s.signature_manifest_subjects(&upstream, &repository, &m)
-        })
-        .await?;
+        let verified = pull
+            .state
+            .store
+            .signature_manifest_subjects(&pull.upstream.config.name, pull.name, manifest)
+            .await?;
         for signed in verified.iter().filter(|s| s.layers.contains(digest)) {
             if let Some(proof) = subject_admitted(pull, &signed.subject).await? {
                 return Ok(Some(proof));

@@ -35,7 +35,7 @@ use crate::signatures::{
     Budget, MAX_SIGNATURE_BYTES, check_layer_count, layer_evidence, record_for,
 };
 use crate::state::AppState;
-use crate::store_io::{blocking, held_fact, index_parents, tag_facts};
+use crate::store_io::{held_fact, index_parents, tag_facts};
 use crate::warning::warning;
 
 mod delete;
@@ -74,20 +74,20 @@ async fn pin_releasing(
     record: AuditEvent,
     released: Option<(Digest, GateEvent)>,
 ) -> Result<PinnedTag, ProxyError> {
-    let (k, pinned, base, r) = (key.clone(), event.clone(), record.clone(), released.clone());
-    let done = blocking(&state.store, move |s| {
-        s.pin_clearing_pending(&k, pin, mutable, record, &|held| AuditEvent {
+    let base = record.clone();
+    let done = state
+        .store
+        .pin_clearing_pending(key, pin, mutable, record, &|held| AuditEvent {
             at: base.at,
             ..audit_event(
-                &cleared(&pinned, r.as_ref(), held),
-                &k.upstream,
-                &k.repository,
+                &cleared(event, released.as_ref(), held),
+                &key.upstream,
+                &key.repository,
                 base.identity.as_deref(),
                 base.request_id.clone(),
             )
         })
-    })
-    .await?;
+        .await?;
     // Logged once durable; the pin itself is logged by its caller.
     if let Some((held, record)) = &done.cleared {
         let policy = state.policy();
@@ -381,13 +381,11 @@ async fn material(
         }
         TagRole::Attachment(_) => push.forward_manifest(tag.as_str(), body).await,
         TagRole::ReferrersFallback(subject) => {
-            let upstream = push.upstream.config.name.clone();
-            let repository = push.name.clone();
-            let s = subject.clone();
-            let known = blocking(&push.state.store, move |st| {
-                st.referrers(&upstream, &repository, &s)
-            })
-            .await?;
+            let known = push
+                .state
+                .store
+                .referrers(&push.upstream.config.name, push.name, &subject)
+                .await?;
             let mut listed = Vec::new();
             for descriptor in manifest.manifests.iter().flatten() {
                 listed.push(descriptor.parsed_digest("manifests[]")?);
@@ -434,10 +432,7 @@ async fn quarantine(
     };
     let record = push.gate_event(event);
     push.decided(&record, event.reason);
-    blocking(&push.state.store, move |s| {
-        s.put_pending(pending, record).map(|_| ())
-    })
-    .await?;
+    push.state.store.put_pending(pending, record).await?;
     let mut held = Response::new(empty());
     *held.status_mut() = StatusCode::CREATED;
     if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
@@ -472,10 +467,7 @@ async fn intake_signatures(
     let layer_digests: Vec<Digest> = layer_ids.iter().flatten().cloned().collect();
     // `.sig` tags only grow: cosign appends a signature by re-pushing the tag with one more layer.
     let previous = match &sig_tag {
-        Some(key) => {
-            let k = key.clone();
-            blocking(&push.state.store, move |s| s.sig_tag_layers(&k)).await?
-        }
+        Some(key) => push.state.store.sig_tag_layers(key).await?,
         None => Vec::new(),
     };
     let mut facts = SignatureFacts {
@@ -556,34 +548,31 @@ async fn intake_signatures(
     if !response.status().is_success() {
         return Ok(response);
     }
-    let tag_key = sig_tag.clone();
     // Verified here: pulls may serve this manifest (and its layer blobs) while the subject is
     // admitted. Only when a layer was verified now; an append that only re-lists earlier layers
     // (or adds attestations) is verified again if a pull asks for it.
-    let verified = (!records.is_empty()).then(|| {
-        (
-            push.upstream.config.name.clone(),
-            push.name.clone(),
-            manifest_digest.clone(),
-            SignedSubject {
-                subject: subject.clone(),
-                layers: blobs.digests(),
-            },
-        )
+    let verified = (!records.is_empty()).then(|| SignedSubject {
+        subject: subject.clone(),
+        layers: blobs.digests(),
     });
-    blocking(&push.state.store, move |s| {
-        for record in records {
-            s.record_signature(record)?;
-        }
-        if let Some(key) = tag_key {
-            s.set_sig_tag_layers(&key, &layer_digests)?;
-        }
-        if let Some((upstream, repository, manifest, signed)) = verified {
-            s.record_signature_manifest(&upstream, &repository, &manifest, &signed)?;
-        }
-        Ok(())
-    })
-    .await?;
+    let store = &push.state.store;
+    // One transaction per fact, in this order (never one for all of them).
+    for record in records {
+        store.record_signature(record).await?;
+    }
+    if let Some(key) = &sig_tag {
+        store.set_sig_tag_layers(key, &layer_digests).await?;
+    }
+    if let Some(signed) = verified {
+        store
+            .record_signature_manifest(
+                &push.upstream.config.name,
+                push.name,
+                manifest_digest,
+                &signed,
+            )
+            .await?;
+    }
     // Pulls of the subject must see the new evidence now, not when a cached verdict expires.
     push.state.pull.verdicts.invalidate(subject);
     push.audit_gate(&event).await?;
@@ -599,8 +588,7 @@ async fn intake_signatures(
 /// upstream holds, its verdict; the hold and the pin under the tag's lock), let
 /// [`decide_promote`] decide, carry out its plan.
 async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
-    let d = subject.clone();
-    let waiting = blocking(&push.state.store, move |s| s.pending_for_digest(&d)).await?;
+    let waiting = push.state.store.pending_for_digest(subject).await?;
     for pending in waiting {
         if pending.key.repository != *push.name || pending.key.upstream != push.upstream.config.name
         {
@@ -648,9 +636,11 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
         let (proof, mutable, pin_event, done_event) = match plan {
             PromotePlan::Drop { event } => {
                 let record = push.gate_event(&event);
-                let k = pending.key.clone();
-                if let Some((_, record)) =
-                    blocking(&push.state.store, move |s| s.remove_pending(&k, record)).await?
+                if let Some((_, record)) = push
+                    .state
+                    .store
+                    .remove_pending(&pending.key, record)
+                    .await?
                 {
                     log_gate_decision(
                         &push.state.metrics,

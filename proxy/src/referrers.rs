@@ -12,7 +12,6 @@ use crate::body::{ProxyBody, full};
 use crate::error::ProxyError;
 use crate::manifest::{OCI_INDEX, oci_digest};
 use crate::signatures::Source;
-use crate::store_io::blocking;
 
 /// Largest referrers index read from an upstream.
 const MAX_UPSTREAM_INDEX: usize = 4 * 1024 * 1024;
@@ -75,13 +74,11 @@ pub async fn list(
     digest: &Digest,
     artifact_type: Option<&str>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let upstream = source.upstream.config.name.clone();
-    let repository = source.name.clone();
-    let subject = digest.clone();
-    let ours = blocking(&source.state.store, move |s| {
-        s.referrers(&upstream, &repository, &subject)
-    })
-    .await?;
+    let ours = source
+        .state
+        .store
+        .referrers(&source.upstream.config.name, source.name, digest)
+        .await?;
     let mut descriptors: Vec<Descriptor> = ours
         .into_iter()
         .map(|referrer| {

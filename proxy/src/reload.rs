@@ -59,8 +59,10 @@ pub fn reload(state: &AppState, file: &Path, env: &EnvSource) -> Result<String, 
     let current = state.policy();
     let generation = current.generation() + 1;
     let (mut policy, digests) = build_trust(&raw, base, generation)?;
-    // Revocations made through the admin API stay in force across reloads.
-    let runtime = state.store.revocations()?;
+    // Revocations made through the admin API stay in force across reloads. Read under the
+    // trust lock, so none recorded meanwhile is left out; this runs on the blocking pool (for
+    // the files), where waiting for the store's future is allowed.
+    let runtime = tokio::runtime::Handle::current().block_on(state.store.revocations())?;
     apply_revocations(&mut policy, &runtime);
     // The listener's certificate: the same paths (checked above), perhaps new contents.
     let tls = match &state.config.tls_cert {

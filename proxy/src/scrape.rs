@@ -16,24 +16,11 @@ struct Gauges {
     store_bytes: Option<u64>,
 }
 
-/// The whole `/metrics` body for `state`. Store reads run on the blocking pool; one that fails
-/// leaves its gauge out (and is logged) rather than failing the scrape.
+/// The whole `/metrics` body for `state`. A store read that fails leaves its gauge out (and is
+/// logged) rather than failing the scrape.
 pub async fn render(state: &Arc<AppState>) -> String {
-    let store = state.store.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        (
-            store.expired_pending(u64::MAX).map(|p| p.len()),
-            store.size_on_disk(),
-        )
-    })
-    .await;
-    let (pending, size) = match read {
-        Ok(read) => read,
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics: the store read did not finish");
-            return exposition(state, &Gauges::default());
-        }
-    };
+    let pending = state.store.expired_pending(u64::MAX).await.map(|p| p.len());
+    let size = state.store.size_on_disk().await;
     let gauges = Gauges {
         pending_tags: pending
             .inspect_err(|e| tracing::warn!(error = %e, "metrics: cannot count pending tags"))

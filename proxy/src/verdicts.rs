@@ -23,7 +23,6 @@ use crate::signatures::{
     Bounded, Budget, LayerEvidence, MANIFEST_ACCEPT, MAX_DISCOVERY_BYTES, MAX_SIGNATURE_BYTES,
     Source, layer_evidence, record_for,
 };
-use crate::store_io::blocking;
 
 /// Most referrers of one digest read from an upstream while looking for signatures: enough for
 /// several signers and attestations, bounded so that a hostile upstream cannot make one pull
@@ -73,11 +72,9 @@ async fn compute(
         digest: digest.clone(),
         tag: tag.cloned(),
     };
-    let d = digest.clone();
-    let (records, parents) = blocking(&state.store, move |s| {
-        Ok((s.signatures(&d)?, s.indexes_containing(&d)?))
-    })
-    .await?;
+    // Two reads, never one transaction.
+    let records = state.store.signatures(digest).await?;
+    let parents = state.store.indexes_containing(digest).await?;
     let artifact = manifest.map(|b| b.to_vec());
     let mut evidence: Vec<Evidence> = records
         .iter()
@@ -128,8 +125,7 @@ async fn compute(
         }
     }
     for parent in parents {
-        let p = parent.clone();
-        let records = blocking(&state.store, move |s| s.signatures(&p)).await?;
+        let records = state.store.signatures(&parent).await?;
         let evidence: Vec<Evidence> = records.iter().map(|r| evidence::decode(r, None)).collect();
         let parent_subject = Subject {
             digest: parent,
@@ -150,18 +146,17 @@ async fn record_verified(
     records: Vec<SignatureRecord>,
     manifests: BTreeMap<Digest, SignedSubject>,
 ) -> Result<(), ProxyError> {
-    let upstream = source.upstream.config.name.clone();
-    let repository = source.name.clone();
-    blocking(&source.state.store, move |s| {
-        for record in records {
-            s.record_signature(record)?;
-        }
-        for (manifest, signed) in &manifests {
-            s.record_signature_manifest(&upstream, &repository, manifest, signed)?;
-        }
-        Ok(())
-    })
-    .await
+    let store = &source.state.store;
+    // One transaction per record, in this order (as before: never one for all).
+    for record in records {
+        store.record_signature(record).await?;
+    }
+    for (manifest, signed) in &manifests {
+        store
+            .record_signature_manifest(&source.upstream.config.name, source.name, manifest, signed)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Verifies `body` (a manifest with digest `manifest_digest`, parsed as `shape`, read from
@@ -309,11 +304,11 @@ async fn discover(
             Err(e) => return Err(e),
         };
         let read = blobs.digests();
-        let (md, owned) = (manifest_digest.clone(), read.clone());
-        blocking(&source.state.store, move |s| {
-            s.record_blobs(&md, ManifestKind::Signature, &owned)
-        })
-        .await?;
+        source
+            .state
+            .store
+            .record_blobs(&manifest_digest, ManifestKind::Signature, &read)
+            .await?;
         let origin = format!("{manifest_digest} (in the upstream)");
         match layer_evidence(&body, &shape, &blobs, observed, &origin, |index| {
             known.contains(&(manifest_digest.clone(), index))

@@ -22,7 +22,6 @@ use crate::decisions::log_decision;
 use crate::error::{AdminError, ProxyError};
 use crate::signatures::Source;
 use crate::state::AppState;
-use crate::store_io::blocking;
 use crate::verdicts::{Discovery, verdict};
 
 /// Who is calling the admin API, as the audit log records it.
@@ -151,27 +150,23 @@ fn pin_json(key: &PinKey, pin: &Pin) -> Value {
 }
 
 async fn status(state: &Arc<AppState>) -> Result<Value, ProxyError> {
-    let (size, pins, pending, revocations, certificates) = blocking(&state.store, |s| {
-        let pins = s.all_pins()?;
-        // Signer certificates of pinned content: their expiry is what breaks pulls later.
-        let digests: BTreeSet<Digest> = pins.iter().map(|(_, p)| p.digest.clone()).collect();
-        let mut certificates = Vec::new();
-        for digest in &digests {
-            for record in s.signatures(digest)? {
-                if let Some(cert) = record.certificate {
-                    certificates.push((record.signer, cert));
-                }
+    // Separate reads, in this order (never one transaction): a status, not a snapshot.
+    let store = &state.store;
+    let pins = store.all_pins().await?;
+    // Signer certificates of pinned content: their expiry is what breaks pulls later.
+    let digests: BTreeSet<Digest> = pins.iter().map(|(_, p)| p.digest.clone()).collect();
+    let mut certificates = Vec::new();
+    for digest in &digests {
+        for record in store.signatures(digest).await? {
+            if let Some(cert) = record.certificate {
+                certificates.push((record.signer, cert));
             }
         }
-        Ok((
-            s.size_on_disk()?,
-            pins.len(),
-            s.expired_pending(u64::MAX)?.len(),
-            s.revocations()?,
-            certificates,
-        ))
-    })
-    .await?;
+    }
+    let size = store.size_on_disk().await?;
+    let pins = pins.len();
+    let pending = store.expired_pending(u64::MAX).await?.len();
+    let revocations = store.revocations().await?;
     let policy = state.policy();
     let digests = state
         .trust_digests
@@ -246,7 +241,7 @@ async fn pins(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value
     let tag = glob_param(query, "tag")?;
     let upstream = param(query, "upstream").map(str::to_owned);
     let signer = param(query, "signer").map(str::to_owned);
-    let all = blocking(&state.store, |s| s.all_pins()).await?;
+    let all = state.store.all_pins().await?;
     let listed: Vec<Value> = all
         .iter()
         .filter(|(key, pin)| {
@@ -302,8 +297,7 @@ async fn pin(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Value,
         param(query, "repository"),
         param(query, "tag"),
     )?;
-    let k = key.clone();
-    let Some(pin) = blocking(&state.store, move |s| s.get_pin(&k)).await? else {
+    let Some(pin) = state.store.get_pin(&key).await? else {
         return Err(AdminError::NotPinned(key).into());
     };
     let policy = state.policy();
@@ -375,27 +369,25 @@ async fn audit(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Valu
             && action.as_ref().is_none_or(|a| e.action == *a)
             && outcome.as_ref().is_none_or(|o| e.outcome == *o)
     };
-    let (events, next) = blocking(&state.store, move |s| {
-        let mut found = Vec::new();
-        let mut cursor = after;
-        loop {
-            let page = s.audit(cursor, 1000)?;
-            let Some(last) = page.last() else {
-                return Ok((found, None));
-            };
-            cursor = last.seq;
-            for record in page {
-                if matches(&record.event) {
-                    found.push(record);
-                    if found.len() == limit {
-                        let next = found.last().map(|r| r.seq);
-                        return Ok((found, next));
-                    }
+    let mut events = Vec::new();
+    let mut next = None;
+    let mut cursor = after;
+    'pages: loop {
+        let page = state.store.audit(cursor, 1000).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        cursor = last.seq;
+        for record in page {
+            if matches(&record.event) {
+                events.push(record);
+                if events.len() == limit {
+                    next = events.last().map(|r| r.seq);
+                    break 'pages;
                 }
             }
         }
-    })
-    .await?;
+    }
     let events: Vec<Value> = events
         .iter()
         .map(|r| {
@@ -410,18 +402,14 @@ async fn audit(state: &Arc<AppState>, query: &[(String, String)]) -> Result<Valu
 }
 
 async fn audit_verify(state: &Arc<AppState>) -> Result<Value, ProxyError> {
-    let store = state.store.clone();
-    let report = tokio::task::spawn_blocking(move || store.verify_audit())
-        .await
-        .map_err(ProxyError::Task)?;
-    Ok(match report {
+    Ok(match state.store.verify_audit().await {
         Ok(report) => json!({"ok": true, "events": report.events, "head": report.head}),
         Err(e) => json!({"ok": false, "error": e.to_string()}),
     })
 }
 
 async fn list_revocations(state: &Arc<AppState>) -> Result<Value, ProxyError> {
-    let stored = blocking(&state.store, |s| s.revocations()).await?;
+    let stored = state.store.revocations().await?;
     Ok(json!({ "revocations": crate::reload::revocations_json(&stored) }))
 }
 
@@ -515,8 +503,10 @@ async fn revoke(
         request_id: None,
     };
     log_decision(&event);
-    let stored = revocation.clone();
-    let (new, record) = blocking(&state.store, move |s| s.record_revocation(stored, event)).await?;
+    let (new, record) = state
+        .store
+        .record_revocation(revocation.clone(), event)
+        .await?;
     let generation = after.generation();
     state.policy.store(Arc::new(after));
     state.pull.verdicts.clear();
@@ -535,7 +525,7 @@ async fn blast_radius(
     before: &Policy,
     after: &Policy,
 ) -> Result<Vec<Value>, ProxyError> {
-    let pins = blocking(&state.store, |s| s.all_pins()).await?;
+    let pins = state.store.all_pins().await?;
     let mut affected = Vec::new();
     for (key, pin) in &pins {
         let was = verdict_of(state, before, key, &pin.digest).await?;
@@ -624,8 +614,7 @@ async fn retire_pin(
         signers: vec![],
         request_id: None,
     };
-    let k = key.clone();
-    let retired = blocking(&state.store, move |s| s.retire_pin(&k, event)).await?;
+    let retired = state.store.retire_pin(&key, event).await?;
     match retired {
         Some((pin, record)) => {
             log_decision(&record.event);

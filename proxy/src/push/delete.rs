@@ -27,7 +27,6 @@ use super::request::Push;
 use crate::body::{ProxyBody, empty, full};
 use crate::decisions::log_gate_decision;
 use crate::error::ProxyError;
-use crate::store_io::blocking;
 use crate::upstream::Forward;
 
 /// Indexes above a manifest followed at most (nested indexes are rare; the walk is bounded,
@@ -39,7 +38,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// The guards of manifest `digest` in one repository: tags pinned or held for it or for an
 /// index above it. `pins` are the repository's pins.
-fn manifest_guards(
+async fn manifest_guards(
     store: &dyn Store,
     (upstream, repository): (&str, &RepoName),
     pins: &[(PinKey, sealgate_storage::Pin)],
@@ -53,7 +52,7 @@ fn manifest_guards(
     // every pin of the repository counts as needing it (the delete fails closed).
     let mut cut = false;
     while let Some(next) = frontier.pop() {
-        for parent in store.indexes_containing(&next)? {
+        for parent in store.indexes_containing(&next).await? {
             if parent == *digest || ancestors.contains(&parent) {
                 continue;
             }
@@ -79,7 +78,7 @@ fn manifest_guards(
         }
     }
     for held_for in std::iter::once(digest).chain(&ancestors) {
-        for pending in store.pending_for_digest(held_for)? {
+        for pending in store.pending_for_digest(held_for).await? {
             if pending.key.upstream == upstream && pending.key.repository == *repository {
                 guards.push(Guard {
                     tag: pending.key.tag.clone(),
@@ -128,56 +127,54 @@ impl Target {
 
 /// The tags that need what `target` names, read from the store.
 async fn guards(push: &Push<'_>, target: &Target) -> Result<Vec<Guard>, ProxyError> {
-    let upstream = push.upstream.config.name.clone();
-    let repository = push.name.clone();
-    let target = target.clone();
-    blocking(&push.state.store, move |s| {
-        let pins = s.pins(&upstream, Some(&repository))?;
-        let here = (upstream.as_str(), &repository);
-        match &target {
-            Target::Manifest(Reference::Tag(tag)) => {
-                // A tag delete removes the tag only: its own pin or held push is what it touches.
-                let tag_key = PinKey {
-                    upstream: upstream.clone(),
-                    repository: repository.clone(),
+    let upstream = &push.upstream.config.name;
+    let repository = push.name;
+    // Separate reads, never one transaction (they were not before either).
+    let s = push.state.store.as_ref();
+    let pins = s.pins(upstream, Some(repository)).await?;
+    let here = (upstream.as_str(), repository);
+    match target {
+        Target::Manifest(Reference::Tag(tag)) => {
+            // A tag delete removes the tag only: its own pin or held push is what it touches.
+            let tag_key = PinKey {
+                upstream: upstream.clone(),
+                repository: repository.clone(),
+                tag: tag.clone(),
+            };
+            let mut guards = Vec::new();
+            if let Some(pin) = s.get_pin(&tag_key).await? {
+                guards.push(Guard {
                     tag: tag.clone(),
-                };
-                let mut guards = Vec::new();
-                if let Some(pin) = s.get_pin(&tag_key)? {
-                    guards.push(Guard {
-                        tag: tag.clone(),
-                        digest: pin.digest,
-                        pinned: true,
-                        direct: true,
-                    });
-                }
-                if let Some(pending) = s.pending(&tag_key)? {
-                    guards.push(Guard {
-                        tag: tag.clone(),
-                        digest: pending.digest,
-                        pinned: false,
-                        direct: true,
-                    });
-                }
-                Ok(guards)
+                    digest: pin.digest,
+                    pinned: true,
+                    direct: true,
+                });
             }
-            Target::Manifest(Reference::Digest(digest)) => {
-                manifest_guards(s, here, &pins, digest, true)
+            if let Some(pending) = s.pending(&tag_key).await? {
+                guards.push(Guard {
+                    tag: tag.clone(),
+                    digest: pending.digest,
+                    pinned: false,
+                    direct: true,
+                });
             }
-            Target::Blob(blob) => {
-                let mut guards = Vec::new();
-                for (manifest, _) in s.blob_owners(blob)? {
-                    for guard in manifest_guards(s, here, &pins, &manifest, false)? {
-                        if !guards.contains(&guard) {
-                            guards.push(guard);
-                        }
+            Ok(guards)
+        }
+        Target::Manifest(Reference::Digest(digest)) => {
+            Ok(manifest_guards(s, here, &pins, digest, true).await?)
+        }
+        Target::Blob(blob) => {
+            let mut guards = Vec::new();
+            for (manifest, _) in s.blob_owners(blob).await? {
+                for guard in manifest_guards(s, here, &pins, &manifest, false).await? {
+                    if !guards.contains(&guard) {
+                        guards.push(guard);
                     }
                 }
-                Ok(guards)
             }
+            Ok(guards)
         }
-    })
-    .await
+    }
 }
 
 /// `DELETE /v2/<name>/manifests/<reference>` (end-9).
@@ -336,26 +333,24 @@ async fn retire_orphans(
         let _lock = push.state.tag_locks.lock(&key).await;
         let event = orphaned(&what, &scope, guard);
         let record = push.gate_event(&event);
-        let expected = guard.digest.clone();
-        let pinned = guard.pinned;
-        let record = blocking(&push.state.store, move |s| {
-            if pinned {
-                match s.get_pin(&key)? {
-                    Some(pin) if pin.digest == expected => {
-                        Ok(s.retire_pin(&key, record)?.map(|(_, r)| r))
-                    }
-                    _ => Ok(None),
+        let s = &push.state.store;
+        // A read, then a write: two transactions, as before; the tag's lock keeps them
+        // together.
+        let record = if guard.pinned {
+            match s.get_pin(&key).await? {
+                Some(pin) if pin.digest == guard.digest => {
+                    s.retire_pin(&key, record).await?.map(|(_, r)| r)
                 }
-            } else {
-                match s.pending(&key)? {
-                    Some(held) if held.digest == expected => {
-                        Ok(s.remove_pending(&key, record)?.map(|(_, r)| r))
-                    }
-                    _ => Ok(None),
-                }
+                _ => None,
             }
-        })
-        .await?;
+        } else {
+            match s.pending(&key).await? {
+                Some(held) if held.digest == guard.digest => {
+                    s.remove_pending(&key, record).await?.map(|(_, r)| r)
+                }
+                _ => None,
+            }
+        };
         if let Some(record) = record {
             log_gate_decision(&push.state.metrics, &record.event, event.reason, &scope);
         }
@@ -379,8 +374,8 @@ mod tests {
         assert!(error_codes(br#"{"errors":"DIGEST_INVALID"}"#).is_empty());
     }
 
-    #[test]
-    fn r11_a_manifest_listed_by_too_many_indexes_is_protected_by_every_pin() {
+    #[tokio::test]
+    async fn r11_a_manifest_listed_by_too_many_indexes_is_protected_by_every_pin() {
         let store = sealgate_storage::MemStore::new();
         let digest = |n: u32| -> Digest { format!("sha256:{n:064x}").parse().unwrap() };
         let child = digest(1);
@@ -392,6 +387,7 @@ mod tests {
         for index in &indexes {
             store
                 .record_index(index, std::slice::from_ref(&child))
+                .await
                 .unwrap();
         }
         let repository: RepoName = "team/app".parse().unwrap();
@@ -419,9 +415,11 @@ mod tests {
             signers: vec![],
             request_id: None,
         };
-        store.pin(&key, pin, false, event).unwrap();
-        let pins = store.pins("local", Some(&repository)).unwrap();
-        let guards = manifest_guards(&store, ("local", &repository), &pins, &child, true).unwrap();
+        store.pin(&key, pin, false, event).await.unwrap();
+        let pins = store.pins("local", Some(&repository)).await.unwrap();
+        let guards = manifest_guards(&store, ("local", &repository), &pins, &child, true)
+            .await
+            .unwrap();
         assert_eq!(
             guards.iter().map(|g| g.tag.as_str()).collect::<Vec<_>>(),
             ["v1"],

@@ -14,7 +14,6 @@ use crate::error::ProxyError;
 use crate::metrics::Reason;
 use crate::signatures::Source;
 use crate::state::AppState;
-use crate::store_io::blocking;
 use crate::upstream::{Forward, Upstream};
 use crate::verdicts::Discovery;
 
@@ -75,10 +74,8 @@ impl Push<'_> {
     pub(super) async fn audit_gate(&self, event: &GateEvent) -> Result<(), ProxyError> {
         let record = self.gate_event(event);
         self.decided(&record, event.reason);
-        blocking(&self.state.store, move |s| {
-            s.append_audit(record).map(|_| ())
-        })
-        .await
+        self.state.store.append_audit(record).await?;
+        Ok(())
     }
 
     /// Sends a manifest upstream under `reference`.

@@ -205,11 +205,11 @@ async fn an_unsigned_push_to_an_enforce_scope_is_refused_and_nothing_is_pinned()
         text.contains("is not signed by the signers this repository requires (alice)"),
         "{text}"
     );
-    assert_eq!(store.get_pin(&key("v1")).unwrap(), None);
-    assert_eq!(store.all_pins().unwrap(), []);
-    assert_eq!(store.pending(&key("v1")).unwrap(), None);
+    assert_eq!(store.get_pin(&key("v1")).await.unwrap(), None);
+    assert_eq!(store.all_pins().await.unwrap(), []);
+    assert_eq!(store.pending(&key("v1")).await.unwrap(), None);
     // The refusal is audited; the upstream never got the manifest.
-    let audit = store.audit(0, 10).unwrap();
+    let audit = store.audit(0, 10).await.unwrap();
     let last = audit.last().expect("the refusal is audited");
     assert_eq!(
         (last.event.action.as_str(), last.event.outcome.as_str()),
@@ -234,7 +234,7 @@ async fn an_unsigned_push_to_an_audit_scope_is_forwarded_and_pinned() {
 
     let (status, _, _) = send(&state, Method::PUT, "/v2/team/app/manifests/v1", manifest).await;
     assert_eq!(status, StatusCode::CREATED);
-    let pin = store.get_pin(&key("v1")).unwrap().expect("pinned");
+    let pin = store.get_pin(&key("v1")).await.unwrap().expect("pinned");
     assert_eq!(pin.digest.as_str(), digest);
     assert_eq!(pin.signers, Vec::<String>::new());
     assert!(
@@ -270,7 +270,7 @@ async fn a_first_pull_of_an_unsigned_tag_in_an_enforce_scope_is_refused_and_not_
         text.contains(&format!("team/app:v1 ({digest}) is not admitted")),
         "{text}"
     );
-    assert_eq!(store.get_pin(&key("v1")).unwrap(), None);
+    assert_eq!(store.get_pin(&key("v1")).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -294,7 +294,7 @@ async fn a_first_pull_of_an_unsigned_tag_in_an_audit_scope_is_served_but_not_pin
     assert_eq!(content_type.as_deref(), Some(MANIFEST_TYPE));
     assert_eq!(body, manifest);
     // Only admitted content is pinned: the upstream's tag may still move.
-    assert_eq!(store.get_pin(&key("v1")).unwrap(), None);
+    assert_eq!(store.get_pin(&key("v1")).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -311,5 +311,5 @@ async fn a_pull_of_a_tag_the_upstream_does_not_have_is_unknown_and_not_pinned() 
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body), "MANIFEST_UNKNOWN");
-    assert_eq!(store.all_pins().unwrap(), []);
+    assert_eq!(store.all_pins().await.unwrap(), []);
 }
