@@ -3,7 +3,6 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-
 use std::future::Future;
 use std::pin::Pin;
 
@@ -19,9 +18,9 @@ use crate::engine::{Backend, Entries, StrayUnread, Tx, TxBody, TxError};
 use crate::layout::trees::Tree;
 use crate::{BackendError, StorageError};
 
-/// Keys one transaction body may read. Each read of a key not fetched yet costs a round trip
-/// and a run of the body, so a body reading more is refused (it fails closed) rather than
-/// left to run for minutes under the writer lock.
+/// Keys one transaction body may read. The values fetched are held for the transaction, and
+/// every run of the body repeats its reads, so a body reading more is refused (it fails
+/// closed) rather than left to hold the writer lock of every replica for long.
 pub const MAX_TX_READS: usize = 10_000;
 
 /// Attempts of one transaction that failed before its COMMIT was sent (a serialization failure
