@@ -24,10 +24,10 @@ use crate::codec::{
 use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{
-    AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,
-    SCHEMA_VERSION, SignatureRecord, SignedSubject, StorageError, Store, StoreHealth,
-    StoredRevocation, UnixSecs,
+    AuditError, AuditEvent, AuditRecord, AuditReport, ImportReport, MAX_PIN_HISTORY, ManifestKind,
+    PendingTag, Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, ReplicaInfo,
+    RevokedSigner, SCHEMA_VERSION, SignatureRecord, SignedSubject, StorageError, Store, StoreEntry,
+    StoreHealth, StoredRevocation, UnixSecs,
 };
 
 /// Records read per page when walking a whole tree.
@@ -42,9 +42,9 @@ pub(crate) enum TxError {
     Store(StorageError),
     /// The backend found the transaction in conflict with another: run the body again.
     Conflict,
-    /// The body read a key the backend has not fetched yet (a backend over the network runs
-    /// the body against the values fetched so far): the backend fetches it and runs the body
-    /// again. Only such a backend's [`Tx`] returns it.
+    /// The body read a key the backend has not fetched, and the backend stops the run there (a
+    /// backend over the network runs the body against the values fetched so far, and stops one
+    /// that reads more keys than it may fetch). Only such a backend's [`Tx`] returns it.
     Unread,
 }
 
@@ -101,12 +101,15 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Its writes are applied only if it returns `Ok`.
     ///
     /// A backend may run `body` any number of times before one run commits: sled retries it on
-    /// conflict, and a backend over the network may stop a run at a read of a key it has not
-    /// fetched yet ([`Tx::get`] fails), fetch that key and run the body again. So every body
-    /// must be a pure function of what it reads through `tx` and of its captured inputs (no
-    /// side effects, no state carried from one run to the next), and must return every
-    /// [`TxError`] that `tx` gives it unchanged, with `?`: never swallow one or map it to
-    /// another error, or the backend cannot tell a retry from a failure.
+    /// conflict, and a backend over the network (PostgreSQL) runs it first against the keys it
+    /// has fetched, answering the others as absent, to learn which keys it reads; it discards
+    /// such a run whatever it returned, fetches those keys and runs the body again (or stops a
+    /// run at a read it will not fetch: [`Tx::get`] fails). So every body must be a pure
+    /// function of what it reads through `tx` and of its captured inputs (no side effects, no
+    /// state carried from one run to the next), must never panic whatever it reads (any
+    /// combination of present and absent keys), and must return every [`TxError`] that `tx`
+    /// gives it unchanged, with `?`: never swallow one or map it to another error, or the
+    /// backend cannot tell a retry from a failure.
     async fn transaction<R: Send>(&self, body: &TxBody<'_, R>) -> Result<R, StorageError>;
 
     /// Makes every committed write durable.
@@ -895,6 +898,9 @@ impl<S: EngineStore> Store for S {
                     None => true,
                 };
                 tx.insert(Tree::Revocations, &key, value.clone())?;
+                // Every replica's trust is stale now, also after a restated revocation (its
+                // reason or time may have changed).
+                bump_generation_in(tx)?;
                 // Every revocation is audited, including one that only restates an earlier one.
                 let record = append_audit_in(tx, &event)?;
                 Ok((new, record))
@@ -902,6 +908,92 @@ impl<S: EngineStore> Store for S {
             .await?;
         self.engine().backend.flush().await?;
         Ok(result)
+    }
+
+    // ---- fleet ---------------------------------------------------------------------------
+
+    async fn fleet_generation(&self) -> Result<u64, StorageError> {
+        match self
+            .engine()
+            .backend
+            .get(Tree::Fleet, keys::FLEET_GENERATION)
+            .await?
+        {
+            Some(raw) => decode_generation(&raw),
+            None => Ok(0),
+        }
+    }
+
+    async fn bump_generation(&self, event: AuditEvent) -> Result<(u64, AuditRecord), StorageError> {
+        let result = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                let generation = bump_generation_in(tx)?;
+                Ok((generation, append_audit_in(tx, &event)?))
+            })
+            .await?;
+        self.engine().backend.flush().await?;
+        Ok(result)
+    }
+
+    async fn record_drift_once(
+        &self,
+        key: &PinKey,
+        upstream_digest: &Digest,
+        event: AuditEvent,
+    ) -> Result<bool, StorageError> {
+        let report = keys::drift_report(key, upstream_digest);
+        // Every replica checking the tag sees the move: most find it reported already, without
+        // a transaction.
+        if self
+            .engine()
+            .backend
+            .get(Tree::DriftReports, &report)
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let new = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                if tx.get(Tree::DriftReports, &report)?.is_some() {
+                    return Ok(false);
+                }
+                tx.insert(Tree::DriftReports, &report, Vec::new())?;
+                append_audit_in(tx, &event)?;
+                Ok(true)
+            })
+            .await?;
+        if new {
+            self.engine().backend.flush().await?;
+        }
+        Ok(new)
+    }
+
+    async fn register_replica(&self, info: ReplicaInfo) -> Result<(), StorageError> {
+        let key = keys::replica(&info.id);
+        let value = codec::encode(Tree::Replicas, &info)?;
+        self.engine()
+            .backend
+            .transaction(&|tx| tx.insert(Tree::Replicas, &key, value.clone()))
+            .await?;
+        self.engine().backend.flush().await
+    }
+
+    async fn replicas(&self) -> Result<Vec<ReplicaInfo>, StorageError> {
+        let mut out = Vec::new();
+        self.engine()
+            .for_each(Tree::Replicas, &[], |key, value| {
+                out.push(decode_replica(Tree::Replicas.name(), key, value)?);
+                Ok(())
+            })
+            .await?;
+        // Keys sort by length first; answer in id order.
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 
     /// Every revocation: one walk of the whole tree, which stays small (revocations are rare,
@@ -1042,6 +1134,113 @@ impl<S: EngineStore> Store for S {
     async fn size_on_disk(&self) -> Result<u64, StorageError> {
         self.engine().backend.size_on_disk().await
     }
+
+    async fn export_entries(&self) -> Result<Vec<StoreEntry>, StorageError> {
+        let mut entries = Vec::new();
+        for tree in Tree::ALL {
+            self.engine()
+                .for_each(tree, &[], |key, value| {
+                    entries.push(StoreEntry {
+                        tree: tree.name().to_owned(),
+                        key: key.to_vec(),
+                        value: value.to_vec(),
+                    });
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(entries)
+    }
+
+    async fn import_entries(&self, entries: Vec<StoreEntry>) -> Result<ImportReport, StorageError> {
+        let engine = self.engine();
+        let writes = import_writes(entries)?;
+        for tree in Tree::ALL {
+            let present = engine.backend.scan(tree, &[], &[], 2).await?;
+            if present
+                .iter()
+                .any(|(key, _)| tree != Tree::Meta || key != keys::SCHEMA_VERSION)
+            {
+                return Err(StorageError::ImportRefused(format!(
+                    "the store is not empty (tree {} has entries)",
+                    tree.name()
+                )));
+            }
+        }
+        engine
+            .backend
+            .transaction(&|tx| {
+                // A writer that got in since the check above appended to the audit log.
+                if tx.get(Tree::Meta, keys::AUDIT_HEAD)?.is_some() {
+                    return Err(StorageError::ImportRefused(
+                        "the store was written to while importing".to_owned(),
+                    )
+                    .into());
+                }
+                for (tree, key, value) in &writes {
+                    tx.insert(*tree, key, value.clone())?;
+                }
+                Ok(())
+            })
+            .await?;
+        engine.backend.flush().await?;
+        match self.verify_audit().await {
+            Ok(audit) => Ok(ImportReport {
+                entries: writes.len() as u64,
+                audit,
+            }),
+            Err(e) => {
+                // Undone, so that the store is empty again and the import can be retried.
+                engine
+                    .backend
+                    .transaction(&|tx| {
+                        for (tree, key, _) in &writes {
+                            tx.remove(*tree, key)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                engine.backend.flush().await?;
+                Err(StorageError::ImportRefused(format!(
+                    "the audit chain does not verify: {e}"
+                )))
+            }
+        }
+    }
+}
+
+/// An entry to import: its tree, key and value.
+type ImportWrite = (Tree, Vec<u8>, Vec<u8>);
+
+/// The entries of an export as writes: each tree known, each entry decoding as
+/// [`Engine::verify_records`] would decode it, none given twice, the source's schema version
+/// not newer than this binary's (and not written: the store keeps its own).
+fn import_writes(entries: Vec<StoreEntry>) -> Result<Vec<ImportWrite>, StorageError> {
+    let refused = StorageError::ImportRefused;
+    let mut seen = BTreeSet::new();
+    let mut writes = Vec::with_capacity(entries.len());
+    for StoreEntry { tree, key, value } in entries {
+        let Some(known) = Tree::ALL.into_iter().find(|t| t.name() == tree) else {
+            return Err(refused(format!("unknown tree {tree:?}")));
+        };
+        check_entry(known, known.name(), &key, &value)
+            .map_err(|e| refused(format!("an entry does not decode: {e}")))?;
+        if !seen.insert((known.index(), key.clone())) {
+            return Err(refused(format!("a key of tree {tree} is given twice")));
+        }
+        if known == Tree::Meta && key == keys::SCHEMA_VERSION {
+            let found = decode_schema_version(&value)?;
+            if found > SCHEMA_VERSION {
+                return Err(refused(format!(
+                    "the export has schema version {found}, newer than this binary's \
+                     {SCHEMA_VERSION}"
+                )));
+            }
+            continue;
+        }
+        writes.push((known, key, value));
+    }
+    Ok(writes)
 }
 
 /// [`SCHEMA_VERSION`] as the `meta` tree stores it.
@@ -1057,6 +1256,31 @@ pub(crate) fn decode_schema_version(raw: &[u8]) -> Result<u32, StorageError> {
         )
     })?;
     Ok(u32::from_be_bytes(bytes))
+}
+
+/// The fleet's trust generation as stored: a `u64`, big-endian.
+fn decode_generation(raw: &[u8]) -> Result<u64, StorageError> {
+    let bytes: [u8; 8] = raw.try_into().map_err(|_| {
+        corrupt(
+            Tree::Fleet,
+            format!("the generation is {} bytes, expected 8", raw.len()),
+        )
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// A replica's record, checked against the id its key names.
+fn decode_replica(
+    name: &'static str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<ReplicaInfo, StorageError> {
+    let id = keys::parse_replica(name, key)?;
+    let info = codec::decode::<ReplicaInfo>(Tree::Replicas, value)?;
+    if info.id != id {
+        return Err(corrupt(Tree::Replicas, "record does not match its key"));
+    }
+    Ok(info)
 }
 
 /// A revocation record, checked against the signer its key names.
@@ -1170,6 +1394,16 @@ fn check_entry(
         }
         Tree::Revocations => decode_revocation(name, key, value).map(drop),
         Tree::SignatureManifests => decode_signed_subject(key, value).map(drop),
+        Tree::Fleet if key == keys::FLEET_GENERATION => decode_generation(value).map(drop),
+        Tree::Fleet => Err(corrupt(
+            tree,
+            format!("unknown key {:?}", String::from_utf8_lossy(key)),
+        )),
+        Tree::DriftReports => {
+            keys::parse_drift_report(name, key)?;
+            expect_empty("a drift report")
+        }
+        Tree::Replicas => decode_replica(name, key, value).map(drop),
         Tree::Audit => {
             let seq = keys::parse_audit(key)
                 .ok_or_else(|| corrupt(tree, "a key is not a sequence number"))?;
@@ -1250,6 +1484,23 @@ fn remove_pending_in(
     )?;
     let record = append_audit_in(tx, &event(&pending))?;
     Ok(Some((pending, record)))
+}
+
+/// Moves the fleet's trust generation on by one inside `tx`; returns the new generation.
+fn bump_generation_in(tx: &dyn Tx) -> Result<u64, TxError> {
+    let current = match tx.get(Tree::Fleet, keys::FLEET_GENERATION)? {
+        Some(raw) => decode_generation(&raw)?,
+        None => 0,
+    };
+    let next = current
+        .checked_add(1)
+        .ok_or_else(|| corrupt(Tree::Fleet, "the generation cannot grow past u64::MAX"))?;
+    tx.insert(
+        Tree::Fleet,
+        keys::FLEET_GENERATION,
+        next.to_be_bytes().to_vec(),
+    )?;
+    Ok(next)
 }
 
 /// Appends `event` to the audit log inside `tx`, moving the head in the same transaction.

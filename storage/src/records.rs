@@ -349,6 +349,25 @@ pub struct AuditRecord {
     pub event: AuditEvent,
 }
 
+/// A replica of sealgate running on the store, as it last registered itself
+/// ([`crate::Store::register_replica`]): what it runs with, so that replicas whose trust or
+/// policy differ from the others' can be found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaInfo {
+    /// The replica's id, unique in the fleet (the key: registering it again replaces it).
+    pub id: String,
+    /// The sealgate version it runs.
+    pub version: String,
+    /// Digest of the policy in force.
+    pub policy_digest: String,
+    /// Digest of the trust configuration in force.
+    pub trust_digest: String,
+    /// When it started (seconds since the epoch).
+    pub started_at: UnixSecs,
+    /// When it last registered (seconds since the epoch).
+    pub last_seen: UnixSecs,
+}
+
 /// The result of [`crate::Store::verify_audit`] on an intact log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditReport {
@@ -357,4 +376,26 @@ pub struct AuditReport {
     /// Hash of the last record, or of the genesis (64 zeros) when the log is empty, hex.
     /// Writing it down elsewhere lets a later check prove the log was not rewritten whole.
     pub head: String,
+}
+
+/// One raw entry of a store, as [`crate::Store::export_entries`] gives it and
+/// [`crate::Store::import_entries`] takes it: a tree ([`crate::trees`]), a key and the stored
+/// bytes, unchanged (the audit records and head included, so the hash chain survives a move).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreEntry {
+    /// The tree's name, one of [`crate::trees`].
+    pub tree: String,
+    /// The key, as [`crate::keys`] builds it.
+    pub key: Vec<u8>,
+    /// The stored record.
+    pub value: Vec<u8>,
+}
+
+/// What [`crate::Store::import_entries`] wrote and verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Entries written (the source's schema version is not one: the store keeps its own).
+    pub entries: u64,
+    /// The audit chain as verified after the import.
+    pub audit: AuditReport,
 }
