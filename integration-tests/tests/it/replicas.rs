@@ -255,24 +255,38 @@ async fn replicas_killed_mid_push_leave_every_acknowledged_pin_with_its_event() 
         assert_eq!(signed.status, StatusCode::CREATED, "{}", signed.text());
         images.push((digest, manifest));
     }
+    // Replica 0 is killed as soon as it acknowledges its first push: the 20 were sent at once,
+    // so its others are in flight then.
+    let first_ack = Arc::new(tokio::sync::Notify::new());
     let pushes: Vec<_> = images
         .iter()
         .enumerate()
         .map(|(i, (_, manifest))| {
             let url = format!("{}/v2/{name}/manifests/t{i}", fleet.base(i % 3));
             let manifest = manifest.clone();
+            let first_ack = Arc::clone(&first_ack);
             tokio::spawn(async move {
-                try_send(
+                let reply = try_send(
                     Method::PUT,
                     &url,
                     &[("content-type", sealgate_integration_tests::OCI_MANIFEST)],
                     manifest,
                 )
-                .await
+                .await;
+                if i % 3 == 0
+                    && reply
+                        .as_ref()
+                        .is_ok_and(|r| r.status == StatusCode::CREATED)
+                {
+                    first_ack.notify_one();
+                }
+                reply
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(15)).await;
+    tokio::time::timeout(Duration::from_secs(30), first_ack.notified())
+        .await
+        .expect("replica 0 acknowledges a push");
     fleet.replicas[0].kill();
 
     let mut acknowledged = Vec::new();
@@ -337,6 +351,7 @@ async fn replicas_killed_mid_push_leave_every_acknowledged_pin_with_its_event() 
             "pin {tag} -> {digest} without its audit event: {events:#?}"
         );
     }
+    eprintln!("{} pins after the crash", pins.len());
     assert!(
         pins.len() >= acknowledged.len(),
         "{} pins for {} acknowledged pushes",
