@@ -1,6 +1,7 @@
 //! Three sealgate replicas on one PostgreSQL database, each addressed directly (no load
-//! balancer), in front of one real registry: a held push released through another replica, a
-//! replica killed mid-push, the database restarted under load, containerd pulling through two replicas in turn, and a revocation seen by the whole fleet.
+//! balancer), in front of one real registry: racing pushes across replicas, a held push released
+//! through another replica, a replica killed mid-push, the database restarted under load,
+//! containerd pulling through two replicas in turn, and a revocation seen by the whole fleet.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -182,6 +183,84 @@ async fn assert_one_verified_chain(replicas: &[&Sealgate]) -> u64 {
         "verify-store reports the chain the replicas report ({events} events, head {head}): {stdout}"
     );
     events
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_racing_pushes_to_one_tag_pin_exactly_one() {
+    let fleet = Fleet::start(&[]).await;
+    let name = "race/app";
+    let mut images = Vec::new();
+    for i in 0..50 {
+        images.push(oci::tiny_image(&fleet.base(i % 3), name, &unique_salt()).await);
+    }
+    let pushes: Vec<_> = images
+        .iter()
+        .enumerate()
+        .map(|(i, (_, manifest))| {
+            let base = fleet.base(i % 3);
+            let manifest = manifest.clone();
+            tokio::spawn(async move { oci::put_manifest(&base, name, "v1", &manifest).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut refusals = Vec::new();
+    for (i, push) in pushes.into_iter().enumerate() {
+        let reply = push.await.expect("task");
+        match reply.status {
+            StatusCode::CREATED => winners.push(images[i].0.clone()),
+            StatusCode::FORBIDDEN => refusals.push(reply),
+            other => panic!(
+                "push {i} via replica {}: unexpected {other}: {}\n{}",
+                i % 3,
+                reply.text(),
+                fleet.logs()
+            ),
+        }
+    }
+    assert_eq!(
+        (winners.len(), refusals.len()),
+        (1, 49),
+        "exactly one of 50 racing pushes across 3 replicas wins"
+    );
+    let winner = winners.remove(0);
+    for refused in &refusals {
+        assert_eq!(refused.oci_error_codes(), ["DENIED"], "{}", refused.text());
+        assert!(
+            refused.text().contains(&format!("pinned to {winner}")),
+            "a refusal names the winner: {}",
+            refused.text()
+        );
+    }
+    // Checked last, so that a failure here still shows whether the rest holds; read now,
+    // because re-pushing the winner below forwards it to the upstream again.
+    let upstream_after_race = oci::manifest_digest(&fleet.registry.url(), name, "v1").await;
+    let manifest = &images
+        .iter()
+        .find(|(digest, _)| *digest == winner)
+        .expect("the winner is one of ours")
+        .1;
+    for replica in 0..3 {
+        let again = oci::put_manifest(&fleet.base(replica), name, "v1", manifest).await;
+        assert_eq!(
+            again.status,
+            StatusCode::CREATED,
+            "re-pushing the winner via replica {replica}: {}",
+            again.text()
+        );
+        // A pinned tag pulls as the same digest on every replica.
+        let pulled = pull(&fleet.base(replica), name, "v1").await;
+        assert_eq!(pulled.status, StatusCode::OK, "{}", pulled.text());
+        assert_eq!(
+            pulled.header("docker-content-digest"),
+            Some(winner.as_str())
+        );
+    }
+    let replicas: Vec<&Sealgate> = fleet.replicas.iter().collect();
+    assert_one_verified_chain(&replicas).await;
+    assert_eq!(
+        upstream_after_race, winner,
+        "after the race the upstream tag holds the pinned winner: no refused push reached it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
