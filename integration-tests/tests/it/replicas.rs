@@ -22,6 +22,10 @@ const TOKEN: &str = "it-replicas-admin-token-0123456789abcdef";
 /// any password is accepted; the point is that sealgate reads it from the environment).
 const DB_PASSWORD: &str = "it-replicas-db-password";
 
+/// `pull.verdict_ttl` of the database-restart test: how long a replica may serve a pinned tag
+/// from what it last read.
+const VERDICT_TTL: Duration = Duration::from_secs(1);
+
 /// How long a replica may take to serve again by itself after the database came back.
 const RECOVERY: Duration = Duration::from_secs(30);
 
@@ -35,8 +39,9 @@ struct Fleet {
 }
 
 /// `ci` trusted; the default scope audits (unsigned pushes pass, tags stay immutable),
-/// `prod/**` enforces `ci`, `held/**` quarantines unsigned pushes until `ci` signs.
-fn policy(dir: &Path, ci: &CosignKey) -> String {
+/// `prod/**` enforces `ci`, `held/**` quarantines unsigned pushes until `ci` signs; `extra`
+/// (TOML tables) appended.
+fn policy(dir: &Path, ci: &CosignKey, extra: &str) -> String {
     format!(
         r#"
 [trust.keys.ci]
@@ -51,6 +56,7 @@ repositories = "held/**"
 signers = ["ci"]
 unsigned_push = "quarantine"
 quarantine_ttl = "1h"
+{extra}
 "#,
         ci.write_public(dir, "ci").display()
     )
@@ -59,8 +65,8 @@ quarantine_ttl = "1h"
 impl Fleet {
     /// A fresh PostgreSQL cluster and database, a registry, and three replicas started at once
     /// (each with `serve --migrate`: they race on the schema) whose only upstream serves
-    /// `namespaces`.
-    async fn start(namespaces: &[&str]) -> Self {
+    /// `namespaces`; `extra` is appended to the [`policy`].
+    async fn start(namespaces: &[&str], extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let ci = CosignKey::generate();
         let pg = tokio::task::spawn_blocking(PgServer::start)
@@ -71,7 +77,7 @@ impl Fleet {
         let registry = Registry::start().await;
         let builder = Sealgate::builder()
             .upstream("local", &registry.url(), namespaces)
-            .trust_policy(&policy(dir.path(), &ci))
+            .trust_policy(&policy(dir.path(), &ci, extra))
             .admin_token(TOKEN)
             .postgres(&pg.url(&database), DB_PASSWORD);
         let (a, b, c) = tokio::join!(
@@ -187,7 +193,7 @@ async fn assert_one_verified_chain(replicas: &[&Sealgate]) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_racing_pushes_to_one_tag_pin_exactly_one() {
-    let fleet = Fleet::start(&[]).await;
+    let fleet = Fleet::start(&[], "").await;
     let name = "race/app";
     let mut images = Vec::new();
     for i in 0..50 {
@@ -265,7 +271,7 @@ async fn replicas_racing_pushes_to_one_tag_pin_exactly_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_release_a_held_push_when_another_replica_receives_its_signature() {
-    let fleet = Fleet::start(&[]).await;
+    let fleet = Fleet::start(&[], "").await;
     let (a, b, c) = (fleet.base(0), fleet.base(1), fleet.base(2));
     let name = "held/app";
     let (digest, manifest) = oci::tiny_image(&a, name, &unique_salt()).await;
@@ -309,7 +315,7 @@ async fn replicas_release_a_held_push_when_another_replica_receives_its_signatur
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_killed_mid_push_leave_every_acknowledged_pin_with_its_event() {
-    let mut fleet = Fleet::start(&[]).await;
+    let mut fleet = Fleet::start(&[], "").await;
     let name = "prod/crash";
     // Everything but the tag first (blobs, manifest by digest, signature), each image through
     // the replica that will tag it; then the 20 tag pushes race with the kill.
@@ -448,7 +454,10 @@ async fn readyz(base: &str) -> StatusCode {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_fail_closed_while_the_database_is_down_and_resume_by_themselves() {
-    let fleet = Fleet::start(&[]).await;
+    // A replica may trust what it read for `pull.verdict_ttl` (a hot pinned tag is not read on
+    // every pull); past that, a pull needs the database.
+    let ttl = format!("[pull]\nverdict_ttl = \"{}ms\"", VERDICT_TTL.as_millis());
+    let fleet = Fleet::start(&[], &ttl).await;
     let name = "prod/db";
     let (pinned, _) = push_signed_tiny_image(&fleet.base(0), name, "v1", &fleet.ci).await;
     // Ready to tag while the database is down: blobs, manifest by digest and signature stored.
@@ -495,6 +504,7 @@ async fn replicas_fail_closed_while_the_database_is_down_and_resume_by_themselve
     tokio::task::spawn_blocking(move || pg.stop())
         .await
         .expect("task");
+    let down = Instant::now();
     for replica in 0..3 {
         let base = fleet.base(replica);
         let push = oci::put_manifest(&base, name, &format!("down{replica}"), &next_manifest).await;
@@ -505,6 +515,10 @@ async fn replicas_fail_closed_while_the_database_is_down_and_resume_by_themselve
             push.text()
         );
         assert_eq!(push.oci_error_codes(), ["UNAVAILABLE"], "{}", push.text());
+        // What the replica read before the outage is past the verdict TTL by now.
+        if let Some(wait) = (VERDICT_TTL + Duration::from_millis(200)).checked_sub(down.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
         let pulled = pull(&base, name, "v1").await;
         assert_eq!(
             pulled.status,
@@ -586,7 +600,7 @@ async fn replicas_fail_closed_while_the_database_is_down_and_resume_by_themselve
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_serve_containerd_alternately() {
-    let fleet = Fleet::start(&["docker.io"]).await;
+    let fleet = Fleet::start(&["docker.io"], "").await;
     let containerd = Containerd::start().await;
     let registry_host = fleet.registry.host();
     // A signed public image, pushed straight to the registry: the first verified pull (through
@@ -631,7 +645,7 @@ async fn replicas_serve_containerd_alternately() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the fleet generation watcher"]
 async fn replicas_refuse_a_revoked_key_within_a_second_of_the_revocation() {
-    let fleet = Fleet::start(&[]).await;
+    let fleet = Fleet::start(&[], "").await;
     let name = "prod/revoked";
     push_signed_tiny_image(&fleet.base(0), name, "v1", &fleet.ci).await;
     // Warm every replica's verdict cache.
