@@ -58,6 +58,10 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Move a store between backends (sled to PostgreSQL and back): every pin and its history,
+    /// signature record, revocation, quarantined tag and the audit chain, which still verifies.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Talk to a running sealgate's admin API: status, pins, audit, revoke, reload, retire-pin.
     Admin(Box<sealgate::admin::client::AdminArgs>),
     /// Validate the configuration and print the effective values (file + environment).
@@ -67,6 +71,47 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Write every entry of the configured store to a file (JSON lines). Stop sealgate first
+    /// (sled locks its directory; on PostgreSQL, a store written meanwhile may not verify).
+    Export {
+        /// The configuration file (TOML) whose `[storage]` to read.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The export file to write (replaced if it exists).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Read an export into the configured store, which must be empty (a new sled directory, or
+    /// a database just migrated). Every record and the audit chain are checked first; nothing
+    /// is kept if they do not verify.
+    Import {
+        /// The configuration file (TOML) whose `[storage]` to write.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The export file to read.
+        #[arg(short, long, value_name = "FILE")]
+        input: PathBuf,
+    },
+}
+
+/// `[storage]` of the configuration file, for the commands that work on the store alone. A
+/// relative sled path is read relative to the configuration file here (as `verify-store`
+/// always has), so these commands find the store wherever they are run from.
+fn storage_of(config: &std::path::Path) -> Result<StorageConfig, ExitCode> {
+    let base = config.parent().unwrap_or(std::path::Path::new("."));
+    match RawConfig::load(config, &EnvSource::Process)
+        .and_then(|raw| build_storage(&raw.storage, base, &EnvSource::Process))
+    {
+        Ok(StorageConfig::Sled { path }) => Ok(StorageConfig::Sled {
+            path: base.join(path),
+        }),
+        Ok(storage) => Ok(storage),
+        Err(e) => Err(bad_config(config, &e)),
+    }
 }
 
 fn main() -> ExitCode {
@@ -81,30 +126,28 @@ fn main() -> ExitCode {
             ))
         }
         Command::Admin(args) => sealgate::admin::client::run(&args),
-        Command::VerifyStore { config } => {
-            let base = config.parent().unwrap_or(std::path::Path::new("."));
-            let storage = match RawConfig::load(&config, &EnvSource::Process)
-                .and_then(|raw| build_storage(&raw.storage, base, &EnvSource::Process))
-            {
-                // A sled path is read relative to the configuration file here.
-                Ok(StorageConfig::Sled { path }) => StorageConfig::Sled {
-                    path: base.join(path),
-                },
-                Ok(storage) => storage,
-                Err(e) => return bad_config(&config, &e),
-            };
-            run_store_command("verify-store", sealgate::verify_store(&storage))
-        }
-        Command::Migrate { config } => {
-            let base = config.parent().unwrap_or(std::path::Path::new("."));
-            let storage = match RawConfig::load(&config, &EnvSource::Process)
-                .and_then(|raw| build_storage(&raw.storage, base, &EnvSource::Process))
-            {
-                Ok(storage) => storage,
-                Err(e) => return bad_config(&config, &e),
-            };
-            run_store_command("migrate", sealgate::store_open::migrate(&storage))
-        }
+        Command::VerifyStore { config } => match storage_of(&config) {
+            Ok(storage) => run_store_command("verify-store", sealgate::verify_store(&storage)),
+            Err(code) => code,
+        },
+        Command::Migrate { config } => match storage_of(&config) {
+            Ok(storage) => run_store_command("migrate", sealgate::store_open::migrate(&storage)),
+            Err(code) => code,
+        },
+        Command::Store(StoreCommand::Export { config, output }) => match storage_of(&config) {
+            Ok(storage) => run_store_command(
+                "store export",
+                sealgate::store_open::export(&storage, &output),
+            ),
+            Err(code) => code,
+        },
+        Command::Store(StoreCommand::Import { config, input }) => match storage_of(&config) {
+            Ok(storage) => run_store_command(
+                "store import",
+                sealgate::store_open::import(&storage, &input),
+            ),
+            Err(code) => code,
+        },
         Command::CheckConfig { config } => {
             let base = config.parent().unwrap_or(std::path::Path::new("."));
             match RawConfig::load(&config, &EnvSource::Process).and_then(|raw| {

@@ -106,3 +106,198 @@ pub fn pg_options(pg: &PostgresConfig) -> PgOptions {
         ca_file: pg.ca_file.clone(),
     }
 }
+
+/// First line of an export file: what it is, and how many entries follow.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportHeader {
+    sealgate_store_export: u32,
+    entries: u64,
+}
+
+/// One line per entry: tree name, key and value, base64.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportLine {
+    tree: String,
+    key: String,
+    value: String,
+}
+
+/// Format version of export files this binary writes and reads.
+const EXPORT_FORMAT: u32 = 1;
+
+/// Why `sealgate store export` or `import` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransferError {
+    /// The store could not be opened, read or written, or refused the import.
+    #[error(transparent)]
+    Store(#[from] StorageError),
+    /// The export file could not be read or written.
+    #[error("{}: {source}", .path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The export file is not one this binary wrote (or it was cut or edited).
+    #[error("{}: line {line}: {what}", .path.display())]
+    Format {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// Writes every entry of the configured store to `output` (JSON lines, written to a temporary
+/// file and renamed, so a failed export leaves no partial file). The store should be stopped
+/// (sled) or quiet (PostgreSQL): entries are read a page at a time.
+pub async fn export(
+    storage: &StorageConfig,
+    output: &std::path::Path,
+) -> Result<String, TransferError> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let store = OpenedStore::open(storage, false).await?.into_store();
+    let audit = store.verify_audit().await.map_err(|e| {
+        StorageError::ImportRefused(format!("the source's audit chain does not verify: {e}"))
+    })?;
+    let entries = store.export_entries().await?;
+    let file_error = |source| TransferError::File {
+        path: output.to_owned(),
+        source,
+    };
+    // Written beside the target and renamed: a failed export leaves no partial file under
+    // the name an import would read.
+    let partial = {
+        let mut name = output.as_os_str().to_owned();
+        name.push(format!(".partial-{}", std::process::id()));
+        std::path::PathBuf::from(name)
+    };
+    let written = (|| {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)?;
+        let mut out = std::io::BufWriter::new(file);
+        let header = ExportHeader {
+            sealgate_store_export: EXPORT_FORMAT,
+            entries: entries.len() as u64,
+        };
+        write_line(&mut out, &header)?;
+        for entry in &entries {
+            write_line(
+                &mut out,
+                &ExportLine {
+                    tree: entry.tree.clone(),
+                    key: b64.encode(&entry.key),
+                    value: b64.encode(&entry.value),
+                },
+            )?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&partial, output)
+    })();
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&partial);
+        return Err(file_error(source));
+    }
+    Ok(format!(
+        "exported {} entries of {} to {} (audit log of {} events, head {})",
+        entries.len(),
+        OpenedStore::describe(storage),
+        output.display(),
+        audit.events,
+        audit.head
+    ))
+}
+
+fn write_line(out: &mut impl std::io::Write, value: &impl serde::Serialize) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")
+}
+
+/// Reads an export into the configured store, which must be empty; the store checks every
+/// record and the audit chain before keeping anything.
+pub async fn import(
+    storage: &StorageConfig,
+    input: &std::path::Path,
+) -> Result<String, TransferError> {
+    use base64::Engine as _;
+    use std::io::BufRead as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let format = |line: usize, what: String| TransferError::Format {
+        path: input.to_owned(),
+        line,
+        what,
+    };
+    let file = std::fs::File::open(input).map_err(|source| TransferError::File {
+        path: input.to_owned(),
+        source,
+    })?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let header: ExportHeader = match lines.next() {
+        Some(Ok(text)) => serde_json::from_str(&text)
+            .map_err(|e| format(1, format!("not a sealgate store export: {e}")))?,
+        Some(Err(source)) => {
+            return Err(TransferError::File {
+                path: input.to_owned(),
+                source,
+            });
+        }
+        None => return Err(format(1, "empty file".to_owned())),
+    };
+    if header.sealgate_store_export != EXPORT_FORMAT {
+        return Err(format(
+            1,
+            format!(
+                "export format {} (this sealgate reads {EXPORT_FORMAT})",
+                header.sealgate_store_export
+            ),
+        ));
+    }
+    let mut entries = Vec::new();
+    for (index, text) in lines.enumerate() {
+        let number = index + 2;
+        let text = text.map_err(|source| TransferError::File {
+            path: input.to_owned(),
+            source,
+        })?;
+        let line: ExportLine = serde_json::from_str(&text)
+            .map_err(|e| format(number, format!("not an entry: {e}")))?;
+        let decode = |what: &str, value: &str| {
+            b64.decode(value)
+                .map_err(|e| format(number, format!("{what} is not base64: {e}")))
+        };
+        entries.push(sealgate_storage::StoreEntry {
+            key: decode("key", &line.key)?,
+            value: decode("value", &line.value)?,
+            tree: line.tree,
+        });
+    }
+    if entries.len() as u64 != header.entries {
+        return Err(format(
+            entries.len() + 1,
+            format!(
+                "{} entries where the header says {}: the file is cut or edited",
+                entries.len(),
+                header.entries
+            ),
+        ));
+    }
+    let store = OpenedStore::open(storage, false).await?.into_store();
+    let report = store.import_entries(entries).await?;
+    Ok(format!(
+        "imported {} entries into {}; audit log of {} events verifies, head {}",
+        report.entries,
+        OpenedStore::describe(storage),
+        report.audit.events,
+        report.audit.head
+    ))
+}

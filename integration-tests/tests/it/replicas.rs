@@ -690,3 +690,199 @@ async fn replicas_refuse_a_revoked_key_within_a_second_of_the_revocation() {
         }
     }
 }
+
+/// Runs `sealgate <args>` with the database password in the environment; returns the output.
+async fn sealgate_cli(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(sealgate_integration_tests::sealgate_binary())
+        .args(args)
+        .env("SEALGATE_STORAGE_PASSWORD", DB_PASSWORD)
+        .output()
+        .await
+        .expect("run sealgate")
+}
+
+fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The `audit log of N events verifies, head H` part of a verify-store or import summary.
+fn chain_of(text: &str) -> String {
+    let at = text
+        .find("audit log of ")
+        .unwrap_or_else(|| panic!("no chain in {text:?}"));
+    text[at..].trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_store_export_moves_sled_to_postgres_and_back_with_the_chain() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let registry = Registry::start().await;
+    let trust = policy(dir.path(), &ci, "");
+    // A sled gate with a signed pin, an audit-mode pin and a runtime revocation.
+    let mut sled = Sealgate::builder()
+        .upstream("local", &registry.url(), &[])
+        .trust_policy(&trust)
+        .admin_token(TOKEN)
+        .start()
+        .await;
+    let (signed, _) = push_signed_tiny_image(&sled.base_url(), "prod/app", "v1", &ci).await;
+    let (unsigned, manifest) = oci::tiny_image(&sled.base_url(), "team/app", &unique_salt()).await;
+    let put = oci::put_manifest(&sled.base_url(), "team/app", "v1", &manifest).await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text());
+    let revoked = sled
+        .admin_cli(&[
+            "revoke",
+            "key",
+            "sha256:abababababababababababababababababababababababababababababababab",
+            "--reason",
+            "moved along",
+        ])
+        .await;
+    assert!(revoked.status.success(), "{}", output_text(&revoked));
+    sled.terminate();
+    assert!(sled.wait_exit(Duration::from_secs(20)).await.is_some());
+    let sled_config = sled.config_path();
+    let before = sled.verify_store().await;
+    assert!(before.status.success(), "{}", output_text(&before));
+    let sled_chain = chain_of(&output_text(&before));
+
+    let export = dir.path().join("store.jsonl");
+    let exported = sealgate_cli(&[
+        "store",
+        "export",
+        "--config",
+        &sled_config.display().to_string(),
+        "--output",
+        &export.display().to_string(),
+    ])
+    .await;
+    assert!(exported.status.success(), "{}", output_text(&exported));
+
+    // Into a migrated, empty PostgreSQL database.
+    let pg = tokio::task::spawn_blocking(PgServer::start)
+        .await
+        .expect("task")
+        .expect("start PostgreSQL");
+    let database = pg.create_database().await.expect("database");
+    let pg_config = dir.path().join("pg.toml");
+    let sled_text = std::fs::read_to_string(&sled_config).expect("sled config");
+    let storage_start = sled_text.find("[storage]").expect("[storage]");
+    let storage_end = storage_start
+        + sled_text[storage_start..]
+            .find("\n\n")
+            .expect("end of [storage]");
+    std::fs::write(
+        &pg_config,
+        format!(
+            "{}[storage]\nbackend = \"postgres\"\nurl = \"{}\"\nsslmode = \"disable\"{}",
+            &sled_text[..storage_start],
+            pg.url(&database),
+            &sled_text[storage_end..]
+        ),
+    )
+    .expect("write pg config");
+    let pg_path = pg_config.display().to_string();
+    let migrated = sealgate_cli(&["migrate", "--config", &pg_path]).await;
+    assert!(migrated.status.success(), "{}", output_text(&migrated));
+    let export_path = export.display().to_string();
+    let imported = sealgate_cli(&[
+        "store",
+        "import",
+        "--config",
+        &pg_path,
+        "--input",
+        &export_path,
+    ])
+    .await;
+    assert!(imported.status.success(), "{}", output_text(&imported));
+    assert_eq!(chain_of(&output_text(&imported)), sled_chain);
+    // A second import into the now non-empty database is refused and changes nothing.
+    let again = sealgate_cli(&[
+        "store",
+        "import",
+        "--config",
+        &pg_path,
+        "--input",
+        &export_path,
+    ])
+    .await;
+    assert!(!again.status.success(), "{}", output_text(&again));
+    assert!(
+        output_text(&again).contains("import refused"),
+        "{}",
+        output_text(&again)
+    );
+    let verified = sealgate_cli(&["verify-store", "--config", &pg_path]).await;
+    assert!(verified.status.success(), "{}", output_text(&verified));
+    assert_eq!(chain_of(&output_text(&verified)), sled_chain);
+
+    // A replica on the database serves the imported pins and keeps the revocation.
+    let replica = Sealgate::builder()
+        .upstream("local", &registry.url(), &[])
+        .trust_policy(&trust)
+        .admin_token(TOKEN)
+        .postgres(&pg.url(&database), DB_PASSWORD)
+        .start()
+        .await;
+    for (name, digest) in [("prod/app", &signed), ("team/app", &unsigned)] {
+        let pulled = pull(&replica.base_url(), name, "v1").await;
+        assert_eq!(pulled.status, StatusCode::OK, "{name}: {}", pulled.text());
+        assert_eq!(
+            pulled.header("docker-content-digest"),
+            Some(digest.as_str())
+        );
+    }
+    let revocations = admin_get(&replica, "/admin/v1/revocations").await;
+    assert!(
+        revocations
+            .to_string()
+            .contains("sha256:abababababababababababababababababababababababababababababababab"),
+        "{revocations}"
+    );
+    drop(replica);
+    // The replica may have audited what it did (its pulls); the way back carries its chain.
+    let verified = sealgate_cli(&["verify-store", "--config", &pg_path]).await;
+    assert!(verified.status.success(), "{}", output_text(&verified));
+    let pg_chain = chain_of(&output_text(&verified));
+
+    // And back into a new sled directory.
+    let back = dir.path().join("back.jsonl");
+    let back_path = back.display().to_string();
+    let exported = sealgate_cli(&[
+        "store", "export", "--config", &pg_path, "--output", &back_path,
+    ])
+    .await;
+    assert!(exported.status.success(), "{}", output_text(&exported));
+    let sled2_config = dir.path().join("sled2.toml");
+    std::fs::write(
+        &sled2_config,
+        sled_text.replacen(
+            &sled_text[storage_start..storage_end],
+            &format!(
+                "[storage]\npath = \"{}\"",
+                dir.path().join("sled2").display()
+            ),
+            1,
+        ),
+    )
+    .expect("write sled2 config");
+    let sled2_path = sled2_config.display().to_string();
+    let imported = sealgate_cli(&[
+        "store",
+        "import",
+        "--config",
+        &sled2_path,
+        "--input",
+        &back_path,
+    ])
+    .await;
+    assert!(imported.status.success(), "{}", output_text(&imported));
+    let verified = sealgate_cli(&["verify-store", "--config", &sled2_path]).await;
+    assert!(verified.status.success(), "{}", output_text(&verified));
+    assert_eq!(chain_of(&output_text(&verified)), pg_chain);
+}
