@@ -1,6 +1,7 @@
 //! Drift: a pinned tag whose upstream tag has moved (or gone). Checked in the background when a
 //! pull is answered from the pin, at most once per `pull.drift_check_interval`; reported once per
-//! moved digest, and followed (the pin moved) only where the scope says so and the new digest is
+//! moved digest (for the whole fleet on one store: [`sealgate_storage::Store::record_drift_once`]),
+//! and followed (the pin moved) only where the scope says so and the new digest is
 //! admitted. The I/O is here; what to do is decided by [`decide_drift`] and [`decide_follow`].
 
 use std::sync::Arc;
@@ -115,10 +116,27 @@ async fn check_drift(
         // Reported before, or a plan this check does not know: nothing to do.
         _ => return Ok(()),
     };
-    state.pull.drift_events.fetch_add(1, Ordering::Relaxed);
     let record = audit_event(&event, &key.upstream, &key.repository, None, None);
+    // Once for every replica on the store: the one that records the move reports it (and
+    // follows it); the others find it recorded and stay quiet. A tag gone from the upstream has
+    // no digest to record, so each replica that sees it reports it.
+    let reported = match &current {
+        Some(moved_to) => {
+            state
+                .store
+                .record_drift_once(key, moved_to, record.clone())
+                .await?
+        }
+        None => {
+            state.store.append_audit(record.clone()).await?;
+            true
+        }
+    };
+    if !reported {
+        return Ok(());
+    }
+    state.pull.drift_events.fetch_add(1, Ordering::Relaxed);
     log_gate_decision(&state.metrics, &record, event.reason, scope.label());
-    state.store.append_audit(record).await?;
     if let Some(moved_to) = follow {
         follow_drift(&source, key, pinned, &moved_to).await?;
     }

@@ -25,7 +25,7 @@ use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{
     AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,
+    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, ReplicaInfo, RevokedSigner,
     SCHEMA_VERSION, SignatureRecord, SignedSubject, StorageError, Store, StoreHealth,
     StoredRevocation, UnixSecs,
 };
@@ -895,6 +895,9 @@ impl<S: EngineStore> Store for S {
                     None => true,
                 };
                 tx.insert(Tree::Revocations, &key, value.clone())?;
+                // Every replica's trust is stale now, also after a restated revocation (its
+                // reason or time may have changed).
+                bump_generation_in(tx)?;
                 // Every revocation is audited, including one that only restates an earlier one.
                 let record = append_audit_in(tx, &event)?;
                 Ok((new, record))
@@ -902,6 +905,92 @@ impl<S: EngineStore> Store for S {
             .await?;
         self.engine().backend.flush().await?;
         Ok(result)
+    }
+
+    // ---- fleet ---------------------------------------------------------------------------
+
+    async fn fleet_generation(&self) -> Result<u64, StorageError> {
+        match self
+            .engine()
+            .backend
+            .get(Tree::Fleet, keys::FLEET_GENERATION)
+            .await?
+        {
+            Some(raw) => decode_generation(&raw),
+            None => Ok(0),
+        }
+    }
+
+    async fn bump_generation(&self, event: AuditEvent) -> Result<(u64, AuditRecord), StorageError> {
+        let result = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                let generation = bump_generation_in(tx)?;
+                Ok((generation, append_audit_in(tx, &event)?))
+            })
+            .await?;
+        self.engine().backend.flush().await?;
+        Ok(result)
+    }
+
+    async fn record_drift_once(
+        &self,
+        key: &PinKey,
+        upstream_digest: &Digest,
+        event: AuditEvent,
+    ) -> Result<bool, StorageError> {
+        let report = keys::drift_report(key, upstream_digest);
+        // Every replica checking the tag sees the move: most find it reported already, without
+        // a transaction.
+        if self
+            .engine()
+            .backend
+            .get(Tree::DriftReports, &report)
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let new = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                if tx.get(Tree::DriftReports, &report)?.is_some() {
+                    return Ok(false);
+                }
+                tx.insert(Tree::DriftReports, &report, Vec::new())?;
+                append_audit_in(tx, &event)?;
+                Ok(true)
+            })
+            .await?;
+        if new {
+            self.engine().backend.flush().await?;
+        }
+        Ok(new)
+    }
+
+    async fn register_replica(&self, info: ReplicaInfo) -> Result<(), StorageError> {
+        let key = keys::replica(&info.id);
+        let value = codec::encode(Tree::Replicas, &info)?;
+        self.engine()
+            .backend
+            .transaction(&|tx| tx.insert(Tree::Replicas, &key, value.clone()))
+            .await?;
+        self.engine().backend.flush().await
+    }
+
+    async fn replicas(&self) -> Result<Vec<ReplicaInfo>, StorageError> {
+        let mut out = Vec::new();
+        self.engine()
+            .for_each(Tree::Replicas, &[], |key, value| {
+                out.push(decode_replica(Tree::Replicas.name(), key, value)?);
+                Ok(())
+            })
+            .await?;
+        // Keys sort by length first; answer in id order.
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 
     /// Every revocation: one walk of the whole tree, which stays small (revocations are rare,
@@ -1059,6 +1148,31 @@ pub(crate) fn decode_schema_version(raw: &[u8]) -> Result<u32, StorageError> {
     Ok(u32::from_be_bytes(bytes))
 }
 
+/// The fleet's trust generation as stored: a `u64`, big-endian.
+fn decode_generation(raw: &[u8]) -> Result<u64, StorageError> {
+    let bytes: [u8; 8] = raw.try_into().map_err(|_| {
+        corrupt(
+            Tree::Fleet,
+            format!("the generation is {} bytes, expected 8", raw.len()),
+        )
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// A replica's record, checked against the id its key names.
+fn decode_replica(
+    name: &'static str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<ReplicaInfo, StorageError> {
+    let id = keys::parse_replica(name, key)?;
+    let info = codec::decode::<ReplicaInfo>(Tree::Replicas, value)?;
+    if info.id != id {
+        return Err(corrupt(Tree::Replicas, "record does not match its key"));
+    }
+    Ok(info)
+}
+
 /// A revocation record, checked against the signer its key names.
 fn decode_revocation(
     name: &'static str,
@@ -1170,6 +1284,16 @@ fn check_entry(
         }
         Tree::Revocations => decode_revocation(name, key, value).map(drop),
         Tree::SignatureManifests => decode_signed_subject(key, value).map(drop),
+        Tree::Fleet if key == keys::FLEET_GENERATION => decode_generation(value).map(drop),
+        Tree::Fleet => Err(corrupt(
+            tree,
+            format!("unknown key {:?}", String::from_utf8_lossy(key)),
+        )),
+        Tree::DriftReports => {
+            keys::parse_drift_report(name, key)?;
+            expect_empty("a drift report")
+        }
+        Tree::Replicas => decode_replica(name, key, value).map(drop),
         Tree::Audit => {
             let seq = keys::parse_audit(key)
                 .ok_or_else(|| corrupt(tree, "a key is not a sequence number"))?;
@@ -1250,6 +1374,23 @@ fn remove_pending_in(
     )?;
     let record = append_audit_in(tx, &event(&pending))?;
     Ok(Some((pending, record)))
+}
+
+/// Moves the fleet's trust generation on by one inside `tx`; returns the new generation.
+fn bump_generation_in(tx: &dyn Tx) -> Result<u64, TxError> {
+    let current = match tx.get(Tree::Fleet, keys::FLEET_GENERATION)? {
+        Some(raw) => decode_generation(&raw)?,
+        None => 0,
+    };
+    let next = current
+        .checked_add(1)
+        .ok_or_else(|| corrupt(Tree::Fleet, "the generation cannot grow past u64::MAX"))?;
+    tx.insert(
+        Tree::Fleet,
+        keys::FLEET_GENERATION,
+        next.to_be_bytes().to_vec(),
+    )?;
+    Ok(next)
 }
 
 /// Appends `event` to the audit log inside `tx`, moving the head in the same transaction.

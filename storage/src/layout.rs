@@ -29,6 +29,9 @@
 //! | `pending_by_digest` | `digest`, `pinkey`                       | empty: the key is the fact             |
 //! | `revocations`       | `key`, `fingerprint`; or `cert`, `issuer`, `serial` | [`crate::StoredRevocation`], versioned JSON (below) |
 //! | `audit`             | `seq` (`u64` BE, from 1)                 | `{"v":1,"seq":N,"prev_hash":"<hex>","hash":"<hex>","event":{"v":1,…}}` |
+//! | `fleet`             | `generation` (raw bytes)                 | `u64` big-endian: the fleet's trust generation |
+//! | `drift_reports`     | `pinkey`, `digest` (the tag moved to)    | empty: the key is the fact             |
+//! | `replicas`          | `id`                                     | [`crate::ReplicaInfo`], versioned JSON |
 //!
 //! `index_parents` and `pending_by_digest` are reverse indexes of `index_children` and `pending`;
 //! they are written in the same transaction as the record they index and carry no value of
@@ -83,6 +86,18 @@
 //! at runtime, and it admits what they revoke until they are also written into the
 //! configuration. Before downgrading past it, copy them there.
 //!
+//! `fleet`, `drift_reports` and `replicas` are what several replicas on one store share beyond
+//! the pins and the audit log. `fleet/generation` counts trust changes (a runtime revocation,
+//! a reload) made on any replica: it moves in the transaction that records the change, so a
+//! replica that reads a new number knows its verdicts of the old trust are stale. A
+//! `drift_reports` key says the tag's upstream was seen moved to that digest and that was
+//! audited: the first replica to write it reports the drift, the others find it. `replicas`
+//! holds each replica's last heartbeat (what it runs with), by its id. They were added like the
+//! trees above, without changing [`crate::SCHEMA_VERSION`]: a store written before them opens
+//! with them empty (generation 0, nothing reported, no replica registered), and a binary from
+//! before them never reads them. They are trees of their own rather than `meta` keys for that
+//! reason: an older binary's record check refuses a `meta` key it does not know.
+//!
 //! # Values
 //!
 //! Every record is a JSON object whose `"v"` field is the version of that record type (all are 1
@@ -129,6 +144,12 @@ pub mod trees {
     pub const REVOCATIONS: &str = "revocations";
     /// The hash-chained audit log, by sequence number.
     pub const AUDIT: &str = "audit";
+    /// What the replicas of one store share: the fleet's trust generation.
+    pub const FLEET: &str = "fleet";
+    /// Drift already reported, by tag and the digest its upstream moved to.
+    pub const DRIFT_REPORTS: &str = "drift_reports";
+    /// The replicas running on this store, by id, with their last heartbeat.
+    pub const REPLICAS: &str = "replicas";
 
     /// A tree, as the backends address it.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,11 +167,14 @@ pub mod trees {
         Revocations,
         Audit,
         SignatureManifests,
+        Fleet,
+        DriftReports,
+        Replicas,
     }
 
     impl Tree {
         /// Every tree, in the order the backends open them ([`Tree::index`]).
-        pub(crate) const ALL: [Tree; 13] = [
+        pub(crate) const ALL: [Tree; 16] = [
             Tree::Meta,
             Tree::Pins,
             Tree::Signatures,
@@ -164,6 +188,9 @@ pub mod trees {
             Tree::Revocations,
             Tree::Audit,
             Tree::SignatureManifests,
+            Tree::Fleet,
+            Tree::DriftReports,
+            Tree::Replicas,
         ];
 
         /// The tree's name on disk.
@@ -182,6 +209,9 @@ pub mod trees {
                 Tree::Revocations => REVOCATIONS,
                 Tree::Audit => AUDIT,
                 Tree::SignatureManifests => SIGNATURE_MANIFESTS,
+                Tree::Fleet => FLEET,
+                Tree::DriftReports => DRIFT_REPORTS,
+                Tree::Replicas => REPLICAS,
             }
         }
 
@@ -204,6 +234,9 @@ pub mod keys {
 
     /// Key of the audit head (last sequence number and hash) in [`super::trees::META`].
     pub const AUDIT_HEAD: &[u8] = b"audit_head";
+
+    /// Key of the fleet's trust generation in [`super::trees::FLEET`].
+    pub const FLEET_GENERATION: &[u8] = b"generation";
 
     /// First component of a key revocation's key in [`super::trees::REVOCATIONS`].
     pub const REVOKED_KEY: &[u8] = b"key";
@@ -368,6 +401,22 @@ pub mod keys {
     /// An audit record in [`super::trees::AUDIT`]: the sequence number, big-endian.
     pub fn audit(seq: u64) -> [u8; 8] {
         seq.to_be_bytes()
+    }
+
+    /// "`key`'s upstream tag was seen moved to `digest`, and reported" in
+    /// [`super::trees::DRIFT_REPORTS`].
+    pub fn drift_report(key: &PinKey, digest: &Digest) -> Vec<u8> {
+        build(&[
+            key.upstream.as_bytes(),
+            key.repository.as_str().as_bytes(),
+            key.tag.as_str().as_bytes(),
+            digest.as_str().as_bytes(),
+        ])
+    }
+
+    /// A replica in [`super::trees::REPLICAS`].
+    pub fn replica(id: &str) -> Vec<u8> {
+        build(&[id.as_bytes()])
     }
 
     /// Splits a key into its components; `None` if the bytes are not a well-formed key.
@@ -586,6 +635,30 @@ pub mod keys {
             )),
             [] => Err(corrupt(tree, "empty key")),
         }
+    }
+
+    /// Reads back a key built by [`drift_report`].
+    pub(crate) fn parse_drift_report(
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<(PinKey, Digest), StorageError> {
+        let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
+        let Some((digest, tag)) = parts.split_last() else {
+            return Err(corrupt(tree, "empty key"));
+        };
+        Ok((pin_key_from(tree, tag)?, parse(tree, digest)?))
+    }
+
+    /// Reads back a key built by [`replica`].
+    pub(crate) fn parse_replica(tree: &'static str, key: &[u8]) -> Result<String, StorageError> {
+        let parts = split(key).ok_or_else(|| corrupt(tree, "malformed key"))?;
+        let [id] = parts.as_slice() else {
+            return Err(corrupt(
+                tree,
+                format!("a replica key has {} components, expected 1", parts.len()),
+            ));
+        };
+        Ok(text(tree, id)?.to_owned())
     }
 
     /// Reads back a key built by [`audit`].

@@ -47,7 +47,7 @@ pub use pg_store::{
 };
 pub use records::{
     AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, RevokedSigner,
+    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, ReplicaInfo, RevokedSigner,
     SignatureFormat, SignatureRecord, SignedSubject, StoredRevocation, UnixSecs,
 };
 pub use sled_store::SledStore;
@@ -282,14 +282,46 @@ pub trait Store: Send + Sync + 'static {
     /// Pending entries whose quarantine has ended: `expires_at <= now`.
     async fn expired_pending(&self, now: UnixSecs) -> Result<Vec<PendingTag>, StorageError>;
 
-    /// Records `revocation` (replacing an earlier one of the same signer) and appends `event`,
-    /// in one transaction, durable on return. Returns whether it was new. The event is written
-    /// on a replacement too.
+    /// Records `revocation` (replacing an earlier one of the same signer), moves the fleet's
+    /// trust generation on by one ([`Store::fleet_generation`]) and appends `event`, in one
+    /// transaction, durable on return. Returns whether it was new. The event is written, and
+    /// the generation moves, on a replacement too.
     async fn record_revocation(
         &self,
         revocation: StoredRevocation,
         event: AuditEvent,
     ) -> Result<(bool, AuditRecord), StorageError>;
+
+    /// The fleet's trust generation: 0 on a new store, one more after each
+    /// [`Store::record_revocation`] and [`Store::bump_generation`] made by any replica on this
+    /// store. A replica that reads a number other than the one its verdicts were computed under
+    /// reloads its trust before serving from them.
+    async fn fleet_generation(&self) -> Result<u64, StorageError>;
+
+    /// Moves the fleet's trust generation on by one and appends `event`, in one transaction,
+    /// durable on return; for a reload of the trust configuration. Returns the new generation
+    /// and the audit record.
+    async fn bump_generation(&self, event: AuditEvent) -> Result<(u64, AuditRecord), StorageError>;
+
+    /// Reports drift once for the whole fleet: when the upstream tag of `key` was not seen
+    /// moved to `upstream_digest` before, records that it was and appends `event`, in one
+    /// transaction, durable on return, and returns true; otherwise writes nothing (no event,
+    /// no flush) and returns false. Of several replicas seeing the same move, exactly one gets
+    /// true. A (tag, digest) reported once stays reported, also after the tag is back in sync.
+    async fn record_drift_once(
+        &self,
+        key: &PinKey,
+        upstream_digest: &Digest,
+        event: AuditEvent,
+    ) -> Result<bool, StorageError>;
+
+    /// Registers a replica, or refreshes its record (same id): a heartbeat. Durable on return;
+    /// not audited (it decides nothing).
+    async fn register_replica(&self, info: ReplicaInfo) -> Result<(), StorageError>;
+
+    /// Every registered replica, in id order, however long ago it was last seen (the reader
+    /// judges staleness by `last_seen`).
+    async fn replicas(&self) -> Result<Vec<ReplicaInfo>, StorageError>;
 
     /// Every recorded revocation, keys first then certificates, each in key order: keys by
     /// fingerprint, certificates by issuer then serial (compared as strings).

@@ -349,6 +349,25 @@ pub struct AuditRecord {
     pub event: AuditEvent,
 }
 
+/// A replica of sealgate running on the store, as it last registered itself
+/// ([`crate::Store::register_replica`]): what it runs with, so that replicas whose trust or
+/// policy differ from the others' can be found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaInfo {
+    /// The replica's id, unique in the fleet (the key: registering it again replaces it).
+    pub id: String,
+    /// The sealgate version it runs.
+    pub version: String,
+    /// Digest of the policy in force.
+    pub policy_digest: String,
+    /// Digest of the trust configuration in force.
+    pub trust_digest: String,
+    /// When it started (seconds since the epoch).
+    pub started_at: UnixSecs,
+    /// When it last registered (seconds since the epoch).
+    pub last_seen: UnixSecs,
+}
+
 /// The result of [`crate::Store::verify_audit`] on an intact log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditReport {

@@ -12,7 +12,8 @@ use super::*;
 use crate::mem_store::MemBackend;
 use crate::testing::PgServer;
 use crate::{
-    CertFacts, MemStore, PgStore, SignatureFormat, SignatureRecord, SignedSubject, SledStore,
+    CertFacts, MemStore, PgStore, ReplicaInfo, SignatureFormat, SignatureRecord, SignedSubject,
+    SledStore,
     StorageError, Store,
 };
 
@@ -163,6 +164,11 @@ on_both_backends!(
     verify_records_decodes_a_healthy_store,
     verify_tolerates_appends_running_at_the_same_time,
     size_grows_with_data,
+    fleet_generation_moves_with_every_revocation_and_bump,
+    drift_is_reported_once_per_tag_and_digest,
+    racing_replicas_report_a_drift_once,
+    replicas_are_upserted_and_listed_in_id_order,
+    corrupt_fleet_records_are_errors_not_panics,
 );
 
 /// Runs a store call to its end on the calling thread. The racing tests call the store from
@@ -2171,6 +2177,9 @@ async fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
             }
             Tree::Revocations => keys::revocation(&cert_revocation("CN=CA", "1", "r").signer),
             Tree::Pins | Tree::SigTags | Tree::Pending => keys::pin(&k),
+            Tree::Fleet => keys::FLEET_GENERATION.to_vec(),
+            Tree::DriftReports => keys::drift_report(&k, &digest(2)),
+            Tree::Replicas => keys::replica("replica-a"),
         };
         store.poke(tree, &key, Some(value)).await;
         // Whatever each returns, none panics.
@@ -2225,6 +2234,13 @@ async fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
             .record_revocation(cert_revocation("CN=CA", "1", "r"), event("revoke", "x"))
             .await;
         let _ = store.retire_pin(&k, event("retire", "x")).await;
+        let _ = store.fleet_generation().await;
+        let _ = store.bump_generation(event("reload", "x")).await;
+        let _ = store
+            .record_drift_once(&k, &digest(2), event("drift", "x"))
+            .await;
+        let _ = store.register_replica(replica("replica-a", 1)).await;
+        let _ = store.replicas().await;
     }
 }
 
@@ -2338,11 +2354,20 @@ async fn verify_records_decodes_a_healthy_store(store: &impl Harness) {
         .record_revocation(cert_revocation("CN=CA", "1", "c"), event("revoke", "c"))
         .await
         .unwrap();
+    store
+        .record_drift_once(&k, &digest(8), event("drift", "d"))
+        .await
+        .unwrap();
+    store
+        .register_replica(replica("replica-a", 1))
+        .await
+        .unwrap();
     // meta: schema + head; pins 1; signatures 1; sig_tags 1; index 1 + 1; blob owners 2;
-    // referrers 1; pending 1 + 1; revocations 2; audit 4.
+    // referrers 1; pending 1 + 1; revocations 2; fleet generation 1; drift reports 1;
+    // replicas 1; audit 5.
     assert_eq!(
         store.check_records().await.unwrap(),
-        2 + 1 + 1 + 1 + 2 + 2 + 1 + 2 + 2 + 4
+        2 + 1 + 1 + 1 + 2 + 2 + 1 + 2 + 2 + 1 + 1 + 1 + 5
     );
 }
 
@@ -2385,6 +2410,190 @@ async fn size_grows_with_data(store: &impl Harness) {
         "{empty} bytes empty, {full} with 2 MiB of records"
     );
     assert!(full >= 2 * 1024 * 1024, "{full} bytes for 2 MiB of records");
+}
+
+// ---- fleet ---------------------------------------------------------------------------------
+
+fn replica(id: &str, seen: UnixSecs) -> ReplicaInfo {
+    ReplicaInfo {
+        id: id.to_owned(),
+        version: "0.1.0".to_owned(),
+        policy_digest: "sha256:aa".to_owned(),
+        trust_digest: "sha256:bb".to_owned(),
+        started_at: 1,
+        last_seen: seen,
+    }
+}
+
+async fn fleet_generation_moves_with_every_revocation_and_bump(store: &impl Harness) {
+    assert_eq!(store.fleet_generation().await.unwrap(), 0);
+    let revoked = key_revocation("sha256:ab", "r");
+    store
+        .record_revocation(revoked.clone(), event("revoke", "a"))
+        .await
+        .unwrap();
+    assert_eq!(store.fleet_generation().await.unwrap(), 1);
+    // A restated revocation changes the trust in force too (reason, time).
+    store
+        .record_revocation(revoked, event("revoke", "b"))
+        .await
+        .unwrap();
+    assert_eq!(store.fleet_generation().await.unwrap(), 2);
+    let (generation, record) = store.bump_generation(event("reload", "c")).await.unwrap();
+    assert_eq!(generation, 3);
+    assert_eq!(store.fleet_generation().await.unwrap(), 3);
+    // Each move is audited with its change, one chain.
+    assert_eq!(record.seq, 3);
+    assert_eq!(record.event.action, "reload");
+    assert_eq!(store.verify_audit().await.unwrap().events, 3);
+    // Other writes leave it alone.
+    store.append_audit(event("pull", "d")).await.unwrap();
+    let k = key("hub", "team/app", "v1");
+    store
+        .pin(&k, req_of(1, 1), false, event("push", "e"))
+        .await
+        .unwrap();
+    assert_eq!(store.fleet_generation().await.unwrap(), 3);
+    assert!(store.check_records().await.is_ok());
+}
+
+async fn drift_is_reported_once_per_tag_and_digest(store: &impl Harness) {
+    let (v1, v2) = (key("hub", "team/app", "v1"), key("hub", "team/app", "v2"));
+    assert!(
+        store
+            .record_drift_once(&v1, &digest(2), event("drift", "a"))
+            .await
+            .unwrap()
+    );
+    // The same move seen again (by this replica or another): nothing written, nothing audited.
+    assert!(
+        !store
+            .record_drift_once(&v1, &digest(2), event("drift", "again"))
+            .await
+            .unwrap()
+    );
+    // Another digest for the same tag, or the same digest for another tag, is news.
+    assert!(
+        store
+            .record_drift_once(&v1, &digest(3), event("drift", "b"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_drift_once(&v2, &digest(2), event("drift", "c"))
+            .await
+            .unwrap()
+    );
+    let reasons: Vec<String> = store
+        .audit(0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event.reason)
+        .collect();
+    assert_eq!(reasons, ["a", "b", "c"]);
+    assert!(store.check_records().await.is_ok());
+}
+
+async fn racing_replicas_report_a_drift_once(store: &impl Harness) {
+    const REPLICAS: usize = 8;
+    let k = key("hub", "team/app", "v1");
+    let barrier = Barrier::new(REPLICAS);
+    let reported: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..REPLICAS)
+            .map(|i| {
+                let (k, barrier) = (&k, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    block_on(store.record_drift_once(
+                        k,
+                        &digest(9),
+                        event("drift", &format!("replica {i}")),
+                    ))
+                    .unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(reported.iter().filter(|r| **r).count(), 1, "{reported:?}");
+    assert_eq!(store.verify_audit().await.unwrap().events, 1);
+}
+
+async fn replicas_are_upserted_and_listed_in_id_order(store: &impl Harness) {
+    assert_eq!(store.replicas().await.unwrap(), []);
+    // Ids of different lengths: listed by id, not by key order.
+    for id in ["replica-bb", "replica-a", "replica-c"] {
+        store.register_replica(replica(id, 10)).await.unwrap();
+    }
+    let mut moved = replica("replica-a", 20);
+    moved.trust_digest = "sha256:cc".to_owned();
+    store.register_replica(moved.clone()).await.unwrap();
+    let listed = store.replicas().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["replica-a", "replica-bb", "replica-c"]
+    );
+    assert_eq!(listed[0], moved, "the heartbeat replaced the record");
+    // A heartbeat decides nothing: not audited.
+    assert_eq!(store.verify_audit().await.unwrap().events, 0);
+    assert!(store.check_records().await.is_ok());
+}
+
+async fn corrupt_fleet_records_are_errors_not_panics(store: &impl Harness) {
+    let is_corrupt = |r: Result<(), StorageError>, tree: &str| match r {
+        Err(StorageError::Corrupt { tree: t, .. }) if t == tree => {}
+        other => panic!("expected corruption in {tree}, got {other:?}"),
+    };
+    store
+        .poke(Tree::Fleet, keys::FLEET_GENERATION, Some(vec![1, 2, 3]))
+        .await;
+    is_corrupt(store.fleet_generation().await.map(drop), "fleet");
+    is_corrupt(
+        store.bump_generation(event("reload", "x")).await.map(drop),
+        "fleet",
+    );
+    assert_eq!(
+        store.verify_audit().await.unwrap().events,
+        0,
+        "a failed bump audits nothing"
+    );
+    is_corrupt(store.check_records().await.map(drop), "fleet");
+    store.poke(Tree::Fleet, keys::FLEET_GENERATION, None).await;
+
+    // A replica's record filed under another id.
+    let value = codec::encode(Tree::Replicas, &replica("replica-a", 1)).unwrap();
+    store
+        .poke(Tree::Replicas, &keys::replica("replica-b"), Some(value))
+        .await;
+    is_corrupt(store.replicas().await.map(drop), "replicas");
+    is_corrupt(store.check_records().await.map(drop), "replicas");
+    store
+        .poke(Tree::Replicas, &keys::replica("replica-b"), None)
+        .await;
+
+    // A drift report that carries a value, or whose key is not a tag and a digest.
+    let k = key("hub", "team/app", "v1");
+    store
+        .poke(
+            Tree::DriftReports,
+            &keys::drift_report(&k, &digest(2)),
+            Some(vec![1]),
+        )
+        .await;
+    is_corrupt(store.check_records().await.map(drop), "drift_reports");
+    store
+        .poke(
+            Tree::DriftReports,
+            &keys::drift_report(&k, &digest(2)),
+            None,
+        )
+        .await;
+    store
+        .poke(Tree::DriftReports, &keys::pin(&k), Some(Vec::new()))
+        .await;
+    is_corrupt(store.check_records().await.map(drop), "drift_reports");
 }
 
 // ---- backend-specific ----------------------------------------------------------------------
@@ -2606,6 +2815,36 @@ async fn retiring_an_unpinned_tag_does_not_flush_and_every_revocation_does() {
     engine.all_pins().await.unwrap();
     engine.backend.size_on_disk().await.unwrap();
     assert_eq!(counts(), (0, 0), "reads never write");
+}
+
+#[tokio::test]
+async fn a_drift_reported_before_opens_no_transaction_and_fleet_writes_flush() {
+    let engine = Engine::new(Counting::default());
+    let k = key("hub", "team/app", "v1");
+    assert!(
+        engine
+            .record_drift_once(&k, &digest(2), event("drift", "x"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(engine.backend.take(), (1, 1));
+    assert!(
+        !engine
+            .record_drift_once(&k, &digest(2), event("drift", "x"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(engine.backend.take(), (0, 0), "seen before: no transaction");
+    engine.bump_generation(event("reload", "x")).await.unwrap();
+    assert_eq!(engine.backend.take(), (1, 1));
+    engine
+        .register_replica(replica("replica-a", 1))
+        .await
+        .unwrap();
+    assert_eq!(engine.backend.take(), (1, 1));
+    engine.fleet_generation().await.unwrap();
+    engine.replicas().await.unwrap();
+    assert_eq!(engine.backend.take(), (0, 0), "reads never write");
 }
 
 /// The digest pinned is the warrant's: a request carries no digest of its own (and, as the

@@ -266,6 +266,37 @@ async fn a_store_from_before_the_revocations_tree_opens_with_it_empty() {
 }
 
 #[tokio::test]
+async fn a_store_from_before_the_fleet_trees_opens_with_them_empty() {
+    let fleet = [Tree::Fleet, Tree::DriftReports, Tree::Replicas];
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // A schema-1 store as a binary without the fleet trees left it.
+        let db = sled::open(dir.path()).unwrap();
+        for tree in Tree::ALL {
+            if !fleet.contains(&tree) {
+                db.open_tree(tree.name()).unwrap();
+            }
+        }
+        db.open_tree(Tree::Meta.name())
+            .unwrap()
+            .insert(keys::SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = reopen(dir.path()).unwrap();
+    assert_eq!(store.health().await.unwrap().schema_version, SCHEMA_VERSION);
+    assert_eq!(store.fleet_generation().await.unwrap(), 0);
+    assert!(store.replicas().await.unwrap().is_empty());
+    let [key, _] = revocations();
+    store
+        .record_revocation(key, admin_event("revoke"))
+        .await
+        .unwrap();
+    assert_eq!(store.fleet_generation().await.unwrap(), 1);
+    store.verify_records().await.unwrap();
+}
+
+#[tokio::test]
 async fn size_on_disk_is_the_same_with_or_without_the_trait() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
