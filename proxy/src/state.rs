@@ -18,6 +18,7 @@ use crate::access::Access;
 use crate::cache::{ManifestCache, VerdictCache};
 use crate::config::{Config, RawPull, TrustDigests};
 use crate::metrics::Metrics;
+use crate::pin_cache::PinCache;
 use crate::upload_sessions::UploadSessions;
 use crate::upstream::Upstreams;
 
@@ -48,6 +49,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Upload session states the upstream superseded (see [`crate::uploads`]).
     pub uploads: UploadSessions,
+    /// This replica's place in the fleet sharing the store.
+    pub fleet: FleetState,
 }
 
 impl AppState {
@@ -56,7 +59,7 @@ impl AppState {
         Self {
             policy: ArcSwap::new(config.policy.clone()),
             access: ArcSwap::new(config.access.clone()),
-            pull: PullState::new(&config.pull),
+            pull: PullState::new(&config.pull, config.storage.stale_reads()),
             trust_digests: ArcSwap::from_pointee(config.digests.clone()),
             trust_lock: tokio::sync::Mutex::new(()),
             started: std::time::Instant::now(),
@@ -66,6 +69,7 @@ impl AppState {
             tag_locks: TagLocks::default(),
             metrics: Metrics::new(),
             uploads: UploadSessions::default(),
+            fleet: FleetState::new(),
         }
     }
 
@@ -112,11 +116,13 @@ pub struct PullState {
     pub(crate) drift_reported: DashMap<PinKey, String>,
     /// Drift events reported since start.
     pub drift_events: AtomicU64,
+    /// Pins read from the store (and what was last served for them).
+    pub pins: PinCache,
 }
 
 impl PullState {
-    /// Empty caches sized by `[pull]`.
-    pub fn new(settings: &RawPull) -> Self {
+    /// Empty caches sized by `[pull]`; `stale_reads` is `storage.stale_reads`.
+    pub fn new(settings: &RawPull, stale_reads: Option<std::time::Duration>) -> Self {
         Self {
             manifests: ManifestCache::new(
                 usize::try_from(settings.manifest_cache_bytes).unwrap_or(usize::MAX),
@@ -125,6 +131,25 @@ impl PullState {
             drift_checked: DashMap::new(),
             drift_reported: DashMap::new(),
             drift_events: AtomicU64::new(0),
+            pins: PinCache::new(settings.verdict_ttl, stale_reads),
+        }
+    }
+}
+
+/// The fleet generation (moved by trust changes and pin moves on any replica) this replica
+/// has applied, and whether the store answered the last time it was asked.
+pub struct FleetState {
+    /// The generation last applied ([`crate::fleet`]).
+    pub applied: AtomicU64,
+    /// Whether the watcher found the store out of reach (logged once per outage).
+    pub store_down: std::sync::atomic::AtomicBool,
+}
+
+impl FleetState {
+    fn new() -> Self {
+        Self {
+            applied: AtomicU64::new(0),
+            store_down: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

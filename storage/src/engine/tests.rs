@@ -13,8 +13,7 @@ use crate::mem_store::MemBackend;
 use crate::testing::PgServer;
 use crate::{
     CertFacts, MemStore, PgStore, ReplicaInfo, SignatureFormat, SignatureRecord, SignedSubject,
-    SledStore,
-    StorageError, Store,
+    SledStore, StorageError, Store,
 };
 
 // ---- fixtures ------------------------------------------------------------------------------
