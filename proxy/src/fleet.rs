@@ -47,12 +47,14 @@ pub async fn watch(state: Arc<AppState>) {
 pub async fn apply_if_moved(state: &Arc<AppState>) -> bool {
     let generation = match state.store.fleet_generation().await {
         Ok(generation) => {
+            state.fleet.confirm();
             if state.fleet.store_down.swap(false, Ordering::AcqRel) {
                 tracing::info!("fleet: the store answers again");
             }
             generation
         }
         Err(e) => {
+            state.fleet.unconfirm();
             if !state.fleet.store_down.swap(true, Ordering::AcqRel) {
                 tracing::warn!(error = %e, "fleet: cannot read the fleet generation; retrying");
             }

@@ -188,5 +188,6 @@ pub async fn open(config: Config, migrate: bool) -> Result<Arc<AppState>, Startu
         .fleet
         .applied
         .store(generation, std::sync::atomic::Ordering::Release);
+    state.fleet.confirm();
     Ok(Arc::new(state))
 }

@@ -483,11 +483,15 @@ async fn by_tag(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, Proxy
 }
 
 /// Where a pull of `key` goes. The pin comes from this replica's pin cache while fresh
-/// ([`crate::pin_cache`]), else from the store; a pin found is cached, an absent one never is.
-/// A held push matters only to a tag with no pin, so it is read only then.
+/// ([`crate::pin_cache`]) and the fleet generation was read within the last second (else a
+/// change made on another replica could be missed: the store is read, and fails closed when
+/// out of reach), else from the store; a pin found is cached, an absent one never is. A held
+/// push matters only to a tag with no pin, so it is read only then.
 async fn tag_route(pull: &Pull<'_>, key: &PinKey) -> Result<TagRoute, ProxyError> {
     let pins = &pull.state.pull.pins;
-    if let Some(pin) = pins.fresh(key) {
+    if pull.state.fleet.in_sync()
+        && let Some(pin) = pins.fresh(key)
+    {
         return Ok(route_tag(pull.name, &key.tag, Some(&pin), None));
     }
     let store = &pull.state.store;
@@ -519,6 +523,7 @@ fn stale_or(
     if !e.is_transient() {
         return Err(error);
     }
+    pull.state.fleet.unconfirm();
     let generation = pull.state.policy().generation();
     match pull
         .state

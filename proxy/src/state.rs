@@ -137,19 +137,52 @@ impl PullState {
 }
 
 /// The fleet generation (moved by trust changes and pin moves on any replica) this replica
-/// has applied, and whether the store answered the last time it was asked.
+/// has applied, and when the store last confirmed it.
 pub struct FleetState {
     /// The generation last applied ([`crate::fleet`]).
     pub applied: AtomicU64,
     /// Whether the watcher found the store out of reach (logged once per outage).
     pub store_down: std::sync::atomic::AtomicBool,
+    /// Milliseconds after `epoch` (plus one; 0: never) of the last generation read.
+    confirmed: AtomicU64,
+    epoch: Instant,
 }
+
+/// How recently the generation must have been read for this replica's caches of store reads
+/// (pins) to be used: past it, a change made elsewhere may be missed, so the store is read
+/// (and its failure answered) instead.
+pub const IN_SYNC_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl FleetState {
     fn new() -> Self {
         Self {
             applied: AtomicU64::new(0),
             store_down: std::sync::atomic::AtomicBool::new(false),
+            confirmed: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
+    }
+
+    /// Records that the store answered the generation just now.
+    pub fn confirm(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.confirmed
+            .store(ms.saturating_add(1), std::sync::atomic::Ordering::Release);
+    }
+
+    /// Records that the store failed: until the generation is read again, nothing cached from
+    /// it is used (a replica cut off from the store fails closed at once, not a second later).
+    pub fn unconfirm(&self) {
+        self.confirmed
+            .store(0, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the generation was read within [`IN_SYNC_WITHIN`].
+    pub fn in_sync(&self) -> bool {
+        let confirmed = self.confirmed.load(std::sync::atomic::Ordering::Acquire);
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        confirmed != 0
+            && now.saturating_add(1).saturating_sub(confirmed)
+                <= u64::try_from(IN_SYNC_WITHIN.as_millis()).unwrap_or(u64::MAX)
     }
 }

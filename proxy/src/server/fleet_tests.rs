@@ -96,6 +96,8 @@ async fn a_hot_pinned_tag_is_read_from_the_store_once_and_again_after_the_fleet_
 
     let (status, _, _) = send(&a, Method::PUT, by_tag, manifest.clone()).await;
     assert_eq!(status, StatusCode::CREATED);
+    // Cached pins are used only while the watcher reads the generation (here: by hand).
+    assert!(!fleet::apply_if_moved(&a).await);
     for _ in 0..3 {
         let (status, _, body) = send(&a, Method::GET, by_tag, Bytes::new()).await;
         assert_eq!(status, StatusCode::OK);
@@ -111,6 +113,7 @@ async fn a_hot_pinned_tag_is_read_from_the_store_once_and_again_after_the_fleet_
     // asked) until the fleet's generation moves, then reads it again.
     let k = key("team/app", "v1");
     store.retire_pin(&k, event("retire-pin")).await.unwrap();
+    assert!(!fleet::apply_if_moved(&a).await, "nobody announced it");
     let (status, _, _) = send(&a, Method::GET, by_tag, Bytes::new()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -134,6 +137,31 @@ async fn a_hot_pinned_tag_is_read_from_the_store_once_and_again_after_the_fleet_
     // An absent pin is not cached.
     assert!(a.pull.pins.is_empty());
     assert_eq!(digest, digest_of(&manifest));
+}
+
+#[tokio::test]
+async fn a_cached_pin_is_not_used_unless_the_generation_was_read_within_a_second() {
+    let (manifest, digest) = unsigned_manifest();
+    let by_tag = "/v2/team/app/manifests/v1";
+    let upstream = Upstream::start(HashMap::from([
+        (by_tag.to_owned(), manifest.clone()),
+        (format!("/v2/team/app/manifests/{digest}"), manifest.clone()),
+    ]))
+    .await;
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    let a = replica(&upstream, Arc::clone(&store), "audit", "");
+    let (status, _, _) = send(&a, Method::PUT, by_tag, manifest.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(!a.fleet.in_sync(), "never read");
+    for _ in 0..2 {
+        let (status, _, _) = send(&a, Method::GET, by_tag, Bytes::new()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(a.pull.pins.stats(), (0, 0), "the store was read each time");
+    fleet::apply_if_moved(&a).await;
+    assert!(a.fleet.in_sync());
+    tokio::time::sleep(crate::state::IN_SYNC_WITHIN + Duration::from_millis(50)).await;
+    assert!(!a.fleet.in_sync(), "a watcher that stopped answering");
 }
 
 #[tokio::test]
