@@ -110,7 +110,13 @@ pub struct SealgateBuilder {
     probe_client_cert: Option<(PathBuf, PathBuf)>,
     /// `[auth]` (and `[[auth.rule]]`) tables, verbatim.
     auth: Option<String>,
+    /// `storage.backend = "postgres"` on this URL (no password in it); sled in the temp dir
+    /// when unset.
+    postgres_url: Option<String>,
 }
+
+/// Variable sealgate reads the database password from (`storage.password_file` unset).
+const STORAGE_PASSWORD_ENV: &str = "SEALGATE_STORAGE_PASSWORD";
 
 /// The policy of tests that exercise the pass-through: nothing is signed, so the default scope
 /// audits instead of enforcing (tags stay immutable).
@@ -198,6 +204,14 @@ impl SealgateBuilder {
         self
     }
 
+    /// Stores in PostgreSQL instead of sled: `storage.backend = "postgres"`, `url` (without a
+    /// password), `sslmode = "disable"`, the password in `SEALGATE_STORAGE_PASSWORD`. sealgate
+    /// is started with `serve --migrate`, so replicas started together race on the schema.
+    pub fn postgres(mut self, url: &str, password: &str) -> Self {
+        self.postgres_url = Some(url.to_owned());
+        self.env(STORAGE_PASSWORD_ENV, password)
+    }
+
     /// `limits.max_manifest_bytes`.
     pub fn max_manifest_bytes(mut self, bytes: u64) -> Self {
         self.max_manifest_bytes = Some(bytes);
@@ -241,11 +255,17 @@ impl SealgateBuilder {
     }
 
     fn render_config(&self, listen: SocketAddr, storage: &Path) -> String {
-        let mut toml = format!(
-            "listen = {}\n\n[storage]\npath = {}\n",
-            quote(&listen.to_string()),
-            quote(&storage.display().to_string())
-        );
+        let mut toml = format!("listen = {}\n\n[storage]\n", quote(&listen.to_string()));
+        match &self.postgres_url {
+            Some(url) => toml.push_str(&format!(
+                "backend = \"postgres\"\nurl = {}\nsslmode = \"disable\"\n",
+                quote(url)
+            )),
+            None => toml.push_str(&format!(
+                "path = {}\n",
+                quote(&storage.display().to_string())
+            )),
+        }
         if let Some(max) = self.max_manifest_bytes {
             toml.push_str(&format!("\n[limits]\nmax_manifest_bytes = {max}\n"));
         }
@@ -351,7 +371,13 @@ impl SealgateBuilder {
         });
         let config_path = dir.path().join("sealgate.toml");
         std::fs::write(&config_path, &config).expect("write sealgate config");
-        let process = spawn_serve(&config_path, &self.env, &dir.path().join("sealgate.log"));
+        let migrate = self.postgres_url.is_some();
+        let process = spawn_serve(
+            &config_path,
+            &self.env,
+            migrate,
+            &dir.path().join("sealgate.log"),
+        );
 
         let mut sealgate = Sealgate {
             process,
@@ -362,6 +388,7 @@ impl SealgateBuilder {
             dir,
             admin,
             env: self.env.clone(),
+            migrate,
             restarts: 0,
         };
         sealgate.wait_healthy().await;
@@ -369,10 +396,14 @@ impl SealgateBuilder {
     }
 }
 
-/// Spawns `sealgate serve --config <config>` with a clean environment plus `env`.
-fn spawn_serve(config: &Path, env: &[(String, String)], log: &Path) -> ChildProcess {
+/// Spawns `sealgate serve --config <config>` (with `--migrate` if asked) with a clean
+/// environment plus `env`.
+fn spawn_serve(config: &Path, env: &[(String, String)], migrate: bool, log: &Path) -> ChildProcess {
     let mut command = Command::new(sealgate_binary());
     command.arg("serve").arg("--config").arg(config);
+    if migrate {
+        command.arg("--migrate");
+    }
     // sealgate refuses unknown SEALGATE_* keys and lets RUST_LOG override the configured
     // level: neither may leak in from the developer's shell.
     for (key, _) in std::env::vars_os() {
@@ -409,8 +440,10 @@ pub struct Sealgate {
     dir: TempDir,
     /// The admin listener, when the builder turned it on.
     admin: Option<SocketAddr>,
-    /// Environment of the process, for restarts.
+    /// Environment of the process, for restarts and the commands run on its config.
     env: Vec<(String, String)>,
+    /// Whether it is started with `serve --migrate` (PostgreSQL).
+    migrate: bool,
     /// How often it was restarted (each run logs to its own file).
     restarts: u32,
 }
@@ -588,9 +621,23 @@ impl Sealgate {
             .arg(self.config_path())
             .args(args)
             .env_remove("SEALGATE_ADMIN_TOKEN")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .await
             .expect("run sealgate admin")
+    }
+
+    /// Runs `sealgate verify-store --config <its config>` (with its environment: the database
+    /// password) and returns its output. A sled store must be stopped first; PostgreSQL need not.
+    pub async fn verify_store(&self) -> std::process::Output {
+        tokio::process::Command::new(sealgate_binary())
+            .arg("verify-store")
+            .arg("--config")
+            .arg(self.config_path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .await
+            .expect("run sealgate verify-store")
     }
 
     /// Stops sealgate (SIGTERM, waiting for it to exit) and starts it again on the same config
@@ -606,13 +653,20 @@ impl Sealgate {
             .dir
             .path()
             .join(format!("sealgate-{}.log", self.restarts));
-        self.process = spawn_serve(&self.config_path(), &self.env, &log);
+        self.process = spawn_serve(&self.config_path(), &self.env, self.migrate, &log);
         self.wait_healthy().await;
     }
 
     /// The directory holding config, store and log.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// SIGKILL (no shutdown at all: a crashed replica) and reaps it.
+    pub fn kill(&mut self) {
+        if self.process.try_exit_status().is_none() {
+            self.process.kill();
+        }
     }
 
     /// Sends SIGTERM (graceful shutdown) without waiting.

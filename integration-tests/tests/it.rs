@@ -3,7 +3,8 @@
 //!
 //! Every test starts its own processes on free loopback ports, so tests run in parallel. They need
 //! the built binary (`cargo build -p sealgate`) and docker-registry, skopeo, containerd (with
-//! `ctr`), podman and curl on `PATH`, and `.venv-ci` (prometheus-client, oras) from
+//! `ctr`), podman, curl and Debian's PostgreSQL server (`/usr/lib/postgresql/*/bin`, run by the
+//! replica tests as user `postgres`), and `.venv-ci` (prometheus-client, oras) from
 //! `scripts/install-deps.sh test`; a missing one fails the test with its install command.
 
 #[path = "it/access.rs"]
@@ -36,6 +37,8 @@ mod podman;
 mod pull_gate;
 #[path = "it/push_gate.rs"]
 mod push_gate;
+#[path = "it/replicas.rs"]
+mod replicas;
 #[path = "it/routing.rs"]
 mod routing;
 #[path = "it/shutdown.rs"]

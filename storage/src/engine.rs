@@ -24,10 +24,10 @@ use crate::codec::{
 use crate::layout::keys;
 use crate::layout::trees::Tree;
 use crate::{
-    AuditError, AuditEvent, AuditRecord, AuditReport, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, ReplicaInfo, RevokedSigner,
-    SCHEMA_VERSION, SignatureRecord, SignedSubject, StorageError, Store, StoreHealth,
-    StoredRevocation, UnixSecs,
+    AuditError, AuditEvent, AuditRecord, AuditReport, ImportReport, MAX_PIN_HISTORY, ManifestKind,
+    PendingTag, Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, ReplicaInfo,
+    RevokedSigner, SCHEMA_VERSION, SignatureRecord, SignedSubject, StorageError, Store, StoreEntry,
+    StoreHealth, StoredRevocation, UnixSecs,
 };
 
 /// Records read per page when walking a whole tree.
@@ -42,9 +42,9 @@ pub(crate) enum TxError {
     Store(StorageError),
     /// The backend found the transaction in conflict with another: run the body again.
     Conflict,
-    /// The body read a key the backend has not fetched yet (a backend over the network runs
-    /// the body against the values fetched so far): the backend fetches it and runs the body
-    /// again. Only such a backend's [`Tx`] returns it.
+    /// The body read a key the backend has not fetched, and the backend stops the run there (a
+    /// backend over the network runs the body against the values fetched so far, and stops one
+    /// that reads more keys than it may fetch). Only such a backend's [`Tx`] returns it.
     Unread,
 }
 
@@ -101,12 +101,15 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Its writes are applied only if it returns `Ok`.
     ///
     /// A backend may run `body` any number of times before one run commits: sled retries it on
-    /// conflict, and a backend over the network may stop a run at a read of a key it has not
-    /// fetched yet ([`Tx::get`] fails), fetch that key and run the body again. So every body
-    /// must be a pure function of what it reads through `tx` and of its captured inputs (no
-    /// side effects, no state carried from one run to the next), and must return every
-    /// [`TxError`] that `tx` gives it unchanged, with `?`: never swallow one or map it to
-    /// another error, or the backend cannot tell a retry from a failure.
+    /// conflict, and a backend over the network (PostgreSQL) runs it first against the keys it
+    /// has fetched, answering the others as absent, to learn which keys it reads; it discards
+    /// such a run whatever it returned, fetches those keys and runs the body again (or stops a
+    /// run at a read it will not fetch: [`Tx::get`] fails). So every body must be a pure
+    /// function of what it reads through `tx` and of its captured inputs (no side effects, no
+    /// state carried from one run to the next), must never panic whatever it reads (any
+    /// combination of present and absent keys), and must return every [`TxError`] that `tx`
+    /// gives it unchanged, with `?`: never swallow one or map it to another error, or the
+    /// backend cannot tell a retry from a failure.
     async fn transaction<R: Send>(&self, body: &TxBody<'_, R>) -> Result<R, StorageError>;
 
     /// Makes every committed write durable.
@@ -1131,6 +1134,113 @@ impl<S: EngineStore> Store for S {
     async fn size_on_disk(&self) -> Result<u64, StorageError> {
         self.engine().backend.size_on_disk().await
     }
+
+    async fn export_entries(&self) -> Result<Vec<StoreEntry>, StorageError> {
+        let mut entries = Vec::new();
+        for tree in Tree::ALL {
+            self.engine()
+                .for_each(tree, &[], |key, value| {
+                    entries.push(StoreEntry {
+                        tree: tree.name().to_owned(),
+                        key: key.to_vec(),
+                        value: value.to_vec(),
+                    });
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(entries)
+    }
+
+    async fn import_entries(&self, entries: Vec<StoreEntry>) -> Result<ImportReport, StorageError> {
+        let engine = self.engine();
+        let writes = import_writes(entries)?;
+        for tree in Tree::ALL {
+            let present = engine.backend.scan(tree, &[], &[], 2).await?;
+            if present
+                .iter()
+                .any(|(key, _)| tree != Tree::Meta || key != keys::SCHEMA_VERSION)
+            {
+                return Err(StorageError::ImportRefused(format!(
+                    "the store is not empty (tree {} has entries)",
+                    tree.name()
+                )));
+            }
+        }
+        engine
+            .backend
+            .transaction(&|tx| {
+                // A writer that got in since the check above appended to the audit log.
+                if tx.get(Tree::Meta, keys::AUDIT_HEAD)?.is_some() {
+                    return Err(StorageError::ImportRefused(
+                        "the store was written to while importing".to_owned(),
+                    )
+                    .into());
+                }
+                for (tree, key, value) in &writes {
+                    tx.insert(*tree, key, value.clone())?;
+                }
+                Ok(())
+            })
+            .await?;
+        engine.backend.flush().await?;
+        match self.verify_audit().await {
+            Ok(audit) => Ok(ImportReport {
+                entries: writes.len() as u64,
+                audit,
+            }),
+            Err(e) => {
+                // Undone, so that the store is empty again and the import can be retried.
+                engine
+                    .backend
+                    .transaction(&|tx| {
+                        for (tree, key, _) in &writes {
+                            tx.remove(*tree, key)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                engine.backend.flush().await?;
+                Err(StorageError::ImportRefused(format!(
+                    "the audit chain does not verify: {e}"
+                )))
+            }
+        }
+    }
+}
+
+/// An entry to import: its tree, key and value.
+type ImportWrite = (Tree, Vec<u8>, Vec<u8>);
+
+/// The entries of an export as writes: each tree known, each entry decoding as
+/// [`Engine::verify_records`] would decode it, none given twice, the source's schema version
+/// not newer than this binary's (and not written: the store keeps its own).
+fn import_writes(entries: Vec<StoreEntry>) -> Result<Vec<ImportWrite>, StorageError> {
+    let refused = StorageError::ImportRefused;
+    let mut seen = BTreeSet::new();
+    let mut writes = Vec::with_capacity(entries.len());
+    for StoreEntry { tree, key, value } in entries {
+        let Some(known) = Tree::ALL.into_iter().find(|t| t.name() == tree) else {
+            return Err(refused(format!("unknown tree {tree:?}")));
+        };
+        check_entry(known, known.name(), &key, &value)
+            .map_err(|e| refused(format!("an entry does not decode: {e}")))?;
+        if !seen.insert((known.index(), key.clone())) {
+            return Err(refused(format!("a key of tree {tree} is given twice")));
+        }
+        if known == Tree::Meta && key == keys::SCHEMA_VERSION {
+            let found = decode_schema_version(&value)?;
+            if found > SCHEMA_VERSION {
+                return Err(refused(format!(
+                    "the export has schema version {found}, newer than this binary's \
+                     {SCHEMA_VERSION}"
+                )));
+            }
+            continue;
+        }
+        writes.push((known, key, value));
+    }
+    Ok(writes)
 }
 
 /// [`SCHEMA_VERSION`] as the `meta` tree stores it.

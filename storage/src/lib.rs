@@ -1,4 +1,5 @@
-//! sealgate-storage: the index behind a trait, with sled as the embedded default.
+//! sealgate-storage: the index behind a trait, with sled as the embedded default and PostgreSQL
+//! ([`PgStore`]) for several replicas sharing one database.
 //!
 //! This crate owns the key layout ([`layout`]: [`trees`], [`keys`]) and the invariants about it.
 //! The API is async ([`Store`] is an `async_trait`, usable as `Arc<dyn Store>`), so that a
@@ -22,6 +23,12 @@
 //! - Every record carries its version; a newer binary reads an older store, and a record or
 //!   store from a newer binary is refused with a typed error rather than misread.
 //! - Stored bytes never cause a panic: anything undecodable is [`StorageError::Corrupt`].
+//!
+//! One engine implements [`Store`] over every backend (named trees of ordered keys with
+//! multi-tree transactions), so sled, PostgreSQL and the in-memory test store keep these
+//! guarantees the same way, and one test suite runs over all three. On PostgreSQL they hold
+//! across replicas: writers take turns on a lock row, so the create-if-absent pin and the audit
+//! head are decided once for the whole fleet (see [`PgStore`]).
 
 mod codec;
 mod engine;
@@ -41,14 +48,12 @@ pub use error::{AuditError, BackendError, StorageError};
 pub use layout::{keys, trees};
 #[cfg(any(test, feature = "test-util"))]
 pub use mem_store::MemStore;
-pub use pg_store::{
-    MAX_TX_READS, MigrationReport, PgOptions, PgStore, SCHEMA_LATEST as PG_SCHEMA_LATEST,
-    SCHEMA_REQUIRED as PG_SCHEMA_REQUIRED, SslMode,
-};
+pub use pg_store::{MAX_TX_READS, MigrationReport, PgOptions, PgStore, SslMode};
 pub use records::{
-    AuditEvent, AuditRecord, AuditReport, CertFacts, MAX_PIN_HISTORY, ManifestKind, PendingTag,
-    Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, ReplicaInfo, RevokedSigner,
-    SignatureFormat, SignatureRecord, SignedSubject, StoredRevocation, UnixSecs,
+    AuditEvent, AuditRecord, AuditReport, CertFacts, ImportReport, MAX_PIN_HISTORY, ManifestKind,
+    PendingTag, Pin, PinKey, PinMove, PinOutcome, PinRequest, PinnedTag, Referrer, ReplicaInfo,
+    RevokedSigner, SignatureFormat, SignatureRecord, SignedSubject, StoreEntry, StoredRevocation,
+    UnixSecs,
 };
 pub use sled_store::SledStore;
 
@@ -63,8 +68,8 @@ pub struct StoreHealth {
     pub schema_version: u32,
 }
 
-/// The operations the proxy needs from any backend (sled now; PostgreSQL for several replicas
-/// later). No backend's type appears here: errors are [`StorageError`] and [`AuditError`].
+/// The operations the proxy needs from any backend (sled, PostgreSQL). No backend's type
+/// appears here: errors are [`StorageError`] and [`AuditError`].
 ///
 /// Methods that back an acknowledged response (every write) return only once their writes are
 /// durable. Each call is its own transaction: two calls in a row are never one, whatever
@@ -343,4 +348,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Bytes the store occupies (on disk for sled; an estimate of the data held for MemStore).
     async fn size_on_disk(&self) -> Result<u64, StorageError>;
+
+    /// Every entry of every tree, tree by tree in a fixed order, each in key order: the whole
+    /// store, to move it to another backend ([`Store::import_entries`]). Read a page at a time
+    /// outside any transaction, so export a store nothing writes to (a stopped gate) or the copy
+    /// may mix two moments (the import's audit check would then refuse it).
+    async fn export_entries(&self) -> Result<Vec<StoreEntry>, StorageError>;
+
+    /// Writes an export into this store, which must be empty (nothing written but its schema
+    /// version), then verifies the audit chain. Refused with [`StorageError::ImportRefused`]
+    /// when the store is not empty, a tree is unknown, an entry is given twice or does not
+    /// decode, the export is of a newer sealgate, or the chain does not verify after the
+    /// import; nothing stays imported then. The entries are written in one transaction
+    /// (durable on return); the source's schema version is checked, not copied.
+    async fn import_entries(&self, entries: Vec<StoreEntry>) -> Result<ImportReport, StorageError>;
 }

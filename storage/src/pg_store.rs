@@ -10,12 +10,15 @@
 //! across all replicas run one at a time, and at READ COMMITTED every read after the lock sees
 //! every earlier commit. The engine's transaction bodies are synchronous, so they run against a
 //! replaying view: reads come from the body's own writes, then from the values fetched so far in
-//! this database transaction; a read of a key not fetched yet stops the run
-//! (`TxError::Unread`), the key is fetched inside the transaction, and the body runs again.
-//! When a run completes without such a read its writes are applied (one upsert and one delete
-//! statement, pipelined) and committed. A body reads at most [`MAX_TX_READS`] keys, so the
-//! replays are bounded (a [`crate::Store::pin_batch`] reads one key per entry and replays once
-//! per entry: callers keep batches to the chunk sizes its docs give).
+//! this database transaction. A key not fetched yet is answered as absent and noted; a run that
+//! noted any is discarded whatever it returned, the noted keys are fetched inside the
+//! transaction in one statement, and the body runs again. A run that read only fetched keys saw
+//! the database as it is under the lock: its writes are applied (one upsert and one delete
+//! statement, pipelined) and committed. So a pin costs one round trip for its reads (pin,
+//! pending entry, audit head), and a [`crate::Store::pin_batch`] of any size two runs, not one
+//! per entry; a read that depends on a value read before takes one run more. A body reads at
+//! most [`MAX_TX_READS`] keys (`TxError::Unread` stops one that goes past), so the runs are
+//! bounded and a runaway body fails closed.
 //!
 //! Failures close the gate: a refused or lost connection, no free pooled connection within the
 //! connect timeout, a statement (or the wait for the writer lock) exceeding the statement
@@ -26,13 +29,14 @@
 //! broken connections and opens new ones, so a database restart needs no sealgate restart.
 //!
 //! Schema: versioned migrations embedded in the binary ([`PgStore::migrate`]), recorded in
-//! `sealgate_schema_migrations`. The rule between binaries and schemas: a binary knows
-//! migrations up to [`SCHEMA_LATEST`] and runs on any schema from [`SCHEMA_REQUIRED`] up to
-//! that. A migration only adds (tables, columns with defaults, indexes), so an older schema
-//! stays readable by newer code until a migration that the code needs raises
-//! [`SCHEMA_REQUIRED`]; a schema newer than the binary is refused, since the binary cannot know
-//! what it would misread. Upgrades run `sealgate migrate` with the new binary first, then roll
-//! the replicas.
+//! `sealgate_schema_migrations`. The rule between binaries and schemas: a binary knows the
+//! migrations up to [`PgStore::SCHEMA_LATEST`] and runs on any schema from
+//! [`PgStore::SCHEMA_REQUIRED`] up to that. A migration only adds (tables, columns with
+//! defaults, indexes), so newer code reads an older schema until it needs what a migration
+//! adds, and only then is [`PgStore::SCHEMA_REQUIRED`] raised; a schema newer than the binary
+//! is refused, since the binary cannot know what it would misread. Upgrades run `sealgate
+//! migrate` with the new binary first, then roll the replicas. The records themselves carry
+//! the engine's own layout version ([`crate::SCHEMA_VERSION`]), checked as sled's is.
 
 mod backend;
 mod migrations;
@@ -48,7 +52,8 @@ use crate::{SCHEMA_VERSION, StorageError};
 
 pub use backend::MAX_TX_READS;
 pub(crate) use backend::PgBackend;
-pub use migrations::{MigrationReport, SCHEMA_LATEST, SCHEMA_REQUIRED};
+pub use migrations::MigrationReport;
+use migrations::{SCHEMA_LATEST, SCHEMA_REQUIRED};
 
 /// How to reach the database. The password is never printed (`Debug` redacts it, and the one
 /// in the URL if any).
@@ -160,7 +165,8 @@ impl FromStr for SslMode {
     }
 }
 
-/// The PostgreSQL store. Clones share one connection pool.
+/// The PostgreSQL store. Clones share one connection pool, whose connections are opened and
+/// driven on the tokio runtime that called [`PgStore::connect`].
 #[derive(Debug, Clone)]
 pub struct PgStore {
     engine: Engine<PgBackend>,
@@ -168,7 +174,7 @@ pub struct PgStore {
 
 impl PgStore {
     /// Opens a pool on the database and checks its schema: one not migrated yet (or older than
-    /// [`SCHEMA_REQUIRED`]) is [`StorageError::DatabaseNotMigrated`], one newer than this binary
+    /// [`PgStore::SCHEMA_REQUIRED`]) is [`StorageError::DatabaseNotMigrated`], one newer than this binary
     /// [`StorageError::DatabaseSchemaTooNew`]. Fails with
     /// [`StorageError::DatabaseUnavailable`] if the database cannot be reached.
     pub async fn connect(options: PgOptions) -> Result<Self, StorageError> {
@@ -197,6 +203,13 @@ impl PgStore {
     pub async fn verify_records(&self) -> Result<u64, StorageError> {
         self.engine.verify_records().await
     }
+
+    /// The newest database schema version this binary knows (its last migration).
+    pub const SCHEMA_LATEST: u32 = SCHEMA_LATEST;
+
+    /// The oldest database schema version this binary runs on: a newer binary reads an older
+    /// schema down to this one (see the module docs).
+    pub const SCHEMA_REQUIRED: u32 = SCHEMA_REQUIRED;
 
     /// Applies the migrations the database lacks, in order, in one transaction, and records
     /// them. Idempotent, and safe when several replicas run it at once (they take turns on a

@@ -377,3 +377,25 @@ pub struct AuditReport {
     /// Writing it down elsewhere lets a later check prove the log was not rewritten whole.
     pub head: String,
 }
+
+/// One raw entry of a store, as [`crate::Store::export_entries`] gives it and
+/// [`crate::Store::import_entries`] takes it: a tree ([`crate::trees`]), a key and the stored
+/// bytes, unchanged (the audit records and head included, so the hash chain survives a move).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreEntry {
+    /// The tree's name, one of [`crate::trees`].
+    pub tree: String,
+    /// The key, as [`crate::keys`] builds it.
+    pub key: Vec<u8>,
+    /// The stored record.
+    pub value: Vec<u8>,
+}
+
+/// What [`crate::Store::import_entries`] wrote and verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Entries written (the source's schema version is not one: the store keeps its own).
+    pub entries: u64,
+    /// The audit chain as verified after the import.
+    pub audit: AuditReport,
+}

@@ -33,6 +33,8 @@ pub struct PgServer {
     port: u16,
     /// The user the server runs as, when the harness runs as root.
     run_as: Option<RunAs>,
+    /// Server settings (`-c name=value`).
+    settings: Vec<String>,
     /// The running `postgres`; `None` while stopped.
     child: Mutex<Option<Child>>,
     /// Names the next database of [`PgServer::create_database`].
@@ -49,6 +51,16 @@ impl PgServer {
     /// Creates a cluster with `initdb` (trust authentication, user `postgres`) and starts it.
     /// Blocking: call it before the runtime is busy, or from `spawn_blocking`.
     pub fn start() -> std::io::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// [`PgServer::start`], with TLS offered (and plain connections still accepted) under
+    /// this certificate chain and key, both PEM.
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> std::io::Result<Self> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> std::io::Result<Self> {
         let bin = find_bin()?;
         let run_as = if rustix::process::geteuid().is_root() {
             Some(postgres_user()?)
@@ -74,11 +86,37 @@ impl PgServer {
                 String::from_utf8_lossy(&output.stderr)
             )));
         }
+        let mut settings = vec![
+            // Tests do not survive a power loss; they do survive a restart (a clean shutdown
+            // writes everything), which is what they exercise.
+            "fsync=off".to_owned(),
+            "max_connections=200".to_owned(),
+        ];
+        if let Some((cert, key)) = tls {
+            let (cert_path, key_path) =
+                (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::write(&cert_path, cert)?;
+            std::fs::write(&key_path, key)?;
+            // The server refuses a key others can read.
+            std::fs::set_permissions(
+                &key_path,
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )?;
+            if let Some(user) = run_as {
+                for path in [&cert_path, &key_path] {
+                    std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
+                }
+            }
+            settings.push("ssl=on".to_owned());
+            settings.push(format!("ssl_cert_file={}", cert_path.display()));
+            settings.push(format!("ssl_key_file={}", key_path.display()));
+        }
         let server = Self {
             dir,
             bin,
             port: free_port()?,
             run_as,
+            settings,
             child: Mutex::new(None),
             next_database: AtomicU32::new(1),
         };
@@ -152,9 +190,7 @@ impl PgServer {
             .arg("-k")
             .arg(self.dir.path())
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            // Tests do not survive a power loss; they do survive a restart (a clean shutdown
-            // writes everything), which is what they exercise.
-            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(self.settings.iter().flat_map(|setting| ["-c", setting]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -3052,4 +3052,5 @@ async fn facts_recorded_by_a_racing_writer_are_not_written_again() {
     );
 }
 
+mod moving;
 mod replicas;

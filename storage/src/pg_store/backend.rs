@@ -1,9 +1,8 @@
 //! The key-value backend over PostgreSQL: a pool, the statements, the replaying transaction.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-
 use std::future::Future;
 use std::pin::Pin;
 
@@ -19,9 +18,9 @@ use crate::engine::{Backend, Entries, StrayUnread, Tx, TxBody, TxError};
 use crate::layout::trees::Tree;
 use crate::{BackendError, StorageError};
 
-/// Keys one transaction body may read. Each read of a key not fetched yet costs a round trip
-/// and a run of the body, so a body reading more is refused (it fails closed) rather than
-/// left to run for minutes under the writer lock.
+/// Keys one transaction body may read. The values fetched are held for the transaction, and
+/// every run of the body repeats its reads, so a body reading more is refused (it fails
+/// closed) rather than left to hold the writer lock of every replica for long.
 pub const MAX_TX_READS: usize = 10_000;
 
 /// Attempts of one transaction that failed before its COMMIT was sent (a serialization failure
@@ -31,6 +30,8 @@ const MAX_ATTEMPTS: u32 = 5;
 
 const LOCK_WRITER: &str = "SELECT id FROM sealgate_writer WHERE id = 1 FOR UPDATE";
 const GET: &str = "SELECT value FROM sealgate_entries WHERE tree = $1 AND key = $2";
+const GET_MANY: &str = "SELECT tree, key, value FROM sealgate_entries \
+     WHERE (tree, key) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))";
 const SCAN_BOUNDED: &str = "SELECT key, value FROM sealgate_entries \
      WHERE tree = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4";
 const SCAN_OPEN: &str = "SELECT key, value FROM sealgate_entries \
@@ -190,8 +191,11 @@ fn slots() -> Slots {
 struct Replay<'a> {
     fetched: &'a Slots,
     writes: RefCell<Slots>,
-    /// The first key read that was not fetched yet: the run stopped there.
-    unread: RefCell<Option<(Tree, Vec<u8>)>>,
+    /// Keys read that were not fetched yet, each answered as absent: the run only finds out
+    /// which keys the body reads, and is discarded.
+    unread: RefCell<BTreeSet<(usize, Vec<u8>)>>,
+    /// Keys the run may note before it is stopped: what [`MAX_TX_READS`] leaves.
+    budget: usize,
 }
 
 impl Tx for Replay<'_> {
@@ -203,10 +207,12 @@ impl Tx for Replay<'_> {
             return Ok(value.clone());
         }
         let mut unread = self.unread.borrow_mut();
-        if unread.is_none() {
-            *unread = Some((tree, key.to_vec()));
+        unread.insert((tree.index(), key.to_vec()));
+        if unread.len() > self.budget {
+            // More than may ever be fetched: stop here, the transaction fails.
+            return Err(TxError::Unread);
         }
-        Err(TxError::Unread)
+        Ok(None)
     }
 
     fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), TxError> {
@@ -222,9 +228,9 @@ impl Tx for Replay<'_> {
 
 /// How one run of a body ended.
 enum Run<R> {
-    /// It read a key not fetched yet.
-    Unread(Tree, Vec<u8>),
-    /// It completed with these writes.
+    /// It read keys not fetched yet.
+    Unread(BTreeSet<(usize, Vec<u8>)>),
+    /// It completed with these writes, every read answered from the database.
     Done(R, Slots),
     /// It failed.
     Failed(StorageError),
@@ -232,23 +238,25 @@ enum Run<R> {
     Again,
 }
 
-fn run<R>(body: &TxBody<'_, R>, fetched: &Slots) -> Run<R> {
+fn run<R>(body: &TxBody<'_, R>, fetched: &Slots, budget: usize) -> Run<R> {
     let replay = Replay {
         fetched,
         writes: RefCell::new(slots()),
-        unread: RefCell::new(None),
+        unread: RefCell::new(BTreeSet::new()),
+        budget,
     };
     let result = body(&replay);
-    // Whatever the body made of it, a run that hit an unfetched key saw an incomplete view:
-    // only its missing key counts.
-    if let Some((tree, key)) = replay.unread.into_inner() {
-        return Run::Unread(tree, key);
+    // Whatever the body made of it (a result, an error), a run that read an unfetched key saw
+    // a view that never existed: only the keys it read count.
+    let unread = replay.unread.into_inner();
+    if !unread.is_empty() {
+        return Run::Unread(unread);
     }
     match result {
         Ok(value) => Run::Done(value, replay.writes.into_inner()),
         Err(TxError::Store(e)) => Run::Failed(e),
         Err(TxError::Conflict) => Run::Again,
-        // Only this view reports an unread key, and it recorded it: a body made this up.
+        // Only this view reports an unread key, and it noted it: a body made this up.
         Err(TxError::Unread) => Run::Failed(StrayUnread.into()),
     }
 }
@@ -357,33 +365,22 @@ impl PgBackend {
                 required: super::SCHEMA_REQUIRED,
             }));
         }
-        let get = tx
-            .prepare_cached(GET)
-            .await
-            .map_err(|e| failure("reading", &e))?;
         let mut fetched = slots();
         let mut reads = 0usize;
         let mut runs = 0usize;
         let (result, writes) = loop {
             runs += 1;
+            // Each run but the last fetches a key at least, so this bounds them too.
             if runs > MAX_TX_READS + 1 {
                 return Err(Failure::Fail(too_many_reads()));
             }
-            match run(body, &fetched) {
-                Run::Unread(tree, key) => {
-                    reads += 1;
+            match run(body, &fetched, MAX_TX_READS - reads) {
+                Run::Unread(keys) => {
+                    reads += keys.len();
                     if reads > MAX_TX_READS {
                         return Err(Failure::Fail(too_many_reads()));
                     }
-                    let row = tx
-                        .query_opt(&get, &[&tree.name(), &key])
-                        .await
-                        .map_err(|e| failure("reading", &e))?;
-                    let value = row
-                        .map(|row| row.try_get::<_, Vec<u8>>(0))
-                        .transpose()
-                        .map_err(|e| failure("reading", &e))?;
-                    fetched[tree.index()].insert(key, value);
+                    fetch(&tx, keys, &mut fetched).await?;
                 }
                 Run::Done(result, writes) => break (result, writes),
                 Run::Failed(e) => return Err(Failure::Fail(e)),
@@ -529,6 +526,44 @@ fn too_many_reads() -> StorageError {
     StorageError::Io(BackendError::other(PgError(format!(
         "a transaction read more than {MAX_TX_READS} keys; split the operation"
     ))))
+}
+
+/// Reads `keys` inside the transaction, in one statement, into `fetched` (absent ones as
+/// `None`).
+async fn fetch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    keys: BTreeSet<(usize, Vec<u8>)>,
+    fetched: &mut Slots,
+) -> Result<(), Failure> {
+    let trees: Vec<&str> = keys
+        .iter()
+        .map(|(tree, _)| Tree::ALL[*tree].name())
+        .collect();
+    let names: Vec<&[u8]> = keys.iter().map(|(_, key)| key.as_slice()).collect();
+    let statement = tx
+        .prepare_cached(GET_MANY)
+        .await
+        .map_err(|e| failure("reading", &e))?;
+    let rows = tx
+        .query(&statement, &[&trees, &names])
+        .await
+        .map_err(|e| failure("reading", &e))?;
+    let mut found = slots();
+    for row in rows {
+        let (tree, key, value): (&str, Vec<u8>, Vec<u8>) = (
+            row.try_get(0).map_err(|e| failure("reading", &e))?,
+            row.try_get(1).map_err(|e| failure("reading", &e))?,
+            row.try_get(2).map_err(|e| failure("reading", &e))?,
+        );
+        if let Some(tree) = Tree::ALL.iter().position(|t| t.name() == tree) {
+            found[tree].insert(key, Some(value));
+        }
+    }
+    for (tree, key) in keys {
+        let value = found[tree].remove(&key).flatten();
+        fetched[tree].insert(key, value);
+    }
+    Ok(())
 }
 
 /// Applies a run's writes: one upsert and one delete, pipelined.

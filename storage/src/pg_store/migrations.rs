@@ -24,11 +24,11 @@ const MIGRATIONS: &[Migration] = &[Migration {
 const BOOTSTRAP: &str = include_str!("migrations/0000_migrations.sql");
 
 /// The newest schema version this binary knows (its last migration).
-pub const SCHEMA_LATEST: u32 = 1;
+pub(crate) const SCHEMA_LATEST: u32 = 1;
 
 /// The oldest schema version this binary runs on: raised only by a migration whose tables or
 /// columns the code needs.
-pub const SCHEMA_REQUIRED: u32 = 1;
+pub(crate) const SCHEMA_REQUIRED: u32 = 1;
 
 const _: () = assert!(SCHEMA_REQUIRED <= SCHEMA_LATEST);
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_LATEST);

@@ -151,13 +151,58 @@ async fn a_transaction_replays_until_every_read_is_fetched_and_writes_once() {
     };
     let read = backend.transaction(&body).await.unwrap();
     assert_eq!(read, vec![Some(b"1".to_vec()), None, None, None]);
-    // One run per unfetched key, and the one that completed.
-    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 3);
+    // A run that finds which keys it reads (both answered as absent), one statement fetching
+    // them, and the run that completed.
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 2);
     assert_eq!(backend.get(Tree::Pins, b"a").await.unwrap(), None);
     assert_eq!(
         backend.get(Tree::Pending, b"d").await.unwrap(),
         Some(b"4".to_vec())
     );
+}
+
+#[tokio::test]
+async fn a_body_sees_each_fetched_value_and_reads_that_depend_on_one_take_another_run() {
+    let (_server, options) = migrated().await;
+    let backend = backend(&options);
+    backend
+        .transaction(&|tx: &dyn Tx| {
+            tx.insert(Tree::Meta, b"next", b"second".to_vec())?;
+            tx.insert(Tree::Pins, b"second", b"found".to_vec())
+        })
+        .await
+        .unwrap();
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    let body = |tx: &dyn Tx| -> Result<Option<Vec<u8>>, TxError> {
+        runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Which key is read second depends on the value of the first.
+        let next = tx.get(Tree::Meta, b"next")?.unwrap_or_default();
+        let value = tx.get(Tree::Pins, &next)?;
+        tx.insert(Tree::Pending, b"copy", value.clone().unwrap_or_default())?;
+        Ok(value)
+    };
+    assert_eq!(
+        backend.transaction(&body).await.unwrap(),
+        Some(b"found".to_vec())
+    );
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        backend.get(Tree::Pending, b"copy").await.unwrap(),
+        Some(b"found".to_vec())
+    );
+
+    // A thousand independent reads take one statement and two runs, not a thousand.
+    runs.store(0, std::sync::atomic::Ordering::Relaxed);
+    let many = |tx: &dyn Tx| -> Result<usize, TxError> {
+        runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut present = 0;
+        for n in 0..1000u64 {
+            present += usize::from(tx.get(Tree::Pins, &n.to_be_bytes())?.is_some());
+        }
+        Ok(present)
+    };
+    assert_eq!(backend.transaction(&many).await.unwrap(), 0);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
 
 #[tokio::test]
@@ -353,4 +398,158 @@ fn a_ca_file_without_verify_full_is_refused() {
         PgBackend::new(&options),
         Err(StorageError::InvalidOptions(_))
     ));
+}
+
+/// A CA, and a server certificate and key it issued for `san` (PEM).
+struct Pki {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+fn pki(san: rcgen::SanType) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let issuer = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.subject_alt_names = vec![san];
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    Pki {
+        ca: issuer.pem(),
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+}
+
+fn localhost() -> rcgen::SanType {
+    rcgen::SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into())
+}
+
+/// Whether the store's connections to the database are encrypted.
+async fn encrypted(options: &PgOptions) -> Result<bool, StorageError> {
+    let client = backend(options).client().await?;
+    let row = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    Ok(row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_modes_encrypt_and_verify_full_checks_the_ca_and_the_name() {
+    let issued = pki(localhost());
+    let server = PgServer::start_with_tls(&issued.cert, &issued.key).unwrap();
+    let database = server.create_database().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    let ca = write("ca.pem", &issued.ca);
+    let with = |sslmode, ca_file: Option<&std::path::Path>| PgOptions {
+        sslmode,
+        ca_file: ca_file.map(ToOwned::to_owned),
+        ..server.options(&database)
+    };
+
+    assert!(
+        encrypted(&with(SslMode::VerifyFull, Some(&ca)))
+            .await
+            .unwrap()
+    );
+    assert!(encrypted(&with(SslMode::Require, None)).await.unwrap());
+    assert!(encrypted(&with(SslMode::Prefer, None)).await.unwrap());
+    assert!(!encrypted(&with(SslMode::Disable, None)).await.unwrap());
+
+    // Another CA's certificate, or the right CA's for another name, is refused.
+    let stranger = write("stranger.pem", &pki(localhost()).ca);
+    let error = encrypted(&with(SslMode::VerifyFull, Some(&stranger)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StorageError::DatabaseUnavailable { .. }),
+        "{error:?}"
+    );
+    let misnamed = pki(rcgen::SanType::DnsName("db.example".try_into().unwrap()));
+    let misnamed_server = PgServer::start_with_tls(&misnamed.cert, &misnamed.key).unwrap();
+    let misnamed_ca = write("misnamed.pem", &misnamed.ca);
+    let options = PgOptions {
+        sslmode: SslMode::VerifyFull,
+        ca_file: Some(misnamed_ca),
+        ..misnamed_server.options("postgres")
+    };
+    assert!(encrypted(&options).await.is_err());
+}
+
+#[tokio::test]
+async fn tls_required_from_a_server_without_it_is_refused() {
+    let server = PgServer::start().unwrap();
+    let options = PgOptions {
+        sslmode: SslMode::Require,
+        ..server.options("postgres")
+    };
+    let error = encrypted(&options).await.unwrap_err();
+    assert!(error.is_transient(), "{error:?}");
+    let options = PgOptions {
+        sslmode: SslMode::Prefer,
+        ..server.options("postgres")
+    };
+    assert!(!encrypted(&options).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_waiting_past_the_statement_timeout_is_unavailable_and_readers_never_wait() {
+    let (_server, options) = migrated().await;
+    let options = PgOptions {
+        statement_timeout: Duration::from_millis(300),
+        ..options
+    };
+    let store = backend(&options);
+    store
+        .transaction(&|tx: &dyn Tx| tx.insert(Tree::Pins, b"k", b"1".to_vec()))
+        .await
+        .unwrap();
+    // Another replica's writer holds the lock (a slow transaction).
+    let mut holder = backend(&options).client().await.unwrap();
+    let held = holder.transaction().await.unwrap();
+    held.query(
+        "SELECT id FROM sealgate_writer WHERE id = 1 FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+
+    let error = store
+        .transaction(&|tx: &dyn Tx| tx.insert(Tree::Pins, b"k", b"2".to_vec()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StorageError::DatabaseUnavailable {
+                context: "waiting for the writer lock",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        store.get(Tree::Pins, b"k").await.unwrap(),
+        Some(b"1".to_vec())
+    );
+    held.rollback().await.unwrap();
+    store
+        .transaction(&|tx: &dyn Tx| tx.insert(Tree::Pins, b"k", b"2".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(Tree::Pins, b"k").await.unwrap(),
+        Some(b"2".to_vec())
+    );
 }
