@@ -96,6 +96,7 @@ pub async fn apply_if_moved(state: &Arc<AppState>) -> bool {
     match applied {
         Ok(()) => {
             state.fleet.applied.store(generation, Ordering::Release);
+            state.fleet.trust_changed.notify_one();
             true
         }
         // Left unapplied: the next poll tries again.
@@ -178,8 +179,9 @@ fn random_id() -> String {
     format!("replica-{}", hex::encode(bytes))
 }
 
-/// Registers this replica as `id` now and every [`HEARTBEAT`] until the process ends, with the
-/// digests in force. A failing store is logged once per outage.
+/// Registers this replica as `id` now, every [`HEARTBEAT`] and whenever its trust changed,
+/// until the process ends, with the digests in force. A failing store is logged once per
+/// outage.
 pub async fn heartbeat(state: Arc<AppState>, id: String) {
     let started_at = crate::clock::now()
         .as_secs()
@@ -188,7 +190,10 @@ pub async fn heartbeat(state: Arc<AppState>, id: String) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = state.fleet.trust_changed.notified() => {}
+        }
         match register(&state, &id, started_at).await {
             Ok(()) if down => {
                 down = false;

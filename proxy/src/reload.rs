@@ -109,6 +109,7 @@ pub fn reload(state: &AppState, file: &Path, env: &EnvSource) -> Result<String, 
 /// reaches is marked applied when nothing else moved it meanwhile. A store that fails is
 /// logged: this replica's reload stands, the others reload at their next change.
 pub async fn announce(state: &AppState, identity: Option<String>, summary: &str) {
+    state.fleet.trust_changed.notify_one();
     let event = AuditEvent {
         at: crate::clock::now().as_secs(),
         action: "reload".to_owned(),

@@ -143,6 +143,8 @@ pub struct FleetState {
     pub applied: AtomicU64,
     /// Whether the watcher found the store out of reach (logged once per outage).
     pub store_down: std::sync::atomic::AtomicBool,
+    /// Woken when the trust in force changed, so the replica registers its new digests at once.
+    pub trust_changed: tokio::sync::Notify,
     /// Milliseconds after `epoch` (plus one; 0: never) of the last generation read.
     confirmed: AtomicU64,
     epoch: Instant,
@@ -158,6 +160,7 @@ impl FleetState {
         Self {
             applied: AtomicU64::new(0),
             store_down: std::sync::atomic::AtomicBool::new(false),
+            trust_changed: tokio::sync::Notify::new(),
             confirmed: AtomicU64::new(0),
             epoch: Instant::now(),
         }

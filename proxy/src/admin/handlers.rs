@@ -528,6 +528,7 @@ async fn revoke(
     let generation = after.generation();
     state.policy.store(Arc::new(after));
     state.pull.verdicts.clear();
+    state.fleet.trust_changed.notify_one();
     Ok(json!({
         "revocation": crate::reload::revocations_json(std::slice::from_ref(&revocation)),
         "new": new,
