@@ -174,7 +174,7 @@ async fn follow_drift(
         // A plan this step does not know: the pin stays.
         _ => return Ok(()),
     };
-    let _guard = source.state.tag_locks.lock(key).await;
+    let _guard = source.state.tag_locks.lock(key).await?;
     let pin = PinRequest::admitted(proof, now().as_secs(), None, event.signers.clone());
     let record = audit_event(&event, &key.upstream, &key.repository, None, None);
     log_gate_decision(&source.state.metrics, &record, event.reason, &verdict.scope);

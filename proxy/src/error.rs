@@ -196,6 +196,12 @@ pub enum ProxyError {
     /// The index could not be read or written: fail closed.
     #[error("the signature index failed: {0}")]
     Store(#[from] sealgate_storage::StorageError),
+    /// Another replica held the tag's lease for longer than a push may take: come back later.
+    #[error("tag {tag} is being written by another sealgate replica; retry")]
+    TagBusy {
+        /// The tag.
+        tag: String,
+    },
     /// A background task (file I/O on a blocking thread) did not finish.
     #[error("internal task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
@@ -255,7 +261,7 @@ impl ProxyError {
             Self::UpstreamUnreachable { .. } | Self::UpstreamTls { .. } => {
                 (StatusCode::BAD_GATEWAY, OciErrorCode::Unavailable)
             }
-            Self::UpstreamTimeout { .. } => {
+            Self::UpstreamTimeout { .. } | Self::TagBusy { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, OciErrorCode::Unavailable)
             }
             // Every upstream server error is a bad gateway for sealgate's client; an upstream

@@ -604,7 +604,7 @@ async fn first_pull(pull: &Pull<'_>, key: &PinKey) -> Result<Response<ProxyBody>
         // Served by warn or audit mode, unpinned: only admitted content is pinned.
         plan => return Ok(pull.respond(&digest, &manifest, served_warning(&plan))),
     };
-    let _guard = pull.state.tag_locks.lock(key).await;
+    let _guard = pull.state.tag_locks.lock(key).await?;
     let pin = PinRequest::admitted(proof, now().as_secs(), None, pin_event.signers.clone());
     let record = pull.gate_event(&pin_event);
     log_gate_decision(

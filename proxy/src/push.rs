@@ -264,7 +264,7 @@ async fn push_tag(
         .collect();
     // Only image tags are pinned: the tags about an image are decided by what they hold.
     let (_guard, (pin, held)) = if TagRole::of(tag) == TagRole::Image {
-        let guard = push.state.tag_locks.lock(key).await;
+        let guard = push.state.tag_locks.lock(key).await?;
         (Some(guard), tag_facts(&push.state.store, key).await?)
     } else {
         (None, (None, None))
@@ -628,7 +628,7 @@ async fn promote(push: &Push<'_>, subject: &Digest) -> Result<(), ProxyError> {
             .verdict(subject, Some(&tag), Some(&fetched.body))
             .await?;
         let parents = index_parents(&push.state.store, &verdict, subject).await?;
-        let _guard = push.state.tag_locks.lock(&pending.key).await;
+        let _guard = push.state.tag_locks.lock(&pending.key).await?;
         // Under the tag's lock, before the registry's tag is touched: the entry may have been
         // cleared or replaced meanwhile, or the tag pinned by a signed push.
         let (pinned, held) = tag_facts(&push.state.store, &pending.key).await?;

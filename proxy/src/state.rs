@@ -6,7 +6,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
@@ -17,10 +17,15 @@ use tokio::sync::Mutex;
 use crate::access::Access;
 use crate::cache::{ManifestCache, VerdictCache};
 use crate::config::{Config, RawPull, TrustDigests};
+use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::pin_cache::PinCache;
 use crate::upload_sessions::UploadSessions;
 use crate::upstream::Upstreams;
+
+/// How long a tag lease lasts unless renewed: how long a replica killed while writing a tag
+/// blocks that tag for the others. Its holder renews it every third of that while it works.
+const TAG_LEASE_TTL: Duration = Duration::from_secs(15);
 
 /// Everything a request handler needs, shared by all connections.
 pub struct AppState {
@@ -65,8 +70,8 @@ impl AppState {
             started: std::time::Instant::now(),
             config: Arc::new(config),
             upstreams,
+            tag_locks: TagLocks::new(store.clone(), TAG_LEASE_TTL),
             store,
-            tag_locks: TagLocks::default(),
             metrics: Metrics::new(),
             uploads: UploadSessions::default(),
             fleet: FleetState::new(),
@@ -79,26 +84,137 @@ impl AppState {
     }
 }
 
-/// Striped locks serialising pushes to the same tag.
+/// Locks serialising the writers of a tag (check, forward upstream, pin): striped mutexes within
+/// this process and, on a store shared by several replicas, the store's fleet-wide tag lease, so
+/// that two replicas never both forward a push to one tag and then find out which pinned.
 pub struct TagLocks {
     stripes: Vec<Mutex<()>>,
+    store: Arc<dyn Store>,
+    /// This process's name on leases: unique per start, so a lease left by a killed process is
+    /// not mistaken for ours.
+    holder: String,
+    /// How long a lease lasts without renewal.
+    lease_ttl: Duration,
 }
 
-impl Default for TagLocks {
-    fn default() -> Self {
-        Self {
-            stripes: (0..256).map(|_| Mutex::new(())).collect(),
+/// How long to wait between tries for a tag another replica holds.
+const LEASE_RETRY: (Duration, Duration) = (Duration::from_millis(5), Duration::from_millis(200));
+
+/// Held while a tag is written; renews the fleet lease while held and gives it back when
+/// dropped.
+pub struct TagGuard<'a> {
+    _local: tokio::sync::MutexGuard<'a, ()>,
+    lease: Option<(Arc<dyn Store>, PinKey, String)>,
+    renewal: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TagGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        if let Some((store, key, holder)) = self.lease.take() {
+            // Dropped in async code that cannot wait here; a lease not given back (the store
+            // failed, the runtime is shutting down) expires by itself.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Err(e) = store.release_tag_lease(&key, &holder).await {
+                        tracing::warn!(tag = %key.tag, "tag lease not released (it will expire): {e}");
+                    }
+                });
+            }
         }
     }
 }
 
 impl TagLocks {
-    pub(crate) async fn lock(&self, key: &PinKey) -> tokio::sync::MutexGuard<'_, ()> {
+    /// Locks over `store`; `lease_ttl` bounds how long a dead replica's lease blocks a tag.
+    pub fn new(store: Arc<dyn Store>, lease_ttl: Duration) -> Self {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        Self {
+            stripes: (0..256).map(|_| Mutex::new(())).collect(),
+            store,
+            holder: format!("{host}/{}/{started:x}", std::process::id()),
+            lease_ttl,
+        }
+    }
+
+    /// Waits for the tag: this process's stripe, then (on a shared store) the fleet lease. Fails
+    /// when the store fails, or when another replica keeps the tag longer than a lease lasts.
+    pub(crate) async fn lock(&self, key: &PinKey) -> Result<TagGuard<'_>, ProxyError> {
         let mut h = DefaultHasher::new();
         key.hash(&mut h);
         let stripe = (h.finish() as usize) % self.stripes.len();
-        self.stripes[stripe].lock().await
+        let local = self.stripes[stripe].lock().await;
+        if !self.store.shared() {
+            return Ok(TagGuard {
+                _local: local,
+                lease: None,
+                renewal: None,
+            });
+        }
+        let ttl_ms = u64::try_from(self.lease_ttl.as_millis()).unwrap_or(u64::MAX);
+        // A lease that is not renewed expires within a TTL; one renewed past that is a holder
+        // stuck on this tag, and the client is better told to retry.
+        let give_up = Instant::now() + self.lease_ttl * 2;
+        let mut pause = LEASE_RETRY.0;
+        loop {
+            let now_ms = epoch_millis();
+            if self
+                .store
+                .acquire_tag_lease(key, &self.holder, now_ms, ttl_ms)
+                .await?
+            {
+                return Ok(TagGuard {
+                    _local: local,
+                    lease: Some((self.store.clone(), key.clone(), self.holder.clone())),
+                    renewal: Some(tokio::spawn(renew(
+                        self.store.clone(),
+                        key.clone(),
+                        self.holder.clone(),
+                        self.lease_ttl,
+                    ))),
+                });
+            }
+            if Instant::now() >= give_up {
+                return Err(ProxyError::TagBusy {
+                    tag: key.tag.to_string(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(LEASE_RETRY.1);
+        }
     }
+}
+
+/// Keeps a held lease from expiring, every third of its TTL, until aborted by the guard.
+async fn renew(store: Arc<dyn Store>, key: PinKey, holder: String, ttl: Duration) {
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        match store
+            .acquire_tag_lease(&key, &holder, epoch_millis(), ttl_ms)
+            .await
+        {
+            Ok(true) => {}
+            // Only if renewals failed for a whole TTL: the pin's create-if-absent still decides
+            // which push pins, but another replica may have forwarded to the tag meanwhile.
+            Ok(false) => {
+                tracing::warn!(tag = %key.tag, "tag lease lost to another replica");
+                return;
+            }
+            Err(e) => tracing::warn!(tag = %key.tag, "tag lease not renewed: {e}"),
+        }
+    }
+}
+
+fn epoch_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Verdicts held at most (each a few hundred bytes).

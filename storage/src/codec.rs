@@ -123,6 +123,15 @@ pub(crate) fn decode_signature(bytes: &[u8]) -> Result<SignatureRecord, StorageE
     })
 }
 
+/// A replica's lease on a tag (`tag_leases`).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct TagLease {
+    /// The holder's id (a replica instance).
+    pub(crate) holder: String,
+    /// Milliseconds since the epoch after which another holder may take it.
+    pub(crate) expires_at_ms: u64,
+}
+
 /// The layers last accepted for a `.sig` tag.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SigTagLayers {

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use sealgate_policies::oci::{Digest, RepoName};
 
 use crate::codec::{
-    self, AuditHead, BlobOwner, IndexChildren, SigTagLayers, SignatureManifestLayers,
+    self, AuditHead, BlobOwner, IndexChildren, SigTagLayers, SignatureManifestLayers, TagLease,
 };
 use crate::layout::keys;
 use crate::layout::trees::Tree;
@@ -114,6 +114,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Makes every committed write durable.
     async fn flush(&self) -> Result<(), StorageError>;
+
+    /// Whether other processes write the same data (see [`Store::shared`]).
+    fn shared(&self) -> bool {
+        false
+    }
 
     /// Bytes the store occupies: on disk, or for a store in memory, an estimate of the data
     /// held.
@@ -983,6 +988,68 @@ impl<S: EngineStore> Store for S {
         self.engine().backend.flush().await
     }
 
+    fn shared(&self) -> bool {
+        self.engine().backend.shared()
+    }
+
+    async fn acquire_tag_lease(
+        &self,
+        key: &PinKey,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<bool, StorageError> {
+        let lease_key = keys::pin(key);
+        let mine = codec::encode(
+            Tree::TagLeases,
+            &TagLease {
+                holder: holder.to_owned(),
+                expires_at_ms: now_ms.saturating_add(ttl_ms),
+            },
+        )?;
+        let taken = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                if let Some(raw) = tx.get(Tree::TagLeases, &lease_key)? {
+                    let held: TagLease = codec::decode(Tree::TagLeases, &raw)?;
+                    if held.holder != holder && held.expires_at_ms > now_ms {
+                        return Ok(false);
+                    }
+                }
+                tx.insert(Tree::TagLeases, &lease_key, mine.clone())?;
+                Ok(true)
+            })
+            .await?;
+        if taken {
+            self.engine().backend.flush().await?;
+        }
+        Ok(taken)
+    }
+
+    async fn release_tag_lease(&self, key: &PinKey, holder: &str) -> Result<(), StorageError> {
+        let lease_key = keys::pin(key);
+        let released = self
+            .engine()
+            .backend
+            .transaction(&|tx| {
+                let Some(raw) = tx.get(Tree::TagLeases, &lease_key)? else {
+                    return Ok(false);
+                };
+                let held: TagLease = codec::decode(Tree::TagLeases, &raw)?;
+                if held.holder != holder {
+                    return Ok(false);
+                }
+                tx.remove(Tree::TagLeases, &lease_key)?;
+                Ok(true)
+            })
+            .await?;
+        if released {
+            self.engine().backend.flush().await?;
+        }
+        Ok(())
+    }
+
     async fn replicas(&self) -> Result<Vec<ReplicaInfo>, StorageError> {
         let mut out = Vec::new();
         self.engine()
@@ -1404,6 +1471,10 @@ fn check_entry(
             expect_empty("a drift report")
         }
         Tree::Replicas => decode_replica(name, key, value).map(drop),
+        Tree::TagLeases => {
+            keys::parse_pin(name, key)?;
+            codec::decode::<TagLease>(tree, value).map(drop)
+        }
         Tree::Audit => {
             let seq = keys::parse_audit(key)
                 .ok_or_else(|| corrupt(tree, "a key is not a sequence number"))?;

@@ -32,6 +32,7 @@
 //! | `fleet`             | `generation` (raw bytes)                 | `u64` big-endian: the fleet's trust generation |
 //! | `drift_reports`     | `pinkey`, `digest` (the tag moved to)    | empty: the key is the fact             |
 //! | `replicas`          | `id`                                     | [`crate::ReplicaInfo`], versioned JSON |
+//! | `tag_leases`        | `pinkey`                                 | `{"v":1,"holder":"…","expires_at_ms":N}`: who is writing the tag |
 //!
 //! `index_parents` and `pending_by_digest` are reverse indexes of `index_children` and `pending`;
 //! they are written in the same transaction as the record they index and carry no value of
@@ -98,6 +99,11 @@
 //! before them never reads them. They are trees of their own rather than `meta` keys for that
 //! reason: an older binary's record check refuses a `meta` key it does not know.
 //!
+//! `tag_leases` extends the per-process tag lock to the fleet: a replica holds a tag's lease
+//! from reading its pin to writing it (and forwarding the push upstream in between), so two
+//! replicas never both forward a push to one tag. A lease names its holder and expires, so a
+//! replica killed while holding one blocks that tag only until then. Added like `fleet`.
+//!
 //! # Values
 //!
 //! Every record is a JSON object whose `"v"` field is the version of that record type (all are 1
@@ -150,6 +156,8 @@ pub mod trees {
     pub const DRIFT_REPORTS: &str = "drift_reports";
     /// The replicas running on this store, by id, with their last heartbeat.
     pub const REPLICAS: &str = "replicas";
+    /// Fleet-wide tag locks: which replica is writing a tag, until when.
+    pub const TAG_LEASES: &str = "tag_leases";
 
     /// A tree, as the backends address it.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,11 +178,12 @@ pub mod trees {
         Fleet,
         DriftReports,
         Replicas,
+        TagLeases,
     }
 
     impl Tree {
         /// Every tree, in the order the backends open them ([`Tree::index`]).
-        pub(crate) const ALL: [Tree; 16] = [
+        pub(crate) const ALL: [Tree; 17] = [
             Tree::Meta,
             Tree::Pins,
             Tree::Signatures,
@@ -191,6 +200,7 @@ pub mod trees {
             Tree::Fleet,
             Tree::DriftReports,
             Tree::Replicas,
+            Tree::TagLeases,
         ];
 
         /// The tree's name on disk.
@@ -212,6 +222,7 @@ pub mod trees {
                 Tree::Fleet => FLEET,
                 Tree::DriftReports => DRIFT_REPORTS,
                 Tree::Replicas => REPLICAS,
+                Tree::TagLeases => TAG_LEASES,
             }
         }
 

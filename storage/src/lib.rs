@@ -328,6 +328,29 @@ pub trait Store: Send + Sync + 'static {
     /// judges staleness by `last_seen`).
     async fn replicas(&self) -> Result<Vec<ReplicaInfo>, StorageError>;
 
+    /// Whether other processes may write this store at the same time (PostgreSQL: several
+    /// replicas). A store that only one process opens (sled locks its directory) needs no
+    /// fleet-wide tag leases: the process's own tag locks serialise its writers.
+    fn shared(&self) -> bool;
+
+    /// Takes the fleet-wide lease on the tag `key` for `holder` until `now_ms + ttl_ms`
+    /// (milliseconds since the epoch): returns true when `holder` holds it now (it was free,
+    /// expired, or already `holder`'s, whose expiry is then moved), false when another holder's
+    /// lease has not expired. Durable on return; not audited (it decides nothing). A holder
+    /// keeps the lease from reading a tag's pin to writing it, so replicas do not both forward
+    /// a push to one tag.
+    async fn acquire_tag_lease(
+        &self,
+        key: &PinKey,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<bool, StorageError>;
+
+    /// Gives back `holder`'s lease on `key`; a lease held by another (ours expired and was
+    /// taken) is left alone.
+    async fn release_tag_lease(&self, key: &PinKey, holder: &str) -> Result<(), StorageError>;
+
     /// Every recorded revocation, keys first then certificates, each in key order: keys by
     /// fingerprint, certificates by issuer then serial (compared as strings).
     async fn revocations(&self) -> Result<Vec<StoredRevocation>, StorageError>;

@@ -620,7 +620,7 @@ async fn retire_pin(
         Some(&request.repository),
         Some(&request.tag),
     )?;
-    let _guard = state.tag_locks.lock(&key).await;
+    let _guard = state.tag_locks.lock(&key).await?;
     let event = AuditEvent {
         at: now().as_secs(),
         action: Action::RetirePin.as_str().to_owned(),

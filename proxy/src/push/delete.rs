@@ -330,7 +330,7 @@ async fn retire_orphans(
             repository: push.name.clone(),
             tag: guard.tag.clone(),
         };
-        let _lock = push.state.tag_locks.lock(&key).await;
+        let _lock = push.state.tag_locks.lock(&key).await?;
         let event = orphaned(&what, &scope, guard);
         let record = push.gate_event(&event);
         let s = &push.state.store;

@@ -167,6 +167,7 @@ on_both_backends!(
     drift_is_reported_once_per_tag_and_digest,
     racing_replicas_report_a_drift_once,
     replicas_are_upserted_and_listed_in_id_order,
+    a_tag_lease_has_one_holder_until_it_is_released_or_expires,
     corrupt_fleet_records_are_errors_not_panics,
 );
 
@@ -2179,6 +2180,7 @@ async fn random_bytes_in_every_tree_never_panic(store: &impl Harness) {
             Tree::Fleet => keys::FLEET_GENERATION.to_vec(),
             Tree::DriftReports => keys::drift_report(&k, &digest(2)),
             Tree::Replicas => keys::replica("replica-a"),
+            Tree::TagLeases => keys::pin(&k),
         };
         store.poke(tree, &key, Some(value)).await;
         // Whatever each returns, none panics.
@@ -2536,6 +2538,74 @@ async fn replicas_are_upserted_and_listed_in_id_order(store: &impl Harness) {
     );
     assert_eq!(listed[0], moved, "the heartbeat replaced the record");
     // A heartbeat decides nothing: not audited.
+    assert_eq!(store.verify_audit().await.unwrap().events, 0);
+    assert!(store.check_records().await.is_ok());
+}
+
+async fn a_tag_lease_has_one_holder_until_it_is_released_or_expires(store: &impl Harness) {
+    let tag = key("hub", "team/app", "v1");
+    let other_tag = key("hub", "team/app", "v2");
+    assert!(
+        store
+            .acquire_tag_lease(&tag, "a", 1_000, 500)
+            .await
+            .unwrap()
+    );
+    // Another holder waits until a's lease is released or has expired; other tags are free.
+    assert!(
+        !store
+            .acquire_tag_lease(&tag, "b", 1_200, 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .acquire_tag_lease(&other_tag, "b", 1_200, 500)
+            .await
+            .unwrap()
+    );
+    // The holder renews its own lease.
+    assert!(
+        store
+            .acquire_tag_lease(&tag, "a", 1_400, 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acquire_tag_lease(&tag, "b", 1_600, 500)
+            .await
+            .unwrap()
+    );
+    // Releasing someone else's lease leaves it alone; the holder's release frees the tag.
+    store.release_tag_lease(&tag, "b").await.unwrap();
+    assert!(
+        !store
+            .acquire_tag_lease(&tag, "b", 1_700, 500)
+            .await
+            .unwrap()
+    );
+    store.release_tag_lease(&tag, "a").await.unwrap();
+    assert!(
+        store
+            .acquire_tag_lease(&tag, "b", 1_700, 500)
+            .await
+            .unwrap()
+    );
+    // An expired lease (a holder that died) is taken over.
+    assert!(
+        store
+            .acquire_tag_lease(&tag, "c", 2_201, 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acquire_tag_lease(&tag, "b", 2_300, 500)
+            .await
+            .unwrap()
+    );
+    // Leases decide nothing: not audited; the records decode.
     assert_eq!(store.verify_audit().await.unwrap().events, 0);
     assert!(store.check_records().await.is_ok());
 }

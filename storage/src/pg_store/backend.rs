@@ -510,6 +510,11 @@ impl Backend for PgBackend {
         Ok(())
     }
 
+    /// Every replica on the database writes it.
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn size_on_disk(&self) -> Result<u64, StorageError> {
         let rows = self.query("measuring the table", SIZE, &[]).await?;
         let bytes: i64 = rows

@@ -267,7 +267,12 @@ async fn a_store_from_before_the_revocations_tree_opens_with_it_empty() {
 
 #[tokio::test]
 async fn a_store_from_before_the_fleet_trees_opens_with_them_empty() {
-    let fleet = [Tree::Fleet, Tree::DriftReports, Tree::Replicas];
+    let fleet = [
+        Tree::Fleet,
+        Tree::DriftReports,
+        Tree::Replicas,
+        Tree::TagLeases,
+    ];
     let dir = tempfile::tempdir().unwrap();
     {
         // A schema-1 store as a binary without the fleet trees left it.
