@@ -64,6 +64,14 @@ pub async fn apply_if_moved(state: &Arc<AppState>) -> bool {
     if state.fleet.applied.load(Ordering::Acquire) == generation {
         return false;
     }
+    {
+        // A change this replica is making itself (a revocation, under this lock) is marked
+        // applied before the lock is released: checked again under it, it is not re-applied.
+        let _guard = state.trust_lock.lock().await;
+        if state.fleet.applied.load(Ordering::Acquire) == generation {
+            return false;
+        }
+    }
     // Pins moved or removed elsewhere must be read again.
     state.pull.pins.clear();
     let applied = match &state.config.source_file {
@@ -141,6 +149,21 @@ pub async fn pins_changed(state: &AppState, key: &PinKey, event: AuditEvent) {
             "pin change not announced to the other replicas; their cached pin expires with \
              pull.verdict_ttl"
         ),
+    }
+}
+
+/// After this replica moved the fleet generation by one and applied the change itself (a
+/// revocation, under the trust lock): marks the generation applied, unless another replica
+/// moved it too meanwhile (the watcher then applies both). A store that fails here leaves it to
+/// the watcher.
+pub async fn applied_own_change(state: &AppState) {
+    if let Ok(generation) = state.store.fleet_generation().await {
+        let _ = state.fleet.applied.compare_exchange(
+            generation.saturating_sub(1),
+            generation,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 }
 

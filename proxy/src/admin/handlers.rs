@@ -528,6 +528,8 @@ async fn revoke(
     let generation = after.generation();
     state.policy.store(Arc::new(after));
     state.pull.verdicts.clear();
+    // Applied here now: the watcher must not apply it again (still under the trust lock).
+    crate::fleet::applied_own_change(state).await;
     state.fleet.trust_changed.notify_one();
     Ok(json!({
         "revocation": crate::reload::revocations_json(std::slice::from_ref(&revocation)),
