@@ -21,6 +21,8 @@ mod conformance;
 mod containerd;
 #[path = "it/faults.rs"]
 mod faults;
+#[path = "it/fleet.rs"]
+mod fleet;
 #[path = "it/harness.rs"]
 mod harness;
 #[path = "it/hostile.rs"]

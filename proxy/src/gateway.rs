@@ -32,6 +32,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Pr
         Err(e) => {
             if e.is_store_failure() {
                 state.metrics.store_failure();
+                state.fleet.unconfirm();
             }
             e.into_response()
         }

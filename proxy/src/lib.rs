@@ -77,9 +77,11 @@ pub mod error;
 pub mod evidence;
 pub mod expiry;
 pub mod facts;
+pub mod fleet;
 pub mod gateway;
 pub mod manifest;
 pub mod metrics;
+pub mod pin_cache;
 pub mod pull;
 pub mod push;
 pub mod referrers;
@@ -170,6 +172,9 @@ pub async fn open(config: Config, migrate: bool) -> Result<Arc<AppState>, Startu
         .into_store();
     let upstreams =
         Upstreams::new(&config.upstreams, config.timeouts).map_err(StartupError::Upstream)?;
+    // Read before the revocations: a change made in between moves it again, and the fleet
+    // watcher applies it.
+    let generation = store.fleet_generation().await?;
     // Revocations made through the admin API outlive restarts: they join the configured trust.
     let runtime = store.revocations().await?;
     let mut config = config;
@@ -178,5 +183,11 @@ pub async fn open(config: Config, migrate: bool) -> Result<Arc<AppState>, Startu
         reload::apply_revocations(&mut policy, &runtime);
         config.policy = Arc::new(policy);
     }
-    Ok(Arc::new(AppState::new(config, upstreams, store)))
+    let state = AppState::new(config, upstreams, store);
+    state
+        .fleet
+        .applied
+        .store(generation, std::sync::atomic::Ordering::Release);
+    state.fleet.confirm();
+    Ok(Arc::new(state))
 }

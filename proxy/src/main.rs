@@ -256,6 +256,11 @@ async fn serve(config: Config, file: PathBuf, migrate: bool) -> anyhow::Result<(
     );
     tokio::spawn(sealgate::expiry::expire_pending_loop(state.clone(), sweep));
     tokio::spawn(sealgate::reload::on_sighup(state.clone(), file));
+    // Changes made on other replicas sharing the store, and this replica's registration.
+    tokio::spawn(sealgate::fleet::watch(state.clone()));
+    let replica = sealgate::fleet::replica_id(&state);
+    tracing::info!(%replica, "fleet: registering");
+    tokio::spawn(sealgate::fleet::heartbeat(state.clone(), replica));
     match state.config.admin.clone() {
         Some(admin) => {
             let (admin_listener, admin_addr) = sealgate::admin::bind(&admin)

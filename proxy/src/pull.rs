@@ -19,8 +19,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use sealgate_policies::gate::{
-    BlobFacts, BlobPlan, GateEvent, PullFacts, PullKind, PullPlan, Report, TagRole, TagRoute,
-    decide_blob, decide_pull, gates_blobs, pinned_missing, route_tag,
+    BlobFacts, BlobPlan, GateEvent, PinFact, PullFacts, PullKind, PullPlan, Report, TagRole,
+    TagRoute, decide_blob, decide_pull, gates_blobs, pinned_missing, route_tag,
 };
 use sealgate_policies::oci::{Digest, Reference, RepoName, Tag};
 use sealgate_policies::verdict::{Admitted, Verdict};
@@ -35,7 +35,7 @@ use crate::manifest::{ManifestShape, sha256_digest};
 use crate::push::pin_tag;
 use crate::signatures::{MANIFEST_ACCEPT, Source};
 use crate::state::AppState;
-use crate::store_io::{index_parents, tag_facts};
+use crate::store_io::{held_fact, index_parents};
 use crate::upstream::{Buffered, Upstream};
 use crate::verdicts::{Discovery, verdict, verify_signature_manifest};
 use crate::warning::warning;
@@ -227,6 +227,17 @@ impl Pull<'_> {
         let cached = self
             .cached_verdict(digest, tag, Some(&manifest.body))
             .await?;
+        self.decide_on(reference, digest, kind, cached).await
+    }
+
+    /// [`Pull::decide`] on a verdict already at hand.
+    async fn decide_on(
+        &self,
+        reference: &str,
+        digest: &Digest,
+        kind: PullKind<'_>,
+        cached: CachedVerdict,
+    ) -> Result<(Arc<Verdict>, PullPlan), ProxyError> {
         let verdict = cached.verdict;
         let parents = index_parents(&self.state.store, &verdict, digest).await?;
         let plan = decide_pull(&PullFacts {
@@ -456,11 +467,14 @@ async fn attachment(
 
 async fn by_tag(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, ProxyError> {
     let key = pull.key(tag);
-    let (pin, held) = tag_facts(&pull.state.store, &key).await?;
-    match route_tag(pull.name, tag, pin.as_ref(), held.as_ref()) {
+    let route = match tag_route(pull, &key).await {
+        Ok(route) => route,
+        Err(e) => return stale_or(pull, &key, e),
+    };
+    match route {
         TagRoute::Pinned(pinned) => {
             crate::drift::check_drift_when_due(pull.state, pull.headers, &key, &pinned);
-            serve_pinned(pull, tag, &pinned).await
+            serve_pinned(pull, &key, &pinned).await
         }
         // A quarantined tag gets 404 saying why, not the upstream's bare 404.
         TagRoute::Pending { message } => Err(ProxyError::Pending(message)),
@@ -468,23 +482,107 @@ async fn by_tag(pull: &Pull<'_>, tag: &Tag) -> Result<Response<ProxyBody>, Proxy
     }
 }
 
+/// Where a pull of `key` goes. The pin comes from this replica's pin cache while fresh
+/// ([`crate::pin_cache`]) and the fleet generation was read within the last second (else a
+/// change made on another replica could be missed: the store is read, and fails closed when
+/// out of reach), else from the store; a pin found is cached, an absent one never is. A held
+/// push matters only to a tag with no pin, so it is read only then.
+async fn tag_route(pull: &Pull<'_>, key: &PinKey) -> Result<TagRoute, ProxyError> {
+    let pins = &pull.state.pull.pins;
+    if pull.state.fleet.in_sync()
+        && let Some(pin) = pins.fresh(key)
+    {
+        return Ok(route_tag(pull.name, &key.tag, Some(&pin), None));
+    }
+    let store = &pull.state.store;
+    let pin = store.get_pin(key).await?.map(|p| PinFact {
+        digest: p.digest,
+        signers: p.signers,
+    });
+    let held = match &pin {
+        Some(pin) => {
+            pins.read(key, pin);
+            None
+        }
+        None => store.pending(key).await?.as_ref().map(held_fact),
+    };
+    Ok(route_tag(pull.name, &key.tag, pin.as_ref(), held.as_ref()))
+}
+
+/// `error` from the pull of pinned `key`, or, when it is the store out of reach and
+/// `storage.stale_reads` allows, the answer this replica last served for the pin
+/// ([`crate::pin_cache::PinCache::stale`]): logged and counted.
+fn stale_or(
+    pull: &Pull<'_>,
+    key: &PinKey,
+    error: ProxyError,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let ProxyError::Store(e) = &error else {
+        return Err(error);
+    };
+    if !e.is_transient() {
+        return Err(error);
+    }
+    pull.state.fleet.unconfirm();
+    let generation = pull.state.policy().generation();
+    match pull
+        .state
+        .pull
+        .pins
+        .stale(key, pull.credential(), generation)
+    {
+        Some(answer) => {
+            tracing::warn!(
+                repository = %pull.name,
+                tag = %key.tag,
+                digest = %answer.digest,
+                pin_age_ms = answer.age.as_millis() as u64,
+                error = %e,
+                "store out of reach: pull served from the last-known pin and verdict (storage.stale_reads)"
+            );
+            Ok(pull.respond(&answer.digest, &answer.manifest, None))
+        }
+        None => Err(error),
+    }
+}
+
+/// The pinned digest of `key`, re-verified under the trust in force. A store out of reach
+/// while fetching or verifying falls back to a stale answer ([`stale_or`]); once decided, a
+/// failure is the answer (a refusal is never replaced by an older admission).
 async fn serve_pinned(
     pull: &Pull<'_>,
-    tag: &Tag,
+    key: &PinKey,
     pinned: &Digest,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let manifest = match pull.fetch(pinned.as_str()).await? {
-        Fetched::Manifest(m, _) => m,
-        Fetched::Relay(upstream) if upstream.status == StatusCode::NOT_FOUND => {
+    let tag = &key.tag;
+    let manifest = match pull.fetch(pinned.as_str()).await {
+        Ok(Fetched::Manifest(m, _)) => m,
+        Ok(Fetched::Relay(upstream)) if upstream.status == StatusCode::NOT_FOUND => {
             return Err(ProxyError::ManifestUnknown(pinned_missing(
                 pull.name, tag, pinned,
             )));
         }
-        Fetched::Relay(upstream) => return Ok(relay(upstream)),
+        Ok(Fetched::Relay(upstream)) => return Ok(relay(upstream)),
+        Err(e) => return stale_or(pull, key, e),
     };
-    let (_, plan) = pull
-        .decide(tag.as_str(), pinned, PullKind::Pinned(tag), &manifest)
+    // Read before the verdict: what is served is recorded under the older of the two.
+    let generation = pull.state.policy().generation();
+    let cached = match pull
+        .cached_verdict(pinned, Some(tag), Some(&manifest.body))
+        .await
+    {
+        Ok(cached) => cached,
+        Err(e) => return stale_or(pull, key, e),
+    };
+    let (verdict, plan) = pull
+        .decide_on(tag.as_str(), pinned, PullKind::Pinned(tag), cached)
         .await?;
+    if verdict.admitted().is_some() {
+        pull.state
+            .pull
+            .pins
+            .served(key, pinned, &manifest, pull.credential(), generation);
+    }
     Ok(pull.respond(pinned, &manifest, served_warning(&plan)))
 }
 
@@ -520,7 +618,7 @@ async fn first_pull(pull: &Pull<'_>, key: &PinKey) -> Result<Response<ProxyBody>
         PinOutcome::Conflict { existing } => {
             // Pinned by a push (or another pull) meanwhile: the pin wins.
             drop(_guard);
-            serve_pinned(pull, tag, &existing.digest).await
+            serve_pinned(pull, key, &existing.digest).await
         }
         _ => Ok(pull.respond(&digest, &manifest, None)),
     }

@@ -88,6 +88,15 @@ async fn pin_releasing(
             )
         })
         .await?;
+    if let PinOutcome::Moved { previous } = &done.outcome {
+        let why = format!("the tag moved from {previous}");
+        crate::fleet::pins_changed(
+            state,
+            key,
+            crate::fleet::pins_changed_event(key, &why, base.identity.clone()),
+        )
+        .await;
+    }
     // Logged once durable; the pin itself is logged by its caller.
     if let Some((held, record)) = &done.cleared {
         let policy = state.policy();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use sealgate_policies::crypto::Fingerprint;
 use sealgate_policies::policy::{Policy, Revocation};
 use sealgate_policies::time::UnixTime;
-use sealgate_storage::{RevokedSigner, StorageError, StoredRevocation};
+use sealgate_storage::{AuditEvent, RevokedSigner, StorageError, StoredRevocation};
 use serde_json::json;
 
 use crate::config::{EnvSource, RawConfig, build_trust};
@@ -102,6 +102,44 @@ pub fn reload(state: &AppState, file: &Path, env: &EnvSource) -> Result<String, 
     Ok(summary)
 }
 
+/// Tells the other replicas sharing the store that this one reloaded (`summary`), so that
+/// they reload their own configuration file too ([`crate::fleet`]): the fleet generation moves,
+/// audited as `reload`. Called after a reload asked of this replica (SIGHUP, the admin API),
+/// never after one the fleet watcher made (that would ping-pong). The generation this replica
+/// reaches is marked applied when nothing else moved it meanwhile. A store that fails is
+/// logged: this replica's reload stands, the others reload at their next change.
+pub async fn announce(state: &AppState, identity: Option<String>, summary: &str) {
+    state.fleet.trust_changed.notify_one();
+    let event = AuditEvent {
+        at: crate::clock::now().as_secs(),
+        action: "reload".to_owned(),
+        outcome: "reload".to_owned(),
+        upstream: String::new(),
+        repository: String::new(),
+        reference: String::new(),
+        digest: None,
+        reason: format!("configuration reloaded: {summary}"),
+        identity,
+        signers: vec![],
+        request_id: None,
+    };
+    match state.store.bump_generation(event).await {
+        Ok((generation, _)) => {
+            // Already applied here: skip it, unless another change came in between.
+            let _ = state.fleet.applied.compare_exchange(
+                generation.saturating_sub(1),
+                generation,
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Acquire,
+            );
+        }
+        Err(e) => tracing::error!(
+            error = %e,
+            "reload applied here but not announced to the other replicas (the store failed)"
+        ),
+    }
+}
+
 /// Adds revocations made at run time (kept in the store) to a policy built from the
 /// configuration.
 pub fn apply_revocations(policy: &mut Policy, stored: &[StoredRevocation]) {
@@ -168,7 +206,10 @@ pub async fn on_sighup(state: Arc<AppState>, file: std::path::PathBuf) {
         let outcome =
             tokio::task::spawn_blocking(move || reload(&s, &f, &EnvSource::Process)).await;
         match outcome {
-            Ok(Ok(summary)) => tracing::info!(file = %file.display(), "reloaded: {summary}"),
+            Ok(Ok(summary)) => {
+                tracing::info!(file = %file.display(), "reloaded: {summary}");
+                announce(&state, Some("SIGHUP".to_owned()), &summary).await;
+            }
             Ok(Err(why)) => {
                 tracing::error!(file = %file.display(), "reload refused, nothing changed: {why}")
             }

@@ -14,6 +14,8 @@ use crate::state::AppState;
 struct Gauges {
     pending_tags: Option<usize>,
     store_bytes: Option<u64>,
+    /// Live replicas and, of those, drifted ones ([`crate::fleet::fleet_view`]).
+    fleet: Option<(usize, usize)>,
 }
 
 /// The whole `/metrics` body for `state`. A store read that fails leaves its gauge out (and is
@@ -21,7 +23,17 @@ struct Gauges {
 pub async fn render(state: &Arc<AppState>) -> String {
     let pending = state.store.expired_pending(u64::MAX).await.map(|p| p.len());
     let size = state.store.size_on_disk().await;
+    let fleet = state.store.replicas().await.map(|replicas| {
+        let view = crate::fleet::fleet_view(replicas, crate::clock::now().as_secs());
+        (
+            view.iter().filter(|r| r.live).count(),
+            view.iter().filter(|r| r.drifted).count(),
+        )
+    });
     let gauges = Gauges {
+        fleet: fleet
+            .inspect_err(|e| tracing::warn!(error = %e, "metrics: cannot list the replicas"))
+            .ok(),
         pending_tags: pending
             .inspect_err(|e| tracing::warn!(error = %e, "metrics: cannot count pending tags"))
             .ok(),
@@ -124,11 +136,14 @@ fn exposition(state: &AppState, gauges: &Gauges) -> String {
     );
     let (manifest_hits, manifest_misses) = state.pull.manifests.stats();
     let (verdict_hits, verdict_misses) = state.pull.verdicts.stats();
+    let (pin_hits, pin_misses) = state.pull.pins.stats();
     for (cache, result, n) in [
         ("manifest", "hit", manifest_hits),
         ("manifest", "miss", manifest_misses),
         ("verdict", "hit", verdict_hits),
         ("verdict", "miss", verdict_misses),
+        ("pin", "hit", pin_hits),
+        ("pin", "miss", pin_misses),
     ] {
         x.sample(
             "sealgate_cache_requests_total",
@@ -276,6 +291,53 @@ fn exposition(state: &AppState, gauges: &Gauges) -> String {
         );
         x.sample("sealgate_store_size_bytes", &[], bytes as f64);
     }
+
+    if let Some((live, drifted)) = gauges.fleet {
+        x.family(
+            "sealgate_fleet_replicas",
+            "gauge",
+            "Replicas registered in the store and seen within the last 30 s (this one included).",
+        );
+        x.sample("sealgate_fleet_replicas", &[], live as f64);
+        x.family(
+            "sealgate_fleet_drifted_replicas",
+            "gauge",
+            "Live replicas whose policy or trust digest differs from the majority's.",
+        );
+        x.sample("sealgate_fleet_drifted_replicas", &[], drifted as f64);
+    }
+    x.family(
+        "sealgate_fleet_generation_applied",
+        "gauge",
+        "The store's fleet generation (moved by revocations, reloads and pin moves on any \
+         replica) this replica has applied.",
+    );
+    x.sample(
+        "sealgate_fleet_generation_applied",
+        &[],
+        state.fleet.applied.load(Ordering::Relaxed) as f64,
+    );
+    x.family(
+        "sealgate_pin_cache_entries",
+        "gauge",
+        "Pins held in this replica's pin cache.",
+    );
+    x.sample(
+        "sealgate_pin_cache_entries",
+        &[],
+        state.pull.pins.len() as f64,
+    );
+    x.family(
+        "sealgate_stale_pulls_total",
+        "counter",
+        "Pulls of pinned tags served from the last-known pin and verdict while the store was \
+         out of reach (storage.stale_reads).",
+    );
+    x.sample(
+        "sealgate_stale_pulls_total",
+        &[],
+        state.pull.pins.stale_served() as f64,
+    );
 
     let policy = state.policy();
     x.family(

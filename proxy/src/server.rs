@@ -441,5 +441,8 @@ pub async fn shutdown_signal() {
 
 #[cfg(test)]
 mod gate_tests;
+
+#[cfg(test)]
+mod fleet_tests;
 #[cfg(test)]
 mod tests;

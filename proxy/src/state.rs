@@ -19,6 +19,7 @@ use crate::cache::{ManifestCache, VerdictCache};
 use crate::config::{Config, RawPull, TrustDigests};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
+use crate::pin_cache::PinCache;
 use crate::upload_sessions::UploadSessions;
 use crate::upstream::Upstreams;
 
@@ -53,6 +54,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Upload session states the upstream superseded (see [`crate::uploads`]).
     pub uploads: UploadSessions,
+    /// This replica's place in the fleet sharing the store.
+    pub fleet: FleetState,
 }
 
 impl AppState {
@@ -61,7 +64,7 @@ impl AppState {
         Self {
             policy: ArcSwap::new(config.policy.clone()),
             access: ArcSwap::new(config.access.clone()),
-            pull: PullState::new(&config.pull),
+            pull: PullState::new(&config.pull, config.storage.stale_reads()),
             trust_digests: ArcSwap::from_pointee(config.digests.clone()),
             trust_lock: tokio::sync::Mutex::new(()),
             started: std::time::Instant::now(),
@@ -71,6 +74,7 @@ impl AppState {
             store,
             metrics: Metrics::new(),
             uploads: UploadSessions::default(),
+            fleet: FleetState::new(),
         }
     }
 
@@ -228,11 +232,13 @@ pub struct PullState {
     pub(crate) drift_reported: DashMap<PinKey, String>,
     /// Drift events reported since start.
     pub drift_events: AtomicU64,
+    /// Pins read from the store (and what was last served for them).
+    pub pins: PinCache,
 }
 
 impl PullState {
-    /// Empty caches sized by `[pull]`.
-    pub fn new(settings: &RawPull) -> Self {
+    /// Empty caches sized by `[pull]`; `stale_reads` is `storage.stale_reads`.
+    pub fn new(settings: &RawPull, stale_reads: Option<std::time::Duration>) -> Self {
         Self {
             manifests: ManifestCache::new(
                 usize::try_from(settings.manifest_cache_bytes).unwrap_or(usize::MAX),
@@ -241,6 +247,61 @@ impl PullState {
             drift_checked: DashMap::new(),
             drift_reported: DashMap::new(),
             drift_events: AtomicU64::new(0),
+            pins: PinCache::new(settings.verdict_ttl, stale_reads),
         }
+    }
+}
+
+/// The fleet generation (moved by trust changes and pin moves on any replica) this replica
+/// has applied, and when the store last confirmed it.
+pub struct FleetState {
+    /// The generation last applied ([`crate::fleet`]).
+    pub applied: AtomicU64,
+    /// Whether the watcher found the store out of reach (logged once per outage).
+    pub store_down: std::sync::atomic::AtomicBool,
+    /// Woken when the trust in force changed, so the replica registers its new digests at once.
+    pub trust_changed: tokio::sync::Notify,
+    /// Milliseconds after `epoch` (plus one; 0: never) of the last generation read.
+    confirmed: AtomicU64,
+    epoch: Instant,
+}
+
+/// How recently the generation must have been read for this replica's caches of store reads
+/// (pins) to be used: past it, a change made elsewhere may be missed, so the store is read
+/// (and its failure answered) instead.
+pub const IN_SYNC_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl FleetState {
+    fn new() -> Self {
+        Self {
+            applied: AtomicU64::new(0),
+            store_down: std::sync::atomic::AtomicBool::new(false),
+            trust_changed: tokio::sync::Notify::new(),
+            confirmed: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Records that the store answered the generation just now.
+    pub fn confirm(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.confirmed
+            .store(ms.saturating_add(1), std::sync::atomic::Ordering::Release);
+    }
+
+    /// Records that the store failed: until the generation is read again, nothing cached from
+    /// it is used (a replica cut off from the store fails closed at once, not a second later).
+    pub fn unconfirm(&self) {
+        self.confirmed
+            .store(0, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the generation was read within [`IN_SYNC_WITHIN`].
+    pub fn in_sync(&self) -> bool {
+        let confirmed = self.confirmed.load(std::sync::atomic::Ordering::Acquire);
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        confirmed != 0
+            && now.saturating_add(1).saturating_sub(confirmed)
+                <= u64::try_from(IN_SYNC_WITHIN.as_millis()).unwrap_or(u64::MAX)
     }
 }

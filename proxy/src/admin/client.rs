@@ -590,6 +590,54 @@ const PIN_HEADERS: [&str; 6] = [
     "PINNED AT",
 ];
 
+/// The replicas `status` lists, those whose digests differ from the majority's flagged.
+fn replicas(listed: &[Value]) -> String {
+    let drifted = listed
+        .iter()
+        .filter(|r| r["drifted"] == json!(true))
+        .count();
+    let live = listed.iter().filter(|r| r["live"] == json!(true)).count();
+    let mut out = format!(
+        "\nreplicas: {} registered, {live} live, {drifted} drifted\n",
+        listed.len()
+    );
+    if listed.is_empty() {
+        return out;
+    }
+    let rows: Vec<Vec<String>> = listed
+        .iter()
+        .map(|r| {
+            let state = if r["drifted"] == json!(true) {
+                "DRIFTED"
+            } else if r["live"] == json!(true) {
+                "ok"
+            } else {
+                "gone"
+            };
+            vec![
+                text(&r["id"]),
+                text(&r["version"]),
+                text(&r["policy_digest"]),
+                text(&r["trust_digest"]),
+                format!("{}s ago", text(&r["last_seen_seconds_ago"])),
+                state.to_owned(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "REPLICA",
+            "VERSION",
+            "POLICY DIGEST",
+            "TRUST DIGEST",
+            "LAST SEEN",
+            "STATE",
+        ],
+        &rows,
+    ));
+    out
+}
+
 fn render(command: &AdminCommand, v: &Value) -> String {
     let empty = Vec::new();
     match command {
@@ -656,6 +704,7 @@ fn render(command: &AdminCommand, v: &Value) -> String {
                     .collect();
                 out.push_str(&table(&["SIGNER", "ROLE", "SUBJECT", "NOT AFTER"], &rows));
             }
+            out.push_str(&replicas(v["replicas"].as_array().unwrap_or(&empty)));
             out
         }
         AdminCommand::Pins(PinsCommand::List { .. }) => table(

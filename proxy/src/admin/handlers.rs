@@ -60,7 +60,7 @@ pub(super) async fn handle(
             Ok(body) => revoke(state, &identity, &body).await,
             Err(e) => Err(e),
         },
-        (&Method::POST, "/admin/v1/reload") => reload(state).await,
+        (&Method::POST, "/admin/v1/reload") => reload(state, &identity).await,
         (&Method::POST, "/admin/v1/retire-pin") => match body(req).await {
             Ok(body) => retire_pin(state, &identity, &body).await,
             Err(e) => Err(e),
@@ -173,6 +173,22 @@ async fn status(state: &Arc<AppState>) -> Result<Value, ProxyError> {
         .load()
         .with_runtime(&crate::reload::revocations_json(&revocations));
     let now_secs = now().as_secs();
+    let replicas: Vec<Value> = crate::fleet::fleet_view(store.replicas().await?, now_secs)
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.info.id,
+                "version": r.info.version,
+                "policy_digest": r.info.policy_digest,
+                "trust_digest": r.info.trust_digest,
+                "started_at": time_text(r.info.started_at),
+                "last_seen": time_text(r.info.last_seen),
+                "last_seen_seconds_ago": r.seen_ago,
+                "live": r.live,
+                "drifted": r.drifted,
+            })
+        })
+        .collect();
     let mut expiring: Vec<Value> = Vec::new();
     for cert in policy.trust_certificates() {
         let not_after = cert.not_after.as_secs();
@@ -233,6 +249,8 @@ async fn status(state: &Arc<AppState>) -> Result<Value, ProxyError> {
         })).collect::<Vec<_>>(),
         "scopes": scopes,
         "certificates_expiring_within_30_days": expiring,
+        "fleet_generation_applied": state.fleet.applied.load(std::sync::atomic::Ordering::Relaxed),
+        "replicas": replicas,
     }))
 }
 
@@ -510,6 +528,9 @@ async fn revoke(
     let generation = after.generation();
     state.policy.store(Arc::new(after));
     state.pull.verdicts.clear();
+    // Applied here now: the watcher must not apply it again (still under the trust lock).
+    crate::fleet::applied_own_change(state).await;
+    state.fleet.trust_changed.notify_one();
     Ok(json!({
         "revocation": crate::reload::revocations_json(std::slice::from_ref(&revocation)),
         "new": new,
@@ -546,7 +567,7 @@ async fn blast_radius(
     Ok(affected)
 }
 
-async fn reload(state: &Arc<AppState>) -> Result<Value, ProxyError> {
+async fn reload(state: &Arc<AppState>, identity: &AdminIdentity) -> Result<Value, ProxyError> {
     let Some(file) = state.config.source_file.clone() else {
         return Err(AdminError::NoConfigFile.into());
     };
@@ -559,6 +580,7 @@ async fn reload(state: &Arc<AppState>) -> Result<Value, ProxyError> {
     match outcome {
         Ok(summary) => {
             tracing::info!("reloaded (admin API): {summary}");
+            crate::reload::announce(state, Some(identity.0.clone()), &summary).await;
             Ok(json!({ "applied": true, "summary": summary }))
         }
         Err(why) => {
@@ -618,6 +640,12 @@ async fn retire_pin(
     match retired {
         Some((pin, record)) => {
             log_decision(&record.event);
+            crate::fleet::pins_changed(
+                state,
+                &key,
+                crate::fleet::pins_changed_event(&key, "retired", Some(identity.0.clone())),
+            )
+            .await;
             Ok(json!({
                 "retired": pin_json(&key, &pin),
                 "audit_seq": record.seq,

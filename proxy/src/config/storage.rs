@@ -141,6 +141,14 @@ pub struct PostgresConfig {
 }
 
 impl StorageConfig {
+    /// `storage.stale_reads` (PostgreSQL only; `None`: off).
+    pub fn stale_reads(&self) -> Option<Duration> {
+        match self {
+            Self::Sled { .. } => None,
+            Self::Postgres(pg) => pg.stale_reads,
+        }
+    }
+
     /// The sled directory, for commands that work on a stopped sled store.
     pub fn sled_path(&self) -> Option<&Path> {
         match self {

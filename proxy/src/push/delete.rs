@@ -339,7 +339,14 @@ async fn retire_orphans(
         let record = if guard.pinned {
             match s.get_pin(&key).await? {
                 Some(pin) if pin.digest == guard.digest => {
-                    s.retire_pin(&key, record).await?.map(|(_, r)| r)
+                    let identity = record.identity.clone();
+                    let retired = s.retire_pin(&key, record).await?.map(|(_, r)| r);
+                    if retired.is_some() {
+                        let why = "its manifest was deleted";
+                        let event = crate::fleet::pins_changed_event(&key, why, identity);
+                        crate::fleet::pins_changed(push.state, &key, event).await;
+                    }
+                    retired
                 }
                 _ => None,
             }

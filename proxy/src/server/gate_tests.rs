@@ -19,7 +19,7 @@ use crate::config::{Config, EnvSource};
 use crate::upstream::Upstreams;
 
 /// The cosign public key the scopes below require (nothing here is signed with it).
-const ALICE: &str = concat!(
+pub(super) const ALICE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../policies/tests/fixtures/cosign-legacy/connaisseur-testimage/keys/alice.pub"
 );
@@ -27,7 +27,7 @@ const ALICE: &str = concat!(
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// An image manifest no one signed, and its digest.
-fn unsigned_manifest() -> (Bytes, String) {
+pub(super) fn unsigned_manifest() -> (Bytes, String) {
     let blob = |n: u8| format!("sha256:{}", format!("{n:02x}").repeat(32));
     let body = format!(
         r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":3}}]}}"#,
@@ -39,21 +39,21 @@ fn unsigned_manifest() -> (Bytes, String) {
     (body, digest)
 }
 
-fn digest_of(body: &[u8]) -> String {
+pub(super) fn digest_of(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
 /// An upstream answering GET and HEAD of the scripted paths (200 with the manifest type) and a
 /// PUT to one (201), `/v2/` with 200 and anything else with 404 `MANIFEST_UNKNOWN`; every
 /// request is recorded as `METHOD path`.
-struct Upstream {
-    addr: SocketAddr,
+pub(super) struct Upstream {
+    pub(super) addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl Upstream {
-    async fn start(script: HashMap<String, Bytes>) -> Self {
+    pub(super) async fn start(script: HashMap<String, Bytes>) -> Self {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -108,7 +108,7 @@ impl Upstream {
         Self { addr, seen, server }
     }
 
-    fn seen(&self) -> Vec<String> {
+    pub(super) fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
     }
 }
@@ -143,7 +143,7 @@ fn gate(upstream: &Upstream, mode: &str) -> (Arc<AppState>, Arc<MemStore>) {
 
 /// Sends one request through [`service`] over an in-memory connection; the status, the
 /// `Content-Type` and the body.
-async fn send(
+pub(super) async fn send(
     state: &Arc<AppState>,
     method: Method,
     path: &str,
