@@ -643,7 +643,6 @@ async fn replicas_serve_containerd_alternately() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the fleet generation watcher"]
 async fn replicas_refuse_a_revoked_key_within_a_second_of_the_revocation() {
     let fleet = Fleet::start(&[], "").await;
     let name = "prod/revoked";
