@@ -477,15 +477,15 @@ impl TimestampToken {
         let mut outside = None;
         let mut rejected: Option<ChainError> = None;
         for authority in trust {
-            let anchors: Vec<TrustAnchor<'static>> = authority
+            let (anchors, anchor_ders): (Vec<TrustAnchor<'static>>, Vec<&[u8]>) = authority
                 .roots
                 .iter()
                 .filter_map(|der| {
                     webpki::anchor_from_trusted_cert(&CertificateDer::from(*der))
                         .ok()
-                        .map(|a| a.to_owned())
+                        .map(|a| (a.to_owned(), *der))
                 })
-                .collect();
+                .unzip();
             let intermediates: Vec<CertificateDer<'_>> = authority
                 .others
                 .iter()
@@ -504,13 +504,36 @@ impl TimestampToken {
                 None,
                 None,
             );
+            // webpki does not read the keyUsage of issuers: every CA on the path, the root
+            // included, must be allowed to sign certificates (RFC 5280 §6.1.4).
+            let verified = verified.map_err(|e| chain_error(e, at)).and_then(|path| {
+                let anchor = anchors
+                    .iter()
+                    .position(|a| std::ptr::eq(a, path.anchor()))
+                    .map(|i| anchor_ders[i]);
+                let cas = path
+                    .intermediate_certificates()
+                    .map(|c| c.der().as_ref().to_vec())
+                    .chain(anchor.map(<[u8]>::to_vec));
+                for der in cas {
+                    match CertificateInfo::from_der(&der) {
+                        Ok(ca) if ca.cert_sign => {}
+                        Ok(ca) => {
+                            return Err(ChainError::NoCertSign {
+                                subject: ca.subject,
+                            });
+                        }
+                        Err(e) => return Err(ChainError::Other(e.to_string())),
+                    }
+                }
+                Ok(())
+            });
             match verified {
-                Ok(_) if authority.valid_for.contains(at) => return Ok(()),
+                Ok(()) if authority.valid_for.contains(at) => return Ok(()),
                 Ok(_) => outside = Some(authority.valid_for),
                 // An unrelated authority's "unknown issuer" says less than, say, an expiry on
                 // the path to the right one; keep the most telling reason.
                 Err(e) => {
-                    let e = chain_error(e, at);
                     if rejected.is_none() || matches!(rejected, Some(ChainError::UnknownIssuer)) {
                         rejected = Some(e);
                     }
