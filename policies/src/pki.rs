@@ -13,6 +13,29 @@ use x509_cert::crl::CertificateList;
 use crate::time::UnixTime;
 use crate::x509::{CODE_SIGNING_OID_BYTES, CertError, CertificateInfo};
 
+/// The signature algorithms certificate paths may use: webpki's default set (ECDSA P-256/P-384,
+/// Ed25519, RSA PKCS#1 and PSS), computed by aws-lc-rs.
+pub(crate) static VERIFICATION_ALGS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = {
+    use webpki::aws_lc_rs as a;
+    &[
+        a::ECDSA_P256_SHA256,
+        a::ECDSA_P256_SHA384,
+        a::ECDSA_P384_SHA256,
+        a::ECDSA_P384_SHA384,
+        a::ED25519,
+        a::RSA_PKCS1_2048_8192_SHA256,
+        a::RSA_PKCS1_2048_8192_SHA384,
+        a::RSA_PKCS1_2048_8192_SHA512,
+        a::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+        a::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+        a::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+        a::RSA_PKCS1_3072_8192_SHA384,
+        a::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        a::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+        a::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+    ]
+};
+
 /// Trust material that cannot be loaded (reported by `check-config`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -302,7 +325,7 @@ impl CaBundle {
         });
         let path = end_entity
             .verify_for_usage(
-                webpki::ALL_VERIFICATION_ALGS,
+                VERIFICATION_ALGS,
                 &self.anchors,
                 &intermediates,
                 at.to_webpki(),

@@ -26,9 +26,9 @@
 //! the exact bytes of the signed attributes and of the `TSTInfo`, which a decode/re-encode round
 //! trip would not guarantee. BER (indefinite lengths) is refused as malformed.
 
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use der::asn1::{AnyRef, ObjectIdentifier};
 use der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
-use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use webpki::{EndEntityCert, KeyUsage};
@@ -496,7 +496,7 @@ impl TimestampToken {
             // webpki applies the EKU rule to every certificate on the path: CAs may omit EKU but
             // must not exclude timeStamping. The leaf's stricter rule was checked already.
             let verified = end_entity.verify_for_usage(
-                webpki::ALL_VERIFICATION_ALGS,
+                crate::pki::VERIFICATION_ALGS,
                 &anchors,
                 &intermediates,
                 at.to_webpki(),
@@ -670,7 +670,8 @@ fn check_ess(attrs: &SignedAttributes, cert_der: &[u8]) -> Result<(), TimestampE
     for id in &attrs.signing_certificates {
         let ok = match id {
             EssCertId::V1(hash) => {
-                ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der).as_ref()
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der)
+                    .as_ref()
                     == hash.as_slice()
             }
             EssCertId::V2 { algorithm, hash } => digest(*algorithm, cert_der) == *hash,
