@@ -11,7 +11,7 @@ use rcgen::{
     date_time_ymd,
 };
 use sealgate_policies::bundle::SigstoreBundle;
-use sealgate_policies::config::{RawKey, RawPolicy, RawRequire, RawScope, RawTrust};
+use sealgate_policies::config::{RawKey, RawKeyless, RawPolicy, RawRequire, RawScope, RawTrust};
 use sealgate_policies::cosign::{
     CosignSignature, ReferenceRule, SIMPLE_SIGNING_MEDIA_TYPE, Subject, parse_signature_manifest,
     verify_with_key,
@@ -262,11 +262,81 @@ fn evaluation(c: &mut Criterion) {
     });
 }
 
+/// The most work one decision may cost: MAX_EVIDENCE keyless layers, each verified up to its
+/// last check (the payload names another image) against three keyless signers whose globs all
+/// match its identity.
+fn worst_case(c: &mut Criterion) {
+    let mut trust = RawTrust::default();
+    for (name, san) in [
+        ("exact", "mitr@redhat.com"),
+        ("domain", "*@redhat.com"),
+        ("any", "*"),
+    ] {
+        trust.keyless.insert(
+            name.to_owned(),
+            RawKeyless {
+                trusted_root: "bundle-v0.3/trusted_root.public-good.json".to_owned(),
+                san: san.to_owned(),
+                issuer: "https://github.com/login/oauth".to_owned(),
+            },
+        );
+    }
+    let policy = RawPolicy {
+        default: RawScope {
+            signers: vec!["exact".to_owned(), "domain".to_owned(), "any".to_owned()],
+            ..RawScope::default()
+        },
+        scopes: vec![],
+    };
+    let mut load = |p: &str| {
+        std::fs::read(format!("{FIXTURES}/{p}")).map_err(|source| LoadError {
+            path: p.into(),
+            source,
+        })
+    };
+    let policy = Policy::build(&trust, &policy, &mut load, 1).expect("policy");
+    let dir = "cosign-keyless/containers-image-fulcio-rekor";
+    let annotations: BTreeMap<String, String> =
+        serde_json::from_slice(&fixture(&format!("{dir}/signature-1.annotations.json")))
+            .expect("annotations");
+    let layer = CosignSignature::from_layer(
+        SIMPLE_SIGNING_MEDIA_TYPE,
+        fixture(&format!("{dir}/signature-1.payload.json")),
+        &annotations,
+    )
+    .expect("layer");
+    // Far more than evaluated: the rest are never looked at.
+    let evidence: Vec<Evidence> = (0..1000)
+        .map(|i| Evidence::Cosign {
+            signature: layer.clone(),
+            observed: NOW,
+            source: format!("layer {i}"),
+        })
+        .collect();
+    let subject = subject(
+        "cosign-signed/fulcio-rekor-1",
+        &format!("sha256:{}", "1".repeat(64)),
+    );
+    c.bench_function(
+        "evaluate worst case: 32 keyless layers x 3 matching keyless signers, all refused",
+        |b| {
+            b.iter(|| {
+                assert!(
+                    evaluate(&policy, black_box(&subject), &evidence, NOW)
+                        .admitted()
+                        .is_none()
+                )
+            })
+        },
+    );
+}
+
 criterion_group!(
     trust_benches,
     cosign_key,
     pki_chain_with_crl,
     keyless,
-    evaluation
+    evaluation,
+    worst_case
 );
 criterion_main!(trust_benches);

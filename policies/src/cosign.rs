@@ -36,6 +36,14 @@ pub const PAYLOAD_TYPE: &str = "cosign container image signature";
 /// simple-signing layer that declares more before fetching its blob.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
+/// Most layers a signature manifest may have. cosign adds one per signature; a manifest with
+/// more is refused whole rather than costing a signature check per layer and signer.
+pub const MAX_SIGNATURE_LAYERS: usize = 64;
+
+/// Most certificates a chain may hold (the chain annotation, a bundle's `x509CertificateChain`).
+/// Real chains have one to three; path building over thousands of junk certificates is costly.
+pub const MAX_CHAIN_CERTIFICATES: usize = 8;
+
 /// A signature manifest that cannot be read at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -46,6 +54,9 @@ pub enum ManifestError {
     /// No layers.
     #[error("signature manifest has no layers")]
     NoLayers,
+    /// More layers than [`MAX_SIGNATURE_LAYERS`].
+    #[error("signature manifest has {0} layers, more than the {MAX_SIGNATURE_LAYERS} allowed")]
+    TooManyLayers(usize),
 }
 
 /// Why one signature (layer) is not a valid signature for the subject by a signer. Each variant
@@ -108,6 +119,11 @@ pub enum SignatureFailure {
     /// The certificate or chain annotation does not parse.
     #[error("signing certificate: {0}")]
     Certificate(#[from] CertError),
+    /// The chain holds more than [`MAX_CHAIN_CERTIFICATES`] certificates.
+    #[error(
+        "certificate chain has {0} certificates, more than the {MAX_CHAIN_CERTIFICATES} allowed"
+    )]
+    ChainTooLong(usize),
     /// The certificate does not chain to the configured root.
     #[error("certificate chain: {0}")]
     Chain(#[from] ChainError),
@@ -233,7 +249,14 @@ impl CosignSignature {
     /// The chain annotation, parsed (empty when absent).
     pub fn chain(&self) -> Result<Vec<CertificateInfo>, SignatureFailure> {
         match &self.chain_pem {
-            Some(pem) => Ok(CertificateInfo::all_from_pem(pem.as_bytes())?),
+            Some(pem) => {
+                // Counted before anything is parsed.
+                let count = pem.matches("-----BEGIN").count();
+                if count > MAX_CHAIN_CERTIFICATES {
+                    return Err(SignatureFailure::ChainTooLong(count));
+                }
+                Ok(CertificateInfo::all_from_pem(pem.as_bytes())?)
+            }
             None => Ok(Vec::new()),
         }
     }
@@ -267,6 +290,9 @@ pub fn parse_signature_manifest(
         serde_json::from_slice(manifest).map_err(|e| ManifestError::Malformed(e.to_string()))?;
     if raw.layers.is_empty() {
         return Err(ManifestError::NoLayers);
+    }
+    if raw.layers.len() > MAX_SIGNATURE_LAYERS {
+        return Err(ManifestError::TooManyLayers(raw.layers.len()));
     }
     Ok(raw
         .layers

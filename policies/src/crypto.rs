@@ -1,15 +1,15 @@
 //! Public keys and signature checks: ECDSA P-256 / P-384, Ed25519, RSA PKCS#1 v1.5 and PSS.
 //!
 //! Keys are SubjectPublicKeyInfo (PEM `PUBLIC KEY` or DER, the format cosign writes). The math is
-//! ring's; this module only maps SPKI algorithms to ring's verification algorithms and gives each
+//! aws-lc-rs's; this module only maps SPKI algorithms to its verification algorithms and gives each
 //! key a stable fingerprint.
 
 use std::fmt;
 
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use base64::Engine as _;
 use der::asn1::ObjectIdentifier;
 use der::{Decode, Encode};
-use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use sha2::{Digest as _, Sha256};
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
@@ -121,7 +121,7 @@ pub struct BadSignature;
 #[derive(Clone, PartialEq, Eq)]
 pub struct PublicKey {
     algorithm: KeyAlgorithm,
-    /// The key bits ring takes: an uncompressed point, 32 Ed25519 bytes, or DER RSAPublicKey.
+    /// The key bits aws-lc-rs takes: an uncompressed point, 32 Ed25519 bytes, or DER RSAPublicKey.
     raw: Vec<u8>,
     spki_der: Vec<u8>,
     fingerprint: Fingerprint,

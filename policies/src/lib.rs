@@ -4,7 +4,7 @@
 //! # Layout
 //!
 //! - [`oci`]: validated OCI identifiers, shared with the proxy and the storage.
-//! - [`crypto`]: public keys and signature checks (ring).
+//! - [`crypto`]: public keys and signature checks (aws-lc-rs).
 //! - [`x509`]: what is read out of certificates; [`pki`]: CA bundles, CRLs, chain checks (webpki).
 //! - [`certificates`]: the certificates a trust configuration relies on, for expiry monitoring.
 //! - [`cosign`]: cosign signature manifests and simple-signing payloads, verified with keys or PKI.

@@ -13,6 +13,29 @@ use x509_cert::crl::CertificateList;
 use crate::time::UnixTime;
 use crate::x509::{CODE_SIGNING_OID_BYTES, CertError, CertificateInfo};
 
+/// The signature algorithms certificate paths may use: webpki's default set (ECDSA P-256/P-384,
+/// Ed25519, RSA PKCS#1 and PSS), computed by aws-lc-rs.
+pub(crate) static VERIFICATION_ALGS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = {
+    use webpki::aws_lc_rs as a;
+    &[
+        a::ECDSA_P256_SHA256,
+        a::ECDSA_P256_SHA384,
+        a::ECDSA_P384_SHA256,
+        a::ECDSA_P384_SHA384,
+        a::ED25519,
+        a::RSA_PKCS1_2048_8192_SHA256,
+        a::RSA_PKCS1_2048_8192_SHA384,
+        a::RSA_PKCS1_2048_8192_SHA512,
+        a::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+        a::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+        a::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+        a::RSA_PKCS1_3072_8192_SHA384,
+        a::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        a::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+        a::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+    ]
+};
+
 /// Trust material that cannot be loaded (reported by `check-config`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -26,6 +49,12 @@ pub enum PkiError {
     /// A root or intermediate is not a CA (`basicConstraints cA=TRUE` missing).
     #[error("{subject} is not a CA certificate (basicConstraints cA is not set)")]
     NotCa {
+        /// Its subject.
+        subject: String,
+    },
+    /// A CA whose keyUsage lacks keyCertSign may not issue certificates (RFC 5280 §6.1.4).
+    #[error("{subject} is a CA whose keyUsage lacks keyCertSign: it cannot issue certificates")]
+    NoCertSign {
         /// Its subject.
         subject: String,
     },
@@ -46,12 +75,6 @@ pub enum PkiError {
     /// A CRL does not parse (PEM `X509 CRL` or DER).
     #[error("malformed CRL: {0}")]
     CrlMalformed(String),
-    /// A CRL's issuer is none of the bundle's certificates.
-    #[error("CRL issued by {issuer}, which is not a root or intermediate of this bundle")]
-    CrlForeign {
-        /// The CRL's issuer.
-        issuer: String,
-    },
     /// A CRL's signature does not verify with its issuer's key.
     #[error("CRL issued by {issuer} is not signed by that CA's key")]
     CrlSignature {
@@ -98,6 +121,13 @@ pub enum ChainError {
         /// The CRL's nextUpdate.
         next_update: UnixTime,
     },
+    /// A CA on the path has a keyUsage without keyCertSign (RFC 5280 §6.1.4; webpki does not
+    /// check it).
+    #[error("{subject} issued a certificate on the path but its keyUsage lacks keyCertSign")]
+    NoCertSign {
+        /// The CA's subject.
+        subject: String,
+    },
     /// A CA certificate was presented as the signer.
     #[error("a CA certificate cannot sign artifacts")]
     CaAsLeaf,
@@ -117,6 +147,20 @@ pub enum EkuPolicy {
     /// what Go's x509 (and so cosign and containers/image) accepts; some enterprise CAs issue
     /// signing certificates without EKU.
     IfPresent,
+}
+
+/// Who issued a CRL added to a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrlIssuer {
+    /// A root or intermediate of the bundle, whose key verified the CRL.
+    Bundle,
+    /// A CA the bundle does not hold: the CRL applies only to chains that carry it, and is
+    /// verified there. A CRL no signature's chain reaches revokes nothing, so loading one is
+    /// worth a warning.
+    Presented {
+        /// The CRL's issuer.
+        issuer: String,
+    },
 }
 
 /// A configured PKI root: its CA certificates and CRLs.
@@ -192,9 +236,12 @@ impl CaBundle {
         &self.intermediates
     }
 
-    /// Adds a CRL (PEM `X509 CRL` or DER). It must be issued, and signed, by one of the
-    /// bundle's certificates.
-    pub fn add_crl(&mut self, bytes: &[u8]) -> Result<(), PkiError> {
+    /// Adds a CRL (PEM `X509 CRL` or DER). One issued by a certificate of the bundle must be
+    /// signed by it. One issued by another CA is kept for signatures whose chain carries that CA
+    /// (enterprise PKIs publish a CRL per issuing CA, and cosign carries the chain): it applies
+    /// when its issuer is on the verified path of a certificate, its signature verified with
+    /// that CA's key there (webpki), and is then as binding as any other.
+    pub fn add_crl(&mut self, bytes: &[u8]) -> Result<CrlIssuer, PkiError> {
         let der = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
             crate::crypto::pem_block(bytes, "X509 CRL")
                 .map_err(|e| PkiError::CrlMalformed(e.to_string()))?
@@ -218,16 +265,17 @@ impl CaBundle {
             .chain(&self.intermediates)
             .filter(|c| c.subject == issuer)
             .peekable();
-        if candidates.peek().is_none() {
-            return Err(PkiError::CrlForeign { issuer });
-        }
-        if !candidates.any(|ca| ca.public_key.verify(&tbs, signature).is_ok()) {
+        let found = if candidates.peek().is_none() {
+            CrlIssuer::Presented { issuer }
+        } else if candidates.any(|ca| ca.public_key.verify(&tbs, signature).is_ok()) {
+            CrlIssuer::Bundle
+        } else {
             return Err(PkiError::CrlSignature { issuer });
-        }
+        };
         let owned = OwnedCertRevocationList::from_der(&der)
             .map_err(|e| PkiError::CrlMalformed(format!("{e:?}")))?;
         self.crls.push(owned);
-        Ok(())
+        Ok(found)
     }
 
     /// Checks that `leaf` chains to a root at `at`, with codeSigning and no revocation.
@@ -275,9 +323,9 @@ impl CaBundle {
                 .with_expiration_policy(ExpirationPolicy::Enforce)
                 .build()
         });
-        end_entity
+        let path = end_entity
             .verify_for_usage(
-                webpki::ALL_VERIFICATION_ALGS,
+                VERIFICATION_ALGS,
                 &self.anchors,
                 &intermediates,
                 at.to_webpki(),
@@ -285,14 +333,30 @@ impl CaBundle {
                 revocation,
                 None,
             )
-            .map(|_| ())
-            .map_err(|e| chain_error(e, at))
+            .map_err(|e| chain_error(e, at))?;
+        // Roots and configured intermediates were checked at load; a presented one here.
+        for cert in path.intermediate_certificates() {
+            let der = cert.der();
+            if let Some(ca) = presented.iter().find(|c| c.der.as_slice() == der.as_ref())
+                && !ca.cert_sign
+            {
+                return Err(ChainError::NoCertSign {
+                    subject: ca.subject.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
 fn check_ca(ca: &CertificateInfo) -> Result<(), PkiError> {
     if !ca.is_ca {
         return Err(PkiError::NotCa {
+            subject: ca.subject.clone(),
+        });
+    }
+    if !ca.cert_sign {
+        return Err(PkiError::NoCertSign {
             subject: ca.subject.clone(),
         });
     }

@@ -217,6 +217,8 @@ pub struct Policy {
     scopes: Vec<Scope>,
     default: Scope,
     generation: u64,
+    /// Usable but worth saying at load (`check-config`, reload).
+    warnings: Vec<String>,
 }
 
 impl Policy {
@@ -229,6 +231,7 @@ impl Policy {
         generation: u64,
     ) -> Result<Self, PolicyError> {
         let mut signers = BTreeMap::new();
+        let mut warnings = Vec::new();
         // One parsed trusted root per file, shared by the signers that name it.
         let mut roots: BTreeMap<String, Arc<SigstoreTrust>> = BTreeMap::new();
         let mut root = |key: &str,
@@ -330,9 +333,15 @@ impl Policy {
             for (i, path) in raw.crls.iter().enumerate() {
                 let key = format!("{prefix}.crls[{i}]");
                 let crl = load(path).map_err(|e| error(&key, e))?;
-                bundle
+                let issuer = bundle
                     .add_crl(&crl)
                     .map_err(|e| error(&key, format_args!("{path}: {e}")))?;
+                if let crate::pki::CrlIssuer::Presented { issuer } = issuer {
+                    warnings.push(format!(
+                        "{key}: {path}: CRL issued by {issuer}, which this bundle does not hold; \
+                         it revokes only certificates whose signature's chain carries {issuer}"
+                    ));
+                }
             }
             let identity = identity(&format!("{prefix}.identity"), &raw.identity)?;
             let tlog = match (&raw.trusted_root, raw.signing_time) {
@@ -409,6 +418,7 @@ impl Policy {
             scopes,
             default,
             generation,
+            warnings,
         })
     }
 
@@ -447,6 +457,12 @@ impl Policy {
     /// Mutable revocations, for the admin API; bump the generation after changing them.
     pub fn revocations_mut(&mut self) -> &mut Revocations {
         &mut self.revocations
+    }
+
+    /// What loading found usable but worth saying (a CRL whose issuer no configured CA is:
+    /// it applies only to chains that carry that CA).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// This trust configuration's generation.

@@ -25,48 +25,46 @@ use crate::x509::CertificateInfo;
 /// The DSSE payload type of in-toto statements.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
-/// A trusted root made ready for verification: its logs, and its Fulcio CAs as a CA bundle.
+/// A trusted root made ready for verification: its logs, and each Fulcio CA as its own CA
+/// bundle with its validity window.
 #[derive(Debug, Clone)]
 pub struct SigstoreTrust {
     root: TrustedRoot,
-    fulcio: Option<CaBundle>,
-    /// Subject of each Fulcio CA's issuing certificate, with the CA's validity window.
-    issuers: Vec<(String, Validity)>,
+    /// One bundle per Fulcio CA: a certificate is trusted at a time when it chains through the
+    /// certificates of a CA whose window holds that time (the verified path decides, never a
+    /// name: a retired CA's intermediate may copy a current one's subject).
+    fulcio: Vec<(CaBundle, Validity)>,
 }
 
 impl SigstoreTrust {
-    /// Prepares `root`. Its Fulcio chains become one CA bundle (roots are the self-signed
-    /// certificates, the rest intermediates).
+    /// Prepares `root`. Each Fulcio chain becomes a CA bundle: its self-signed certificates are
+    /// roots (the last certificate when none is), the rest intermediates.
     pub fn new(root: TrustedRoot) -> Result<Self, PkiError> {
-        let mut roots = Vec::new();
-        let mut intermediates = Vec::new();
-        let mut issuers = Vec::new();
+        let mut fulcio = Vec::new();
         for ca in &root.certificate_authorities {
-            if let Some(first) = ca.chain.first() {
-                issuers.push((CertificateInfo::from_der(first)?.subject, ca.valid_for));
-            }
+            let mut roots = Vec::new();
+            let mut intermediates = Vec::new();
             for der in &ca.chain {
                 let cert = CertificateInfo::from_der(der)?;
-                let list = if cert.subject == cert.issuer {
-                    &mut roots
+                if cert.subject == cert.issuer {
+                    roots.push(cert);
                 } else {
-                    &mut intermediates
-                };
-                if !list.iter().any(|c: &CertificateInfo| c.der == cert.der) {
-                    list.push(cert);
+                    intermediates.push(cert);
                 }
             }
+            if roots.is_empty()
+                && let Some(last) = intermediates.pop()
+            {
+                roots.push(last);
+            }
+            if !roots.is_empty() {
+                fulcio.push((
+                    CaBundle::from_certificates(roots, intermediates)?,
+                    ca.valid_for,
+                ));
+            }
         }
-        let fulcio = if roots.is_empty() {
-            None
-        } else {
-            Some(CaBundle::from_certificates(roots, intermediates)?)
-        };
-        Ok(Self {
-            root,
-            fulcio,
-            issuers,
-        })
+        Ok(Self { root, fulcio })
     }
 
     /// The trusted root.
@@ -171,7 +169,7 @@ impl SigstoreTrust {
         let trusted = self
             .fulcio
             .iter()
-            .flat_map(|f| f.intermediates().iter().chain(f.roots()));
+            .flat_map(|(f, _)| f.intermediates().iter().chain(f.roots()));
         let mut first_error = None;
         for issuer in presented
             .iter()
@@ -191,26 +189,35 @@ impl SigstoreTrust {
         ))
     }
 
-    /// Chains `leaf` to a Fulcio CA at `at`, with that CA's validity window containing `at`.
+    /// Chains `leaf` to a Fulcio CA at `at`, through that CA's own certificates, with that CA's
+    /// validity window containing `at`.
     fn check_certificate(
         &self,
         leaf: &CertificateInfo,
         presented: &[CertificateInfo],
         at: UnixTime,
     ) -> Result<(), SignatureFailure> {
-        let fulcio = self
-            .fulcio
-            .as_ref()
-            .ok_or(SignatureFailure::CaNotValidAt { at })?;
-        fulcio.verify(leaf, presented, at)?;
-        let issuer_ok = self
-            .issuers
-            .iter()
-            .any(|(subject, window)| window.contains(at) && *subject == leaf.issuer);
-        if issuer_ok {
-            Ok(())
-        } else {
-            Err(SignatureFailure::CaNotValidAt { at })
+        let mut outside = false;
+        let mut rejected: Option<crate::pki::ChainError> = None;
+        for (bundle, window) in &self.fulcio {
+            match bundle.verify(leaf, presented, at) {
+                Ok(()) if window.contains(at) => return Ok(()),
+                Ok(()) => outside = true,
+                // Another CA's "unknown issuer" says less than, say, an expiry on the path to
+                // the right one; keep the most telling reason.
+                Err(e) => {
+                    if rejected
+                        .as_ref()
+                        .is_none_or(|r| *r == crate::pki::ChainError::UnknownIssuer)
+                    {
+                        rejected = Some(e);
+                    }
+                }
+            }
+        }
+        match (outside, rejected) {
+            (false, Some(e)) => Err(e.into()),
+            _ => Err(SignatureFailure::CaNotValidAt { at }),
         }
     }
 }
@@ -225,7 +232,7 @@ pub struct KeylessIdentity {
 }
 
 impl KeylessIdentity {
-    fn check(&self, cert: &CertificateInfo) -> Result<(), IdentityMismatch> {
+    pub(crate) fn check(&self, cert: &CertificateInfo) -> Result<(), IdentityMismatch> {
         let sans: Vec<&String> = cert.san_emails.iter().chain(&cert.san_uris).collect();
         if !sans.iter().any(|s| self.san.matches(s)) {
             return Err(IdentityMismatch {
@@ -346,12 +353,25 @@ pub fn verify_cosign_keyless(
     subject: &Subject,
     rule: &ReferenceRule,
 ) -> Result<(SimpleSigning, KeylessVerified), SignatureFailure> {
+    // First, as the cheap filter: a certificate for someone else costs no signature checks.
+    identity.check(&sig.certificate()?)?;
+    verify_cosign_keyless_layer(sig, trust, now, subject, rule)
+}
+
+/// [`verify_cosign_keyless`] without the identity check: what does not depend on the signer,
+/// so one decision does it once per layer and trusted root, however many signers ask.
+pub(crate) fn verify_cosign_keyless_layer(
+    sig: &CosignSignature,
+    trust: &SigstoreTrust,
+    now: UnixTime,
+    subject: &Subject,
+    rule: &ReferenceRule,
+) -> Result<(SimpleSigning, KeylessVerified), SignatureFailure> {
     let leaf = sig.certificate()?;
     let chain = sig.chain()?;
     let signed_at = verify_cosign_tlog(sig, Signer::Certificate(&leaf), trust, now)?;
     trust.check_certificate(&leaf, &chain, signed_at)?;
     trust.check_scts(&leaf, &chain)?;
-    identity.check(&leaf)?;
     leaf.public_key
         .verify(&sig.payload, &sig.signature)
         .map_err(|_| SignatureFailure::SignatureMismatch)?;
@@ -455,6 +475,9 @@ pub fn verify_bundle(
                     (CertificateInfo::from_der(der)?, Vec::new())
                 }
                 VerificationMaterial::X509Chain(chain) => {
+                    if chain.len() > crate::cosign::MAX_CHAIN_CERTIFICATES {
+                        return Err(SignatureFailure::ChainTooLong(chain.len()));
+                    }
                     let mut certs = chain
                         .iter()
                         .map(|d| CertificateInfo::from_der(d))

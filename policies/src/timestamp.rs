@@ -26,9 +26,9 @@
 //! the exact bytes of the signed attributes and of the `TSTInfo`, which a decode/re-encode round
 //! trip would not guarantee. BER (indefinite lengths) is refused as malformed.
 
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use der::asn1::{AnyRef, ObjectIdentifier};
 use der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
-use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use webpki::{EndEntityCert, KeyUsage};
@@ -477,15 +477,15 @@ impl TimestampToken {
         let mut outside = None;
         let mut rejected: Option<ChainError> = None;
         for authority in trust {
-            let anchors: Vec<TrustAnchor<'static>> = authority
+            let (anchors, anchor_ders): (Vec<TrustAnchor<'static>>, Vec<&[u8]>) = authority
                 .roots
                 .iter()
                 .filter_map(|der| {
                     webpki::anchor_from_trusted_cert(&CertificateDer::from(*der))
                         .ok()
-                        .map(|a| a.to_owned())
+                        .map(|a| (a.to_owned(), *der))
                 })
-                .collect();
+                .unzip();
             let intermediates: Vec<CertificateDer<'_>> = authority
                 .others
                 .iter()
@@ -496,7 +496,7 @@ impl TimestampToken {
             // webpki applies the EKU rule to every certificate on the path: CAs may omit EKU but
             // must not exclude timeStamping. The leaf's stricter rule was checked already.
             let verified = end_entity.verify_for_usage(
-                webpki::ALL_VERIFICATION_ALGS,
+                crate::pki::VERIFICATION_ALGS,
                 &anchors,
                 &intermediates,
                 at.to_webpki(),
@@ -504,13 +504,36 @@ impl TimestampToken {
                 None,
                 None,
             );
+            // webpki does not read the keyUsage of issuers: every CA on the path, the root
+            // included, must be allowed to sign certificates (RFC 5280 §6.1.4).
+            let verified = verified.map_err(|e| chain_error(e, at)).and_then(|path| {
+                let anchor = anchors
+                    .iter()
+                    .position(|a| std::ptr::eq(a, path.anchor()))
+                    .map(|i| anchor_ders[i]);
+                let cas = path
+                    .intermediate_certificates()
+                    .map(|c| c.der().as_ref().to_vec())
+                    .chain(anchor.map(<[u8]>::to_vec));
+                for der in cas {
+                    match CertificateInfo::from_der(&der) {
+                        Ok(ca) if ca.cert_sign => {}
+                        Ok(ca) => {
+                            return Err(ChainError::NoCertSign {
+                                subject: ca.subject,
+                            });
+                        }
+                        Err(e) => return Err(ChainError::Other(e.to_string())),
+                    }
+                }
+                Ok(())
+            });
             match verified {
-                Ok(_) if authority.valid_for.contains(at) => return Ok(()),
+                Ok(()) if authority.valid_for.contains(at) => return Ok(()),
                 Ok(_) => outside = Some(authority.valid_for),
                 // An unrelated authority's "unknown issuer" says less than, say, an expiry on
                 // the path to the right one; keep the most telling reason.
                 Err(e) => {
-                    let e = chain_error(e, at);
                     if rejected.is_none() || matches!(rejected, Some(ChainError::UnknownIssuer)) {
                         rejected = Some(e);
                     }
@@ -647,7 +670,8 @@ fn check_ess(attrs: &SignedAttributes, cert_der: &[u8]) -> Result<(), TimestampE
     for id in &attrs.signing_certificates {
         let ok = match id {
             EssCertId::V1(hash) => {
-                ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der).as_ref()
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der)
+                    .as_ref()
                     == hash.as_slice()
             }
             EssCertId::V2 { algorithm, hash } => digest(*algorithm, cert_der) == *hash,

@@ -1,7 +1,7 @@
 //! Evaluation: evidence (signatures the proxy found) against a scope's signers, giving a
 //! [`Verdict`] that says who signed, what failed and why, and the decision.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::bundle::SigstoreBundle;
@@ -11,8 +11,8 @@ use crate::crypto::Fingerprint;
 use crate::oci::Digest;
 use crate::policy::{Policy, Revocation, Scope, SignerKind};
 use crate::sigstore::{
-    BundleSigner, BundleVerified, Signer as LoggedSigner, verify_bundle, verify_cosign_keyless,
-    verify_cosign_tlog,
+    BundleSigner, BundleVerified, KeylessVerified, Signer as LoggedSigner, verify_bundle,
+    verify_cosign_keyless_layer, verify_cosign_tlog,
 };
 use crate::time::UnixTime;
 use crate::x509::CertificateInfo;
@@ -347,7 +347,13 @@ impl Verdict {
     }
 }
 
-/// Evaluates `evidence` for `subject` under `policy` at `now`. Pure and deterministic.
+/// Most pieces of evidence evaluated per subject; the rest are not looked at. With the caps on
+/// layers and chains this bounds the work of one decision (see docs/trust.md).
+pub const MAX_EVIDENCE: usize = 32;
+
+/// Evaluates `evidence` for `subject` under `policy` at `now`. Pure and deterministic. Stops
+/// once enough distinct signers are satisfied, and looks at no more than [`MAX_EVIDENCE`]
+/// pieces of evidence.
 pub fn evaluate(
     policy: &Policy,
     subject: &Subject,
@@ -358,11 +364,21 @@ pub fn evaluate(
     // Every (signer, evidence) pair that verified; thresholds are counted from these below.
     let mut verified: Vec<Satisfied> = Vec::new();
     let mut failures = Vec::new();
-    for (index, ev) in evidence.iter().enumerate() {
+    let needed = scope.require.needed(scope.signers.len());
+    let mut memo = Memo::default();
+    for (index, ev) in evidence.iter().enumerate().take(MAX_EVIDENCE) {
         let mut this_failures = Vec::new();
         let mut any = false;
         for name in &scope.signers {
-            match check(policy, name, ev, subject, &scope.reference, now) {
+            match check(
+                policy,
+                name,
+                (index, ev),
+                subject,
+                &scope.reference,
+                now,
+                &mut memo,
+            ) {
                 Ok(identity) => {
                     any = true;
                     verified.push(Satisfied {
@@ -391,9 +407,15 @@ pub fn evaluate(
         } else {
             failures.extend(this_failures);
         }
+        // Decided: more evidence cannot change an admission.
+        if any
+            && !scope.signers.is_empty()
+            && distinct_signers(&scope.signers, verified.clone()).len() >= needed
+        {
+            break;
+        }
     }
     let satisfied = distinct_signers(&scope.signers, verified);
-    let needed = scope.require.needed(scope.signers.len());
     let decision = if scope.signers.is_empty() {
         Decision::Deny(DenyReason::NoSigners)
     } else if satisfied.len() >= needed {
@@ -497,14 +519,23 @@ fn distinct_signers(signers: &[String], verified: Vec<Satisfied>) -> Vec<Satisfi
         .collect()
 }
 
-/// Checks one piece of evidence against one signer, revocations included.
+/// What one decision verified already: the signer-independent part of a keyless layer, by
+/// (evidence index, trusted root). Several keyless signers of one trusted root (overlapping
+/// identity globs) then cost one chain, log and signature check per layer, not one each.
+#[derive(Default)]
+struct Memo {
+    keyless: BTreeMap<(usize, usize), Result<KeylessVerified, SignatureFailure>>,
+}
+
+/// Checks one piece of evidence (with its index) against one signer, revocations included.
 fn check(
     policy: &Policy,
     name: &str,
-    evidence: &Evidence,
+    (index, evidence): (usize, &Evidence),
     subject: &Subject,
     rule: &crate::cosign::ReferenceRule,
     now: UnixTime,
+    memo: &mut Memo,
 ) -> Result<SignerIdentity, FailureReason> {
     let signer = policy
         .signer(name)
@@ -584,8 +615,17 @@ fn check(
             Ok(certificate_identity(leaf))
         }
         (SignerKind::Keyless { trust, identity }, Evidence::Cosign { signature, .. }) => {
-            let (_, verified) =
-                verify_cosign_keyless(signature, trust, identity, now, subject, rule)?;
+            identity
+                .check(&signature.certificate()?)
+                .map_err(SignatureFailure::from)?;
+            let verified = memo
+                .keyless
+                .entry((index, std::sync::Arc::as_ptr(trust) as usize))
+                .or_insert_with(|| {
+                    verify_cosign_keyless_layer(signature, trust, now, subject, rule)
+                        .map(|(_, verified)| verified)
+                })
+                .clone()?;
             key_revoked(&verified.certificate.public_key)?;
             let chain = signature.chain()?;
             cert_revoked(&mut std::iter::once(&verified.certificate).chain(&chain))?;

@@ -4,7 +4,9 @@
 use der::asn1::{Ia5String, ObjectIdentifier, Utf8StringRef};
 use der::{Decode, Encode};
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectAltName, name::GeneralName};
+use x509_cert::ext::pkix::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName, name::GeneralName,
+};
 
 use crate::crypto::{Fingerprint, KeyError, PublicKey, RsaScheme};
 use crate::time::UnixTime;
@@ -73,6 +75,9 @@ pub struct CertificateInfo {
     pub has_eku: bool,
     /// `basicConstraints cA=TRUE`.
     pub is_ca: bool,
+    /// Whether it may sign certificates: no keyUsage extension, or one asserting keyCertSign
+    /// (RFC 5280 §4.2.1.3; a CA without it issues nothing, §6.1.4 (n)).
+    pub cert_sign: bool,
     /// The subject public key.
     pub public_key: PublicKey,
 }
@@ -121,6 +126,7 @@ impl CertificateInfo {
             code_signing: false,
             has_eku: false,
             is_ca: false,
+            cert_sign: true,
             public_key: PublicKey::from_spki_der(
                 &tbs.subject_public_key_info()
                     .to_der()
@@ -159,6 +165,12 @@ impl CertificateInfo {
             .map_err(ext_err("basicConstraints"))?
         {
             info.is_ca = bc.ca;
+        }
+        if let Some((_, ku)) = tbs
+            .get_extension::<KeyUsage>()
+            .map_err(ext_err("keyUsage"))?
+        {
+            info.cert_sign = ku.key_cert_sign();
         }
         for ext in tbs.extensions().into_iter().flatten() {
             let value = ext.extn_value.as_bytes();

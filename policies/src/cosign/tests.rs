@@ -479,3 +479,39 @@ fn referrers_mode_manifests_carry_the_same_layers() {
     )
     .unwrap();
 }
+
+#[test]
+fn layers_and_chains_are_bounded() {
+    let layer = serde_json::json!({
+        "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+        "digest": format!("sha256:{}", "0".repeat(64)),
+        "annotations": { ANNOTATION_SIGNATURE: "AAAA" },
+    });
+    let manifest = |n: usize| {
+        serde_json::to_vec(&serde_json::json!({ "layers": vec![layer.clone(); n] })).unwrap()
+    };
+    let none = |_: &Digest| None;
+    assert_eq!(
+        parse_signature_manifest(&manifest(MAX_SIGNATURE_LAYERS), &none)
+            .unwrap()
+            .len(),
+        MAX_SIGNATURE_LAYERS
+    );
+    assert_eq!(
+        parse_signature_manifest(&manifest(MAX_SIGNATURE_LAYERS + 1), &none).err(),
+        Some(ManifestError::TooManyLayers(MAX_SIGNATURE_LAYERS + 1))
+    );
+    // A chain annotation of junk certificates is refused by count, before any is parsed.
+    let mut sig = connaisseur_signatures(
+        "sha256:071bf7a986f1ca9cb2a1f0bc8392822a7777f90d58f2d2c6f271913e08de7c81",
+    )
+    .remove(0);
+    sig.chain_pem = Some(
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+            .repeat(MAX_CHAIN_CERTIFICATES + 1),
+    );
+    assert_eq!(
+        sig.chain().err(),
+        Some(SignatureFailure::ChainTooLong(MAX_CHAIN_CERTIFICATES + 1))
+    );
+}

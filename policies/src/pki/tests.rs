@@ -264,15 +264,27 @@ fn crls_revoke_leaves_and_intermediates() {
         },
         &inter,
     );
-    // The bundle holds only the root: a CRL of the (presented) intermediate is foreign to it.
+    // The bundle holds only the root: a CRL of the intermediate applies to chains that carry
+    // it (cosign's chain annotation), verified with the intermediate's key there.
     let inter_crl = crl(&inter, &[0x2002], (2030, 1, 1));
-    assert!(matches!(
-        bundle.add_crl(inter_crl.as_bytes()),
-        Err(PkiError::CrlForeign { .. })
-    ));
+    let mut presented = CaBundle::from_pem(root.pem.as_bytes(), None).unwrap();
+    assert_eq!(
+        presented.add_crl(inter_crl.as_bytes()),
+        Ok(CrlIssuer::Presented {
+            issuer: "CN=Example Signing CA".to_owned()
+        })
+    );
+    presented.verify(&good, &chain, NOW).unwrap();
+    assert_eq!(
+        presented.verify(&revoked, &chain, NOW),
+        Err(ChainError::Revoked)
+    );
     let mut with_inter =
         CaBundle::from_pem(root.pem.as_bytes(), Some(inter.pem.as_bytes())).unwrap();
-    with_inter.add_crl(inter_crl.as_bytes()).unwrap();
+    assert_eq!(
+        with_inter.add_crl(inter_crl.as_bytes()),
+        Ok(CrlIssuer::Bundle)
+    );
     with_inter.verify(&good, &[], NOW).unwrap();
     assert_eq!(
         with_inter.verify(&revoked, &[], NOW),
@@ -415,4 +427,62 @@ fn notation_crl_fixtures_load_and_stale_ones_are_refused() {
         bundle.verify(&chain[0], &[], NOW),
         Err(ChainError::NoCodeSigningEku)
     );
+}
+
+#[test]
+fn a_ca_without_key_cert_sign_issues_nothing() {
+    let root = root("Example Root");
+    let mut params = ca_params("Signing-only CA");
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &root.issuer).unwrap();
+    let bad = Ca {
+        pem: cert.pem(),
+        issuer: Issuer::new(params, key),
+    };
+    // Configured: refused at load.
+    assert!(matches!(
+        CaBundle::from_pem(root.pem.as_bytes(), Some(bad.pem.as_bytes())),
+        Err(PkiError::NoCertSign { .. })
+    ));
+    // Presented with the signature: refused on the path (OpenSSL refuses it too).
+    let bundle = CaBundle::from_pem(root.pem.as_bytes(), None).unwrap();
+    let signer = leaf(LeafSpec::default(), &bad);
+    assert!(matches!(
+        bundle.verify(&signer, &[info(&bad.pem)], NOW),
+        Err(ChainError::NoCertSign { .. })
+    ));
+    // A root without keyCertSign is refused at load.
+    let mut params = ca_params("Signing-only Root");
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let key = KeyPair::generate().unwrap();
+    let pem = params.self_signed(&key).unwrap().pem();
+    assert!(matches!(
+        CaBundle::from_pem(pem.as_bytes(), None),
+        Err(PkiError::NoCertSign { .. })
+    ));
+}
+
+#[test]
+fn a_crl_of_a_presented_intermediate_must_be_signed_by_the_one_on_the_path() {
+    let root = root("Example Root");
+    let inter = intermediate("Example Signing CA", &root);
+    // Same name, another key: its CRL names the real intermediate's issuer but cannot verify.
+    let impostor = intermediate("Example Signing CA", &root);
+    let mut bundle = CaBundle::from_pem(root.pem.as_bytes(), None).unwrap();
+    bundle
+        .add_crl(crl(&impostor, &[], (2030, 1, 1)).as_bytes())
+        .unwrap();
+    let signer = leaf(LeafSpec::default(), &inter);
+    // Fails closed: a CRL for this issuer is loaded, and it does not verify with its key.
+    assert!(bundle.verify(&signer, &[info(&inter.pem)], NOW).is_err());
+    // An expired one closes the gate too.
+    let mut bundle = CaBundle::from_pem(root.pem.as_bytes(), None).unwrap();
+    bundle
+        .add_crl(crl(&inter, &[], (2026, 1, 1)).as_bytes())
+        .unwrap();
+    assert!(matches!(
+        bundle.verify(&signer, &[info(&inter.pem)], NOW),
+        Err(ChainError::CrlExpired { .. })
+    ));
 }

@@ -209,9 +209,16 @@ fn bad_trust_material_names_the_key_and_file() {
         "corp".to_owned(),
         pki("pki/notation-crl/root.crt", &["pki/notation-crl/leaf.crl"]),
     );
-    let e = build_err(&trust, &policy);
-    assert_eq!(e.key, "trust.pki.corp.crls[0]");
-    assert!(e.message.contains("not a root or intermediate"), "{e}");
+    // A CRL of an issuing CA the bundle does not hold (it travels in the signatures' chains):
+    // usable, and said at load.
+    let p = build(&trust, &policy).unwrap();
+    assert_eq!(p.warnings().len(), 1, "{:?}", p.warnings());
+    assert!(
+        p.warnings()[0]
+            .starts_with("trust.pki.corp.crls[0]: pki/notation-crl/leaf.crl: CRL issued by"),
+        "{:?}",
+        p.warnings()
+    );
 
     // A self-signed leaf configured as a root is not a CA.
     let mut trust = RawTrust::default();

@@ -521,3 +521,124 @@ fn rekor_v2_entries_take_their_time_from_rfc3161_timestamps() {
         SignatureFailure::Timestamp(crate::timestamp::TimestampError::ImprintMismatch)
     );
 }
+
+/// A CA made in the test: its certificate and the handle that signs with its key.
+struct TestCa {
+    der: Vec<u8>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+fn test_ca(cn: &str, parent: Option<&TestCa>, usages: Vec<rcgen::KeyUsagePurpose>) -> TestCa {
+    let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = usages;
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = match parent {
+        Some(p) => params.signed_by(&key, &p.issuer).unwrap(),
+        None => params.self_signed(&key).unwrap(),
+    };
+    TestCa {
+        der: cert.der().to_vec(),
+        issuer: rcgen::Issuer::new(params, key),
+    }
+}
+
+fn ca_usages() -> Vec<rcgen::KeyUsagePurpose> {
+    vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ]
+}
+
+fn fulcio_leaf(parent: &TestCa) -> CertificateInfo {
+    let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    CertificateInfo::from_der(params.signed_by(&key, &parent.issuer).unwrap().der()).unwrap()
+}
+
+fn fulcio_ca(chain: &[&TestCa], valid_for: Validity) -> crate::trusted_root::CertificateAuthority {
+    crate::trusted_root::CertificateAuthority {
+        uri: None,
+        subject: String::new(),
+        chain: chain.iter().map(|c| c.der.clone()).collect(),
+        valid_for,
+    }
+}
+
+fn with_fulcio(
+    cas: Vec<crate::trusted_root::CertificateAuthority>,
+) -> Result<SigstoreTrust, PkiError> {
+    let mut root = public_good().root().clone();
+    root.certificate_authorities = cas;
+    SigstoreTrust::new(root)
+}
+
+#[test]
+fn a_fulcio_window_belongs_to_the_ca_that_verified_the_path_not_to_a_name() {
+    let retired_root = test_ca("retired root", None, ca_usages());
+    let current_root = test_ca("current root", None, ca_usages());
+    let current = test_ca("fulcio intermediate", Some(&current_root), ca_usages());
+    // Made by the retired root, named like the current intermediate.
+    let lookalike = test_ca("fulcio intermediate", Some(&retired_root), ca_usages());
+    let trust = with_fulcio(vec![
+        fulcio_ca(
+            &[&retired_root],
+            Validity {
+                start: UnixTime(0),
+                end: Some(UnixTime(1_000)),
+            },
+        ),
+        fulcio_ca(&[&current, &current_root], Validity::ALWAYS),
+    ])
+    .unwrap();
+    let genuine = fulcio_leaf(&current);
+    assert_eq!(trust.check_certificate(&genuine, &[], NOW), Ok(()));
+    let forged = fulcio_leaf(&lookalike);
+    let presented = [CertificateInfo::from_der(&lookalike.der).unwrap()];
+    assert_eq!(
+        trust.check_certificate(&forged, &presented, NOW),
+        Err(SignatureFailure::CaNotValidAt { at: NOW })
+    );
+}
+
+#[test]
+fn fulcio_cas_without_key_cert_sign_issue_nothing() {
+    let root = test_ca("root", None, ca_usages());
+    let signing_only = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    // In the trusted root: refused at load.
+    let bad = test_ca("fulcio intermediate", Some(&root), signing_only.clone());
+    assert!(matches!(
+        with_fulcio(vec![fulcio_ca(&[&bad, &root], Validity::ALWAYS)]),
+        Err(PkiError::NoCertSign { .. })
+    ));
+    // Presented with the signature: refused on the path.
+    let trust = with_fulcio(vec![fulcio_ca(&[&root], Validity::ALWAYS)]).unwrap();
+    let presented = test_ca("presented intermediate", Some(&root), signing_only);
+    let leaf = fulcio_leaf(&presented);
+    assert!(matches!(
+        trust.check_certificate(
+            &leaf,
+            &[CertificateInfo::from_der(&presented.der).unwrap()],
+            NOW
+        ),
+        Err(SignatureFailure::Chain(
+            crate::pki::ChainError::NoCertSign { .. }
+        ))
+    ));
+    // The same, allowed to sign certificates: admitted.
+    let good = test_ca("presented intermediate", Some(&root), ca_usages());
+    let leaf = fulcio_leaf(&good);
+    assert_eq!(
+        trust.check_certificate(&leaf, &[CertificateInfo::from_der(&good.der).unwrap()], NOW),
+        Ok(())
+    );
+}

@@ -714,12 +714,16 @@ struct Tsa {
 }
 
 fn tsa(eku: Eku) -> Tsa {
+    tsa_with_root_usages(eku, vec![KeyUsagePurpose::KeyCertSign])
+}
+
+fn tsa_with_root_usages(eku: Eku, root_usages: Vec<KeyUsagePurpose>) -> Tsa {
     let mut root_params = CertificateParams::new(vec![]).unwrap();
     root_params
         .distinguished_name
         .push(DnType::CommonName, "Test TSA Root");
     root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    root_params.key_usages = root_usages;
     root_params.not_before = date_time_ymd(2020, 1, 1);
     root_params.not_after = date_time_ymd(2040, 1, 1);
     let root_key = KeyPair::generate().unwrap();
@@ -1076,4 +1080,16 @@ fn bad_gen_times_are_malformed() {
             "{gen_time}"
         );
     }
+}
+
+#[test]
+fn a_tsa_root_without_key_cert_sign_issues_nothing() {
+    let tsa = tsa_with_root_usages(
+        Eku::CriticalTimeStamping,
+        vec![KeyUsagePurpose::DigitalSignature],
+    );
+    assert!(matches!(
+        verify_synthetic(&tsa, &Spec::default()),
+        Err(TimestampError::ChainInvalid(ChainError::NoCertSign { .. }))
+    ));
 }

@@ -113,9 +113,16 @@ fn thresholds_count_distinct_trusted_signers() {
     let v = evaluate(&p, &subject, &evidence, NOW);
     assert!(v.admitted().is_some(), "{}", v.explain());
     assert_eq!(v.satisfied.len(), 2);
-    // charlie's layer satisfied no trusted signer; it is reported, and changes nothing.
-    assert_eq!(v.failures.len(), 2, "{:?}", v.failures);
-    assert!(v.failures.iter().all(|f| f.source == "layer 2"
+    // Decided after bob's layer: charlie's is not looked at.
+    assert!(v.failures.is_empty(), "{:?}", v.failures);
+    // Without the decision it is, and reported: it satisfied no trusted signer.
+    let p3 = policy(
+        &key_trust(&["alice", "bob", "default"]),
+        scope(&["alice", "bob", "default"], Some(RawRequire::Threshold(3))),
+    );
+    let v3 = evaluate(&p3, &subject, &evidence, NOW);
+    assert_eq!(v3.failures.len(), 3, "{:?}", v3.failures);
+    assert!(v3.failures.iter().all(|f| f.source == "layer 2"
         && f.reason == FailureReason::Signature(SignatureFailure::SignatureMismatch)));
     assert_eq!(v.generation, 3);
     // Threshold 3 over {alice, bob, default}: default signed nothing.
@@ -614,4 +621,30 @@ fn r11_thresholds_match_signers_to_distinct_identities() {
         },
     ];
     assert_eq!(distinct_signers(&signers, verified).len(), 1);
+}
+
+#[test]
+fn evaluation_stops_once_decided_and_looks_at_bounded_evidence() {
+    let subject = subject(TESTIMAGE, ALICE_IMAGE);
+    let unusable = |i: usize| Evidence::Unusable {
+        reason: SignatureFailure::SignatureEncoding,
+        source: format!("junk {i}"),
+    };
+    let p = policy(
+        &key_trust(&["alice", "bob"]),
+        scope(&["alice", "bob"], None),
+    );
+    // alice's signature first: admitted, and the junk after it costs nothing.
+    let mut evidence = connaisseur_evidence(ALICE_IMAGE);
+    evidence.extend((0..1000).map(unusable));
+    let v = evaluate(&p, &subject, &evidence, NOW);
+    assert!(v.admitted().is_some(), "{}", v.explain());
+    assert!(v.failures.is_empty(), "{:?}", v.failures);
+    // Junk first: only MAX_EVIDENCE pieces are looked at, so alice's signature after them is
+    // not; refused.
+    let mut evidence: Vec<Evidence> = (0..MAX_EVIDENCE).map(unusable).collect();
+    evidence.extend(connaisseur_evidence(ALICE_IMAGE));
+    let v = evaluate(&p, &subject, &evidence, NOW);
+    assert!(v.admitted().is_none());
+    assert_eq!(v.failures.len(), MAX_EVIDENCE * 2);
 }
