@@ -1,7 +1,10 @@
 //! What the store costs at scale: a pin lookup among 1,000,000 pins (criterion's mean, and the
 //! percentiles of single lookups, which criterion does not report), opening that store, a
 //! durable audit append (sled) next to the in-memory cost of the same append (`MemStore`), and
-//! how long lookups wait while an import (`pin_batch`) runs.
+//! how long lookups wait while an import (`pin_batch`) runs; and the store's part of a request
+//! on PostgreSQL next to sled (`backends`): an audit append, the pin of a new tag (a push
+//! decision's write) and the lookup of an existing pin, against a real PostgreSQL 15 started by
+//! `sealgate_storage::testing::PgServer`, durable (`fsync=on`) and, for reference, not.
 //!
 //! The 1,000,000-pin store is built once with `Store::pin_batch` (10,000 pins per call) and
 //! kept in `target/bench-store-1m` (or under `$CARGO_TARGET_DIR`), with a marker file written
@@ -14,18 +17,21 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
 use sealgate_policies::gate::PinWarrant;
+use sealgate_storage::testing::PgServer;
 use sealgate_storage::{
-    AuditEvent, MemStore, PinKey, PinOutcome, PinRequest, SCHEMA_VERSION, SledStore, StorageError,
-    Store,
+    AuditEvent, MemStore, PgStore, PinKey, PinOutcome, PinRequest, SCHEMA_VERSION, SledStore,
+    StorageError, Store,
 };
 
 thread_local! {
     /// The store's API is async (and sled's flush runs on a runtime's blocking pool): each
     /// thread waits for it on a runtime of its own, so threads that call the store at once
     /// (`import_stalls`) never take turns on one.
+    /// (`enable_all`: PgStore needs its network and timers.)
     static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("runtime");
 }
@@ -382,5 +388,82 @@ fn import_stalls(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, big_store, audit_append, import_stalls);
+/// The three store calls of a request, on one backend: an audit append, the pin of a new tag
+/// (create-if-absent and its audit event, in one transaction: the store's part of a push
+/// decision) and the lookup of an existing pin (a pull whose pin is not cached).
+fn store_calls<S: Store>(c: &mut Criterion, label: &str, store: &S) {
+    let existing: u64 = 1_000;
+    wait(
+        store.pin_batch(
+            (0..existing)
+                .map(|n| (pin_key(n), pin(n), event(n, "import")))
+                .collect(),
+        ),
+    )
+    .expect("pin_batch");
+    let mut group = c.benchmark_group(format!("store calls, {label}"));
+    // Durable writes are milliseconds each: fewer, flat samples.
+    group
+        .sample_size(20)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let pull = event(42, "pull");
+    group.bench_function("append_audit", |b| {
+        b.iter(|| wait(store.append_audit(black_box(pull.clone()))).expect("append"))
+    });
+    // A new tag per iteration, built outside the timing (keys above the existing ones).
+    let mut next = existing;
+    group.bench_function("pin (new tag, immutable)", |b| {
+        b.iter_batched(
+            || {
+                next += 1;
+                (pin_key(next), pin(next), event(next, "push"))
+            },
+            |(key, request, event)| {
+                let (outcome, _) = wait(store.pin(&key, request, false, event)).expect("pin");
+                assert_eq!(outcome, PinOutcome::Created);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut rng = Rng(0x0dd5);
+    let keys: Vec<PinKey> = (0..1_000).map(|_| pin_key(rng.below(existing))).collect();
+    let mut cycle = keys.iter().cycle();
+    group.bench_function("get_pin (existing tag)", |b| {
+        b.iter(|| {
+            let key = cycle.next().expect("cycle");
+            wait(store.get_pin(black_box(key)))
+                .expect("get_pin")
+                .expect("pinned")
+        })
+    });
+    group.finish();
+    wait(store.verify_audit()).expect("the chain stays intact");
+}
+
+/// The same calls on sled (durable: a flush per write) and on PostgreSQL 15 over loopback
+/// (a pool of 8, `synchronous_commit` on), with `fsync` on and then off: off shows what the
+/// round trips and the server's work cost without the disk.
+fn backends(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sled = SledStore::open(dir.path()).expect("open");
+    store_calls(c, "SledStore", &sled);
+    drop(sled);
+
+    // One server each way: `fsync` is fixed when it starts.
+    for (fsync, label) in [(true, "PgStore (fsync on)"), (false, "PgStore (fsync off)")] {
+        let server = if fsync {
+            PgServer::start_durable()
+        } else {
+            PgServer::start()
+        }
+        .expect("start PostgreSQL (postgresql-15 installed?)");
+        let options = wait(server.migrated_database()).expect("database");
+        let pg = wait(PgStore::connect(options)).expect("connect");
+        store_calls(c, label, &pg);
+    }
+}
+
+criterion_group!(benches, big_store, audit_append, import_stalls, backends);
 criterion_main!(benches);

@@ -51,16 +51,22 @@ impl PgServer {
     /// Creates a cluster with `initdb` (trust authentication, user `postgres`) and starts it.
     /// Blocking: call it before the runtime is busy, or from `spawn_blocking`.
     pub fn start() -> std::io::Result<Self> {
-        Self::start_with(None)
+        Self::start_with(None, false)
+    }
+
+    /// [`PgServer::start`] with `fsync` on, as a deployment runs it: for measuring durable
+    /// writes (the benches), where [`PgServer::start`]'s `fsync=off` would flatter them.
+    pub fn start_durable() -> std::io::Result<Self> {
+        Self::start_with(None, true)
     }
 
     /// [`PgServer::start`], with TLS offered (and plain connections still accepted) under
     /// this certificate chain and key, both PEM.
     pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> std::io::Result<Self> {
-        Self::start_with(Some((cert_pem, key_pem)))
+        Self::start_with(Some((cert_pem, key_pem)), false)
     }
 
-    fn start_with(tls: Option<(&str, &str)>) -> std::io::Result<Self> {
+    fn start_with(tls: Option<(&str, &str)>, durable: bool) -> std::io::Result<Self> {
         let bin = find_bin()?;
         let run_as = if rustix::process::geteuid().is_root() {
             Some(postgres_user()?)
@@ -89,7 +95,7 @@ impl PgServer {
         let mut settings = vec![
             // Tests do not survive a power loss; they do survive a restart (a clean shutdown
             // writes everything), which is what they exercise.
-            "fsync=off".to_owned(),
+            format!("fsync={}", if durable { "on" } else { "off" }),
             "max_connections=200".to_owned(),
         ];
         if let Some((cert, key)) = tls {
