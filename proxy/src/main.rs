@@ -151,10 +151,14 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => {
             let base = config.parent().unwrap_or(std::path::Path::new("."));
             match RawConfig::load(&config, &EnvSource::Process).and_then(|raw| {
-                Config::build(&raw, base)?;
-                Ok(raw)
+                let built = Config::build(&raw, base)?;
+                Ok((raw, built))
             }) {
-                Ok(raw) => {
+                Ok((raw, built)) => {
+                    // Usable, but worth saying (a CRL of a CA only signatures carry).
+                    for warning in built.policy.warnings() {
+                        eprintln!("sealgate: warning: {warning}");
+                    }
                     print!("{}", raw.to_toml());
                     ExitCode::SUCCESS
                 }
@@ -171,6 +175,9 @@ fn main() -> ExitCode {
                 Err(e) => return bad_config(&config, &e),
             };
             init_tracing(log_format.unwrap_or(loaded.log.format), &loaded.log.level);
+            for warning in loaded.policy.warnings() {
+                tracing::warn!("{warning}");
+            }
             match serve(loaded, config, migrate) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -237,11 +237,6 @@ fn check_config_reports_bad_trust_material_with_file_and_reason() {
             "is not a CA certificate",
         ),
         (
-            format!("[trust.pki.corp]\nroots = \"{root}\"\ncrls = [\"{crl}\"]\n"),
-            "trust.pki.corp.crls[0]",
-            "not a root or intermediate of this bundle",
-        ),
-        (
             format!(
                 "[trust.keys.ci]\npath = \"{}\"\n[policy.default]\nsigners = [\"release\"]\n",
                 connaisseur("keys/alice.pub")
@@ -250,6 +245,19 @@ fn check_config_reports_bad_trust_material_with_file_and_reason() {
             "unknown signer \"release\"",
         ),
     ];
+    // A CRL issued by a CA the bundle does not hold (an intermediate that signatures carry in
+    // their chain) is usable since issue 14: accepted, with a warning naming key and issuer.
+    let file = config_file(
+        dir.path(),
+        &format!("{MINIMAL}[trust.pki.corp]\nroots = \"{root}\"\ncrls = [\"{crl}\"]\n"),
+    );
+    let out = sealgate(&["check-config", "--config", &file], &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: trust.pki.corp.crls[0]") && stderr.contains("does not hold"),
+        "a CRL no configured CA issued is said at load, not silently accepted: {stderr}"
+    );
     for (trust, key, reason) in cases {
         let file = config_file(dir.path(), &format!("{MINIMAL}{trust}"));
         let out = sealgate(&["check-config", "--config", &file], &[]);
