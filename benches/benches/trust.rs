@@ -25,7 +25,6 @@ use sealgate_policies::sigstore::{
     BundleSigner, KeylessIdentity, SigstoreTrust, verify_bundle, verify_cosign_keyless,
 };
 use sealgate_policies::time::UnixTime;
-use sealgate_policies::trusted_root::TrustedRoot;
 use sealgate_policies::verdict::{Evidence, evaluate};
 use sealgate_policies::x509::CertificateInfo;
 use sha2::Digest as _;
@@ -134,11 +133,7 @@ fn pki_chain_with_crl(c: &mut Criterion) {
 }
 
 fn public_good() -> SigstoreTrust {
-    SigstoreTrust::new(
-        TrustedRoot::from_json(&fixture("bundle-v0.3/trusted_root.public-good.json"))
-            .expect("root"),
-    )
-    .expect("trust")
+    SigstoreTrust::from_json(&fixture("bundle-v0.3/trusted_root.public-good.json")).expect("trust")
 }
 
 fn keyless(c: &mut Criterion) {

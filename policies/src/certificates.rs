@@ -11,9 +11,8 @@ use der::Decode as _;
 use x509_cert::Certificate;
 
 use crate::policy::{Policy, SignerKind};
-use crate::sigstore::SigstoreTrust;
+use crate::sigstore::AuthorityChain;
 use crate::time::UnixTime;
-use crate::trusted_root::CertificateAuthority;
 use crate::x509::{CertificateInfo, serial_hex};
 
 /// What a certificate is to the signer it is listed under.
@@ -112,25 +111,24 @@ impl Policy {
                         list.info(TrustRole::Intermediate, cert);
                     }
                     if let Some(trust) = tlog {
-                        list.authorities(TrustRole::TimestampAuthority, timestamping(trust));
+                        list.authorities(
+                            TrustRole::TimestampAuthority,
+                            trust.timestamp_authorities(),
+                        );
                     }
                 }
                 SignerKind::Keyless { trust, .. } => {
-                    list.authorities(TrustRole::FulcioCa, &trust.root().certificate_authorities);
-                    list.authorities(TrustRole::TimestampAuthority, timestamping(trust));
+                    list.authorities(TrustRole::FulcioCa, trust.certificate_authorities());
+                    list.authorities(TrustRole::TimestampAuthority, trust.timestamp_authorities());
                 }
                 SignerKind::Key {
                     tlog: Some(trust), ..
-                } => list.authorities(TrustRole::TimestampAuthority, timestamping(trust)),
+                } => list.authorities(TrustRole::TimestampAuthority, trust.timestamp_authorities()),
                 SignerKind::Key { tlog: None, .. } => {}
             }
         }
         out
     }
-}
-
-fn timestamping(trust: &SigstoreTrust) -> &[CertificateAuthority] {
-    &trust.root().timestamp_authorities
 }
 
 /// Collects one signer's certificates, skipping repeats.
@@ -165,8 +163,8 @@ impl Listing<'_> {
         });
     }
 
-    fn authorities(&mut self, role: TrustRole, authorities: &[CertificateAuthority]) {
-        for der in authorities.iter().flat_map(|ca| &ca.chain) {
+    fn authorities(&mut self, role: TrustRole, authorities: &[AuthorityChain]) {
+        for der in authorities.iter().flat_map(|ca| &ca.certificates) {
             if !self.first_time(role, der) {
                 continue;
             }

@@ -135,13 +135,23 @@ pub enum SignatureFailure {
     TlogMissing,
     /// The transparency-log evidence does not verify.
     #[error("transparency log: {0}")]
-    Tlog(#[from] crate::tlog::TlogError),
-    /// The log entry is genuine but records something else.
-    #[error("the log entry does not record this signature's {what}")]
-    TlogBodyMismatch {
-        /// Which binding failed: payload digest, signature, or signing key.
-        what: &'static str,
+    Tlog(sigstore_verify::TransparencyLogError),
+    /// The log evidence verified but vouches for no signing time (no SET, no RFC 3161
+    /// timestamp), which this signer needs.
+    #[error("transparency log: the entry proves no signing time (no SET or timestamp)")]
+    NoLoggedTime,
+    /// The evidence proves a signing time after the time of evaluation.
+    #[error("the evidence is dated {at}, after the evaluation time {now}")]
+    SignedAfter {
+        /// The proven time.
+        at: UnixTime,
+        /// The evaluation time.
+        now: UnixTime,
     },
+    /// The Fulcio certificate does not chain to a CA of the trusted root, or was not valid
+    /// at the signing time.
+    #[error("Fulcio certificate: {0}")]
+    Fulcio(String),
     /// No Fulcio CA of the trusted root was valid when the certificate was used.
     #[error("no trusted certificate authority was valid at {at}")]
     CaNotValidAt {
@@ -170,10 +180,10 @@ pub enum SignatureFailure {
     Bundle(String),
     /// An RFC 3161 timestamp on the signature does not verify.
     #[error("timestamp: {0}")]
-    Timestamp(#[from] crate::timestamp::TimestampError),
+    Timestamp(sigstore_verify::TimestampError),
     /// The Fulcio certificate's embedded SCTs do not verify against the trusted CT logs.
     #[error("certificate transparency: {0}")]
-    Sct(#[from] crate::sct::SctError),
+    Sct(String),
 }
 
 /// One signature layer, decoded.

@@ -19,7 +19,6 @@ use crate::oci::{RepoName, Tag};
 use crate::pki::CaBundle;
 use crate::sigstore::{KeylessIdentity, SigstoreTrust};
 use crate::time::UnixTime;
-use crate::trusted_root::TrustedRoot;
 
 /// Trust material or policy that cannot be used, naming the key (and file) at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -242,11 +241,9 @@ impl Policy {
                 return Ok(r.clone());
             }
             let json = load(path).map_err(|e| error(key, e))?;
-            let parsed = TrustedRoot::from_json(&json)
-                .map_err(|e| error(key, format_args!("{path}: {e}")))?;
             let trust = Arc::new(
-                SigstoreTrust::new(parsed)
-                    .map_err(|e| error(key, format_args!("{path}: Fulcio CA: {e}")))?,
+                SigstoreTrust::from_json(&json)
+                    .map_err(|e| error(key, format_args!("{path}: {e}")))?,
             );
             roots.insert(path.to_owned(), trust.clone());
             Ok(trust)
@@ -412,6 +409,9 @@ impl Policy {
         scopes.sort_by_key(|s| {
             std::cmp::Reverse(s.repositories.as_ref().map_or(0, Glob::specificity))
         });
+        for (path, trust) in &roots {
+            warnings.extend(trust.warnings().iter().map(|w| format!("{path}: {w}")));
+        }
         Ok(Self {
             signers,
             revocations,

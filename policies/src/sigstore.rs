@@ -1,14 +1,36 @@
-//! Keyless (Fulcio + Rekor) verification and sigstore bundle verification, offline.
+//! Keyless (Fulcio + Rekor) and sigstore bundle verification, offline, on the sigstore project's
+//! own verifier (`sigstore-verify`: bundles, Rekor SETs, inclusion proofs and checkpoints, RFC
+//! 3161 timestamps, SCTs, Fulcio chains with their validity windows, trusted roots).
 //!
-//! A keyless signature is trusted when: its Rekor entry verifies against a log of the trusted
-//! root (SET and/or inclusion proof with a signed checkpoint) and records this signature, this
-//! certificate and this payload; the certificate chains to a Fulcio CA of the trusted root *at
-//! the integrated time* (Fulcio certificates live ten minutes); its SAN and OIDC issuer match
-//! the signer's identity; and the certificate's key verifies the signature.
+//! What stays here is what that verifier does not express, kept small:
+//!
+//! - cosign's legacy `.sig` layers: the certificate, chain and `dev.sigstore.cosign/bundle`
+//!   annotations are restated as the v0.1 bundle they are (a message signature over the
+//!   simple-signing payload, its Rekor entry with an inclusion promise) and verified as one;
+//! - identities as globs (the verifier matches exact strings), checked on sealgate's own reading
+//!   of the certificate;
+//! - what sealgate refuses beyond it: CA certificates without keyCertSign (webpki does not look
+//!   at keyUsage), roots presented by a bundle, chains longer than
+//!   [`crate::cosign::MAX_CHAIN_CERTIFICATES`], a key signer whose logged signature proves no
+//!   time, evidence dated after the evaluation time, and an in-toto statement that does not name
+//!   the image;
+//! - BYO-PKI signers timed by the log: the verifier proves the entry and its time for the
+//!   certificate (its chain skipped), [`crate::pki`] then checks the chain at that time.
 
+use std::fmt;
+
+use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
+use sigstore_verify::trust_root::TrustedRoot;
+use sigstore_verify::types::{
+    Artifact, Bundle, DerPublicKey, HashAlgorithm, Sha256Hash, SignatureContent,
+    VerificationMaterialContent,
+};
+use sigstore_verify::{
+    CertificateError, PublicKeyVerificationPolicy, VerificationPolicy, VerificationResult, Verifier,
+};
 
-use crate::bundle::{BundleContent, SigstoreBundle, VerificationMaterial};
+use crate::bundle::SigstoreBundle;
 use crate::cosign::{
     CosignSignature, ReferenceRule, SignatureFailure, SimpleSigning, Subject, check_payload,
 };
@@ -16,208 +38,142 @@ use crate::crypto::PublicKey;
 use crate::glob::Glob;
 use crate::identity::{IdentityField, IdentityMismatch};
 use crate::oci::{Digest, DigestAlgorithm};
-use crate::pki::{CaBundle, PkiError};
+use crate::pki::ChainError;
 use crate::time::UnixTime;
-use crate::tlog::{HashAlgorithm, LoggedVerifier, TlogBody, TlogEntry, TlogPolicy, verify_entry};
-use crate::trusted_root::{TrustedRoot, Validity};
 use crate::x509::CertificateInfo;
 
 /// The DSSE payload type of in-toto statements.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
-/// A trusted root made ready for verification: its logs, and each Fulcio CA as its own CA
-/// bundle with its validity window.
-#[derive(Debug, Clone)]
+/// Why a `trusted_root.json` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TrustRootError(String);
+
+/// The certificates of one authority of a trusted root (a Fulcio CA or a timestamp authority),
+/// DER, leaf-most first, as listed for expiry monitoring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorityChain {
+    /// The chain's certificates.
+    pub certificates: Vec<Vec<u8>>,
+}
+
+/// A trusted root made ready for verification, once per load: its CAs parsed into trust
+/// anchors with their validity windows, its log and CT keys decoded.
 pub struct SigstoreTrust {
-    root: TrustedRoot,
-    /// One bundle per Fulcio CA: a certificate is trusted at a time when it chains through the
-    /// certificates of a CA whose window holds that time (the verified path decides, never a
-    /// name: a retired CA's intermediate may copy a current one's subject).
-    fulcio: Vec<(CaBundle, Validity)>,
+    verifier: Verifier,
+    fulcio: Vec<AuthorityChain>,
+    timestamping: Vec<AuthorityChain>,
+    has_ctlogs: bool,
+    warnings: Vec<String>,
+}
+
+impl fmt::Debug for SigstoreTrust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigstoreTrust")
+            .field("fulcio_cas", &self.fulcio.len())
+            .field("timestamp_authorities", &self.timestamping.len())
+            .field("ctlogs", &self.has_ctlogs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an authority's chain cannot be trusted to issue anything: a CA certificate whose
+/// keyUsage lacks keyCertSign (RFC 5280 §6.1.4 (n)); `Ok(false)` when none is.
+fn lacks_cert_sign(chain: &[Vec<u8>]) -> Result<Option<String>, TrustRootError> {
+    for der in chain {
+        let cert = CertificateInfo::from_der(der).map_err(|e| TrustRootError(e.to_string()))?;
+        if cert.is_ca && !cert.cert_sign {
+            return Ok(Some(cert.subject));
+        }
+    }
+    Ok(None)
 }
 
 impl SigstoreTrust {
-    /// Prepares `root`. Each Fulcio chain becomes a CA bundle: its self-signed certificates are
-    /// roots (the last certificate when none is), the rest intermediates.
-    pub fn new(root: TrustedRoot) -> Result<Self, PkiError> {
-        let mut fulcio = Vec::new();
-        for ca in &root.certificate_authorities {
-            let mut roots = Vec::new();
-            let mut intermediates = Vec::new();
-            for der in &ca.chain {
-                let cert = CertificateInfo::from_der(der)?;
-                if cert.subject == cert.issuer {
-                    roots.push(cert);
-                } else {
-                    intermediates.push(cert);
-                }
-            }
-            if roots.is_empty()
-                && let Some(last) = intermediates.pop()
-            {
-                roots.push(last);
-            }
-            if !roots.is_empty() {
-                fulcio.push((
-                    CaBundle::from_certificates(roots, intermediates)?,
-                    ca.valid_for,
-                ));
-            }
-        }
-        Ok(Self { root, fulcio })
-    }
-
-    /// The trusted root.
-    pub fn root(&self) -> &TrustedRoot {
-        &self.root
-    }
-
-    /// Verifies a log entry and returns the integrated time it proves.
-    fn verified_time(
-        &self,
-        entry: &TlogEntry,
-        now: UnixTime,
-    ) -> Result<UnixTime, SignatureFailure> {
-        let verified = verify_entry(entry, &self.root.tlogs, now, &TlogPolicy::default())?;
-        verified.integrated_time.ok_or(SignatureFailure::Tlog(
-            crate::tlog::TlogError::NoSignedIntegratedTime,
-        ))
-    }
-
-    /// The signing times a bundle proves: each RFC 3161 timestamp over the signature, verified
-    /// against the trusted root's TSAs, and the log's integrated time when a SET vouches for it.
-    /// Rekor v2 entries carry no integrated time, so they need a timestamp, at whose time the
-    /// log's key must have been valid. Timestamps are ignored when the trusted root lists no TSA
-    /// but the log proves a time (as cosign does); a timestamp that fails is a failure. The
-    /// integrated time, when there is one, comes first.
-    fn bundle_times(
-        &self,
-        bundle: &SigstoreBundle,
-        entry: &TlogEntry,
-        signature: &[u8],
-        now: UnixTime,
-    ) -> Result<Vec<UnixTime>, SignatureFailure> {
-        let authorities = &self.root.timestamp_authorities;
-        let stamped = if authorities.is_empty() {
-            Vec::new()
-        } else {
-            bundle
-                .rfc3161_timestamps
+    /// Reads a `trusted_root.json` (never fetched). A Fulcio CA or timestamp authority with a CA
+    /// certificate that may not sign certificates is left out, with a warning: it issues
+    /// nothing.
+    pub fn from_json(json: &[u8]) -> Result<Self, TrustRootError> {
+        let text = std::str::from_utf8(json)
+            .map_err(|_| TrustRootError("trusted root is not UTF-8".to_owned()))?;
+        let mut root = TrustedRoot::from_json(text)
+            .map_err(|e| TrustRootError(format!("trusted root: {e}")))?;
+        let mut warnings = Vec::new();
+        let chain_of = |certs: &[sigstore_verify::trust_root::trusted_root::CertificateEntry]| {
+            certs
                 .iter()
-                .map(|token| crate::timestamp::verify_timestamp(token, signature, authorities))
-                .collect::<Result<Vec<_>, _>>()?
+                .map(|c| c.raw_bytes.as_bytes().to_vec())
+                .collect::<Vec<_>>()
         };
-        let policy = TlogPolicy {
-            require_integrated_time: stamped.is_empty(),
-            ..TlogPolicy::default()
-        };
-        let verified = verify_entry(entry, &self.root.tlogs, now, &policy)?;
-        let mut times = Vec::with_capacity(stamped.len() + 1);
-        match verified.integrated_time {
-            Some(t) => times.push(t),
-            None => {
-                for t in &stamped {
-                    verified.check_log_valid_at(*t)?;
-                }
+        let mut keep = Vec::new();
+        for ca in std::mem::take(&mut root.certificate_authorities) {
+            let chain = chain_of(&ca.cert_chain.certificates);
+            match lacks_cert_sign(&chain)? {
+                Some(subject) => warnings.push(format!(
+                    "Fulcio CA {subject:?} lacks keyCertSign; it is not trusted to issue"
+                )),
+                None => keep.push(ca),
             }
         }
-        times.extend(stamped);
-        if times.is_empty() {
-            return Err(SignatureFailure::Tlog(
-                crate::tlog::TlogError::NoSignedIntegratedTime,
-            ));
-        }
-        Ok(times)
-    }
-
-    /// The times a bundle's first log entry (and its timestamps) prove, once the entry is shown
-    /// to record this content and this signer.
-    fn logged_times(
-        &self,
-        bundle: &SigstoreBundle,
-        content: &SignedContent,
-        signer: &Signer<'_>,
-        now: UnixTime,
-    ) -> Result<Vec<UnixTime>, SignatureFailure> {
-        let entry = bundle
-            .tlog_entries
-            .first()
-            .ok_or(SignatureFailure::TlogMissing)?;
-        let times = self.bundle_times(bundle, entry, &content.signature, now)?;
-        check_body(
-            entry,
-            &Sha256::digest(&content.message),
-            &content.logged_digest,
-            &content.signature,
-            signer,
-        )?;
-        Ok(times)
-    }
-
-    /// Requires a verified SCT (RFC 6962) in a Fulcio certificate when the trusted root lists
-    /// CT logs: proof the certificate was publicly logged when issued. The issuer is whichever
-    /// certificate of that subject (presented or trusted) the SCT verifies with; the chain itself
-    /// is checked separately.
-    fn check_scts(
-        &self,
-        leaf: &CertificateInfo,
-        presented: &[CertificateInfo],
-    ) -> Result<(), SignatureFailure> {
-        if self.root.ctlogs.is_empty() {
-            return Ok(());
-        }
-        let trusted = self
-            .fulcio
-            .iter()
-            .flat_map(|(f, _)| f.intermediates().iter().chain(f.roots()));
-        let mut first_error = None;
-        for issuer in presented
-            .iter()
-            .chain(trusted)
-            .filter(|c| c.subject == leaf.issuer)
-        {
-            match crate::sct::require_scts(leaf, issuer, &self.root.ctlogs, 1) {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+        root.certificate_authorities = keep;
+        let mut keep = Vec::new();
+        for tsa in std::mem::take(&mut root.timestamp_authorities) {
+            let chain = chain_of(&tsa.cert_chain.certificates);
+            match lacks_cert_sign(&chain)? {
+                Some(subject) => warnings.push(format!(
+                    "timestamp authority CA {subject:?} lacks keyCertSign; its timestamps are \
+                     not trusted"
+                )),
+                None => keep.push(tsa),
             }
         }
-        Err(first_error.map_or(
-            SignatureFailure::Chain(crate::pki::ChainError::UnknownIssuer),
-            SignatureFailure::Sct,
-        ))
+        root.timestamp_authorities = keep;
+        let verifier = Verifier::new(&root).map_err(|e| TrustRootError(e.to_string()))?;
+        Ok(Self {
+            verifier,
+            fulcio: root
+                .certificate_authorities
+                .iter()
+                .map(|ca| AuthorityChain {
+                    certificates: chain_of(&ca.cert_chain.certificates),
+                })
+                .collect(),
+            timestamping: root
+                .timestamp_authorities
+                .iter()
+                .map(|tsa| AuthorityChain {
+                    certificates: chain_of(&tsa.cert_chain.certificates),
+                })
+                .collect(),
+            has_ctlogs: !root.ctlogs.is_empty(),
+            warnings,
+        })
     }
 
-    /// Chains `leaf` to a Fulcio CA at `at`, through that CA's own certificates, with that CA's
-    /// validity window containing `at`.
-    fn check_certificate(
-        &self,
-        leaf: &CertificateInfo,
-        presented: &[CertificateInfo],
-        at: UnixTime,
-    ) -> Result<(), SignatureFailure> {
-        let mut outside = false;
-        let mut rejected: Option<crate::pki::ChainError> = None;
-        for (bundle, window) in &self.fulcio {
-            match bundle.verify(leaf, presented, at) {
-                Ok(()) if window.contains(at) => return Ok(()),
-                Ok(()) => outside = true,
-                // Another CA's "unknown issuer" says less than, say, an expiry on the path to
-                // the right one; keep the most telling reason.
-                Err(e) => {
-                    if rejected
-                        .as_ref()
-                        .is_none_or(|r| *r == crate::pki::ChainError::UnknownIssuer)
-                    {
-                        rejected = Some(e);
-                    }
-                }
-            }
-        }
-        match (outside, rejected) {
-            (false, Some(e)) => Err(e.into()),
-            _ => Err(SignatureFailure::CaNotValidAt { at }),
+    /// The Fulcio CA chains trusted for keyless signatures.
+    pub fn certificate_authorities(&self) -> &[AuthorityChain] {
+        &self.fulcio
+    }
+
+    /// The RFC 3161 timestamp authority chains.
+    pub fn timestamp_authorities(&self) -> &[AuthorityChain] {
+        &self.timestamping
+    }
+
+    /// What was left out of the trusted root when it was read, and why.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The policy for a Fulcio certificate: chain, SCT when the root lists CT logs (as cosign
+    /// does), log; any identity (sealgate matches identities as globs itself).
+    fn keyless_policy(&self) -> VerificationPolicy {
+        let policy = VerificationPolicy::any_identity();
+        if self.has_ctlogs {
+            policy
+        } else {
+            policy.skip_sct()
         }
     }
 }
@@ -232,7 +188,8 @@ pub struct KeylessIdentity {
 }
 
 impl KeylessIdentity {
-    pub(crate) fn check(&self, cert: &CertificateInfo) -> Result<(), IdentityMismatch> {
+    /// Whether `cert` names this identity.
+    pub fn check(&self, cert: &CertificateInfo) -> Result<(), IdentityMismatch> {
         let sans: Vec<&String> = cert.san_emails.iter().chain(&cert.san_uris).collect();
         if !sans.iter().any(|s| self.san.matches(s)) {
             return Err(IdentityMismatch {
@@ -265,73 +222,8 @@ impl KeylessIdentity {
 pub struct KeylessVerified {
     /// The signing certificate.
     pub certificate: CertificateInfo,
-    /// The time the log vouches for.
+    /// The time the log (or a timestamp authority) vouches for.
     pub signed_at: UnixTime,
-}
-
-/// The body of a log entry must record this digest, this signature and this signer.
-/// `signed_digest` is the digest of the bytes the signature covers (a hashedrekord records
-/// it: the payload, the artifact, or a DSSE envelope's PAE on Rekor v2); `payload_digest` is the
-/// digest of a DSSE payload (a dsse entry records that). For cosign layers both are the same.
-fn check_body(
-    entry: &TlogEntry,
-    signed_digest: &[u8],
-    payload_digest: &[u8],
-    signature: &[u8],
-    signer: &Signer<'_>,
-) -> Result<(), SignatureFailure> {
-    let matches_signer = |verifier: &LoggedVerifier| match (verifier, signer) {
-        (LoggedVerifier::Certificate(der), Signer::Certificate(cert)) => der == &cert.der,
-        (LoggedVerifier::PublicKey(spki), Signer::Certificate(cert)) => {
-            spki.as_slice() == cert.public_key.spki_der()
-        }
-        (LoggedVerifier::PublicKey(spki), Signer::Key(key)) => spki.as_slice() == key.spki_der(),
-        (LoggedVerifier::Certificate(der), Signer::Key(key)) => {
-            CertificateInfo::from_der(der).is_ok_and(|c| c.public_key.spki_der() == key.spki_der())
-        }
-    };
-    match entry.body()? {
-        TlogBody::HashedRekord {
-            digest: logged,
-            signature: logged_sig,
-            ..
-        } => {
-            if logged.algorithm != HashAlgorithm::Sha256 || logged.value != signed_digest {
-                return Err(SignatureFailure::TlogBodyMismatch {
-                    what: "payload digest",
-                });
-            }
-            if logged_sig.signature != signature {
-                return Err(SignatureFailure::TlogBodyMismatch { what: "signature" });
-            }
-            if !matches_signer(&logged_sig.verifier) {
-                return Err(SignatureFailure::TlogBodyMismatch {
-                    what: "signing key",
-                });
-            }
-            Ok(())
-        }
-        TlogBody::Dsse {
-            payload_hash,
-            signatures,
-            ..
-        } => {
-            if payload_hash.algorithm != HashAlgorithm::Sha256
-                || payload_hash.value != payload_digest
-            {
-                return Err(SignatureFailure::TlogBodyMismatch {
-                    what: "payload digest",
-                });
-            }
-            if !signatures
-                .iter()
-                .any(|s| s.signature == signature && matches_signer(&s.verifier))
-            {
-                return Err(SignatureFailure::TlogBodyMismatch { what: "signature" });
-            }
-            Ok(())
-        }
-    }
 }
 
 /// Who a log entry must name as the signer.
@@ -341,6 +233,148 @@ pub enum Signer<'a> {
     Certificate(&'a CertificateInfo),
     /// A configured key.
     Key(&'a PublicKey),
+}
+
+/// Says why sigstore-verify refused, in sealgate's terms.
+fn failure(e: sigstore_verify::Error) -> SignatureFailure {
+    use sigstore_verify::Error;
+    use sigstore_verify::bundle::Error as BundleShape;
+    match e {
+        Error::SignatureInvalid(_) => SignatureFailure::SignatureMismatch,
+        Error::TransparencyLog(e) => SignatureFailure::Tlog(e),
+        Error::Timestamp(e) => SignatureFailure::Timestamp(e),
+        Error::Certificate(CertificateError::NoValidAuthority { time }) => {
+            SignatureFailure::CaNotValidAt {
+                at: UnixTime(u64::try_from(time.as_second()).unwrap_or(0)),
+            }
+        }
+        Error::Certificate(CertificateError::Sct(detail)) => SignatureFailure::Sct(detail),
+        Error::Certificate(e) => SignatureFailure::Fulcio(e.to_string()),
+        // sealgate binds the artifact itself first (message digest, statement subject), so
+        // what the verifier still finds is a log entry recording another artifact.
+        Error::ArtifactMismatch(detail) => {
+            SignatureFailure::Tlog(sigstore_verify::TransparencyLogError::EntryMismatch(detail))
+        }
+        // Shape rules on the log evidence (a v0.1 bundle without its promise, a proof without
+        // its checkpoint or disagreeing with it) are transparency-log failures.
+        Error::Bundle(
+            e @ (BundleShape::MissingInclusionPromise(_)
+            | BundleShape::MissingInclusionProof(_)
+            | BundleShape::MissingSigningTimeEvidence
+            | BundleShape::MissingCheckpoint
+            | BundleShape::LogIndexOutOfRange { .. }
+            | BundleShape::CheckpointRootMismatch),
+        ) => SignatureFailure::Tlog(sigstore_verify::TransparencyLogError::InclusionProof(
+            e.to_string(),
+        )),
+        other => SignatureFailure::Bundle(other.to_string()),
+    }
+}
+
+/// The earliest time `result` proves (the integrated time first, as cosign takes it), and that
+/// no proven time lies after `now`: evidence cannot be dated after the evaluation.
+fn proven_time(result: &VerificationResult, now: UnixTime) -> Result<UnixTime, SignatureFailure> {
+    let seconds = |t: i64| UnixTime(u64::try_from(t).unwrap_or(0));
+    let times = result
+        .integrated_time()
+        .into_iter()
+        .chain(result.verified_timestamps().iter().copied())
+        .map(|t| seconds(t.as_second()));
+    let mut first = None;
+    for t in times {
+        if t > now {
+            return Err(SignatureFailure::SignedAfter { at: t, now });
+        }
+        first.get_or_insert(t);
+    }
+    first.ok_or(SignatureFailure::NoLoggedTime)
+}
+
+/// Refuses presented CA certificates that may not sign certificates: webpki builds the path
+/// without looking at keyUsage.
+fn check_presented(chain: &[CertificateInfo]) -> Result<(), SignatureFailure> {
+    match chain.iter().find(|c| c.is_ca && !c.cert_sign) {
+        Some(c) => Err(ChainError::NoCertSign {
+            subject: c.subject.clone(),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// The v0.1 bundle a cosign layer's annotations amount to: a message signature over the
+/// simple-signing payload, the certificate chain (or the key, by hint), and the Rekor entry of
+/// `dev.sigstore.cosign/bundle` with its inclusion promise.
+fn layer_bundle(
+    sig: &CosignSignature,
+    certificates: Option<Vec<&[u8]>>,
+) -> Result<Bundle, SignatureFailure> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Annotation {
+        signed_entry_timestamp: String,
+        payload: AnnotationPayload,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct AnnotationPayload {
+        body: String,
+        integrated_time: i64,
+        log_index: i64,
+        #[serde(rename = "logID")]
+        log_id: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        kind: String,
+        api_version: String,
+    }
+    let bad = |what: String| {
+        SignatureFailure::Tlog(sigstore_verify::TransparencyLogError::MalformedEntry(what))
+    };
+    let annotation = sig
+        .rekor_bundle
+        .as_deref()
+        .ok_or(SignatureFailure::TlogMissing)?;
+    let annotation: Annotation = serde_json::from_str(annotation)
+        .map_err(|e| bad(format!("dev.sigstore.cosign/bundle: {e}")))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = b64
+        .decode(&annotation.payload.body)
+        .map_err(|_| bad("the entry body is not base64".to_owned()))?;
+    let kind: Body = serde_json::from_slice(&body)
+        .map_err(|e| bad(format!("the entry body is not a Rekor entry: {e}")))?;
+    let log_id =
+        hex::decode(&annotation.payload.log_id).map_err(|_| bad("logID is not hex".to_owned()))?;
+    let material = match certificates {
+        Some(chain) => serde_json::json!({"x509CertificateChain": {"certificates": chain
+            .iter()
+            .map(|der| serde_json::json!({"rawBytes": b64.encode(der)}))
+            .collect::<Vec<_>>()}}),
+        None => serde_json::json!({"publicKey": {"hint": "cosign"}}),
+    };
+    let mut material = material;
+    material["tlogEntries"] = serde_json::json!([{
+        "logIndex": annotation.payload.log_index.to_string(),
+        "logId": {"keyId": b64.encode(log_id)},
+        "kindVersion": {"kind": kind.kind, "version": kind.api_version},
+        "integratedTime": annotation.payload.integrated_time.to_string(),
+        "inclusionPromise": {"signedEntryTimestamp": annotation.signed_entry_timestamp},
+        "canonicalizedBody": annotation.payload.body,
+    }]);
+    let bundle = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": material,
+        "messageSignature": {
+            "messageDigest": {
+                "algorithm": "SHA2_256",
+                "digest": b64.encode(Sha256::digest(&sig.payload)),
+            },
+            "signature": b64.encode(&sig.signature),
+        },
+    });
+    Bundle::from_json(&bundle.to_string()).map_err(|e| bad(e.to_string()))
 }
 
 /// Verifies a cosign simple-signing layer signed keyless: certificate, chain and Rekor bundle
@@ -369,12 +403,16 @@ pub(crate) fn verify_cosign_keyless_layer(
 ) -> Result<(SimpleSigning, KeylessVerified), SignatureFailure> {
     let leaf = sig.certificate()?;
     let chain = sig.chain()?;
-    let signed_at = verify_cosign_tlog(sig, Signer::Certificate(&leaf), trust, now)?;
-    trust.check_certificate(&leaf, &chain, signed_at)?;
-    trust.check_scts(&leaf, &chain)?;
-    leaf.public_key
-        .verify(&sig.payload, &sig.signature)
-        .map_err(|_| SignatureFailure::SignatureMismatch)?;
+    check_presented(&chain)?;
+    let certificates = std::iter::once(leaf.der.as_slice())
+        .chain(chain.iter().map(|c| c.der.as_slice()))
+        .collect();
+    let bundle = layer_bundle(sig, Some(certificates))?;
+    let result = trust
+        .verifier
+        .verify(sig.payload.as_ref(), &bundle, &trust.keyless_policy())
+        .map_err(failure)?;
+    let signed_at = logged_time(&result, now)?;
     let payload = check_payload(&sig.payload, subject, rule)?;
     Ok((
         payload,
@@ -385,24 +423,43 @@ pub(crate) fn verify_cosign_keyless_layer(
     ))
 }
 
+/// The integrated time a layer's log entry proves (a legacy layer has no timestamps).
+fn logged_time(result: &VerificationResult, now: UnixTime) -> Result<UnixTime, SignatureFailure> {
+    if result.integrated_time().is_none() {
+        return Err(SignatureFailure::NoLoggedTime);
+    }
+    proven_time(result, now)
+}
+
 /// Verifies the Rekor evidence of a cosign layer (the `dev.sigstore.cosign/bundle` annotation)
 /// and that the entry records this payload, signature and signer; returns the integrated time.
-/// Used for keys whose signatures must be logged, PKI signers timed by the log, and keyless.
+/// Used for keys whose signatures must be logged and PKI signers timed by the log (whose chain
+/// [`crate::pki`] checks at the time returned).
 pub fn verify_cosign_tlog(
     sig: &CosignSignature,
     signer: Signer<'_>,
     trust: &SigstoreTrust,
     now: UnixTime,
 ) -> Result<UnixTime, SignatureFailure> {
-    let annotation = sig
-        .rekor_bundle
-        .as_deref()
-        .ok_or(SignatureFailure::TlogMissing)?;
-    let entry = TlogEntry::from_cosign_bundle_annotation(annotation)?;
-    let signed_at = trust.verified_time(&entry, now)?;
-    let digest = Sha256::digest(&sig.payload);
-    check_body(&entry, &digest, &digest, &sig.signature, &signer)?;
-    Ok(signed_at)
+    let result = match signer {
+        Signer::Key(key) => {
+            let bundle = layer_bundle(sig, None)?;
+            let policy =
+                PublicKeyVerificationPolicy::new(DerPublicKey::new(key.spki_der().to_vec()));
+            trust
+                .verifier
+                .verify(sig.payload.as_ref(), &bundle, &policy)
+        }
+        Signer::Certificate(cert) => {
+            let bundle = layer_bundle(sig, Some(vec![cert.der.as_slice()]))?;
+            let policy = VerificationPolicy::any_identity().skip_certificate_chain();
+            trust
+                .verifier
+                .verify(sig.payload.as_ref(), &bundle, &policy)
+        }
+    }
+    .map_err(failure)?;
+    logged_time(&result, now)
 }
 
 /// How a bundle's signature is to be trusted.
@@ -429,7 +486,7 @@ pub enum BundleSigner<'a> {
 pub enum BundleVerified {
     /// By a configured key, with the log time when a log was required.
     Key {
-        /// The integrated time, when verified.
+        /// The earliest time the log or a timestamp authority vouches for, when verified.
         signed_at: Option<UnixTime>,
     },
     /// Keyless.
@@ -446,144 +503,179 @@ pub fn verify_bundle(
     signer: BundleSigner<'_>,
     now: UnixTime,
 ) -> Result<BundleVerified, SignatureFailure> {
-    let content = signed_content(bundle, artifact, subject)?;
     match signer {
         BundleSigner::Key { key, tlog } => {
-            if !matches!(
-                bundle.verification_material,
-                VerificationMaterial::PublicKey { .. }
-            ) {
-                return Err(SignatureFailure::MaterialMismatch {
-                    expected: "a public key",
-                    found: "a certificate",
-                });
-            }
-            key.verify(&content.message, &content.signature)
-                .map_err(|_| SignatureFailure::SignatureMismatch)?;
-            let signed_at = match tlog {
-                Some(trust) => trust
-                    .logged_times(bundle, &content, &Signer::Key(key), now)?
-                    .first()
-                    .copied(),
-                None => None,
-            };
-            Ok(BundleVerified::Key { signed_at })
+            verify_bundle_key(bundle, artifact, subject, key, tlog, now)
         }
         BundleSigner::Keyless { trust, identity } => {
-            let (leaf, presented) = match &bundle.verification_material {
-                VerificationMaterial::Certificate(der) => {
-                    (CertificateInfo::from_der(der)?, Vec::new())
-                }
-                VerificationMaterial::X509Chain(chain) => {
-                    if chain.len() > crate::cosign::MAX_CHAIN_CERTIFICATES {
-                        return Err(SignatureFailure::ChainTooLong(chain.len()));
-                    }
-                    let mut certs = chain
-                        .iter()
-                        .map(|d| CertificateInfo::from_der(d))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    if certs.is_empty() {
-                        return Err(SignatureFailure::NoCertificate);
-                    }
-                    let leaf = certs.remove(0);
-                    if certs.iter().any(|c| c.is_ca && c.subject == c.issuer) {
-                        return Err(SignatureFailure::PresentedRoot);
-                    }
-                    (leaf, certs)
-                }
-                VerificationMaterial::PublicKey { .. } => {
-                    return Err(SignatureFailure::MaterialMismatch {
-                        expected: "a Fulcio certificate",
-                        found: "a public key hint",
-                    });
-                }
-            };
-            let times = trust.logged_times(bundle, &content, &Signer::Certificate(&leaf), now)?;
-            // The certificate must have been valid at every time the evidence proves.
-            for at in &times {
-                trust.check_certificate(&leaf, &presented, *at)?;
-            }
-            let signed_at = times[0];
-            trust.check_scts(&leaf, &presented)?;
-            identity.check(&leaf)?;
-            leaf.public_key
-                .verify(&content.message, &content.signature)
-                .map_err(|_| SignatureFailure::SignatureMismatch)?;
-            Ok(BundleVerified::Keyless(Box::new(KeylessVerified {
-                certificate: leaf,
-                signed_at,
-            })))
+            let verified = verify_bundle_keyless(bundle, artifact, subject, trust, now)?;
+            identity.check(&verified.certificate)?;
+            Ok(BundleVerified::Keyless(Box::new(verified)))
         }
     }
 }
 
-/// What a bundle signs: the bytes the signature covers, the signature, and the digest the log
-/// records for them.
-struct SignedContent {
-    message: Vec<u8>,
-    signature: Vec<u8>,
-    logged_digest: Vec<u8>,
-}
-
-/// The bytes the bundle's signature covers, the signature, and the digest the log records.
-fn signed_content(
+fn verify_bundle_key(
     bundle: &SigstoreBundle,
     artifact: Option<&[u8]>,
     subject: &Digest,
-) -> Result<SignedContent, SignatureFailure> {
+    key: &PublicKey,
+    tlog: Option<&SigstoreTrust>,
+    now: UnixTime,
+) -> Result<BundleVerified, SignatureFailure> {
+    let inner = bundle.inner();
+    if !matches!(
+        inner.verification_material.content,
+        VerificationMaterialContent::PublicKey(_)
+    ) {
+        return Err(SignatureFailure::MaterialMismatch {
+            expected: "a public key",
+            found: "a certificate",
+        });
+    }
+    let target = signed_target(inner, artifact, subject)?;
+    let Some(trust) = tlog else {
+        // No log required: the signature alone, with sealgate's reading of the configured key
+        // (its RSA scheme included); entries and timestamps the bundle carries prove nothing
+        // this signer needs.
+        let (message, signature) = match &inner.content {
+            SignatureContent::MessageSignature(m) => (
+                artifact.ok_or(SignatureFailure::ArtifactRequired)?.to_vec(),
+                m.signature.as_bytes(),
+            ),
+            SignatureContent::DsseEnvelope(e) => (e.pae(), e.signature.sig.as_bytes()),
+            _ => {
+                return Err(SignatureFailure::Bundle(
+                    "unsupported bundle content".to_owned(),
+                ));
+            }
+        };
+        key.verify(&message, signature)
+            .map_err(|_| SignatureFailure::SignatureMismatch)?;
+        return Ok(BundleVerified::Key { signed_at: None });
+    };
+    if inner.verification_material.tlog_entries.is_empty() {
+        return Err(SignatureFailure::TlogMissing);
+    }
+    let result = trust
+        .verifier
+        .verify(
+            target,
+            inner,
+            &PublicKeyVerificationPolicy::new(DerPublicKey::new(key.spki_der().to_vec())),
+        )
+        .map_err(failure)?;
+    // sigstore-verify takes an inclusion proof alone as enough for a key; a signer whose
+    // signatures must be logged needs the time the log (SET) or a TSA vouches for.
+    Ok(BundleVerified::Key {
+        signed_at: Some(proven_time(&result, now)?),
+    })
+}
+
+/// Verifies a keyless bundle without the identity check: what does not depend on the signer.
+pub(crate) fn verify_bundle_keyless(
+    bundle: &SigstoreBundle,
+    artifact: Option<&[u8]>,
+    subject: &Digest,
+    trust: &SigstoreTrust,
+    now: UnixTime,
+) -> Result<KeylessVerified, SignatureFailure> {
+    let inner = bundle.inner();
+    let (leaf, presented) = match &inner.verification_material.content {
+        VerificationMaterialContent::Certificate(c) => (
+            CertificateInfo::from_der(c.raw_bytes.as_bytes())?,
+            Vec::new(),
+        ),
+        VerificationMaterialContent::X509CertificateChain { certificates } => {
+            if certificates.len() > crate::cosign::MAX_CHAIN_CERTIFICATES {
+                return Err(SignatureFailure::ChainTooLong(certificates.len()));
+            }
+            let mut certs = certificates
+                .iter()
+                .map(|c| CertificateInfo::from_der(c.raw_bytes.as_bytes()))
+                .collect::<Result<Vec<_>, _>>()?;
+            if certs.is_empty() {
+                return Err(SignatureFailure::NoCertificate);
+            }
+            let leaf = certs.remove(0);
+            if certs.iter().any(|c| c.is_ca && c.subject == c.issuer) {
+                return Err(SignatureFailure::PresentedRoot);
+            }
+            (leaf, certs)
+        }
+        _ => {
+            return Err(SignatureFailure::MaterialMismatch {
+                expected: "a Fulcio certificate",
+                found: "a public key hint",
+            });
+        }
+    };
+    check_presented(&presented)?;
+    let target = signed_target(inner, artifact, subject)?;
+    let result = trust
+        .verifier
+        .verify(target, inner, &trust.keyless_policy())
+        .map_err(failure)?;
+    Ok(KeylessVerified {
+        certificate: leaf,
+        signed_at: proven_time(&result, now)?,
+    })
+}
+
+/// What the bundle's signature must cover, after sealgate's own binding checks: the image
+/// manifest's bytes for a message signature (whose digest must be the subject), the subject
+/// digest for an in-toto statement (which must name it).
+fn signed_target<'a>(
+    bundle: &Bundle,
+    artifact: Option<&'a [u8]>,
+    subject: &Digest,
+) -> Result<Artifact<'a>, SignatureFailure> {
     if subject.algorithm() != DigestAlgorithm::Sha256 {
         return Err(SignatureFailure::Bundle(
             "only sha256 subjects are supported".to_owned(),
         ));
     }
-    let subject_hex = subject.hex();
     match &bundle.content {
-        BundleContent::MessageSignature {
-            digest_algorithm,
-            digest,
-            signature,
-        } => {
+        SignatureContent::MessageSignature(m) => {
             let artifact = artifact.ok_or(SignatureFailure::ArtifactRequired)?;
             let actual = Sha256::digest(artifact);
-            if hex::encode(actual) != subject_hex {
+            if hex::encode(actual) != subject.hex() {
                 return Err(SignatureFailure::DigestMismatch {
                     signed: format!("sha256:{}", hex::encode(actual)),
                     subject: subject.to_string(),
                 });
             }
-            if *digest_algorithm != HashAlgorithm::Sha256 || digest.as_slice() != actual.as_slice()
+            // The digest the bundle declares (and the log records) must be the image's, too.
+            if let Some(declared) = &m.message_digest
+                && (declared.algorithm != HashAlgorithm::Sha2256
+                    || declared.digest.as_bytes() != actual.as_slice())
             {
                 return Err(SignatureFailure::DigestMismatch {
-                    signed: format!("{}:{}", digest_algorithm.as_str(), hex::encode(digest)),
+                    signed: format!(
+                        "{:?}:{}",
+                        declared.algorithm,
+                        hex::encode(declared.digest.as_bytes())
+                    ),
                     subject: subject.to_string(),
                 });
             }
-            Ok(SignedContent {
-                message: artifact.to_vec(),
-                signature: signature.clone(),
-                logged_digest: actual.to_vec(),
-            })
+            Ok(Artifact::from(artifact))
         }
-        BundleContent::Dsse(envelope) => {
+        SignatureContent::DsseEnvelope(envelope) => {
             if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
                 return Err(SignatureFailure::Statement(format!(
                     "payload type {:?}, expected {IN_TOTO_PAYLOAD_TYPE}",
                     envelope.payload_type
                 )));
             }
-            let [signature] = envelope.signatures.as_slice() else {
-                return Err(SignatureFailure::Statement(format!(
-                    "{} signatures; exactly one is expected",
-                    envelope.signatures.len()
-                )));
-            };
-            check_statement(&envelope.payload, subject_hex)?;
-            Ok(SignedContent {
-                message: envelope.pae(),
-                signature: signature.sig.clone(),
-                logged_digest: Sha256::digest(&envelope.payload).to_vec(),
-            })
+            check_statement(envelope.payload.as_bytes(), subject.hex())?;
+            let digest = Sha256Hash::from_hex(subject.hex())
+                .map_err(|e| SignatureFailure::Bundle(e.to_string()))?;
+            Ok(Artifact::from(digest))
         }
+        _ => Err(SignatureFailure::Bundle(
+            "unsupported bundle content".to_owned(),
+        )),
     }
 }
 

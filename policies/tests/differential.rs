@@ -12,7 +12,6 @@ use sealgate_policies::glob::Glob;
 use sealgate_policies::oci::{Digest, DigestAlgorithm};
 use sealgate_policies::sigstore::{BundleSigner, KeylessIdentity, SigstoreTrust, verify_bundle};
 use sealgate_policies::time::UnixTime;
-use sealgate_policies::trusted_root::TrustedRoot;
 use serde_json::Value;
 use sha2::Digest as _;
 use sigstore_verify::types::{Artifact, Bundle, DerPublicKey, Sha256Hash};
@@ -151,8 +150,7 @@ fn cases() -> Vec<Case> {
 
 fn sealgate_admits(case: &Case, bundle: &[u8]) -> Result<(), String> {
     let bundle = SigstoreBundle::from_json(bundle).map_err(|e| e.to_string())?;
-    let root = TrustedRoot::from_json(&case.trusted_root).map_err(|e| e.to_string())?;
-    let trust = SigstoreTrust::new(root).map_err(|e| e.to_string())?;
+    let trust = SigstoreTrust::from_json(&case.trusted_root).map_err(|e| e.to_string())?;
     let key;
     let identity;
     let signer = match (&case.key, &case.identity) {

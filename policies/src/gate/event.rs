@@ -222,15 +222,19 @@ impl ReasonCode {
                 ChainError::CrlExpired { .. } => Self::CrlExpired,
                 _ => Self::UntrustedChain,
             },
-            SignatureFailure::CaNotValidAt { .. } => Self::UntrustedChain,
+            SignatureFailure::CaNotValidAt { .. } | SignatureFailure::Fulcio(_) => {
+                Self::UntrustedChain
+            }
             SignatureFailure::Identity(_) => Self::IdentityMismatch,
             SignatureFailure::DigestMismatch { .. }
             | SignatureFailure::ReferenceMismatch { .. } => Self::WrongSubject,
             SignatureFailure::TlogMissing
             | SignatureFailure::Tlog(_)
-            | SignatureFailure::TlogBodyMismatch { .. }
+            | SignatureFailure::NoLoggedTime
             | SignatureFailure::Sct(_) => Self::Transparency,
-            SignatureFailure::Timestamp(_) => Self::Timestamp,
+            SignatureFailure::Timestamp(_) | SignatureFailure::SignedAfter { .. } => {
+                Self::Timestamp
+            }
             _ => return None,
         })
     }
