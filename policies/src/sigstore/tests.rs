@@ -509,3 +509,275 @@ fn rekor_v2_entries_take_their_time_from_rfc3161_timestamps() {
         SignatureFailure::Timestamp(sigstore_verify::TimestampError::Invalid(_))
     ));
 }
+
+// --- A Fulcio and a Rekor of the test's own making --------------------------------------------
+
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+
+/// A CA made in the test: its certificate and the handle that signs with its key.
+struct TestCa {
+    der: Vec<u8>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+fn test_ca(cn: &str, parent: Option<&TestCa>, usages: Vec<rcgen::KeyUsagePurpose>) -> TestCa {
+    let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = usages;
+    // As Fulcio's intermediates do; webpki requires the EKU of the path on intermediates.
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = match parent {
+        Some(p) => params.signed_by(&key, &p.issuer).unwrap(),
+        None => params.self_signed(&key).unwrap(),
+    };
+    TestCa {
+        der: cert.der().to_vec(),
+        issuer: rcgen::Issuer::new(params, key),
+    }
+}
+
+fn ca_usages() -> Vec<rcgen::KeyUsagePurpose> {
+    vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ]
+}
+
+fn signing_only() -> Vec<rcgen::KeyUsagePurpose> {
+    vec![rcgen::KeyUsagePurpose::DigitalSignature]
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn pem(der: &[u8]) -> String {
+    let body = b64(der)
+        .as_bytes()
+        .chunks(64)
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n")
+}
+
+fn ecdsa(key: &rcgen::KeyPair) -> EcdsaKeyPair {
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der()).unwrap()
+}
+
+fn sign(key: &EcdsaKeyPair, message: &[u8]) -> Vec<u8> {
+    key.sign(&aws_lc_rs::rand::SystemRandom::new(), message)
+        .unwrap()
+        .as_ref()
+        .to_vec()
+}
+
+/// A transparency log: its key signs inclusion promises.
+struct TestLog {
+    key: EcdsaKeyPair,
+    spki: Vec<u8>,
+}
+
+impl TestLog {
+    fn new() -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        Self {
+            spki: rcgen::PublicKeyData::subject_public_key_info(&key),
+            key: ecdsa(&key),
+        }
+    }
+
+    fn id(&self) -> Vec<u8> {
+        Sha256::digest(&self.spki).to_vec()
+    }
+
+    /// A trusted root with this log and one Fulcio CA per (chain, window).
+    fn root(&self, cas: &[(&[&TestCa], &str, Option<&str>)]) -> SigstoreTrust {
+        let authorities: Vec<_> = cas
+            .iter()
+            .map(|(chain, start, end)| {
+                let mut valid_for = serde_json::json!({ "start": start });
+                if let Some(end) = end {
+                    valid_for["end"] = serde_json::json!(end);
+                }
+                serde_json::json!({
+                    "subject": {"organization": "test", "commonName": "test"},
+                    "uri": "https://fulcio.test",
+                    "certChain": {"certificates": chain
+                        .iter()
+                        .map(|c| serde_json::json!({"rawBytes": b64(&c.der)}))
+                        .collect::<Vec<_>>()},
+                    "validFor": valid_for,
+                })
+            })
+            .collect();
+        let root = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": [{
+                "baseUrl": "https://rekor.test",
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": b64(&self.spki),
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    "validFor": {"start": "2020-01-01T00:00:00Z"},
+                },
+                "logId": {"keyId": b64(&self.id())},
+            }],
+            "certificateAuthorities": authorities,
+            "ctlogs": [],
+            "timestampAuthorities": [],
+        });
+        SigstoreTrust::from_json(root.to_string().as_bytes()).unwrap()
+    }
+
+    /// A keyless cosign layer over `test/app@subject`, signed by a fresh leaf that `ca` issues,
+    /// `chain` presented in the chain annotation, logged at 2026-01-01.
+    fn keyless_layer(&self, ca: &TestCa, chain: &[&TestCa]) -> (CosignSignature, Subject) {
+        let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+        params.subject_alt_names = vec![rcgen::SanType::Rfc822Name(
+            "ci@example.com".try_into().unwrap(),
+        )];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = params.signed_by(&key, &ca.issuer).unwrap().der().to_vec();
+        let subject = Subject {
+            repository: "test/app".parse().unwrap(),
+            digest: sha256(b"manifest"),
+            tag: None,
+        };
+        let payload = serde_json::json!({"critical": {
+            "identity": {"docker-reference": "registry.test/test/app"},
+            "image": {"docker-manifest-digest": subject.digest.to_string()},
+            "type": "cosign container image signature"}, "optional": null})
+        .to_string();
+        let signature = sign(&ecdsa(&key), payload.as_bytes());
+        let body = serde_json::json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+            "data": {"hash": {"algorithm": "sha256",
+                "value": hex::encode(Sha256::digest(payload.as_bytes()))}},
+            "signature": {"content": b64(&signature),
+                "publicKey": {"content": b64(pem(&leaf).as_bytes())}}}})
+        .to_string();
+        let integrated_time = 1_767_225_600_u64;
+        // The inclusion promise signs the canonical JSON of the entry (keys sorted).
+        let promised = format!(
+            r#"{{"body":"{}","integratedTime":{integrated_time},"logID":"{}","logIndex":7}}"#,
+            b64(body.as_bytes()),
+            hex::encode(self.id())
+        );
+        let set = sign(&self.key, promised.as_bytes());
+        let annotations = BTreeMap::from([
+            (
+                crate::cosign::ANNOTATION_SIGNATURE.to_owned(),
+                b64(&signature),
+            ),
+            (crate::cosign::ANNOTATION_CERTIFICATE.to_owned(), pem(&leaf)),
+            (
+                crate::cosign::ANNOTATION_CHAIN.to_owned(),
+                chain.iter().map(|c| pem(&c.der)).collect::<String>(),
+            ),
+            (
+                crate::cosign::ANNOTATION_BUNDLE.to_owned(),
+                serde_json::json!({"SignedEntryTimestamp": b64(&set), "Payload": {
+                    "body": b64(body.as_bytes()), "integratedTime": integrated_time,
+                    "logIndex": 7, "logID": hex::encode(self.id())}})
+                .to_string(),
+            ),
+        ]);
+        let layer = CosignSignature::from_layer(
+            SIMPLE_SIGNING_MEDIA_TYPE,
+            payload.into_bytes(),
+            &annotations,
+        )
+        .unwrap();
+        (layer, subject)
+    }
+}
+
+fn verify_layer(
+    trust: &SigstoreTrust,
+    (layer, subject): &(CosignSignature, Subject),
+) -> Result<KeylessVerified, SignatureFailure> {
+    verify_cosign_keyless_layer(layer, trust, NOW, subject, &ReferenceRule::default())
+        .map(|(_, verified)| verified)
+}
+
+#[test]
+fn a_synthetic_keyless_layer_verifies_so_the_refusals_below_mean_something() {
+    let log = TestLog::new();
+    let root = test_ca("root", None, ca_usages());
+    let intermediate = test_ca("fulcio intermediate", Some(&root), ca_usages());
+    let trust = log.root(&[(&[&intermediate, &root], "2020-01-01T00:00:00Z", None)]);
+    let verified = verify_layer(&trust, &log.keyless_layer(&intermediate, &[])).unwrap();
+    assert_eq!(verified.signed_at, UnixTime(1_767_225_600));
+    // Another log's promise is not this log's.
+    let other = TestLog::new();
+    assert!(matches!(
+        verify_layer(&trust, &other.keyless_layer(&intermediate, &[])),
+        Err(SignatureFailure::Tlog(_))
+    ));
+}
+
+#[test]
+fn a_fulcio_window_belongs_to_the_ca_that_verified_the_path_not_to_a_name() {
+    let log = TestLog::new();
+    let retired_root = test_ca("retired root", None, ca_usages());
+    let current_root = test_ca("current root", None, ca_usages());
+    let current = test_ca("fulcio intermediate", Some(&current_root), ca_usages());
+    // Made by the retired root, named like the current intermediate.
+    let lookalike = test_ca("fulcio intermediate", Some(&retired_root), ca_usages());
+    let trust = log.root(&[
+        (
+            &[&retired_root],
+            "2020-01-01T00:00:00Z",
+            Some("2021-01-01T00:00:00Z"),
+        ),
+        (&[&current, &current_root], "2020-01-01T00:00:00Z", None),
+    ]);
+    assert!(verify_layer(&trust, &log.keyless_layer(&current, &[])).is_ok());
+    let forged = verify_layer(&trust, &log.keyless_layer(&lookalike, &[&lookalike]));
+    assert!(
+        matches!(
+            forged,
+            Err(SignatureFailure::CaNotValidAt { .. } | SignatureFailure::Fulcio(_))
+        ),
+        "{forged:?}"
+    );
+}
+
+#[test]
+fn fulcio_cas_without_key_cert_sign_issue_nothing() {
+    let log = TestLog::new();
+    let root = test_ca("root", None, ca_usages());
+    // In the trusted root: left out at load, with a warning, and what it issues is refused.
+    let bad = test_ca("fulcio intermediate", Some(&root), signing_only());
+    let trust = log.root(&[(&[&bad, &root], "2020-01-01T00:00:00Z", None)]);
+    assert!(trust.certificate_authorities().is_empty());
+    assert!(
+        trust.warnings()[0].contains("keyCertSign"),
+        "{:?}",
+        trust.warnings()
+    );
+    assert!(verify_layer(&trust, &log.keyless_layer(&bad, &[])).is_err());
+    // Presented with the signature, issued by a trusted root: refused on the path.
+    let trust = log.root(&[(&[&root], "2020-01-01T00:00:00Z", None)]);
+    let presented = test_ca("presented intermediate", Some(&root), signing_only());
+    assert!(matches!(
+        verify_layer(&trust, &log.keyless_layer(&presented, &[&presented])),
+        Err(SignatureFailure::Chain(
+            crate::pki::ChainError::NoCertSign { .. }
+        ))
+    ));
+    // The same, allowed to sign certificates: admitted.
+    let good = test_ca("presented intermediate", Some(&root), ca_usages());
+    let admitted = verify_layer(&trust, &log.keyless_layer(&good, &[&good]));
+    assert!(admitted.is_ok(), "{admitted:?}");
+}
