@@ -11,7 +11,7 @@ use crate::crypto::Fingerprint;
 use crate::oci::Digest;
 use crate::policy::{Policy, Revocation, Scope, SignerKind};
 use crate::sigstore::{
-    BundleSigner, BundleVerified, KeylessVerified, Signer as LoggedSigner, verify_bundle,
+    BundleSigner, KeylessVerified, Signer as LoggedSigner, verify_bundle, verify_bundle_keyless,
     verify_cosign_keyless_layer, verify_cosign_tlog,
 };
 use crate::time::UnixTime;
@@ -519,8 +519,9 @@ fn distinct_signers(signers: &[String], verified: Vec<Satisfied>) -> Vec<Satisfi
         .collect()
 }
 
-/// What one decision verified already: the signer-independent part of a keyless layer, by
-/// (evidence index, trusted root). Several keyless signers of one trusted root (overlapping
+/// What one decision verified already: the signer-independent part of a keyless layer or
+/// bundle, by (evidence index, trusted root): each certificate, log entry and signature is
+/// verified once per decision. Several keyless signers of one trusted root (overlapping
 /// identity globs) then cost one chain, log and signature check per layer, not one each.
 #[derive(Default)]
 struct Memo {
@@ -653,19 +654,19 @@ fn check(
                 bundle, artifact, ..
             },
         ) => {
-            let signer = BundleSigner::Keyless { trust, identity };
-            match verify_bundle(bundle, artifact.as_deref(), &subject.digest, signer, now)? {
-                BundleVerified::Keyless(verified) => {
-                    key_revoked(&verified.certificate.public_key)?;
-                    cert_revoked(&mut std::iter::once(&verified.certificate))?;
-                    Ok(certificate_identity(&verified.certificate))
-                }
-                BundleVerified::Key { .. } => Err(SignatureFailure::MaterialMismatch {
-                    expected: "a Fulcio certificate",
-                    found: "a public key",
-                }
-                .into()),
-            }
+            let verified = memo
+                .keyless
+                .entry((index, std::sync::Arc::as_ptr(trust) as usize))
+                .or_insert_with(|| {
+                    verify_bundle_keyless(bundle, artifact.as_deref(), &subject.digest, trust, now)
+                })
+                .clone()?;
+            identity
+                .check(&verified.certificate)
+                .map_err(SignatureFailure::from)?;
+            key_revoked(&verified.certificate.public_key)?;
+            cert_revoked(&mut std::iter::once(&verified.certificate))?;
+            Ok(certificate_identity(&verified.certificate))
         }
         (SignerKind::Pki { .. }, Evidence::Bundle { .. }) => {
             Err(SignatureFailure::MaterialMismatch {
