@@ -110,6 +110,7 @@ fn scope(mode: Mode, unsigned: UnsignedPush, mutable: &[&str]) -> Scope {
         gate_blobs: false,
         follow_drift: false,
         reference: Default::default(),
+        signature_predicates: crate::statement::SignaturePredicates::cosign(),
     }
 }
 
