@@ -115,7 +115,7 @@ pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 /// Pushes `bundle` the way cosign v3 stores it: a referrer of the image (`image_digest`,
 /// `image_len` bytes) with the bundle as its one layer, annotated with `predicate_type` (an
-/// unsigned hint). Returns the reply to the manifest PUT (by the referrer's digest).
+/// unsigned hint). Returns the referrer's digest and size, and the reply to its PUT (by digest).
 pub async fn push_bundle_referrer(
     base_url: &str,
     name: &str,
@@ -123,7 +123,7 @@ pub async fn push_bundle_referrer(
     image_len: usize,
     bundle: &[u8],
     predicate_type: &str,
-) -> Reply {
+) -> (String, usize, Reply) {
     let config_digest = push_blob(base_url, name, b"{}").await;
     let bundle_digest = push_blob(base_url, name, bundle).await;
     let body = Bytes::from(
@@ -139,7 +139,8 @@ pub async fn push_bundle_referrer(
         .expect("JSON"),
     );
     let digest = crate::sha256_digest(&body);
-    crate::oci::put_manifest(base_url, name, &digest, &body).await
+    let reply = crate::oci::put_manifest(base_url, name, &digest, &body).await;
+    (digest, body.len(), reply)
 }
 
 /// One simple-signing layer.

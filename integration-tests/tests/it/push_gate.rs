@@ -680,7 +680,7 @@ async fn r14_an_attestation_referrer_is_not_the_images_signature() {
     let provenance = ci.dsse_bundle(SLSA, &digest);
     // Provenance by the trusted key, annotated truthfully or as a signature: not a signature.
     for annotation in [SLSA, SIGN] {
-        let reply = push_bundle_referrer(
+        let (_, _, reply) = push_bundle_referrer(
             &base,
             name,
             &digest,
@@ -702,7 +702,8 @@ async fn r14_an_attestation_referrer_is_not_the_images_signature() {
     assert_eq!(tagged.status, StatusCode::FORBIDDEN, "{}", tagged.text());
     // The image signature, by the same key: admitted.
     let signature = ci.dsse_bundle(SIGN, &digest);
-    let reply = push_bundle_referrer(&base, name, &digest, manifest.len(), &signature, SIGN).await;
+    let (_, _, reply) =
+        push_bundle_referrer(&base, name, &digest, manifest.len(), &signature, SIGN).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     let tagged = oci::put_manifest(&base, name, "v1", &manifest).await;
     assert_eq!(tagged.status, StatusCode::CREATED, "{}", tagged.text());
