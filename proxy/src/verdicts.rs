@@ -251,11 +251,11 @@ struct Discovered {
 /// (attestations) are not fetched, so they cannot crowd signatures out of the first
 /// [`MAX_DISCOVERED_REFERRERS`]; the annotation is unsigned, so it only ever skips: what is
 /// fetched is judged by its signed statement. Manifests that are not signatures of `digest` are
-/// skipped; a signature whose blobs are
-/// missing or too large is skipped too (it cannot be verified, and it is not sealgate's to
-/// repair). Everything read (manifests and blobs) comes out of one [`MAX_DISCOVERY_BYTES`]
-/// budget, each manifest's blobs out of at most [`MAX_SIGNATURE_BYTES`] of it, and manifests are
-/// examined one at a time, so a hostile upstream cannot make a pull hold more.
+/// skipped; a signature whose blobs are missing or too large is skipped too (it cannot be
+/// verified, and it is not sealgate's to repair). Everything read (manifests and blobs) comes
+/// out of one [`MAX_DISCOVERY_BYTES`] budget, each manifest's blobs out of at most
+/// [`MAX_SIGNATURE_BYTES`] of it, and manifests are examined one at a time, so a hostile
+/// upstream cannot make a pull hold more.
 async fn discover(
     source: &Source<'_>,
     digest: &Digest,
@@ -335,9 +335,6 @@ async fn discover(
     Ok(out)
 }
 
-/// A signature manifest (`.sig` tag or referrer digest) read within what is left of `budget`;
-/// `None` when the upstream does not have it or it does not fit. A manifest fetched by digest
-/// must hash to it.
 /// Annotation cosign v3 puts on a bundle referrer: its statement's predicateType (unsigned).
 const PREDICATE_TYPE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
 
@@ -354,6 +351,9 @@ fn annotated_attestation(referrer: &Descriptor, predicates: &SignaturePredicates
         .is_some_and(|p| !accepted.contains(p))
 }
 
+/// A signature manifest (`.sig` tag or referrer digest) read within what is left of `budget`;
+/// `None` when the upstream does not have it or it does not fit. A manifest fetched by digest
+/// must hash to it.
 async fn discovered_manifest(
     source: &Source<'_>,
     reference: &str,

@@ -302,13 +302,12 @@ fn policy(args: &VerifyArgs) -> Result<Policy, UsageError> {
         })
     };
     let mut policy = Policy::build(&trust, &raw_policy, &mut load, 0).map_err(|e| {
-        if e.key
-            .starts_with("policy.default.signature_predicate_types")
+        match e
+            .key
+            .strip_prefix("policy.default.signature_predicate_types")
         {
-            let at = &e.key["policy.default.signature_predicate_types".len()..];
-            usage(format!("--predicate-type{at}: {}", e.message))
-        } else {
-            usage(e.to_string())
+            Some(at) => usage(format!("--predicate-type{at}: {}", e.message)),
+            None => usage(e.to_string()),
         }
     })?;
     // Without --predicate-type, any statement counts: the flags name signers, not a scope.
