@@ -239,6 +239,11 @@ pub struct RawScope {
     /// were signed as `signed_prefix` + the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remap: Option<RawRemap>,
+    /// The in-toto `predicateType`s of a DSSE statement that make it an image signature here;
+    /// statements with any other predicate are attestations and admit nothing. cosign v3 signs
+    /// images with `https://sigstore.dev/cosign/sign/v1`, the default.
+    #[serde(default = "cosign_sign_predicate")]
+    pub signature_predicate_types: Vec<String>,
 }
 
 impl Default for RawScope {
@@ -255,6 +260,7 @@ impl Default for RawScope {
             gate_blobs: false,
             follow_drift: false,
             remap: None,
+            signature_predicate_types: cosign_sign_predicate(),
         }
     }
 }
@@ -267,6 +273,10 @@ pub struct RawRemap {
     pub prefix: String,
     /// Prefix it was signed under.
     pub signed_prefix: String,
+}
+
+fn cosign_sign_predicate() -> Vec<String> {
+    vec![crate::statement::COSIGN_SIGN_PREDICATE.to_owned()]
 }
 
 fn yes() -> bool {

@@ -15,6 +15,7 @@
 //! - [`trusted_root`]: sigstore `trusted_root.json`; [`tlog`]: Rekor entries (SET, inclusion
 //!   proofs, checkpoints, bodies) verified offline; [`bundle`]: sigstore bundles parsed.
 //! - [`sigstore`]: keyless (Fulcio + Rekor) and sigstore bundle verification.
+//! - [`statement`]: which in-toto statements count as image signatures (by `predicateType`).
 //! - [`sct`]: embedded CT SCTs of Fulcio certificates, verified against the trusted root's CT logs.
 //! - [`timestamp`]: RFC 3161 timestamps verified against the trusted root's TSAs.
 //! - [`glob`]: repository and identity patterns.
@@ -32,6 +33,7 @@ pub mod oci;
 pub mod pki;
 pub mod policy;
 pub mod sigstore;
+pub mod statement;
 pub mod time;
 pub mod verdict;
 pub mod x509;

@@ -18,6 +18,7 @@ use crate::identity::IdentityConstraints;
 use crate::oci::{RepoName, Tag};
 use crate::pki::CaBundle;
 use crate::sigstore::{KeylessIdentity, SigstoreTrust};
+use crate::statement::SignaturePredicates;
 use crate::time::UnixTime;
 
 /// Trust material or policy that cannot be used, naming the key (and file) at fault.
@@ -193,6 +194,8 @@ pub struct Scope {
     pub follow_drift: bool,
     /// How payload references are matched.
     pub reference: ReferenceRule,
+    /// Which DSSE statements count as image signatures (by `predicateType`).
+    pub signature_predicates: SignaturePredicates,
 }
 
 impl Scope {
@@ -470,6 +473,19 @@ impl Policy {
         self.generation
     }
 
+    /// Makes every scope accept DSSE statements of `predicates` as image signatures, whatever
+    /// the configuration said: `sealgate verify`'s trust flags, which build no scopes from a
+    /// file, accept any statement unless `--predicate-type` is given.
+    pub fn set_signature_predicates(&mut self, predicates: &SignaturePredicates) {
+        for scope in self
+            .scopes
+            .iter_mut()
+            .chain(std::iter::once(&mut self.default))
+        {
+            scope.signature_predicates = predicates.clone();
+        }
+    }
+
     /// Sets a new generation (after a revocation changed trust).
     pub fn set_generation(&mut self, generation: u64) {
         self.generation = generation;
@@ -603,6 +619,10 @@ fn scope(
             "must be greater than zero",
         ));
     }
+    let signature_predicates = signature_predicates(
+        &format!("{key}.signature_predicate_types"),
+        &raw.signature_predicate_types,
+    )?;
     Ok(Scope {
         repositories,
         mode: raw.mode,
@@ -620,7 +640,55 @@ fn scope(
                 .as_ref()
                 .map(|r| (r.prefix.clone(), r.signed_prefix.clone())),
         },
+        signature_predicates,
     })
+}
+
+/// A scope's `signature_predicate_types`: at least one, each an absolute URI (compared exactly,
+/// as cosign does), none twice.
+fn signature_predicates(key: &str, raw: &[String]) -> Result<SignaturePredicates, PolicyError> {
+    if raw.is_empty() {
+        return Err(error(
+            key,
+            format_args!(
+                "an empty list admits no DSSE statement as a signature; list at least one \
+                 predicateType (cosign v3 image signatures: {:?})",
+                crate::statement::COSIGN_SIGN_PREDICATE
+            ),
+        ));
+    }
+    for (i, uri) in raw.iter().enumerate() {
+        if !is_absolute_uri(uri) {
+            return Err(error(
+                format!("{key}[{i}]"),
+                format_args!(
+                    "{uri:?} is not an absolute URI (a predicateType such as \
+                     \"https://slsa.dev/provenance/v1\")"
+                ),
+            ));
+        }
+        if raw[..i].contains(uri) {
+            return Err(error(
+                format!("{key}[{i}]"),
+                format_args!("{uri:?} is listed twice"),
+            ));
+        }
+    }
+    Ok(SignaturePredicates::Only(raw.to_vec()))
+}
+
+/// RFC 3986 `absolute-URI`, loosely: a scheme, a colon, then something, with no whitespace or
+/// control characters (which no predicateType has and which would hide in messages).
+fn is_absolute_uri(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return false;
+    };
+    let mut scheme_chars = scheme.chars();
+    scheme_chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme_chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && uri.len() <= 2048
+        && !uri.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::sigstore::{
     BundleSigner, KeylessVerified, Signer as LoggedSigner, verify_bundle, verify_bundle_keyless,
     verify_cosign_keyless_layer, verify_cosign_tlog,
 };
+use crate::statement::{StatementRefusal, check_bundle};
 use crate::time::UnixTime;
 use crate::x509::CertificateInfo;
 
@@ -183,6 +184,10 @@ pub enum FailureReason {
     /// The scope names a signer the policy does not define (a configuration race).
     #[error("signer {0:?} is not defined")]
     UnknownSigner(String),
+    /// A DSSE statement that is not an image signature in this scope (an attestation, by its
+    /// `predicateType`), or whose predicate cannot be read unambiguously.
+    #[error(transparent)]
+    Statement(#[from] StatementRefusal),
 }
 
 /// A failed (evidence, signer) pair.
@@ -369,16 +374,30 @@ pub fn evaluate(
     for (index, ev) in evidence.iter().enumerate().take(MAX_EVIDENCE) {
         let mut this_failures = Vec::new();
         let mut any = false;
+        // What a statement is does not depend on the signer: an attestation is refused for
+        // every signer, before any signature is checked.
+        let statement = match ev {
+            Evidence::Bundle { bundle, .. } => {
+                check_bundle(bundle, &scope.signature_predicates, scope.label())
+            }
+            Evidence::Cosign { .. } | Evidence::Unusable { .. } => Ok(()),
+        };
         for name in &scope.signers {
-            match check(
-                policy,
-                name,
-                (index, ev),
-                subject,
-                &scope.reference,
-                now,
-                &mut memo,
-            ) {
+            let checked = statement
+                .clone()
+                .map_err(FailureReason::from)
+                .and_then(|()| {
+                    check(
+                        policy,
+                        name,
+                        (index, ev),
+                        subject,
+                        &scope.reference,
+                        now,
+                        &mut memo,
+                    )
+                });
+            match checked {
                 Ok(identity) => {
                     any = true;
                     verified.push(Satisfied {

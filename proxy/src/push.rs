@@ -859,6 +859,7 @@ mod tests {
             C::NoSigners,
             C::NotEnoughSigners,
             C::InvalidSignature,
+            C::Attestation,
             C::Revoked,
             C::Expired,
             C::NotYetValid,

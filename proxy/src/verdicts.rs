@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use http::header;
+use oci_spec::image::Descriptor;
 use sealgate_policies::cosign::Subject;
 use sealgate_policies::oci::{Digest, Tag};
 use sealgate_policies::policy::Policy;
+use sealgate_policies::statement::SignaturePredicates;
 use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Evidence, Verdict, evaluate};
 use sealgate_storage::{ManifestKind, SignatureRecord, SignedSubject};
@@ -91,7 +93,8 @@ async fn compute(
             .iter()
             .map(|r| (r.signature_manifest.clone(), r.layer_index as usize))
             .collect();
-        let discovered = discover(source, digest, observed, &known).await?;
+        let predicates = &policy.scope_for(source.name).signature_predicates;
+        let discovered = discover(source, digest, observed, &known, predicates).await?;
         if !discovered.found.is_empty() {
             let stored = evidence.len();
             let found = &discovered.found;
@@ -244,16 +247,21 @@ struct Discovered {
 
 /// Signature layers the upstream holds for `digest` (other than the `known` ones): its cosign
 /// `.sig` tag and its signature referrers (the upstream's referrers API, or the fallback tag).
-/// Manifests that are not signatures of `digest` are skipped; a signature whose blobs are
-/// missing or too large is skipped too (it cannot be verified, and it is not sealgate's to
-/// repair). Everything read (manifests and blobs) comes out of one [`MAX_DISCOVERY_BYTES`]
-/// budget, each manifest's blobs out of at most [`MAX_SIGNATURE_BYTES`] of it, and manifests are
-/// examined one at a time, so a hostile upstream cannot make a pull hold more.
+/// Referrers annotated as bundles of a statement `predicates` does not take as a signature
+/// (attestations) are not fetched, so they cannot crowd signatures out of the first
+/// [`MAX_DISCOVERED_REFERRERS`]; the annotation is unsigned, so it only ever skips: what is
+/// fetched is judged by its signed statement. Manifests that are not signatures of `digest` are
+/// skipped; a signature whose blobs are missing or too large is skipped too (it cannot be
+/// verified, and it is not sealgate's to repair). Everything read (manifests and blobs) comes
+/// out of one [`MAX_DISCOVERY_BYTES`] budget, each manifest's blobs out of at most
+/// [`MAX_SIGNATURE_BYTES`] of it, and manifests are examined one at a time, so a hostile
+/// upstream cannot make a pull hold more.
 async fn discover(
     source: &Source<'_>,
     digest: &Digest,
     observed: UnixTime,
     known: &[(Digest, usize)],
+    predicates: &SignaturePredicates,
 ) -> Result<Discovered, ProxyError> {
     let mut budget = Budget::new(MAX_DISCOVERY_BYTES);
     let mut references = vec![format!("sha256-{}.sig", digest.hex())];
@@ -268,6 +276,7 @@ async fn discover(
                         .any(|p| t.as_ref().starts_with(p))
                 })
             })
+            .filter(|d| !annotated_attestation(d, predicates))
             .take(MAX_DISCOVERED_REFERRERS)
             .filter_map(|d| d.digest().as_ref().parse::<Digest>().ok())
             .map(|d| d.to_string()),
@@ -324,6 +333,22 @@ async fn discover(
         }
     }
     Ok(out)
+}
+
+/// Annotation cosign v3 puts on a bundle referrer: its statement's predicateType (unsigned).
+const PREDICATE_TYPE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
+
+/// Whether a referrer says it is a bundle of a statement `predicates` does not take as a
+/// signature. Only for skipping: it admits nothing.
+fn annotated_attestation(referrer: &Descriptor, predicates: &SignaturePredicates) -> bool {
+    let SignaturePredicates::Only(accepted) = predicates else {
+        return false;
+    };
+    referrer
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(PREDICATE_TYPE_ANNOTATION))
+        .is_some_and(|p| !accepted.contains(p))
 }
 
 /// A signature manifest (`.sig` tag or referrer digest) read within what is left of `budget`;

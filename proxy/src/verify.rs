@@ -17,6 +17,7 @@ use sealgate_policies::cosign::{
 };
 use sealgate_policies::oci::{Digest, DigestAlgorithm, RepoName, Tag};
 use sealgate_policies::policy::{LoadError, Policy};
+use sealgate_policies::statement::SignaturePredicates;
 use sealgate_policies::time::UnixTime;
 use sealgate_policies::verdict::{Decision, Evidence, Verdict, evaluate};
 use serde::Deserialize;
@@ -75,6 +76,11 @@ pub struct VerifyArgs {
     /// Accept CA-issued signing certificates that have no EKU extension (Go's x509 rule).
     #[arg(long, requires = "ca")]
     allow_missing_eku: bool,
+    /// Count a DSSE statement as a signature only with this predicateType (repeatable); without it
+    /// any counts, whereas the gate and --config use the scope's signature_predicate_types
+    /// (default https://sigstore.dev/cosign/sign/v1).
+    #[arg(long, value_name = "URI", conflicts_with = "config")]
+    predicate_type: Vec<String>,
     /// Repository the image belongs to, in sealgate's namespace (e.g. prod/app).
     #[arg(long, value_name = "NAME")]
     repository: String,
@@ -184,7 +190,7 @@ fn sha256_digest(bytes: &[u8]) -> Digest {
 }
 
 /// The policy from --config, or one built from the trust flags: every flag signer accepted,
-/// any one suffices, enforced.
+/// any one suffices, enforced; DSSE statements of any predicate, or of --predicate-type's.
 fn policy(args: &VerifyArgs) -> Result<Policy, UsageError> {
     if let Some(file) = &args.config {
         let raw = RawConfig::load(file, &EnvSource::Process).map_err(|e| usage(e.to_string()))?;
@@ -267,6 +273,10 @@ fn policy(args: &VerifyArgs) -> Result<Policy, UsageError> {
         default: RawScope {
             mode: Mode::Enforce,
             signers,
+            signature_predicate_types: match args.predicate_type.as_slice() {
+                [] => RawScope::default().signature_predicate_types,
+                given => given.to_vec(),
+            },
             ..RawScope::default()
         },
         scopes: Vec::new(),
@@ -291,7 +301,20 @@ fn policy(args: &VerifyArgs) -> Result<Policy, UsageError> {
             source,
         })
     };
-    Policy::build(&trust, &raw_policy, &mut load, 0).map_err(|e| usage(e.to_string()))
+    let mut policy = Policy::build(&trust, &raw_policy, &mut load, 0).map_err(|e| {
+        match e
+            .key
+            .strip_prefix("policy.default.signature_predicate_types")
+        {
+            Some(at) => usage(format!("--predicate-type{at}: {}", e.message)),
+            None => usage(e.to_string()),
+        }
+    })?;
+    // Without --predicate-type, any statement counts: the flags name signers, not a scope.
+    if args.predicate_type.is_empty() {
+        policy.set_signature_predicates(&SignaturePredicates::Any);
+    }
+    Ok(policy)
 }
 
 fn path_str(path: &Path) -> Result<String, UsageError> {

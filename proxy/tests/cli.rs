@@ -269,3 +269,128 @@ fn check_config_reports_bad_trust_material_with_file_and_reason() {
         );
     }
 }
+
+const KUBEWARDEN_IMAGE: &str =
+    "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
+const ATTESTATION_IMAGE: &str =
+    "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4";
+const ATTESTATION_PREDICATE: &str = "https://cosign.sigstore.dev/attestation/v1";
+
+/// `sealgate verify` of one OCI bundle fixture (`kubewarden`, a cosign v3 image signature, or
+/// `attestation`, a cosign attestation) for its image in `repository`.
+fn verify_bundle(which: &str, repository: &str, trust: &[&str]) -> (Option<i32>, String) {
+    let (bundle, digest) = match which {
+        "kubewarden" => ("kubewarden-controller-v1.34.0", KUBEWARDEN_IMAGE),
+        _ => ("cosign-oci-attestation", ATTESTATION_IMAGE),
+    };
+    let bundle = format!("{FIXTURES}/bundle-v0.3/oci/{bundle}.sigstore.json");
+    let mut args = vec!["verify", "--repository", repository, "--digest", digest];
+    args.extend_from_slice(trust);
+    args.push(&bundle);
+    let out = sealgate(&args, &[]);
+    (
+        out.status.code(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
+}
+
+#[test]
+fn r14_verify_counts_statements_by_predicate_type_per_scope_or_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = config_file(
+        dir.path(),
+        &format!(
+            r#"{MINIMAL}
+[trust.keyless.kubewarden]
+trusted_root = "{FIXTURES}/bundle-v0.3/trusted_root.public-good.json"
+san = "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/*"
+issuer = "https://token.actions.githubusercontent.com"
+
+[trust.keyless.cody]
+trusted_root = "{FIXTURES}/bundle-v0.3/trusted_root.public-good.json"
+san = "cody@soyland.com"
+issuer = "https://github.com/login/oauth"
+
+[policy.default]
+signers = ["kubewarden", "cody"]
+
+[[policy.scope]]
+repositories = "attested/**"
+signers = ["kubewarden", "cody"]
+signature_predicate_types = ["{ATTESTATION_PREDICATE}"]
+"#
+        ),
+    );
+    let config = ["--config", file.as_str()];
+    // The default scope: cosign v3's image-signature predicate only.
+    let (code, out) = verify_bundle("kubewarden", "team/app", &config);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = verify_bundle("attestation", "team/app", &config);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "statement predicateType \"{ATTESTATION_PREDICATE}\" is an attestation, not an \
+             image signature (scope \"default\" accepts: https://sigstore.dev/cosign/sign/v1)"
+        )),
+        "{out}"
+    );
+    // A scope that lists the attestation's predicate, and only it.
+    let (code, out) = verify_bundle("attestation", "attested/app", &config);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = verify_bundle("kubewarden", "attested/app", &config);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("is an attestation"), "{out}");
+
+    // Flags: any statement, unless --predicate-type narrows it.
+    let root = format!("{FIXTURES}/bundle-v0.3/trusted_root.public-good.json");
+    let cody = [
+        "--trusted-root",
+        root.as_str(),
+        "--certificate-identity",
+        "cody@soyland.com",
+        "--certificate-oidc-issuer",
+        "https://github.com/login/oauth",
+    ];
+    let (code, out) = verify_bundle("attestation", "team/app", &cody);
+    assert_eq!(code, Some(0), "{out}");
+    let narrowed = [
+        &cody[..],
+        &["--predicate-type", "https://sigstore.dev/cosign/sign/v1"],
+    ]
+    .concat();
+    let (code, out) = verify_bundle("attestation", "team/app", &narrowed);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("is an attestation, not an image signature"),
+        "{out}"
+    );
+    let both = [&narrowed[..], &["--predicate-type", ATTESTATION_PREDICATE]].concat();
+    let (code, out) = verify_bundle("attestation", "team/app", &both);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = verify_bundle(
+        "attestation",
+        "team/app",
+        &[&cody[..], &["--predicate-type", "sign/v1"]].concat(),
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("--predicate-type[0]: \"sign/v1\" is not an absolute URI"),
+        "{out}"
+    );
+    let (code, out) = verify_bundle(
+        "attestation",
+        "team/app",
+        &[&config[..], &["--predicate-type", ATTESTATION_PREDICATE]].concat(),
+    );
+    assert_eq!(code, Some(2), "--config decides per scope: {out}");
+
+    // check-config shows the rule in force, the default included.
+    let out = sealgate(&["check-config", "--config", &file], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .contains("signature_predicate_types = [\"https://sigstore.dev/cosign/sign/v1\"]"),
+        "{}",
+        text(&out.stdout)
+    );
+}

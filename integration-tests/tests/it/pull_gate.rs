@@ -656,3 +656,69 @@ async fn containerd_pulls_exactly_the_signed_unrevoked_images() {
         .expect_err("a revoked signer admits nothing");
     assert!(revoked_pull.contains("403"), "{revoked_pull}");
 }
+
+/// An image in the upstream with 17 attestation referrers by the trusted key, then its cosign v3
+/// signature, all listed by the fallback tag (distribution 2.8); the pull status of `v1`.
+/// `annotate`: each referrer carries cosign's `dev.sigstore.bundle.predicateType` annotation.
+async fn pull_crowded(
+    base: &str,
+    direct: &str,
+    name: &str,
+    ci: &CosignKey,
+    annotate: bool,
+) -> StatusCode {
+    use sealgate_integration_tests::cosign::{BUNDLE_V03, push_bundle_referrer};
+    let (digest, manifest) = oci::tiny_image(direct, name, &unique_salt()).await;
+    oci::put_manifest(direct, name, "v1", &manifest).await;
+    let mut listed = Vec::new();
+    let predicates = (0..17)
+        .map(|i| format!("https://example.com/attestation/{i}"))
+        .chain(["https://sigstore.dev/cosign/sign/v1".to_owned()]);
+    for predicate in predicates {
+        let bundle = ci.dsse_bundle(&predicate, &digest);
+        let (referrer, size, reply) =
+            push_bundle_referrer(direct, name, &digest, manifest.len(), &bundle, &predicate).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+        let mut descriptor = serde_json::json!({"mediaType": sealgate_integration_tests::OCI_MANIFEST,
+            "digest": referrer, "size": size, "artifactType": BUNDLE_V03});
+        if annotate {
+            descriptor["annotations"] =
+                serde_json::json!({"dev.sigstore.bundle.predicateType": predicate});
+        }
+        listed.push(descriptor);
+    }
+    let fallback = serde_json::json!({"schemaVersion": 2,
+        "mediaType": sealgate_integration_tests::OCI_INDEX, "manifests": listed});
+    let put = send(
+        Method::PUT,
+        &format!(
+            "{direct}/v2/{name}/manifests/sha256-{}",
+            digest.trim_start_matches("sha256:")
+        ),
+        &[("content-type", sealgate_integration_tests::OCI_INDEX)],
+        Bytes::from(serde_json::to_vec(&fallback).expect("JSON")),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text());
+    get(&format!("{base}/v2/{name}/manifests/v1")).await.status
+}
+
+/// Attestations never sign the image, and the referrers cosign annotates as attestations are
+/// not even fetched: they cannot push the signature out of the referrers a pull looks at.
+#[tokio::test(flavor = "multi_thread")]
+async fn r14_attestation_referrers_do_not_crowd_out_the_signature() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let (registry, sealgate) = gated(dir.path(), &ci, &[]).await;
+    let (base, direct) = (sealgate.base_url(), registry.url());
+    assert_eq!(
+        pull_crowded(&base, &direct, "prod/annotated", &ci, true).await,
+        StatusCode::OK
+    );
+    // Without the annotations the first 16 referrers are fetched, judged by their signed
+    // statements (attestations), and the signature is not reached.
+    assert_eq!(
+        pull_crowded(&base, &direct, "prod/plain", &ci, false).await,
+        StatusCode::FORBIDDEN
+    );
+}

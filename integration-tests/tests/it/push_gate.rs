@@ -661,3 +661,50 @@ async fn signatures_stored_as_oci_referrers_are_verified_and_admit_the_image() {
     let tagged = oci::put_manifest(&base, name, "v1", &manifest).await;
     assert_eq!(tagged.status, StatusCode::CREATED, "{}", tagged.text());
 }
+
+/// cosign v3 stores image signatures and attestations alike as bundle referrers; only a
+/// statement with the scope's signature predicate (cosign's sign/v1 by default) signs the
+/// image, whatever the referrer's annotation claims.
+#[tokio::test(flavor = "multi_thread")]
+async fn r14_an_attestation_referrer_is_not_the_images_signature() {
+    use sealgate_integration_tests::cosign::push_bundle_referrer;
+    const SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
+    const SLSA: &str = "https://slsa.dev/provenance/v1";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ci = CosignKey::generate();
+    let (_registry, sealgate) = gated(dir.path(), &ci, &CosignKey::generate()).await;
+    let base = sealgate.base_url();
+    let name = "prod/attested";
+    let (digest, manifest) = oci::tiny_image(&base, name, &unique_salt()).await;
+    oci::put_manifest(&base, name, &digest, &manifest).await;
+    let provenance = ci.dsse_bundle(SLSA, &digest);
+    // Provenance by the trusted key, annotated truthfully or as a signature: not a signature.
+    for annotation in [SLSA, SIGN] {
+        let (_, _, reply) = push_bundle_referrer(
+            &base,
+            name,
+            &digest,
+            manifest.len(),
+            &provenance,
+            annotation,
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+        assert!(
+            reply.text().contains(&format!(
+                "statement predicateType \\\"{SLSA}\\\" is an attestation, not an image signature"
+            )),
+            "{}",
+            reply.text()
+        );
+    }
+    let tagged = oci::put_manifest(&base, name, "v1", &manifest).await;
+    assert_eq!(tagged.status, StatusCode::FORBIDDEN, "{}", tagged.text());
+    // The image signature, by the same key: admitted.
+    let signature = ci.dsse_bundle(SIGN, &digest);
+    let (_, _, reply) =
+        push_bundle_referrer(&base, name, &digest, manifest.len(), &signature, SIGN).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let tagged = oci::put_manifest(&base, name, "v1", &manifest).await;
+    assert_eq!(tagged.status, StatusCode::CREATED, "{}", tagged.text());
+}

@@ -5,6 +5,7 @@ use std::fmt;
 use crate::cosign::SignatureFailure;
 use crate::oci::Digest;
 use crate::pki::ChainError;
+use crate::statement::StatementRefusal;
 use crate::verdict::{Decision, DenyReason, FailureReason, Verdict};
 
 /// What a decision is about: the audit event's `action` and the metrics' `action` label.
@@ -108,6 +109,9 @@ pub enum ReasonCode {
     NotEnoughSigners,
     /// Signatures that verify for none of the scope's signers.
     InvalidSignature,
+    /// A DSSE statement whose `predicateType` the scope does not take as an image signature (an
+    /// SBOM, provenance): an attestation.
+    Attestation,
     /// A revoked key or certificate.
     Revoked,
     /// A certificate on the path had expired at the time checked.
@@ -159,6 +163,7 @@ impl ReasonCode {
             Self::NoSigners => "no_signers",
             Self::NotEnoughSigners => "not_enough_signers",
             Self::InvalidSignature => "invalid_signature",
+            Self::Attestation => "attestation",
             Self::Revoked => "revoked",
             Self::Expired => "expired",
             Self::NotYetValid => "not_yet_valid",
@@ -212,6 +217,9 @@ impl ReasonCode {
                 return Some(Self::Revoked);
             }
             FailureReason::Signature(s) => s,
+            FailureReason::Statement(StatementRefusal::Attestation { .. }) => {
+                return Some(Self::Attestation);
+            }
             _ => return None,
         };
         Some(match signature {
@@ -256,9 +264,10 @@ impl ReasonCode {
             Self::UntrustedChain => 6,
             Self::Transparency => 7,
             Self::Timestamp => 8,
-            Self::NotEnoughSigners => 9,
-            Self::InvalidSignature => 10,
-            _ => 11,
+            Self::Attestation => 9,
+            Self::NotEnoughSigners => 10,
+            Self::InvalidSignature => 11,
+            _ => 12,
         }
     }
 }

@@ -110,6 +110,7 @@ fn scope(mode: Mode, unsigned: UnsignedPush, mutable: &[&str]) -> Scope {
         gate_blobs: false,
         follow_drift: false,
         reference: Default::default(),
+        signature_predicates: crate::statement::SignaturePredicates::cosign(),
     }
 }
 
@@ -2489,4 +2490,38 @@ fn r12_pinned_pulls_are_re_evaluated_under_the_trust_in_force() {
             None => assert_eq!(client, None, "{what}"),
         }
     }
+}
+
+#[test]
+fn r14_an_attestation_is_labelled_as_such_unless_something_tells_more() {
+    let attestation = FailureReason::Statement(crate::statement::StatementRefusal::Attestation {
+        predicate_type: "https://slsa.dev/provenance/v1".into(),
+        scope: "default".into(),
+        accepted: vec![crate::statement::COSIGN_SIGN_PREDICATE.into()],
+    });
+    let verdict = failed(Mode::Enforce, attestation);
+    assert_eq!(ReasonCode::of_verdict(&verdict), ReasonCode::Attestation);
+    assert_eq!(ReasonCode::Attestation.to_string(), "attestation");
+    let check = LayerCheck::of_verdict(&verdict);
+    assert!(
+        matches!(&check, LayerCheck::Refused { reason: ReasonCode::Attestation, explanation }
+            if explanation.contains("is an attestation, not an image signature")),
+        "{check:?}"
+    );
+    assert_eq!(
+        ReasonCode::most_telling([ReasonCode::InvalidSignature, ReasonCode::Attestation]),
+        Some(ReasonCode::Attestation)
+    );
+    assert_eq!(
+        ReasonCode::most_telling([ReasonCode::Attestation, ReasonCode::IdentityMismatch]),
+        Some(ReasonCode::IdentityMismatch)
+    );
+    // A statement that cannot be read is an invalid signature, not an attestation.
+    let malformed = FailureReason::Statement(crate::statement::StatementRefusal::Malformed(
+        "duplicate key \"predicateType\"".into(),
+    ));
+    assert_eq!(
+        ReasonCode::of_verdict(&failed(Mode::Enforce, malformed)),
+        ReasonCode::InvalidSignature
+    );
 }

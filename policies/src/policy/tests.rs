@@ -328,3 +328,62 @@ fn policy_tables_deserialise_from_toml_shapes() {
             .contains("signer")
     );
 }
+
+#[test]
+fn r14_signature_predicate_types_default_to_cosign_and_are_validated() {
+    use crate::statement::{COSIGN_SIGN_PREDICATE, SignaturePredicates};
+    let json = serde_json::json!({
+        "default": {"signers": ["alice"]},
+        "scope": [{"repositories": "prod/**", "signers": ["alice"],
+                   "signature_predicate_types": [COSIGN_SIGN_PREDICATE, "https://slsa.dev/provenance/v1"]}]
+    });
+    let raw: RawPolicy = serde_json::from_value(json).unwrap();
+    let p = build(&keys(&["alice"]), &raw).unwrap();
+    assert_eq!(
+        p.scope_for(&repo("x")).signature_predicates,
+        SignaturePredicates::cosign()
+    );
+    assert_eq!(
+        p.scope_for(&repo("prod/a")).signature_predicates,
+        SignaturePredicates::Only(vec![
+            COSIGN_SIGN_PREDICATE.to_owned(),
+            "https://slsa.dev/provenance/v1".to_owned()
+        ])
+    );
+    let with = |list: &[&str]| RawPolicy {
+        default: scope(None, &["alice"]),
+        scopes: vec![RawScope {
+            signature_predicate_types: list.iter().map(|s| (*s).to_owned()).collect(),
+            ..scope(Some("prod/**"), &["alice"])
+        }],
+    };
+    let empty = build_err(&keys(&["alice"]), &with(&[]));
+    assert_eq!(empty.key, "policy.scope[0].signature_predicate_types");
+    assert!(empty.message.contains("list at least one"), "{empty}");
+    for (list, key, says) in [
+        (&["" as &str][..], "[0]", "not an absolute URI"),
+        (
+            &[COSIGN_SIGN_PREDICATE, "slsa/v1"],
+            "[1]",
+            "not an absolute URI",
+        ),
+        (&["https://x/ y"], "[0]", "not an absolute URI"),
+        (&["1https://x"], "[0]", "not an absolute URI"),
+        (&["https:"], "[0]", "not an absolute URI"),
+        (
+            &[COSIGN_SIGN_PREDICATE, COSIGN_SIGN_PREDICATE],
+            "[1]",
+            "listed twice",
+        ),
+    ] {
+        let e = build_err(&keys(&["alice"]), &with(list));
+        assert_eq!(
+            e.key,
+            format!("policy.scope[0].signature_predicate_types{key}"),
+            "{list:?}"
+        );
+        assert!(e.message.contains(says), "{list:?}: {e}");
+    }
+    // Not a URL scheme list: any absolute URI is a predicateType (urn: too).
+    build(&keys(&["alice"]), &with(&["urn:example:sbom"])).unwrap();
+}

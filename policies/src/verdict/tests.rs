@@ -15,6 +15,7 @@ use crate::config::{
 use crate::cosign::{SIMPLE_SIGNING_MEDIA_TYPE, parse_signature_manifest};
 use crate::oci::Digest;
 use crate::policy::LoadError;
+use crate::statement::{COSIGN_SIGN_PREDICATE, SignaturePredicates, StatementRefusal};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const NOW: UnixTime = UnixTime(1_795_756_528);
@@ -647,4 +648,221 @@ fn evaluation_stops_once_decided_and_looks_at_bounded_evidence() {
     let v = evaluate(&p, &subject, &evidence, NOW);
     assert!(v.admitted().is_none());
     assert_eq!(v.failures.len(), MAX_EVIDENCE * 2);
+}
+
+const KUBEWARDEN: &str = "bundle-v0.3/oci/kubewarden-controller-v1.34.0.sigstore.json";
+const KUBEWARDEN_IMAGE: &str =
+    "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
+const ATTESTATION: &str = "bundle-v0.3/oci/cosign-oci-attestation.sigstore.json";
+const ATTESTATION_IMAGE: &str =
+    "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4";
+const ATTESTATION_PREDICATE: &str = "https://cosign.sigstore.dev/attestation/v1";
+const SLSA: &str = "https://slsa.dev/provenance/v1";
+
+fn bundle_evidence(path: &str) -> Evidence {
+    let bundle = crate::bundle::SigstoreBundle::from_json(&read(path).unwrap()).unwrap();
+    Evidence::Bundle {
+        bundle: Box::new(bundle),
+        artifact: None,
+        observed: NOW,
+        source: path.rsplit('/').next().unwrap().to_owned(),
+    }
+}
+
+/// The two OCI fixtures' keyless identities, as signers `kubewarden` and `cody`.
+fn keyless_trust() -> RawTrust {
+    let mut trust = RawTrust::default();
+    for (name, san, issuer) in [
+        (
+            "kubewarden",
+            "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/*",
+            "https://token.actions.githubusercontent.com",
+        ),
+        ("cody", "cody@soyland.com", "https://github.com/login/oauth"),
+    ] {
+        trust.keyless.insert(
+            name.to_owned(),
+            crate::config::RawKeyless {
+                trusted_root: "bundle-v0.3/trusted_root.public-good.json".to_owned(),
+                san: san.to_owned(),
+                issuer: issuer.to_owned(),
+            },
+        );
+    }
+    trust
+}
+
+fn predicates(signers: &[&str], predicates: &[&str]) -> RawScope {
+    RawScope {
+        signature_predicate_types: predicates.iter().map(|p| (*p).to_owned()).collect(),
+        ..scope(signers, None)
+    }
+}
+
+#[test]
+fn r14_an_attestation_by_the_trusted_identity_is_not_the_images_signature() {
+    let trust = keyless_trust();
+    let attested = subject("team/app", ATTESTATION_IMAGE);
+    let evidence = [bundle_evidence(ATTESTATION)];
+    // The gate's default: cosign v3's image-signature predicate only.
+    let verdict = evaluate(
+        &policy(&trust, scope(&["cody"], None)),
+        &attested,
+        &evidence,
+        NOW,
+    );
+    assert!(verdict.admitted().is_none(), "{}", verdict.explain());
+    assert!(matches!(
+        verdict.failures[0].reason,
+        FailureReason::Statement(StatementRefusal::Attestation { .. })
+    ));
+    assert!(
+        verdict.explain().contains(
+            "statement predicateType \"https://cosign.sigstore.dev/attestation/v1\" is an \
+             attestation, not an image signature (scope \"default\" accepts: \
+             https://sigstore.dev/cosign/sign/v1)"
+        ),
+        "{}",
+        verdict.explain()
+    );
+    // A scope that takes that predicate as a signature admits it.
+    let taken = policy(
+        &trust,
+        predicates(&["cody"], &[SLSA, ATTESTATION_PREDICATE]),
+    );
+    let verdict = evaluate(&taken, &attested, &evidence, NOW);
+    assert!(verdict.admitted().is_some(), "{}", verdict.explain());
+    // And `Any` (sealgate verify's flags) takes every statement.
+    let mut any = policy(&trust, scope(&["cody"], None));
+    any.set_signature_predicates(&SignaturePredicates::Any);
+    assert!(
+        evaluate(&any, &attested, &evidence, NOW)
+            .admitted()
+            .is_some()
+    );
+}
+
+#[test]
+fn r14_a_cosign_v3_signature_admits_beside_a_refused_attestation() {
+    let trust = keyless_trust();
+    let image = subject("team/app", KUBEWARDEN_IMAGE);
+    let policy = policy(&trust, scope(&["cody", "kubewarden"], None));
+    let alone = evaluate(&policy, &image, &[bundle_evidence(KUBEWARDEN)], NOW);
+    assert_eq!(
+        alone.satisfied[0].signer,
+        "kubewarden",
+        "{}",
+        alone.explain()
+    );
+    // The attestation satisfies nobody; the signature still admits.
+    let evidence = [bundle_evidence(ATTESTATION), bundle_evidence(KUBEWARDEN)];
+    let verdict = evaluate(&policy, &image, &evidence, NOW);
+    assert!(verdict.admitted().is_some(), "{}", verdict.explain());
+    assert_eq!(verdict.satisfied.len(), 1);
+    assert_eq!(verdict.satisfied[0].evidence, 1);
+}
+
+/// A key-signed DSSE bundle over `statement` (no log entry: the key signer requires none).
+fn key_signed_statement(pair: &EcdsaKeyPair, statement: &str) -> Evidence {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let pae = crate::bundle::pae("application/vnd.in-toto+json", statement.as_bytes());
+    let sig = pair.sign(&SystemRandom::new(), &pae).unwrap();
+    let json = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"publicKey": {"hint": "ci"}},
+        "dsseEnvelope": {
+            "payload": b64(statement.as_bytes()),
+            "payloadType": "application/vnd.in-toto+json",
+            "signatures": [{"sig": b64(sig.as_ref()), "keyid": ""}],
+        },
+    });
+    let bundle = crate::bundle::SigstoreBundle::from_json(json.to_string().as_bytes()).unwrap();
+    Evidence::Bundle {
+        bundle: Box::new(bundle),
+        artifact: None,
+        observed: NOW,
+        source: "statement".to_owned(),
+    }
+}
+
+#[test]
+fn r14_statement_predicates_decide_for_key_signed_bundles_too() {
+    let key = KeyPair::generate().unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_ASN1_SIGNING,
+        &key.serialize_der(),
+        &SystemRandom::new(),
+    )
+    .unwrap();
+    let pem = key.public_key_pem();
+    let mut trust = RawTrust::default();
+    trust.keys.insert(
+        "ci".to_owned(),
+        RawKey {
+            path: "ci.pub".to_owned(),
+            rsa_scheme: Default::default(),
+            trusted_root: None,
+        },
+    );
+    let build = |default: RawScope| {
+        let mut load = |_: &str| Ok(pem.clone().into_bytes());
+        Policy::build(
+            &trust,
+            &RawPolicy {
+                default,
+                scopes: vec![],
+            },
+            &mut load,
+            1,
+        )
+        .unwrap()
+    };
+    let image = subject("team/app", ALICE_IMAGE);
+    let statement = |predicates: &str| {
+        format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"name":"x","digest":{{"sha256":"{}"}}}}],{predicates},"predicate":{{}}}}"#,
+            image.digest.hex()
+        )
+    };
+    let cosign = format!(r#""predicateType":"{COSIGN_SIGN_PREDICATE}""#);
+    let slsa = format!(r#""predicateType":"{SLSA}""#);
+    let default = build(scope(&["ci"], None));
+    let slsa_scope = build(predicates(&["ci"], &[SLSA]));
+    let decide = |policy: &Policy, statement: &str| {
+        evaluate(
+            policy,
+            &image,
+            &[key_signed_statement(&pair, statement)],
+            NOW,
+        )
+    };
+    assert!(decide(&default, &statement(&cosign)).admitted().is_some());
+    let provenance = statement(&slsa);
+    let refused = decide(&default, &provenance);
+    assert!(
+        refused.explain().contains("is an attestation"),
+        "{}",
+        refused.explain()
+    );
+    assert!(decide(&slsa_scope, &provenance).admitted().is_some());
+    assert!(
+        decide(&slsa_scope, &statement(&cosign))
+            .admitted()
+            .is_none()
+    );
+    // Signed, but read one way by serde_json (the last copy) and another by other parsers.
+    for twice in [format!("{slsa},{cosign}"), format!("{cosign},{slsa}")] {
+        for policy in [&default, &slsa_scope] {
+            let verdict = decide(policy, &statement(&twice));
+            assert!(verdict.admitted().is_none(), "{}", verdict.explain());
+            assert!(
+                verdict
+                    .explain()
+                    .contains("duplicate key \"predicateType\""),
+                "{}",
+                verdict.explain()
+            );
+        }
+    }
 }
