@@ -679,21 +679,10 @@ fn signed_target<'a>(
     }
 }
 
-/// The statement must be in-toto and list the subject's sha256 among its subjects.
+/// The statement must be in-toto and list the subject's sha256 among its subjects, read by the
+/// same strict parser as its predicate ([`crate::statement::parse_statement`]).
 fn check_statement(payload: &[u8], subject_hex: &str) -> Result<(), SignatureFailure> {
-    #[derive(serde::Deserialize)]
-    struct Statement {
-        #[serde(rename = "_type")]
-        kind: String,
-        #[serde(default)]
-        subject: Vec<StatementSubject>,
-    }
-    #[derive(serde::Deserialize)]
-    struct StatementSubject {
-        #[serde(default)]
-        digest: std::collections::BTreeMap<String, String>,
-    }
-    let statement: Statement = serde_json::from_slice(payload)
+    let statement = crate::statement::parse_statement(payload)
         .map_err(|e| SignatureFailure::Statement(format!("not an in-toto statement: {e}")))?;
     if !statement.kind.starts_with("https://in-toto.io/Statement/") {
         return Err(SignatureFailure::Statement(format!(
@@ -701,16 +690,12 @@ fn check_statement(payload: &[u8], subject_hex: &str) -> Result<(), SignatureFai
             statement.kind
         )));
     }
-    let digests: Vec<&String> = statement
-        .subject
-        .iter()
-        .filter_map(|s| s.digest.get("sha256"))
-        .collect();
-    if digests.iter().any(|d| d.as_str() == subject_hex) {
+    if statement.subject_sha256.iter().any(|d| d == subject_hex) {
         Ok(())
     } else {
         Err(SignatureFailure::DigestMismatch {
-            signed: digests
+            signed: statement
+                .subject_sha256
                 .iter()
                 .map(|d| format!("sha256:{d}"))
                 .collect::<Vec<_>>()

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 
-use crate::bundle::{BundleContent, SigstoreBundle};
+use crate::bundle::SigstoreBundle;
 
 /// The predicate of a cosign v3 image signature.
 pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
@@ -61,10 +61,7 @@ pub enum StatementRefusal {
 /// signature (which signs the image manifest itself and has no predicate). The one place that
 /// reads the bundle's content for this module.
 pub fn signed_statement(bundle: &SigstoreBundle) -> Option<&[u8]> {
-    match &bundle.content {
-        BundleContent::Dsse(envelope) => Some(&envelope.payload),
-        BundleContent::MessageSignature { .. } => None,
-    }
+    bundle.dsse_payload().map(|(_, payload)| payload)
 }
 
 /// Whether `bundle` may count as an image signature under `accepted` (in `scope`): message
@@ -90,83 +87,166 @@ pub fn check_bundle(
     }
 }
 
-/// The `predicateType` of an in-toto statement (a JSON object). Refused: more than
-/// [`MAX_STATEMENT_BYTES`], anything but an object, a missing or non-string `_type` or
-/// `predicateType`, and any of `_type`, `predicateType` or `subject` given twice or spelled in
-/// another case (parsers disagree on which copy wins: Go's encoding/json matches keys without
-/// regard to case and keeps the last).
+/// The `predicateType` of an in-toto statement (a JSON object); see [`parse_statement`].
 pub fn predicate_type(payload: &[u8]) -> Result<String, StatementRefusal> {
+    parse_statement(payload).map(|s| s.predicate_type)
+}
+
+/// What sealgate reads of an in-toto statement: its type, its predicate and the sha256 digests
+/// of its subjects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// `_type`.
+    pub kind: String,
+    /// `predicateType`.
+    pub predicate_type: String,
+    /// Each subject's `digest.sha256`, when it has one.
+    pub subject_sha256: Vec<String>,
+}
+
+/// Reads an in-toto statement, the one parser for every decision on it. Refused: more than
+/// [`MAX_STATEMENT_BYTES`], anything but objects where the format has objects (a derived
+/// struct would take an array by position), a missing or non-string `_type` or
+/// `predicateType`, and any of `_type`, `predicateType`, `subject`, a subject's `digest` or a
+/// digest's `sha256` given twice or spelled in another case (parsers disagree on which copy
+/// wins: Go's encoding/json matches struct keys without regard to case and keeps the last).
+pub fn parse_statement(payload: &[u8]) -> Result<Statement, StatementRefusal> {
     if payload.len() > MAX_STATEMENT_BYTES {
         return Err(StatementRefusal::Malformed(format!(
             "{} bytes, more than {MAX_STATEMENT_BYTES}",
             payload.len()
         )));
     }
-    let head: Head =
-        serde_json::from_slice(payload).map_err(|e| StatementRefusal::Malformed(e.to_string()))?;
-    Ok(head.predicate_type)
+    serde_json::from_slice(payload).map_err(|e| StatementRefusal::Malformed(e.to_string()))
 }
-
-/// The top-level keys of a statement that decide what it is.
-struct Head {
-    predicate_type: String,
-}
-
-/// Keys watched for duplicates, in the order of `seen` below.
-const WATCHED: [&str; 3] = ["_type", "predicateType", "subject"];
 
 /// Case-folds like Go's `strings.EqualFold` for these keys (`ſ` folds to `s`, `K` to `k`).
 fn fold(key: &str) -> String {
     key.to_uppercase().to_lowercase()
 }
 
-impl<'de> Deserialize<'de> for Head {
+/// Which of `watched` `key` is, refusing it in another case or a second time; `None` for a key
+/// not watched (its value is for the caller to skip).
+fn watched_key<E: de::Error>(
+    key: &str,
+    watched: &[&'static str],
+    seen: &mut [bool],
+) -> Result<Option<usize>, E> {
+    let folded = fold(key);
+    let Some(i) = watched.iter().position(|w| fold(w) == folded) else {
+        return Ok(None);
+    };
+    let name = watched[i];
+    if key != name {
+        return Err(E::custom(format_args!(
+            "key {key:?} is {name:?} in another case"
+        )));
+    }
+    if std::mem::replace(&mut seen[i], true) {
+        return Err(E::custom(format_args!("duplicate key {name:?}")));
+    }
+    Ok(Some(i))
+}
+
+impl<'de> Deserialize<'de> for Statement {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // A map visitor only: a derived struct would also take a JSON array by position.
-        struct HeadVisitor;
-        impl<'de> Visitor<'de> for HeadVisitor {
-            type Value = Head;
+        struct StatementVisitor;
+        impl<'de> Visitor<'de> for StatementVisitor {
+            type Value = Statement;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an in-toto statement (a JSON object)")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Statement, A::Error> {
+                const WATCHED: [&str; 3] = ["_type", "predicateType", "subject"];
                 let mut seen = [false; WATCHED.len()];
                 let mut kind: Option<String> = None;
                 let mut predicate_type: Option<String> = None;
+                let mut subjects: Vec<Subject> = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    let folded = fold(&key);
-                    let Some(i) = WATCHED.iter().position(|w| fold(w) == folded) else {
-                        map.next_value::<IgnoredAny>()?;
-                        continue;
-                    };
-                    let name = WATCHED[i];
-                    if key != name {
-                        return Err(de::Error::custom(format_args!(
-                            "key {key:?} is {name:?} in another case"
-                        )));
-                    }
-                    if std::mem::replace(&mut seen[i], true) {
-                        return Err(de::Error::custom(format_args!("duplicate key {name:?}")));
-                    }
-                    match i {
-                        0 => kind = Some(map.next_value()?),
-                        1 => predicate_type = Some(map.next_value()?),
-                        _ => {
+                    match watched_key(&key, &WATCHED, &mut seen)? {
+                        Some(0) => kind = Some(map.next_value()?),
+                        Some(1) => predicate_type = Some(map.next_value()?),
+                        Some(_) => subjects = map.next_value()?,
+                        None => {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
                 }
-                if kind.is_none() {
-                    return Err(de::Error::missing_field("_type"));
-                }
-                let predicate_type =
-                    predicate_type.ok_or_else(|| de::Error::missing_field("predicateType"))?;
-                Ok(Head { predicate_type })
+                Ok(Statement {
+                    kind: kind.ok_or_else(|| de::Error::missing_field("_type"))?,
+                    predicate_type: predicate_type
+                        .ok_or_else(|| de::Error::missing_field("predicateType"))?,
+                    subject_sha256: subjects.into_iter().filter_map(|s| s.sha256).collect(),
+                })
             }
         }
-        deserializer.deserialize_map(HeadVisitor)
+        deserializer.deserialize_map(StatementVisitor)
+    }
+}
+
+/// One subject: its `digest.sha256`, if any.
+struct Subject {
+    sha256: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Subject {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SubjectVisitor;
+        impl<'de> Visitor<'de> for SubjectVisitor {
+            type Value = Subject;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an in-toto subject (a JSON object)")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Subject, A::Error> {
+                let mut seen = [false];
+                let mut sha256 = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match watched_key(&key, &["digest"], &mut seen)? {
+                        Some(_) => sha256 = map.next_value::<Sha256Of>()?.0,
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Subject { sha256 })
+            }
+        }
+        deserializer.deserialize_map(SubjectVisitor)
+    }
+}
+
+/// A subject's digest set: its `sha256`, if any.
+struct Sha256Of(Option<String>);
+
+impl<'de> Deserialize<'de> for Sha256Of {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DigestVisitor;
+        impl<'de> Visitor<'de> for DigestVisitor {
+            type Value = Sha256Of;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a digest set (a JSON object)")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Sha256Of, A::Error> {
+                let mut seen = [false];
+                let mut sha256 = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match watched_key(&key, &["sha256"], &mut seen)? {
+                        Some(_) => sha256 = Some(map.next_value()?),
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Sha256Of(sha256))
+            }
+        }
+        deserializer.deserialize_map(DigestVisitor)
     }
 }
 

@@ -211,14 +211,12 @@ fn sigstore_admits(case: &Case, bundle: &str) -> Result<(), String> {
 
 /// Where sealgate is stricter than sigstore-verify, and why; (case suffix, mutation). sealgate
 /// admitting what sigstore-verify refuses is never listed: that fails the test.
-const STRICTER: &[(&str, &str, &str)] = &[
-    (
-        "managed-key-and-trusted-root",
-        "inclusion promise (SET) removed",
-        "a key signer whose signatures must be logged needs a time the log vouches for (SET or \
+const STRICTER: &[(&str, &str, &str)] = &[(
+    "managed-key-and-trusted-root",
+    "inclusion promise (SET) removed",
+    "a key signer whose signatures must be logged needs a time the log vouches for (SET or \
          RFC 3161 timestamp); sigstore-verify accepts an inclusion proof alone for keys",
-    ),
-];
+)];
 
 #[test]
 fn sealgate_and_sigstore_verify_agree_on_every_bundle_and_mutation() {
@@ -252,7 +250,10 @@ fn sealgate_and_sigstore_verify_agree_on_every_bundle_and_mutation() {
     eprintln!("compared: {compared:?}");
     // A listed difference that no longer occurs is stale: the list says only what is true.
     for (_, name, why) in STRICTER {
-        assert!(stricter_seen.contains(name), "not seen any more: {name}: {why}");
+        assert!(
+            stricter_seen.contains(name),
+            "not seen any more: {name}: {why}"
+        );
     }
     assert!(
         disagreements.is_empty(),

@@ -121,13 +121,39 @@ fn statements_parsers_could_read_differently_are_refused() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     assert_eq!(
         predicate_type(
-            format!(r#"{{"_type":"t","predicateType":"p","subject":{deep}}}"#).as_bytes()
+            format!(r#"{{"_type":"t","predicateType":"p","predicate":{deep}}}"#).as_bytes()
         ),
         Ok("p".to_owned())
     );
+    // A subject is read, so one nested that deep is refused (serde_json's depth limit), not
+    // a stack overflow.
+    malformed(&format!(
+        r#"{{"_type":"t","predicateType":"p","subject":{deep}}}"#
+    ));
     let big = format!(
         r#"{{"_type":"t","predicateType":"p","predicate":"{}"}}"#,
         "a".repeat(MAX_STATEMENT_BYTES)
     );
     assert!(malformed(&big).contains("more than"));
+}
+
+#[test]
+fn subjects_are_read_by_the_same_strict_parser() {
+    let t = r#""_type":"https://in-toto.io/Statement/v1","predicateType":"p""#;
+    let parsed = parse_statement(
+        format!(r#"{{{t},"subject":[{{"name":"a","digest":{{"sha256":"aa","sha512":"bb"}}}},{{"digest":{{"sha512":"cc"}}}}]}}"#)
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(parsed.subject_sha256, vec!["aa".to_owned()]);
+    assert_eq!(parsed.predicate_type, "p");
+    // Go keeps the last of two digests, serde's map the last too, others the first: refused.
+    let twice = format!(r#"{{{t},"subject":[{{"digest":{{"sha256":"aa","sha256":"bb"}}}}]}}"#);
+    assert!(malformed(&twice).contains("duplicate key \"sha256\""));
+    let case = format!(r#"{{{t},"subject":[{{"Digest":{{"sha256":"aa"}}}}]}}"#);
+    assert!(malformed(&case).contains("another case"));
+    // A subject or statement given as an array (by position) is not an object.
+    let positional = format!(r#"{{{t},"subject":[["a",{{"sha256":"aa"}}]]}}"#);
+    malformed(&positional);
+    malformed(r#"["https://in-toto.io/Statement/v1","p",[]]"#);
 }

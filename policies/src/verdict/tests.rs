@@ -766,7 +766,8 @@ fn r14_a_cosign_v3_signature_admits_beside_a_refused_attestation() {
 fn key_signed_statement(pair: &EcdsaKeyPair, statement: &str) -> Evidence {
     use base64::Engine as _;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let pae = crate::bundle::pae("application/vnd.in-toto+json", statement.as_bytes());
+    let pae =
+        sigstore_verify::types::dsse::pae("application/vnd.in-toto+json", statement.as_bytes());
     let sig = pair.sign(&SystemRandom::new(), &pae).unwrap();
     let json = serde_json::json!({
         "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
