@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sealgate_policies::pki::CaBundle;
-use sealgate_policies::trusted_root::TrustedRoot;
+use sealgate_policies::sigstore::SigstoreTrust;
 use sealgate_policies::x509::CertificateInfo;
 
 /// A self-signed CA (the fixtures' containers-image PKI root), for CRLs to be checked against.
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            let _ = TrustedRoot::from_json(input);
+            let _ = SigstoreTrust::from_json(input);
         }
     }
 });
