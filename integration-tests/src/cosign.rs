@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::Method;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 
 use crate::OCI_MANIFEST;
 use crate::client::{Reply, send};
@@ -30,12 +30,8 @@ impl CosignKey {
     /// A fresh P-256 key.
     pub fn generate() -> Self {
         let key = rcgen::KeyPair::generate().expect("generate a P-256 key");
-        let pair = EcdsaKeyPair::from_pkcs8(
-            &ECDSA_P256_SHA256_ASN1_SIGNING,
-            &key.serialize_der(),
-            &SystemRandom::new(),
-        )
-        .expect("ring reads rcgen's PKCS#8");
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der())
+            .expect("aws-lc-rs reads rcgen's PKCS#8");
         Self {
             pair,
             public_pem: key.public_key_pem(),

@@ -197,8 +197,8 @@ pub fn replica_id(state: &AppState) -> String {
 
 fn random_id() -> String {
     let mut bytes = [0u8; 6];
-    // SystemRandom only fails where the OS has no randomness; the address still tells apart.
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    // Filling only fails where the OS has no randomness; the address still tells apart.
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
     format!("replica-{}", hex::encode(bytes))
 }
 

@@ -252,9 +252,10 @@ fn parse_pair(
     })
 }
 
-/// The crypto provider sealgate uses for TLS, in both directions.
+/// The crypto provider of every TLS connection sealgate makes or accepts (sealgate-storage names the
+/// same for the database): aws-lc-rs, which also checks signatures, so one crypto library ships.
 pub(crate) fn provider() -> CryptoProvider {
-    rustls::crypto::ring::default_provider()
+    rustls::crypto::aws_lc_rs::default_provider()
 }
 
 /// What [`ReloadingCert::reload`] did.

@@ -123,7 +123,7 @@ impl Upstreams {
     /// Builds the pooled client. No connection is made until the first request.
     pub fn new(configs: &[UpstreamConfig], timeouts: Timeouts) -> Result<Self, std::io::Error> {
         let http = http_connector(timeouts);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(crate::tls::provider());
         // The system trust store is needed only for https upstreams; a container image without
         // CA certificates can still front a plain-http registry. A token realm may be https in
         // front of a plain-http registry, so credentials make the roots wanted, not required.

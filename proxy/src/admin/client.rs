@@ -477,7 +477,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Result<(StatusCode, Value), ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crate::tls::provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?;
     let mut roots = rustls::RootCertStore::empty();

@@ -1,4 +1,4 @@
-//! TLS to the database (rustls with ring, as the rest of sealgate), by [`SslMode`].
+//! TLS to the database (rustls with aws-lc-rs, as the rest of sealgate), by [`SslMode`].
 
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ pub(super) fn connector(options: &PgOptions) -> Result<Option<MakeRustlsConnect>
             options.sslmode
         )));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(format!("TLS: {e}")))?;
