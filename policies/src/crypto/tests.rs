@@ -1,6 +1,6 @@
 use super::*;
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -23,7 +23,7 @@ fn ecdsa(
 ) -> TestSigner {
     let pair = rcgen::KeyPair::generate_for(alg).unwrap();
     let pkcs8 = pair.serialize_der();
-    let signer = EcdsaKeyPair::from_pkcs8(ring_alg, &pkcs8, &SystemRandom::new()).unwrap();
+    let signer = EcdsaKeyPair::from_pkcs8(ring_alg, &pkcs8).unwrap();
     TestSigner {
         spki_pem: pair.public_key_pem(),
         sign: Box::new(move |msg| {
@@ -46,14 +46,14 @@ fn ed25519() -> TestSigner {
     }
 }
 
-fn rsa(padding: &'static dyn ring::signature::RsaEncoding) -> TestSigner {
+fn rsa(padding: &'static dyn aws_lc_rs::signature::RsaEncoding) -> TestSigner {
     let pem = fixture("generated/rsa2048.key");
     let pair = rcgen::KeyPair::from_pem(std::str::from_utf8(&pem).unwrap()).unwrap();
     let signer = RsaKeyPair::from_pkcs8(&pair.serialize_der()).unwrap();
     TestSigner {
         spki_pem: pair.public_key_pem(),
         sign: Box::new(move |msg| {
-            let mut sig = vec![0; signer.public().modulus_len()];
+            let mut sig = vec![0; signer.public_modulus_len()];
             signer
                 .sign(padding, &SystemRandom::new(), msg, &mut sig)
                 .unwrap();

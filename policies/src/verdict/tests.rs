@@ -1,11 +1,11 @@
 use std::collections::BTreeMap;
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     date_time_ymd,
 };
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 
 use super::*;
 use crate::config::{
@@ -268,12 +268,9 @@ fn generated_pki(image: &str, repository: &str) -> GeneratedPki {
     let payload = format!(
         r#"{{"critical":{{"identity":{{"docker-reference":"registry.example/{repository}"}},"image":{{"docker-manifest-digest":"{image}"}},"type":"cosign container image signature"}},"optional":null}}"#
     );
-    let signer = EcdsaKeyPair::from_pkcs8(
-        &ECDSA_P256_SHA256_ASN1_SIGNING,
-        &leaf_key.serialize_der(),
-        &SystemRandom::new(),
-    )
-    .unwrap();
+    let signer =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &leaf_key.serialize_der())
+            .unwrap();
     let sig = signer
         .sign(&SystemRandom::new(), payload.as_bytes())
         .unwrap();
@@ -790,12 +787,8 @@ fn key_signed_statement(pair: &EcdsaKeyPair, statement: &str) -> Evidence {
 #[test]
 fn r14_statement_predicates_decide_for_key_signed_bundles_too() {
     let key = KeyPair::generate().unwrap();
-    let pair = EcdsaKeyPair::from_pkcs8(
-        &ECDSA_P256_SHA256_ASN1_SIGNING,
-        &key.serialize_der(),
-        &SystemRandom::new(),
-    )
-    .unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der()).unwrap();
     let pem = key.public_key_pem();
     let mut trust = RawTrust::default();
     trust.keys.insert(
