@@ -78,8 +78,8 @@ impl fmt::Debug for SigstoreTrust {
     }
 }
 
-/// Why an authority's chain cannot be trusted to issue anything: a CA certificate whose
-/// keyUsage lacks keyCertSign (RFC 5280 §6.1.4 (n)); `Ok(false)` when none is.
+/// The subject of a CA certificate in `chain` whose keyUsage lacks keyCertSign (RFC 5280
+/// §6.1.4 (n): such a CA issues nothing), if there is one.
 fn lacks_cert_sign(chain: &[Vec<u8>]) -> Result<Option<String>, TrustRootError> {
     for der in chain {
         let cert = CertificateInfo::from_der(der).map_err(|e| TrustRootError(e.to_string()))?;
@@ -88,6 +88,30 @@ fn lacks_cert_sign(chain: &[Vec<u8>]) -> Result<Option<String>, TrustRootError> 
         }
     }
     Ok(None)
+}
+
+/// The authorities whose chains may issue, each with its chain; the others are named in
+/// `warnings` (webpki, which checks the paths, does not look at keyUsage).
+fn issuing<T>(
+    authorities: Vec<T>,
+    chain_of: impl Fn(&T) -> Vec<Vec<u8>>,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<T>, Vec<AuthorityChain>), TrustRootError> {
+    let mut kept = (Vec::new(), Vec::new());
+    for authority in authorities {
+        let certificates = chain_of(&authority);
+        match lacks_cert_sign(&certificates)? {
+            Some(subject) => warnings.push(format!(
+                "{what} CA {subject:?} lacks keyCertSign; it is left out (it issues nothing)"
+            )),
+            None => {
+                kept.0.push(authority);
+                kept.1.push(AuthorityChain { certificates });
+            }
+        }
+    }
+    Ok(kept)
 }
 
 impl SigstoreTrust {
@@ -100,52 +124,31 @@ impl SigstoreTrust {
         let mut root = TrustedRoot::from_json(text)
             .map_err(|e| TrustRootError(format!("trusted root: {e}")))?;
         let mut warnings = Vec::new();
-        let chain_of = |certs: &[sigstore_verify::trust_root::trusted_root::CertificateEntry]| {
+        let der = |certs: &[sigstore_verify::trust_root::trusted_root::CertificateEntry]| {
             certs
                 .iter()
                 .map(|c| c.raw_bytes.as_bytes().to_vec())
-                .collect::<Vec<_>>()
+                .collect()
         };
-        let mut keep = Vec::new();
-        for ca in std::mem::take(&mut root.certificate_authorities) {
-            let chain = chain_of(&ca.cert_chain.certificates);
-            match lacks_cert_sign(&chain)? {
-                Some(subject) => warnings.push(format!(
-                    "Fulcio CA {subject:?} lacks keyCertSign; it is not trusted to issue"
-                )),
-                None => keep.push(ca),
-            }
-        }
-        root.certificate_authorities = keep;
-        let mut keep = Vec::new();
-        for tsa in std::mem::take(&mut root.timestamp_authorities) {
-            let chain = chain_of(&tsa.cert_chain.certificates);
-            match lacks_cert_sign(&chain)? {
-                Some(subject) => warnings.push(format!(
-                    "timestamp authority CA {subject:?} lacks keyCertSign; its timestamps are \
-                     not trusted"
-                )),
-                None => keep.push(tsa),
-            }
-        }
-        root.timestamp_authorities = keep;
+        let (cas, fulcio) = issuing(
+            std::mem::take(&mut root.certificate_authorities),
+            |ca| der(&ca.cert_chain.certificates),
+            "Fulcio",
+            &mut warnings,
+        )?;
+        let (tsas, timestamping) = issuing(
+            std::mem::take(&mut root.timestamp_authorities),
+            |tsa| der(&tsa.cert_chain.certificates),
+            "timestamp authority",
+            &mut warnings,
+        )?;
+        root.certificate_authorities = cas;
+        root.timestamp_authorities = tsas;
         let verifier = Verifier::new(&root).map_err(|e| TrustRootError(e.to_string()))?;
         Ok(Self {
             verifier,
-            fulcio: root
-                .certificate_authorities
-                .iter()
-                .map(|ca| AuthorityChain {
-                    certificates: chain_of(&ca.cert_chain.certificates),
-                })
-                .collect(),
-            timestamping: root
-                .timestamp_authorities
-                .iter()
-                .map(|tsa| AuthorityChain {
-                    certificates: chain_of(&tsa.cert_chain.certificates),
-                })
-                .collect(),
+            fulcio,
+            timestamping,
             has_ctlogs: !root.ctlogs.is_empty(),
             warnings,
         })

@@ -781,3 +781,35 @@ fn fulcio_cas_without_key_cert_sign_issue_nothing() {
     let admitted = verify_layer(&trust, &log.keyless_layer(&good, &[&good]));
     assert!(admitted.is_ok(), "{admitted:?}");
 }
+
+#[test]
+fn timestamp_authorities_without_key_cert_sign_are_left_out() {
+    let root = test_ca("tsa root", None, ca_usages());
+    let bad = test_ca("tsa intermediate", Some(&root), signing_only());
+    let good = test_ca("tsa intermediate", Some(&root), ca_usages());
+    let with_tsa = |chain: &[&TestCa]| {
+        let json = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": [], "certificateAuthorities": [], "ctlogs": [],
+            "timestampAuthorities": [{
+                "subject": {"organization": "test", "commonName": "tsa"},
+                "certChain": {"certificates": chain
+                    .iter()
+                    .map(|c| serde_json::json!({"rawBytes": b64(&c.der)}))
+                    .collect::<Vec<_>>()},
+                "validFor": {"start": "2020-01-01T00:00:00Z"},
+            }],
+        });
+        SigstoreTrust::from_json(json.to_string().as_bytes()).unwrap()
+    };
+    let trust = with_tsa(&[&bad, &root]);
+    assert!(trust.timestamp_authorities().is_empty());
+    assert!(
+        trust.warnings()[0].starts_with("timestamp authority CA"),
+        "{:?}",
+        trust.warnings()
+    );
+    let trust = with_tsa(&[&good, &root]);
+    assert_eq!(trust.timestamp_authorities().len(), 1);
+    assert!(trust.warnings().is_empty());
+}
