@@ -274,8 +274,9 @@ fn failure(e: sigstore_verify::Error) -> SignatureFailure {
     }
 }
 
-/// The earliest time `result` proves (the integrated time first, as cosign takes it), and that
-/// no proven time lies after `now`: evidence cannot be dated after the evaluation.
+/// The signing time `result` proves (the log's integrated time when there is one, as cosign
+/// takes it, else the first verified timestamp), once no proven time lies after `now`: evidence
+/// cannot be dated after the evaluation.
 fn proven_time(result: &VerificationResult, now: UnixTime) -> Result<UnixTime, SignatureFailure> {
     let seconds = |t: i64| UnixTime(u64::try_from(t).unwrap_or(0));
     let times = result
@@ -686,7 +687,7 @@ fn signed_target<'a>(
 /// same strict parser as its predicate ([`crate::statement::parse_statement`]).
 fn check_statement(payload: &[u8], subject_hex: &str) -> Result<(), SignatureFailure> {
     let statement = crate::statement::parse_statement(payload)
-        .map_err(|e| SignatureFailure::Statement(format!("not an in-toto statement: {e}")))?;
+        .map_err(|e| SignatureFailure::Statement(e.to_string()))?;
     if !statement.kind.starts_with("https://in-toto.io/Statement/") {
         return Err(SignatureFailure::Statement(format!(
             "_type {:?} is not an in-toto statement",
