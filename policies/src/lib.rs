@@ -12,12 +12,11 @@
 //! - [`config`]: the `[trust]` and `[policy]` tables as written; [`policy`]: compiled and validated.
 //! - [`verdict`]: `evaluate(policy, subject, evidence, now) -> Verdict`.
 //! - [`gate`]: the push, pull, blob, drift and delete decisions, from facts to plans.
-//! - [`trusted_root`]: sigstore `trusted_root.json`; [`tlog`]: Rekor entries (SET, inclusion
-//!   proofs, checkpoints, bodies) verified offline; [`bundle`]: sigstore bundles parsed.
-//! - [`sigstore`]: keyless (Fulcio + Rekor) and sigstore bundle verification.
+//! - [`bundle`]: sigstore bundles, parsed by `sigstore-types`.
+//! - [`sigstore`]: keyless (Fulcio + Rekor) and bundle verification on `sigstore-verify` (Rekor
+//!   SETs, proofs and checkpoints, RFC 3161 timestamps, SCTs, trusted roots); cosign's legacy
+//!   layers restated as v0.1 bundles; identity globs.
 //! - [`statement`]: which in-toto statements count as image signatures (by `predicateType`).
-//! - [`sct`]: embedded CT SCTs of Fulcio certificates, verified against the trusted root's CT logs.
-//! - [`timestamp`]: RFC 3161 timestamps verified against the trusted root's TSAs.
 //! - [`glob`]: repository and identity patterns.
 //! - [`time`]: time as a value.
 
