@@ -162,6 +162,11 @@ pub fn verdict(args: &VerifyArgs, now: UnixTime) -> Result<Verdict, UsageError> 
         .map(|t| t.parse().map_err(|e| usage(format!("--tag: {e}"))))
         .transpose()?;
     let policy = policy(args)?;
+    // What loaded but may not be what was meant (a CRL whose issuer only a signature's chain
+    // can bring): said on stderr, the verdict on stdout unchanged.
+    for warning in policy.warnings() {
+        eprintln!("sealgate verify: warning: {warning}");
+    }
     let subject = Subject {
         repository,
         digest,

@@ -137,6 +137,11 @@ fn a_crl_of_an_intermediate_carried_in_the_chain_annotation_revokes() {
     let good = signature(dir.path(), "good", &inter, 0x1001, &inter_pem);
     let (code, out) = verify(dir.path(), &good);
     assert_eq!(code, 0, "{out}");
+    // The CRL's issuer is not in the --ca bundle: accepted, and said so, not silently.
+    assert!(
+        out.contains("sealgate verify: warning:") && out.contains("Example Issuing CA"),
+        "{out}"
+    );
 
     let revoked = signature(dir.path(), "revoked", &inter, 0x2002, &inter_pem);
     let (code, out) = verify(dir.path(), &revoked);
