@@ -576,20 +576,16 @@ fn verify_bundle_key(
     })
 }
 
-/// Verifies a keyless bundle without the identity check: what does not depend on the signer.
-pub(crate) fn verify_bundle_keyless(
+/// A keyless bundle's signing certificate and the certificates presented with it (v0.1/v0.2
+/// chains), parsed: at most [`crate::cosign::MAX_CHAIN_CERTIFICATES`], no root among them.
+pub(crate) fn bundle_certificates(
     bundle: &SigstoreBundle,
-    artifact: Option<&[u8]>,
-    subject: &Digest,
-    trust: &SigstoreTrust,
-    now: UnixTime,
-) -> Result<KeylessVerified, SignatureFailure> {
-    let inner = bundle.inner();
-    let (leaf, presented) = match &inner.verification_material.content {
-        VerificationMaterialContent::Certificate(c) => (
+) -> Result<(CertificateInfo, Vec<CertificateInfo>), SignatureFailure> {
+    match &bundle.inner().verification_material.content {
+        VerificationMaterialContent::Certificate(c) => Ok((
             CertificateInfo::from_der(c.raw_bytes.as_bytes())?,
             Vec::new(),
-        ),
+        )),
         VerificationMaterialContent::X509CertificateChain { certificates } => {
             if certificates.len() > crate::cosign::MAX_CHAIN_CERTIFICATES {
                 return Err(SignatureFailure::ChainTooLong(certificates.len()));
@@ -605,15 +601,25 @@ pub(crate) fn verify_bundle_keyless(
             if certs.iter().any(|c| c.is_ca && c.subject == c.issuer) {
                 return Err(SignatureFailure::PresentedRoot);
             }
-            (leaf, certs)
+            Ok((leaf, certs))
         }
-        _ => {
-            return Err(SignatureFailure::MaterialMismatch {
-                expected: "a Fulcio certificate",
-                found: "a public key hint",
-            });
-        }
-    };
+        _ => Err(SignatureFailure::MaterialMismatch {
+            expected: "a Fulcio certificate",
+            found: "a public key hint",
+        }),
+    }
+}
+
+/// Verifies a keyless bundle without the identity check: what does not depend on the signer.
+pub(crate) fn verify_bundle_keyless(
+    bundle: &SigstoreBundle,
+    artifact: Option<&[u8]>,
+    subject: &Digest,
+    trust: &SigstoreTrust,
+    now: UnixTime,
+) -> Result<KeylessVerified, SignatureFailure> {
+    let inner = bundle.inner();
+    let (leaf, presented) = bundle_certificates(bundle)?;
     check_presented(&presented)?;
     let target = signed_target(inner, artifact, subject)?;
     let result = trust

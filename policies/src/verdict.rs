@@ -11,8 +11,8 @@ use crate::crypto::Fingerprint;
 use crate::oci::Digest;
 use crate::policy::{Policy, Revocation, Scope, SignerKind};
 use crate::sigstore::{
-    BundleSigner, KeylessVerified, Signer as LoggedSigner, verify_bundle, verify_bundle_keyless,
-    verify_cosign_keyless_layer, verify_cosign_tlog,
+    BundleSigner, KeylessVerified, Signer as LoggedSigner, bundle_certificates, verify_bundle,
+    verify_bundle_keyless, verify_cosign_keyless_layer, verify_cosign_tlog,
 };
 use crate::statement::{StatementRefusal, check_bundle};
 use crate::time::UnixTime;
@@ -673,6 +673,11 @@ fn check(
                 bundle, artifact, ..
             },
         ) => {
+            // First, as the cheap filter: a certificate for someone else costs no signature
+            // checks (as for cosign layers).
+            identity
+                .check(&bundle_certificates(bundle)?.0)
+                .map_err(SignatureFailure::from)?;
             let verified = memo
                 .keyless
                 .entry((index, std::sync::Arc::as_ptr(trust) as usize))
@@ -680,9 +685,6 @@ fn check(
                     verify_bundle_keyless(bundle, artifact.as_deref(), &subject.digest, trust, now)
                 })
                 .clone()?;
-            identity
-                .check(&verified.certificate)
-                .map_err(SignatureFailure::from)?;
             key_revoked(&verified.certificate.public_key)?;
             cert_revoked(&mut std::iter::once(&verified.certificate))?;
             Ok(certificate_identity(&verified.certificate))

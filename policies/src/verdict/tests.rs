@@ -860,3 +860,31 @@ fn r14_statement_predicates_decide_for_key_signed_bundles_too() {
         }
     }
 }
+
+#[test]
+fn a_keyless_bundle_for_someone_else_costs_no_signature_checks() {
+    // The attestation, its statement accepted, against a signer of another identity, on a
+    // subject it does not name: refused for the identity, before anything is verified (else
+    // the statement's subject would be the reason).
+    let trust = keyless_trust();
+    let wrong_subject = subject("team/app", KUBEWARDEN_IMAGE);
+    let evidence = [bundle_evidence(ATTESTATION)];
+    let verdict = evaluate(
+        &policy(
+            &trust,
+            predicates(&["kubewarden"], &[ATTESTATION_PREDICATE]),
+        ),
+        &wrong_subject,
+        &evidence,
+        NOW,
+    );
+    assert!(verdict.admitted().is_none(), "{}", verdict.explain());
+    assert!(
+        matches!(
+            verdict.failures[0].reason,
+            FailureReason::Signature(SignatureFailure::Identity(_))
+        ),
+        "{}",
+        verdict.explain()
+    );
+}
