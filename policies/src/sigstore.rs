@@ -351,14 +351,13 @@ fn layer_bundle(
         .map_err(|e| bad(format!("the entry body is not a Rekor entry: {e}")))?;
     let log_id =
         hex::decode(&annotation.payload.log_id).map_err(|_| bad("logID is not hex".to_owned()))?;
-    let material = match certificates {
+    let mut material = match certificates {
         Some(chain) => serde_json::json!({"x509CertificateChain": {"certificates": chain
             .iter()
             .map(|der| serde_json::json!({"rawBytes": b64.encode(der)}))
             .collect::<Vec<_>>()}}),
         None => serde_json::json!({"publicKey": {"hint": "cosign"}}),
     };
-    let mut material = material;
     material["tlogEntries"] = serde_json::json!([{
         "logIndex": annotation.payload.log_index.to_string(),
         "logId": {"keyId": b64.encode(log_id)},
