@@ -2,6 +2,8 @@
 //! signing certificate must pass: a path to a configured root, valid at the given time, the
 //! codeSigning EKU, and not revoked by any loaded CRL. Path building is webpki's.
 
+use std::sync::Arc;
+
 use der::{Decode, Encode};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use webpki::{
@@ -12,6 +14,9 @@ use x509_cert::crl::CertificateList;
 
 use crate::time::UnixTime;
 use crate::x509::{CODE_SIGNING_OID_BYTES, CertError, CertificateInfo};
+
+mod memo;
+use memo::SignatureMemo;
 
 /// The signature algorithms certificate paths may use: webpki's default set (ECDSA P-256/P-384,
 /// Ed25519, RSA PKCS#1 and PSS), computed by aws-lc-rs.
@@ -170,8 +175,11 @@ pub struct CaBundle {
     intermediates: Vec<CertificateInfo>,
     /// The roots as webpki trust anchors.
     anchors: Vec<TrustAnchor<'static>>,
-    crls: Vec<OwnedCertRevocationList>,
+    /// Shared, not cloned per verification (a CRL can list thousands of serials).
+    crls: Vec<Arc<CertRevocationList<'static>>>,
     eku: EkuPolicy,
+    /// The configured intermediates' and CRLs' signatures, checked once per load (clones share it).
+    memo: Arc<SignatureMemo>,
 }
 
 impl CaBundle {
@@ -211,12 +219,23 @@ impl CaBundle {
                     })
             })
             .collect::<Result<_, _>>()?;
+        let mut memo = SignatureMemo::default();
+        for ca in &intermediates {
+            // Parsed at load already; a certificate that does not re-encode is just not watched.
+            if let Ok(cert) = x509_cert::Certificate::from_der(&ca.der)
+                && let Ok(tbs) = cert.tbs_certificate().to_der()
+                && let Some(signature) = cert.signature().as_bytes()
+            {
+                memo.watch(&tbs, signature);
+            }
+        }
         Ok(Self {
             roots,
             intermediates,
             anchors,
             crls: Vec::new(),
             eku: EkuPolicy::Required,
+            memo: Arc::new(memo),
         })
     }
 
@@ -274,7 +293,8 @@ impl CaBundle {
         };
         let owned = OwnedCertRevocationList::from_der(&der)
             .map_err(|e| PkiError::CrlMalformed(format!("{e:?}")))?;
-        self.crls.push(owned);
+        self.crls.push(Arc::new(CertRevocationList::Owned(owned)));
+        Arc::make_mut(&mut self.memo).watch(&tbs, signature);
         Ok(found)
     }
 
@@ -308,13 +328,7 @@ impl CaBundle {
         let leaf_der = CertificateDer::from(leaf.der.as_slice());
         let end_entity =
             EndEntityCert::try_from(&leaf_der).map_err(|e| ChainError::Other(format!("{e:?}")))?;
-        let crls: Vec<CertRevocationList<'_>> = self
-            .crls
-            .iter()
-            .cloned()
-            .map(CertRevocationList::Owned)
-            .collect();
-        let crl_refs: Vec<&CertRevocationList<'_>> = crls.iter().collect();
+        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().map(|c| &**c).collect();
         // A certificate whose issuer published no CRL here is not refused for that; a CRL that
         // is loaded must be current (failure closes the gate).
         let revocation = RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
@@ -323,9 +337,12 @@ impl CaBundle {
                 .with_expiration_policy(ExpirationPolicy::Enforce)
                 .build()
         });
+        let algs = self.memo.wrap(VERIFICATION_ALGS);
+        let algs: Vec<&dyn rustls_pki_types::SignatureVerificationAlgorithm> =
+            algs.iter().map(|a| a as _).collect();
         let path = end_entity
             .verify_for_usage(
-                VERIFICATION_ALGS,
+                &algs,
                 &self.anchors,
                 &intermediates,
                 at.to_webpki(),

@@ -486,3 +486,40 @@ fn a_crl_of_a_presented_intermediate_must_be_signed_by_the_one_on_the_path() {
         Err(ChainError::CrlExpired { .. })
     ));
 }
+
+#[test]
+fn configured_ca_signatures_are_checked_once_and_change_no_answer() {
+    let anchor = root("Example Root");
+    let inter = intermediate("Example Signing CA", &anchor);
+    let mut bundle = CaBundle::from_pem(anchor.pem.as_bytes(), Some(inter.pem.as_bytes())).unwrap();
+    bundle
+        .add_crl(crl(&inter, &[0x2002], (2030, 1, 1)).as_bytes())
+        .unwrap();
+    let good = leaf(LeafSpec::default(), &inter);
+    let revoked = leaf(
+        LeafSpec {
+            serial: 0x2002,
+            ..LeafSpec::default()
+        },
+        &inter,
+    );
+    assert_eq!(bundle.memo.remembered(), 0);
+    for _ in 0..2 {
+        bundle.verify(&good, &[], NOW).unwrap();
+        assert_eq!(bundle.verify(&revoked, &[], NOW), Err(ChainError::Revoked));
+    }
+    // The intermediate's signature by the root and the CRL's by the intermediate; never a leaf's.
+    assert_eq!(bundle.memo.remembered(), 2);
+
+    // With the memo warm, a look-alike intermediate (same name, its own key, signed by another
+    // root) and its leaf still get nowhere, presented or not.
+    let impostor = intermediate("Example Signing CA", &root("Example Root"));
+    let forged = leaf(LeafSpec::default(), &impostor);
+    assert!(bundle.verify(&forged, &[], NOW).is_err());
+    assert!(bundle.verify(&forged, &[info(&impostor.pem)], NOW).is_err());
+    // A clone answers the same and keeps what was learnt.
+    let clone = bundle.clone();
+    clone.verify(&good, &[], NOW).unwrap();
+    assert!(clone.verify(&forged, &[], NOW).is_err());
+    assert_eq!(clone.memo.remembered(), 2);
+}
