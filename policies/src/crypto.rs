@@ -5,8 +5,9 @@
 //! key a stable fingerprint.
 
 use std::fmt;
+use std::sync::OnceLock;
 
-use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{self, ParsedPublicKey, UnparsedPublicKey, VerificationAlgorithm};
 use base64::Engine as _;
 use der::asn1::ObjectIdentifier;
 use der::{Decode, Encode};
@@ -125,7 +126,22 @@ pub struct PublicKey {
     raw: Vec<u8>,
     spki_der: Vec<u8>,
     fingerprint: Fingerprint,
+    /// The key as aws-lc-rs holds it for the scheme's first algorithm, made at the first
+    /// verification: a configured key is not parsed again for every signature.
+    parsed: Parsed,
 }
+
+/// A lazily parsed key; it follows from `raw`, so it takes no part in equality.
+#[derive(Clone, Default)]
+struct Parsed(OnceLock<Option<ParsedPublicKey>>);
+
+impl PartialEq for Parsed {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Parsed {}
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -194,6 +210,7 @@ impl PublicKey {
             raw,
             fingerprint: Fingerprint::of_der(&der),
             spki_der: der,
+            parsed: Parsed::default(),
         })
     }
 
@@ -236,15 +253,27 @@ impl PublicKey {
                 &signature::RSA_PSS_2048_8192_SHA512,
             ],
         };
-        candidates
-            .iter()
-            .any(|alg| {
+        let (first, others) = candidates.split_first().ok_or(BadSignature)?;
+        // The first algorithm is the common case (cosign's DER ECDSA, PKCS#1 SHA-256); the
+        // others are tried as before, unparsed.
+        let parsed = self
+            .parsed
+            .0
+            .get_or_init(|| ParsedPublicKey::new(*first, &self.raw).ok());
+        let first_ok = match parsed {
+            Some(key) => key.verify_sig(message, sig).is_ok(),
+            None => UnparsedPublicKey::new(*first, &self.raw)
+                .verify(message, sig)
+                .is_ok(),
+        };
+        (first_ok
+            || others.iter().any(|alg| {
                 UnparsedPublicKey::new(*alg, &self.raw)
                     .verify(message, sig)
                     .is_ok()
-            })
-            .then_some(())
-            .ok_or(BadSignature)
+            }))
+        .then_some(())
+        .ok_or(BadSignature)
     }
 }
 

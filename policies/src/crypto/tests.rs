@@ -73,6 +73,10 @@ fn round_trip(signer: &TestSigner, scheme: RsaScheme, expect: KeyAlgorithm) {
     flipped[last] ^= 1;
     assert_eq!(key.verify(b"payload", &flipped), Err(BadSignature));
     assert_eq!(key.verify(b"payload", &[]), Err(BadSignature));
+    // The key kept parsed from the first check answers the same afterwards, and in a clone.
+    key.verify(b"payload", &sig).unwrap();
+    key.clone().verify(b"payload", &sig).unwrap();
+    assert_eq!(key.clone().verify(b"payload!", &sig), Err(BadSignature));
 }
 
 #[test]
