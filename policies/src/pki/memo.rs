@@ -5,8 +5,8 @@
 //! signature check is a pure function of (algorithm, key, message, signature), so its successes
 //! can be remembered under a hash of all four; a failure is never remembered and anything not
 //! remembered is computed. Only the (message, signature) pairs the bundle was loaded with (its
-//! intermediates' and CRLs') are remembered, and at most a few keys per pair (a presented chain
-//! can offer other keys for a watched pair; the cap keeps that from growing the memo).
+//! intermediates' and CRLs') are remembered, at most four checks per pair in all (a presented
+//! chain can offer other keys that verify a watched pair; the cap keeps them from growing it).
 
 use std::collections::HashSet;
 use std::sync::RwLock;
@@ -38,7 +38,7 @@ impl SignatureMemo {
         self.watched.insert(pair(message, signature));
     }
 
-    /// At most this many remembered checks: a few per watched pair.
+    /// At most this many remembered checks: four per watched pair.
     fn capacity(&self) -> usize {
         4 * self.watched.len()
     }
