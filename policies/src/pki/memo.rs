@@ -1,7 +1,7 @@
 //! Signatures of the configured CA material, verified once per load instead of on every path.
 //!
 //! Every path through an intermediate re-checks the intermediate's signature by its root, and
-//! every revocation check re-checks the CRL's signature: the same three inputs each time. A
+//! every revocation check re-checks the CRL's signature: the same inputs each time. A
 //! signature check is a pure function of (algorithm, key, message, signature), so its successes
 //! can be remembered under a hash of all four; a failure is never remembered and anything not
 //! remembered is computed. Only the (message, signature) pairs the bundle was loaded with (its
