@@ -120,20 +120,38 @@ pub async fn push_bundle_referrer(
     bundle: &[u8],
     predicate_type: &str,
 ) -> (String, usize, Reply) {
-    let config_digest = push_blob(base_url, name, b"{}").await;
     let bundle_digest = push_blob(base_url, name, bundle).await;
-    let body = Bytes::from(
-        serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": BUNDLE_V03,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2, "digest": config_digest},
-            "layers": [{"mediaType": BUNDLE_V03, "size": bundle.len(), "digest": bundle_digest}],
-            "annotations": {"dev.sigstore.bundle.predicateType": predicate_type},
-            "subject": {"mediaType": OCI_MANIFEST, "size": image_len, "digest": image_digest},
-        }))
-        .expect("JSON"),
-    );
+    let layer =
+        serde_json::json!({"mediaType": BUNDLE_V03, "size": bundle.len(), "digest": bundle_digest});
+    let annotations = serde_json::json!({"dev.sigstore.bundle.predicateType": predicate_type});
+    let image = (image_digest, image_len);
+    push_referrer(base_url, name, image, BUNDLE_V03, layer, Some(annotations)).await
+}
+
+/// Pushes an OCI 1.1 referrer of `image` (digest, size) by its own digest: an empty config,
+/// `layer` (whose blob is already pushed), `artifact_type` and the manifest's `annotations`.
+/// Returns the referrer's digest and size, and the reply to its PUT.
+async fn push_referrer(
+    base_url: &str,
+    name: &str,
+    (image_digest, image_len): (&str, usize),
+    artifact_type: &str,
+    layer: serde_json::Value,
+    annotations: Option<serde_json::Value>,
+) -> (String, usize, Reply) {
+    let config_digest = push_blob(base_url, name, b"{}").await;
+    let mut manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2, "digest": config_digest},
+        "layers": [layer],
+        "subject": {"mediaType": OCI_MANIFEST, "size": image_len, "digest": image_digest},
+    });
+    if let Some(annotations) = annotations {
+        manifest["annotations"] = annotations;
+    }
+    let body = Bytes::from(serde_json::to_vec(&manifest).expect("JSON"));
     let digest = crate::sha256_digest(&body);
     let reply = crate::oci::put_manifest(base_url, name, &digest, &body).await;
     (digest, body.len(), reply)
@@ -199,22 +217,14 @@ pub async fn push_signature_referrer(
     image_len: usize,
     layer: &SignatureLayer,
 ) -> (String, Reply) {
-    let config_digest = push_blob(base_url, name, b"{}").await;
     let payload_digest = push_blob(base_url, name, &layer.payload).await;
-    let body = Bytes::from(
-        serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": SIGNATURE_ARTIFACT_TYPE,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2, "digest": config_digest},
-            "layers": [{"mediaType": SIMPLE_SIGNING, "size": layer.payload.len(), "digest": payload_digest,
-                        "annotations": {"dev.cosignproject.cosign/signature": layer.signature}}],
-            "subject": {"mediaType": OCI_MANIFEST, "size": image_len, "digest": image_digest},
-        }))
-        .expect("JSON"),
-    );
-    let digest = crate::sha256_digest(&body);
-    let reply = crate::oci::put_manifest(base_url, name, &digest, &body).await;
+    let layer = serde_json::json!({
+        "mediaType": SIMPLE_SIGNING, "size": layer.payload.len(), "digest": payload_digest,
+        "annotations": {"dev.cosignproject.cosign/signature": layer.signature},
+    });
+    let image = (image_digest, image_len);
+    let (digest, _, reply) =
+        push_referrer(base_url, name, image, SIGNATURE_ARTIFACT_TYPE, layer, None).await;
     (digest, reply)
 }
 
