@@ -51,7 +51,6 @@ mod tmpfs;
 pub mod token_server;
 mod tools;
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -94,16 +93,10 @@ pub const MANIFEST_ACCEPT: [(&str, &str); 4] = [
     ("accept", DOCKER_MANIFEST_LIST),
 ];
 
-/// A TCP port on `127.0.0.1` that was free a moment ago.
-///
-/// The port is released before it is returned, so another process could take it in between; the
-/// kernel hands out ephemeral ports in a rotating order, which makes that rare enough for tests.
+/// A TCP port on `127.0.0.1` that was free a moment ago and that this process has not handed out
+/// before (see [`sealgate_storage::testing::free_port`]).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    listener
-        .local_addr()
-        .expect("local_addr of a bound socket")
-        .port()
+    sealgate_storage::testing::free_port().expect("bind 127.0.0.1:0")
 }
 
 /// The OCI digest of `bytes`: `sha256:<lowercase hex>`.

@@ -79,6 +79,21 @@ impl Registry {
 
     async fn start_with(auth: RegistryAuth, tls: Option<(&Path, &Path, &Path)>) -> Self {
         require_tool("docker-registry", "apt-get install -y docker-registry");
+        // A port found free can be taken by another test process before the registry binds it:
+        // try again on a fresh port and directory (twice at most).
+        for _ in 0..2 {
+            let mut registry = Self::configure(&auth, tls);
+            if registry.spawn_and_wait().await == Started::Yes {
+                return registry;
+            }
+        }
+        let mut registry = Self::configure(&auth, tls);
+        registry.start_or_panic().await;
+        registry
+    }
+
+    /// A registry (not yet started) on a free port, its config and storage in a fresh temp dir.
+    fn configure(auth: &RegistryAuth, tls: Option<(&Path, &Path, &Path)>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("it-registry-")
             .tempdir()
@@ -86,7 +101,7 @@ impl Registry {
         let port = crate::free_port();
         let storage = dir.path().join("storage");
         let config_path = dir.path().join("config.yml");
-        let (auth_yaml, ready_status) = auth_config(&auth, dir.path());
+        let (auth_yaml, ready_status) = auth_config(auth, dir.path());
         // Loopback only, temp storage, deletes enabled, quiet: errors still reach the log.
         let mut config = format!(
             "version: 0.1\n\
@@ -106,19 +121,19 @@ impl Registry {
         );
         config.push_str(&auth_yaml);
         std::fs::write(&config_path, config).expect("write registry config");
-        let mut registry = Self {
+        Self {
             process: None,
             port,
             config_path,
             ready_status,
             tls_ca: tls.map(|(_, _, ca)| ca.to_owned()),
             dir,
-        };
-        registry.spawn_and_wait().await;
-        registry
+        }
     }
 
-    async fn spawn_and_wait(&mut self) {
+    /// Starts the registry and waits until it answers. Panics with its log if it exits or never
+    /// answers, except when it exits because its port was taken: then [`Started::PortTaken`].
+    async fn spawn_and_wait(&mut self) -> Started {
         let mut command = Command::new("docker-registry");
         command.arg("serve").arg(&self.config_path);
         let log = self.dir.path().join("registry.log");
@@ -127,10 +142,11 @@ impl Registry {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = process.try_exit_status() {
-                panic!(
-                    "docker-registry exited with {status} before answering; its log:\n{}",
-                    process.log()
-                );
+                let log = process.log();
+                if log.contains("address already in use") {
+                    return Started::PortTaken;
+                }
+                panic!("docker-registry exited with {status} before answering; its log:\n{log}");
             }
             let answered = match &self.tls_ca {
                 None => crate::try_send(Method::GET, &url, &[], "")
@@ -165,6 +181,7 @@ impl Registry {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.process = Some(process);
+        Started::Yes
     }
 
     /// `http://127.0.0.1:<port>` (`https://` with TLS), the upstream URL for sealgate's config.
@@ -192,7 +209,17 @@ impl Registry {
     /// Starts the registry again on the same port with the same storage; waits until it answers.
     pub async fn restart(&mut self) {
         self.stop();
-        self.spawn_and_wait().await;
+        self.start_or_panic().await;
+    }
+
+    async fn start_or_panic(&mut self) {
+        if self.spawn_and_wait().await == Started::PortTaken {
+            panic!(
+                "docker-registry could not bind 127.0.0.1:{}; its log:\n{}",
+                self.port,
+                self.log()
+            );
+        }
     }
 
     /// The file holding blob `digest` (`sha256:<hex>`) in the registry's filesystem storage, for
@@ -211,6 +238,14 @@ impl Registry {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
+}
+
+/// Whether [`Registry::spawn_and_wait`] got the registry answering.
+#[derive(Debug, PartialEq, Eq)]
+enum Started {
+    Yes,
+    /// It exited because its port had been taken in the meantime.
+    PortTaken,
 }
 
 /// The `auth:` section for `auth` (files it names are written into `dir`) and the status of an

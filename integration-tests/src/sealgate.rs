@@ -347,11 +347,28 @@ impl SealgateBuilder {
 
     /// Writes the config into a fresh temp dir, spawns sealgate and waits until `/healthz`
     /// answers 200. Panics with sealgate's output if it exits or never becomes healthy.
+    ///
+    /// A port found free can be taken by another test process before sealgate binds it; a start
+    /// that fails with "Address already in use" is tried again on fresh ports (twice at most).
     pub async fn start(self) -> Sealgate {
         assert!(
             !self.upstreams.is_empty(),
             "configure at least one upstream with SealgateBuilder::upstream"
         );
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut sealgate = self.spawn();
+            match sealgate.wait_healthy().await {
+                Ok(()) => return sealgate,
+                Err(Unhealthy::PortTaken) if attempts < 3 => continue,
+                Err(unhealthy) => panic!("{}", sealgate.explain(&unhealthy)),
+            }
+        }
+    }
+
+    /// Writes the config into a fresh temp dir with fresh ports and spawns sealgate.
+    fn spawn(&self) -> Sealgate {
         let dir = tempfile::Builder::new()
             .prefix("it-sealgate-")
             .tempdir()
@@ -378,8 +395,7 @@ impl SealgateBuilder {
             migrate,
             &dir.path().join("sealgate.log"),
         );
-
-        let mut sealgate = Sealgate {
+        Sealgate {
             process,
             addr,
             tls_cert: self.tls.as_ref().map(|(cert, _)| cert.clone()),
@@ -390,10 +406,19 @@ impl SealgateBuilder {
             env: self.env.clone(),
             migrate,
             restarts: 0,
-        };
-        sealgate.wait_healthy().await;
-        sealgate
+        }
     }
+}
+
+/// Why sealgate did not become healthy.
+#[derive(Debug)]
+enum Unhealthy {
+    /// It exited because a port it was given had been taken in the meantime.
+    PortTaken,
+    /// It exited with this status.
+    Exited(std::process::ExitStatus),
+    /// It did not answer `/healthz` with 200 in time.
+    Timeout(String),
 }
 
 /// Spawns `sealgate serve --config <config>` (with `--migrate` if asked) with a clean
@@ -454,28 +479,45 @@ impl Sealgate {
         SealgateBuilder::default()
     }
 
-    async fn wait_healthy(&mut self) {
+    async fn wait_healthy(&mut self) -> Result<(), Unhealthy> {
         let url = format!("{}/healthz", self.base_url());
         let deadline = Instant::now() + HEALTHY_TIMEOUT;
         loop {
             if let Some(status) = self.process.try_exit_status() {
-                panic!(
-                    "sealgate exited with {status} before becoming healthy\n--- config\n{}\n--- output\n{}",
-                    self.config,
-                    self.process.log()
-                );
+                return Err(if self.process.log().contains("Address already in use") {
+                    Unhealthy::PortTaken
+                } else {
+                    Unhealthy::Exited(status)
+                });
             }
             if self.probe_healthz(&url).await {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "sealgate did not answer GET {url} with 200 within {HEALTHY_TIMEOUT:?}\n--- config\n{}\n--- output\n{}",
-                self.config,
-                self.process.log()
-            );
+            if Instant::now() >= deadline {
+                return Err(Unhealthy::Timeout(url));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// A failure message with the config and the output.
+    fn explain(&self, unhealthy: &Unhealthy) -> String {
+        let what = match unhealthy {
+            Unhealthy::PortTaken => {
+                "sealgate could not bind its ports (taken on every attempt)".to_owned()
+            }
+            Unhealthy::Exited(status) => {
+                format!("sealgate exited with {status} before becoming healthy")
+            }
+            Unhealthy::Timeout(url) => {
+                format!("sealgate did not answer GET {url} with 200 within {HEALTHY_TIMEOUT:?}")
+            }
+        };
+        format!(
+            "{what}\n--- config\n{}\n--- output\n{}",
+            self.config,
+            self.process.log()
+        )
     }
 
     async fn probe_healthz(&self, url: &str) -> bool {
@@ -654,7 +696,9 @@ impl Sealgate {
             .path()
             .join(format!("sealgate-{}.log", self.restarts));
         self.process = spawn_serve(&self.config_path(), &self.env, self.migrate, &log);
-        self.wait_healthy().await;
+        if let Err(unhealthy) = self.wait_healthy().await {
+            panic!("after a restart: {}", self.explain(&unhealthy));
+        }
     }
 
     /// The directory holding config, store and log.

@@ -329,9 +329,23 @@ fn postgres_user() -> std::io::Result<RunAs> {
     })
 }
 
-/// A port nothing listens on now.
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+/// A TCP port on `127.0.0.1` that nothing listened on a moment ago and that this process has not
+/// handed out before.
+///
+/// The port is released before it is returned. The kernel may offer the same ephemeral port to
+/// two binds in a row, so ports already handed out are remembered and skipped: two servers of one
+/// test never get the same port. Another process can still take it in between; the harnesses
+/// retry a start that fails with "address in use".
+pub fn free_port() -> std::io::Result<u16> {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return Ok(port);
+        }
+    }
 }
