@@ -148,6 +148,25 @@ fn watched_key<E: de::Error>(
     Ok(Some(i))
 }
 
+/// The value of the one key of an object that matters (`name`, watched as [`watched_key`] does);
+/// every other key is skipped.
+fn only_key<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    mut map: A,
+    name: &'static str,
+) -> Result<Option<T>, A::Error> {
+    let mut seen = [false];
+    let mut value = None;
+    while let Some(key) = map.next_key::<String>()? {
+        match watched_key(&key, &[name], &mut seen)? {
+            Some(_) => value = Some(map.next_value()?),
+            None => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+    }
+    Ok(value)
+}
+
 impl<'de> Deserialize<'de> for Statement {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct StatementVisitor;
@@ -201,18 +220,11 @@ impl<'de> Deserialize<'de> for Subject {
                 f.write_str("an in-toto subject (a JSON object)")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Subject, A::Error> {
-                let mut seen = [false];
-                let mut sha256 = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    match watched_key(&key, &["digest"], &mut seen)? {
-                        Some(_) => sha256 = map.next_value::<Sha256Of>()?.0,
-                        None => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Subject { sha256 })
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Subject, A::Error> {
+                let digest: Option<Sha256Of> = only_key(map, "digest")?;
+                Ok(Subject {
+                    sha256: digest.and_then(|d| d.0),
+                })
             }
         }
         deserializer.deserialize_map(SubjectVisitor)
@@ -232,18 +244,8 @@ impl<'de> Deserialize<'de> for Sha256Of {
                 f.write_str("a digest set (a JSON object)")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Sha256Of, A::Error> {
-                let mut seen = [false];
-                let mut sha256 = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    match watched_key(&key, &["sha256"], &mut seen)? {
-                        Some(_) => sha256 = Some(map.next_value()?),
-                        None => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Sha256Of(sha256))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Sha256Of, A::Error> {
+                Ok(Sha256Of(only_key(map, "sha256")?))
             }
         }
         deserializer.deserialize_map(DigestVisitor)
